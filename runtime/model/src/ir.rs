@@ -1,0 +1,399 @@
+//! The graph IR: what fibha knows about a quantized CNN.
+//!
+//! Invariants established by the importer and relied on by every consumer:
+//! - nodes are in execution order, and every node input is a constant, a graph input or
+//!   the output of an earlier node;
+//! - every activation tensor of a compute operator is int8 or uint8 and carries its
+//!   quantization; per-channel quantization is only on constant filters;
+//! - shapes are NHWC (feature maps) or `[out, in]` (fully-connected weights), and every
+//!   node's output shape is the one its inputs and options imply.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Index of a tensor: the tensor's index in the TFLite subgraph it came from.
+pub type TensorId = usize;
+
+/// Element type of a tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DType {
+    /// Signed 8-bit integer (activations and per-channel weights).
+    Int8,
+    /// Unsigned 8-bit integer (per-tensor quantized models, image inputs).
+    UInt8,
+    /// Signed 32-bit integer (biases, shape and axis tensors).
+    Int32,
+    /// Signed 64-bit integer (shape tensors of some converters).
+    Int64,
+    /// 32-bit float (model edges only: QUANTIZE inputs, DEQUANTIZE outputs).
+    Float32,
+}
+
+impl DType {
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            DType::Int8 | DType::UInt8 => 1,
+            DType::Int32 | DType::Float32 => 4,
+            DType::Int64 => 8,
+        }
+    }
+
+    /// Whether this is one of the two 8-bit quantized types.
+    pub fn is_quantized_8bit(self) -> bool {
+        matches!(self, DType::Int8 | DType::UInt8)
+    }
+
+    /// The smallest and largest value of an 8-bit type.
+    pub fn range_8bit(self) -> Option<(i32, i32)> {
+        match self {
+            DType::Int8 => Some((-128, 127)),
+            DType::UInt8 => Some((0, 255)),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DType::Int8 => "int8",
+            DType::UInt8 => "uint8",
+            DType::Int32 => "int32",
+            DType::Int64 => "int64",
+            DType::Float32 => "float32",
+        })
+    }
+}
+
+/// Affine quantization: `real = scale * (q - zero_point)`.
+///
+/// Per-tensor quantization has one scale and one zero point; per-channel quantization
+/// (constant filters only) has one of each per index of dimension `axis`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Quantization {
+    /// One scale per channel, or a single one.
+    pub scales: Vec<f32>,
+    /// One zero point per channel, or a single one.
+    pub zero_points: Vec<i32>,
+    /// The quantized dimension for per-channel quantization.
+    pub axis: usize,
+}
+
+impl Quantization {
+    /// The scale of a per-tensor quantized tensor (the first scale otherwise).
+    pub fn scale(&self) -> f32 {
+        self.scales[0]
+    }
+
+    /// The zero point of a per-tensor quantized tensor (the first one otherwise).
+    pub fn zero_point(&self) -> i32 {
+        self.zero_points[0]
+    }
+
+    /// Whether there is more than one scale.
+    pub fn is_per_channel(&self) -> bool {
+        self.scales.len() > 1
+    }
+
+    /// The scale of channel `c`, for per-tensor and per-channel quantization alike.
+    pub fn scale_of(&self, c: usize) -> f32 {
+        if self.is_per_channel() {
+            self.scales[c]
+        } else {
+            self.scales[0]
+        }
+    }
+}
+
+/// A tensor: an activation (no data) or a constant (weights, bias, shape).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    /// The name the converter gave it.
+    pub name: String,
+    /// Dimensions, outermost first.
+    pub shape: Vec<usize>,
+    /// Element type.
+    pub dtype: DType,
+    /// Quantization parameters, where the tensor has them.
+    pub quant: Option<Quantization>,
+    /// Little-endian element bytes of a constant tensor.
+    pub data: Option<Vec<u8>>,
+}
+
+impl Tensor {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Whether the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Size in bytes.
+    pub fn byte_len(&self) -> usize {
+        self.len() * self.dtype.size()
+    }
+
+    /// The per-tensor quantization of an activation (importer guarantees it on 8-bit tensors).
+    pub fn q(&self) -> &Quantization {
+        self.quant
+            .as_ref()
+            .expect("importer guarantees quantization on 8-bit tensors")
+    }
+
+    /// Constant data as signed bytes.
+    pub fn data_i8(&self) -> Option<Vec<i8>> {
+        self.data
+            .as_ref()
+            .map(|d| d.iter().map(|&b| b as i8).collect())
+    }
+
+    /// Constant data as 32-bit integers.
+    pub fn data_i32(&self) -> Option<Vec<i32>> {
+        self.data.as_ref().map(|d| {
+            d.chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        })
+    }
+}
+
+/// A fused activation, applied as a clamp in the quantized domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// No clamp beyond the type's range.
+    None,
+    /// Clamp below at real 0.
+    Relu,
+    /// Clamp to real [0, 6].
+    Relu6,
+}
+
+/// TFLite's padding schemes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Padding {
+    /// Output size `ceil(in / stride)`, zero-point padding split with the extra on the end.
+    Same,
+    /// No padding: output size `ceil((in - effective_k + 1) / stride)`.
+    Valid,
+}
+
+impl Padding {
+    /// Output size along one dimension, and the padding before the first element.
+    pub fn output_and_pad(
+        self,
+        input: usize,
+        kernel: usize,
+        stride: usize,
+        dilation: usize,
+    ) -> (usize, usize) {
+        let effective = (kernel - 1) * dilation + 1;
+        let out = match self {
+            Padding::Same => input.div_ceil(stride),
+            Padding::Valid => (input + stride).saturating_sub(effective) / stride,
+        };
+        let needed = ((out.saturating_sub(1)) * stride + effective).saturating_sub(input);
+        (out, needed / 2)
+    }
+}
+
+/// Options of a standard 2-D convolution (`[out_c, kh, kw, in_c]` filters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conv2d {
+    /// Stride along height and width.
+    pub stride: [usize; 2],
+    /// Dilation along height and width.
+    pub dilation: [usize; 2],
+    /// Padding scheme.
+    pub padding: Padding,
+    /// Fused activation.
+    pub activation: Activation,
+}
+
+/// Options of a depthwise convolution (`[1, kh, kw, in_c * multiplier]` filters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepthwiseConv2d {
+    /// Stride along height and width.
+    pub stride: [usize; 2],
+    /// Dilation along height and width.
+    pub dilation: [usize; 2],
+    /// Padding scheme.
+    pub padding: Padding,
+    /// Output channels per input channel.
+    pub depth_multiplier: usize,
+    /// Fused activation.
+    pub activation: Activation,
+}
+
+/// Options of average and max pooling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pool2d {
+    /// Window height and width.
+    pub filter: [usize; 2],
+    /// Stride along height and width.
+    pub stride: [usize; 2],
+    /// Padding scheme (padded cells are left out of the window, not zero-filled).
+    pub padding: Padding,
+    /// Fused activation.
+    pub activation: Activation,
+}
+
+/// An operator with its options. Constant operands (filters, biases) stay node inputs;
+/// constant parameters (axes, paddings) are folded into the options.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// CONV_2D: inputs `[input, filter, bias]`.
+    Conv2d(Conv2d),
+    /// DEPTHWISE_CONV_2D: inputs `[input, filter, bias]`.
+    DepthwiseConv2d(DepthwiseConv2d),
+    /// ADD of two tensors of the same shape.
+    Add {
+        /// Fused activation.
+        activation: Activation,
+    },
+    /// MEAN over `axes`.
+    Mean {
+        /// The reduced dimensions, ascending.
+        axes: Vec<usize>,
+        /// Whether reduced dimensions stay as size 1.
+        keep_dims: bool,
+    },
+    /// AVERAGE_POOL_2D.
+    AveragePool2d(Pool2d),
+    /// MAX_POOL_2D.
+    MaxPool2d(Pool2d),
+    /// FULLY_CONNECTED: inputs `[input, weights, bias]`.
+    FullyConnected {
+        /// Fused activation.
+        activation: Activation,
+    },
+    /// RESHAPE (data unchanged).
+    Reshape,
+    /// SOFTMAX over the last dimension.
+    Softmax {
+        /// Multiplier of the logits.
+        beta: f32,
+    },
+    /// QUANTIZE: float to 8-bit, or 8-bit to 8-bit requantization.
+    Quantize,
+    /// DEQUANTIZE: 8-bit to float.
+    Dequantize,
+    /// PAD with the zero point.
+    Pad {
+        /// Elements added before and after, per dimension.
+        paddings: Vec<[usize; 2]>,
+    },
+    /// CONCATENATION along `axis`.
+    Concatenation {
+        /// The joined dimension.
+        axis: usize,
+        /// Fused activation.
+        activation: Activation,
+    },
+}
+
+impl Op {
+    /// The operator's TFLite name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Conv2d(_) => "CONV_2D",
+            Op::DepthwiseConv2d(_) => "DEPTHWISE_CONV_2D",
+            Op::Add { .. } => "ADD",
+            Op::Mean { .. } => "MEAN",
+            Op::AveragePool2d(_) => "AVERAGE_POOL_2D",
+            Op::MaxPool2d(_) => "MAX_POOL_2D",
+            Op::FullyConnected { .. } => "FULLY_CONNECTED",
+            Op::Reshape => "RESHAPE",
+            Op::Softmax { .. } => "SOFTMAX",
+            Op::Quantize => "QUANTIZE",
+            Op::Dequantize => "DEQUANTIZE",
+            Op::Pad { .. } => "PAD",
+            Op::Concatenation { .. } => "CONCATENATION",
+        }
+    }
+}
+
+/// One operator application.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    /// The operator's index in the TFLite subgraph.
+    pub index: usize,
+    /// What it computes.
+    pub op: Op,
+    /// Input tensors, in TFLite's order (constant parameters folded into `op` are dropped).
+    pub inputs: Vec<TensorId>,
+    /// Output tensors.
+    pub outputs: Vec<TensorId>,
+}
+
+/// A quantized CNN ready to run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Graph {
+    /// Where the model came from (file name).
+    pub source: String,
+    /// SHA-256 of the model file.
+    pub source_sha256: [u8; 32],
+    /// All tensors, indexed by [`TensorId`].
+    pub tensors: Vec<Tensor>,
+    /// Operators in execution order.
+    pub nodes: Vec<Node>,
+    /// The graph's input tensors.
+    pub inputs: Vec<TensorId>,
+    /// The graph's output tensors.
+    pub outputs: Vec<TensorId>,
+}
+
+impl Graph {
+    /// The tensor with id `id`.
+    pub fn tensor(&self, id: TensorId) -> &Tensor {
+        &self.tensors[id]
+    }
+
+    /// The single input tensor of an image classifier.
+    pub fn input(&self) -> &Tensor {
+        self.tensor(self.inputs[0])
+    }
+
+    /// The single output tensor of an image classifier.
+    pub fn output(&self) -> &Tensor {
+        self.tensor(self.outputs[0])
+    }
+
+    /// The model file's SHA-256 as lowercase hex.
+    pub fn source_sha256_hex(&self) -> String {
+        self.source_sha256
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_padding_matches_tflite_for_mobilenet_first_layer() {
+        // 224 input, 3x3 kernel, stride 2: TFLite pads 0 before and 1 after, output 112.
+        assert_eq!(Padding::Same.output_and_pad(224, 3, 2, 1), (112, 0));
+        // 112 input, 3x3, stride 1: one row on each side.
+        assert_eq!(Padding::Same.output_and_pad(112, 3, 1, 1), (112, 1));
+        // 5x5 kernel, stride 2 on 14: out 7, total padding 3, one before.
+        assert_eq!(Padding::Same.output_and_pad(14, 5, 2, 1), (7, 1));
+    }
+
+    #[test]
+    fn valid_padding_shrinks_by_the_kernel() {
+        assert_eq!(Padding::Valid.output_and_pad(7, 7, 2, 1), (1, 0));
+        assert_eq!(Padding::Valid.output_and_pad(10, 3, 1, 1), (8, 0));
+        assert_eq!(Padding::Valid.output_and_pad(10, 3, 2, 2), (3, 0));
+    }
+}

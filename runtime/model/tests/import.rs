@@ -1,0 +1,289 @@
+//! Import of the shipped models, and refusal of bad ones with errors that name the problem.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use fibha_model::tflite::{self, schema};
+use fibha_model::{Activation, DType, ModelError, Op};
+use proptest::prelude::*;
+
+fn asset(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../assets/models")
+        .join(name)
+}
+
+const PTQ: &str = "tf2_mobilenet_v2_1.0_224_ptq.tflite";
+const QUANT: &str = "mobilenet_v2_1.0_224_quant.tflite";
+
+fn op_counts(g: &fibha_model::Graph) -> BTreeMap<&'static str, usize> {
+    let mut counts = BTreeMap::new();
+    for n in &g.nodes {
+        *counts.entry(n.op.name()).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[test]
+fn imports_the_int8_per_channel_mobilenet_v2() {
+    let g = tflite::load(asset(PTQ)).unwrap();
+    assert_eq!(g.nodes.len(), 68);
+    let counts = op_counts(&g);
+    assert_eq!(counts["CONV_2D"], 36);
+    assert_eq!(counts["DEPTHWISE_CONV_2D"], 17);
+    assert_eq!(counts["ADD"], 10);
+    assert_eq!(counts["QUANTIZE"], 2);
+    assert_eq!(counts["MEAN"], 1);
+    let input = g.input();
+    assert_eq!(
+        (input.dtype, input.shape.as_slice()),
+        (DType::UInt8, &[1, 224, 224, 3][..])
+    );
+    assert_eq!(g.output().shape, vec![1, 1001]);
+    // The first convolution: 3x3 stride 2, 32 filters, per-channel int8, ReLU6.
+    let conv = g
+        .nodes
+        .iter()
+        .find(|n| matches!(n.op, Op::Conv2d(_)))
+        .unwrap();
+    let Op::Conv2d(c) = conv.op else {
+        unreachable!()
+    };
+    assert_eq!((c.stride, c.activation), ([2, 2], Activation::Relu6));
+    let filter = g.tensor(conv.inputs[1]);
+    assert_eq!(filter.shape, vec![32, 3, 3, 3]);
+    assert_eq!(filter.dtype, DType::Int8);
+    assert_eq!(filter.q().scales.len(), 32);
+}
+
+#[test]
+fn imports_the_uint8_per_tensor_mobilenet_v2() {
+    let g = tflite::load(asset(QUANT)).unwrap();
+    assert_eq!(g.nodes.len(), 66);
+    let counts = op_counts(&g);
+    assert_eq!(counts["AVERAGE_POOL_2D"], 1);
+    assert_eq!(counts["SOFTMAX"], 1);
+    assert_eq!(counts["RESHAPE"], 1);
+    let q = g.input().q();
+    assert_eq!((q.scale(), q.zero_point()), (0.0078125, 128));
+    let filter = g.tensor(g.nodes[0].inputs[1]);
+    assert_eq!(filter.dtype, DType::UInt8);
+    assert!(!filter.q().is_per_channel());
+    assert_eq!(g.source, QUANT);
+}
+
+/// A one-operator model: `input [1,4,4,2] -> op -> output`, built with the schema's builders.
+fn tiny_model(code: i32, activation_type: schema::TensorType) -> Vec<u8> {
+    let quant = || {
+        Some(Box::new(schema::QuantizationParameters {
+            scale: Some(vec![0.5]),
+            zero_point: Some(vec![0]),
+            ..Default::default()
+        }))
+    };
+    let tensor = |name: &str, shape: Vec<i32>, type_, buffer| schema::Tensor {
+        shape: Some(shape),
+        type_,
+        buffer,
+        name: Some(name.into()),
+        quantization: quant(),
+        is_variable: false,
+    };
+    let conv_options = schema::BuiltinOptions::Conv2DOptions(Box::new(schema::Conv2DOptions {
+        padding: schema::Padding::Same,
+        stride_w: 1,
+        stride_h: 1,
+        fused_activation_function: schema::ActivationFunctionType::Relu6,
+        dilation_w_factor: 1,
+        dilation_h_factor: 1,
+    }));
+    let model = schema::Model {
+        version: 3,
+        operator_codes: Some(vec![schema::OperatorCode {
+            deprecated_builtin_code: code.min(127) as i8,
+            custom_code: None,
+            version: 1,
+            builtin_code: code,
+        }]),
+        subgraphs: Some(vec![schema::SubGraph {
+            tensors: Some(vec![
+                tensor("input", vec![1, 4, 4, 2], activation_type, 0),
+                tensor("filter", vec![3, 1, 1, 2], schema::TensorType::Int8, 1),
+                tensor("output", vec![1, 4, 4, 3], activation_type, 0),
+            ]),
+            inputs: Some(vec![0]),
+            outputs: Some(vec![2]),
+            operators: Some(vec![schema::Operator {
+                opcode_index: 0,
+                inputs: Some(vec![0, 1]),
+                outputs: Some(vec![2]),
+                builtin_options: Some(conv_options),
+                ..Default::default()
+            }]),
+            name: None,
+        }]),
+        buffers: Some(vec![
+            schema::Buffer::default(),
+            schema::Buffer {
+                data: Some(vec![1, 2, 3, 4, 5, 6]),
+                ..Default::default()
+            },
+        ]),
+        ..Default::default()
+    };
+    with_file_identifier(planus::Builder::new().finish(&model, None))
+}
+
+/// Puts TFLite's file identifier after the root offset. (planus 1.3 writes an identifier
+/// before the root offset, where TFLite readers do not look for it.) The rest of the
+/// buffer moves by 8 bytes, which keeps its alignment; only the root offset is absolute.
+fn with_file_identifier(bytes: &[u8]) -> Vec<u8> {
+    let root = u32::from_le_bytes(bytes[..4].try_into().unwrap()) + 8;
+    let mut out = root.to_le_bytes().to_vec();
+    out.extend_from_slice(b"TFL3");
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&bytes[4..]);
+    out
+}
+
+fn parse(bytes: &[u8]) -> Result<fibha_model::Graph, ModelError> {
+    tflite::parse(bytes, Path::new("tiny.tflite"))
+}
+
+#[test]
+fn a_built_int8_convolution_imports() {
+    let g = parse(&tiny_model(3, schema::TensorType::Int8)).unwrap();
+    assert_eq!(g.nodes.len(), 1);
+    assert_eq!(g.nodes[0].inputs, vec![0, 1]);
+}
+
+#[test]
+fn float_model_is_refused_as_not_quantized() {
+    let err = parse(&tiny_model(3, schema::TensorType::Float32)).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, ModelError::NotQuantized { op_index: 0, .. }),
+        "{msg}"
+    );
+    assert!(
+        msg.starts_with("tiny.tflite: not a quantized model: operator #0 (CONV_2D)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn unsupported_operator_is_named_with_its_index() {
+    let err = parse(&tiny_model(117, schema::TensorType::Int8)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "tiny.tflite: operator #0 is HARD_SWISH, which fibha does not run (it runs {})",
+            tflite::SUPPORTED_OPS
+        )
+    );
+}
+
+#[test]
+fn operator_codes_above_127_are_read_from_the_new_field() {
+    let err = parse(&tiny_model(150, schema::TensorType::Int8)).unwrap_err();
+    assert!(err.to_string().contains("operator #0 is GELU"), "{err}");
+}
+
+#[test]
+fn truncated_and_garbage_files_are_corrupt() {
+    let real = std::fs::read(asset(PTQ)).unwrap();
+    for len in [0, 7, 100, 4096, real.len() / 2] {
+        let err = parse(&real[..len]).unwrap_err();
+        assert!(
+            matches!(err, ModelError::Corrupt { .. }),
+            "{len} bytes: {err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("tiny.tflite: not a valid TFLite model")
+        );
+    }
+    let err = parse(b"\x89PNG\r\n\x1a\n not a model at all").unwrap_err();
+    assert!(err.to_string().contains("no TFL3 file identifier"), "{err}");
+}
+
+#[test]
+fn missing_file_names_the_path() {
+    let err = tflite::load("/nonexistent/model.tflite").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("/nonexistent/model.tflite: cannot read the model"),
+        "{err}"
+    );
+}
+
+#[test]
+fn inconsistent_output_shape_is_refused() {
+    let mut bytes = tiny_model(3, schema::TensorType::Int8);
+    // Re-build with a wrong output channel count: 3 filters cannot make 5 channels.
+    let pos = find_i32_run(&bytes, &[1, 4, 4, 3]).expect("output shape in the buffer");
+    bytes[pos + 12..pos + 16].copy_from_slice(&5i32.to_le_bytes());
+    let err = parse(&bytes).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "operator #0 (CONV_2D): 'output' has shape [1, 4, 4, 5], its inputs imply [1, 4, 4, 3]"
+        ),
+        "{err}"
+    );
+}
+
+fn find_i32_run(bytes: &[u8], values: &[i32]) -> Option<usize> {
+    let needle: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    bytes.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The parser is total: any mutation of a real or built model is a graph or an error.
+fn mutated(bytes: &[u8], edits: &[(usize, u8)], cut: usize) -> Vec<u8> {
+    let mut m = bytes.to_vec();
+    for &(pos, val) in edits {
+        let i = pos % m.len();
+        m[i] = val;
+    }
+    m.truncate(m.len() - cut % (m.len() / 4).max(1));
+    m
+}
+
+fn fuzz_cases() -> u32 {
+    std::env::var("FIBHA_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(fuzz_cases()))]
+
+    #[test]
+    fn mutated_built_models_never_panic(
+        edits in prop::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+        cut in any::<usize>(),
+    ) {
+        let bytes = tiny_model(3, schema::TensorType::Int8);
+        let _ = parse(&mutated(&bytes, &edits, cut));
+    }
+
+    #[test]
+    fn mutated_real_model_headers_never_panic(
+        edits in prop::collection::vec((0usize..65536, any::<u8>()), 1..8),
+    ) {
+        // The tables of a converter-written model sit around the buffers; the first and last
+        // 64 KiB hold the root table, subgraph, tensors and operators.
+        let bytes = real_model();
+        let len = bytes.len();
+        let edits: Vec<(usize, u8)> = edits
+            .into_iter()
+            .map(|(p, v)| (if p % 2 == 0 { p / 2 } else { len - 1 - p / 2 }, v))
+            .collect();
+        let _ = parse(&mutated(bytes, &edits, 0));
+    }
+}
+
+fn real_model() -> &'static [u8] {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES.get_or_init(|| std::fs::read(asset(QUANT)).unwrap())
+}
