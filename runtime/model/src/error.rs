@@ -6,12 +6,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// The file could not be read at all.
-    #[error("{path}: cannot read the model: {source}")]
+    #[error("{path}: cannot read the model: {error}")]
     Io {
         /// The model file.
         path: PathBuf,
         /// The operating system's error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The bytes are not a well-formed TFLite flatbuffer.
     #[error("{path}: not a valid TFLite model ({detail})")]

@@ -60,9 +60,9 @@ mod code {
 /// Reads and validates the model at `path`.
 pub fn load(path: impl AsRef<Path>) -> std::result::Result<Graph, ModelError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+    let bytes = std::fs::read(path).map_err(|error| ModelError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     parse(&bytes, path)
 }

@@ -1,0 +1,689 @@
+//! Quantization parameters as TensorFlow Lite derives them from a model's float scales.
+//!
+//! Every function here reproduces TFLite's preparation step (its `Prepare` functions and
+//! `quantization_util.cc`) to the bit: which products are formed in `f32` and which in
+//! `f64`, how `frexp` and TFLite's rounding (half away from zero) turn a real multiplier
+//! into a 32-bit fixed-point multiplier and a shift. Kernels take the results, never the
+//! float scales, so that the arithmetic at inference time is integer only.
+
+use fibha_model::Activation;
+
+use crate::simd::Isa;
+
+/// An 8-bit quantized element type: `i8` or `u8`.
+///
+/// Kernels are generic over it; all arithmetic happens on the `i32` value.
+pub trait Q8: Copy + Default + PartialEq + std::fmt::Debug + Send + Sync + 'static {
+    /// The smallest value of the type.
+    const MIN: i32;
+    /// The largest value of the type.
+    const MAX: i32;
+    /// The value as `i32`.
+    fn to_i32(self) -> i32;
+    /// `v` clamped to the type's range.
+    fn saturate(v: i32) -> Self;
+}
+
+impl Q8 for i8 {
+    const MIN: i32 = i8::MIN as i32;
+    const MAX: i32 = i8::MAX as i32;
+    #[inline(always)]
+    fn to_i32(self) -> i32 {
+        i32::from(self)
+    }
+    #[inline(always)]
+    fn saturate(v: i32) -> Self {
+        v.clamp(<Self as Q8>::MIN, <Self as Q8>::MAX) as i8
+    }
+}
+
+impl Q8 for u8 {
+    const MIN: i32 = u8::MIN as i32;
+    const MAX: i32 = u8::MAX as i32;
+    #[inline(always)]
+    fn to_i32(self) -> i32 {
+        i32::from(self)
+    }
+    #[inline(always)]
+    fn saturate(v: i32) -> Self {
+        v.clamp(<Self as Q8>::MIN, <Self as Q8>::MAX) as u8
+    }
+}
+
+/// A real multiplier as TFLite stores it: `multiplier / 2^31 * 2^shift`, with
+/// `multiplier` in `[2^30, 2^31)` (or 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuantizedMultiplier {
+    /// The Q0.31 significand.
+    pub multiplier: i32,
+    /// The power of two; positive means a left shift.
+    pub shift: i32,
+}
+
+/// `frexp`: `x = m * 2^e` with `|m|` in `[0.5, 1)`; zero and non-finite values give `(x, 0)`.
+fn frexp(x: f64) -> (f64, i32) {
+    if x == 0.0 || !x.is_finite() {
+        return (x, 0);
+    }
+    let bits = x.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i32;
+    if exponent == 0 {
+        // Subnormal: scale into the normal range first.
+        let (m, e) = frexp(x * 2f64.powi(64));
+        return (m, e - 64);
+    }
+    let m = f64::from_bits((bits & !(0x7ff_u64 << 52)) | (1022_u64 << 52));
+    (m, exponent - 1022)
+}
+
+/// TFLite's `QuantizeMultiplier`: the significand rounded (half away from zero) to 31
+/// bits; a significand that rounds up to 2^31 is halved with the shift raised by one, and
+/// multipliers below about 2^-31 become zero.
+pub fn quantize_multiplier(real: f64) -> QuantizedMultiplier {
+    if real == 0.0 || !real.is_finite() {
+        return QuantizedMultiplier {
+            multiplier: 0,
+            shift: 0,
+        };
+    }
+    let (q, mut shift) = frexp(real);
+    let mut q_fixed = (q * 2f64.powi(31)).round() as i64;
+    if q_fixed == 1_i64 << 31 {
+        q_fixed /= 2;
+        shift += 1;
+    }
+    if shift < -31 {
+        shift = 0;
+        q_fixed = 0;
+    }
+    QuantizedMultiplier {
+        multiplier: q_fixed as i32,
+        shift,
+    }
+}
+
+/// The int8 per-channel convolution multiplier of one output channel:
+/// `input_scale * filter_scale / output_scale`, every factor widened to `f64` first
+/// (TFLite's `PopulateConvolutionQuantizationParams`).
+pub fn per_channel_conv_multiplier(
+    input_scale: f32,
+    filter_scale: f32,
+    output_scale: f32,
+) -> QuantizedMultiplier {
+    quantize_multiplier(f64::from(input_scale) * f64::from(filter_scale) / f64::from(output_scale))
+}
+
+/// The uint8 per-tensor convolution and fully-connected multiplier: the product
+/// `input_scale * filter_scale` is formed in `f32` and only then widened
+/// (TFLite's `GetQuantizedConvolutionMultipler`).
+pub fn per_tensor_conv_multiplier(
+    input_scale: f32,
+    filter_scale: f32,
+    output_scale: f32,
+) -> QuantizedMultiplier {
+    quantize_multiplier(f64::from(input_scale * filter_scale) / f64::from(output_scale))
+}
+
+/// The multiplier that rescales from one scale to another, `from / to` in `f64`
+/// (QUANTIZE's requantization and MEAN).
+pub fn rescale_multiplier(from_scale: f32, to_scale: f32) -> QuantizedMultiplier {
+    quantize_multiplier(f64::from(from_scale) / f64::from(to_scale))
+}
+
+/// TFLite's quantization of a real value for activation bounds: `zero_point +
+/// round(value / scale)`, the division and rounding in `f32`.
+fn quantize_bound(value: f32, scale: f32, zero_point: i32) -> i32 {
+    zero_point.saturating_add((value / scale).round() as i32)
+}
+
+/// The clamp a fused activation applies to a quantized output of type `T` with the given
+/// quantization (TFLite's `CalculateActivationRangeQuantized`).
+pub fn activation_range<T: Q8>(activation: Activation, scale: f32, zero_point: i32) -> (i32, i32) {
+    activation_range_for(activation, (T::MIN, T::MAX), scale, zero_point)
+}
+
+/// [`activation_range`] for an output type given by its bounds.
+pub fn activation_range_for(
+    activation: Activation,
+    (type_min, type_max): (i32, i32),
+    scale: f32,
+    zero_point: i32,
+) -> (i32, i32) {
+    let low = || type_min.max(quantize_bound(0.0, scale, zero_point));
+    match activation {
+        Activation::None => (type_min, type_max),
+        Activation::Relu => (low(), type_max),
+        Activation::Relu6 => (low(), type_max.min(quantize_bound(6.0, scale, zero_point))),
+    }
+}
+
+/// Fixed-point parameters of the 8-bit ADD (TFLite's `add.cc` Prepare): both inputs are
+/// shifted left by 20 bits and scaled by their share of twice the larger input scale, the
+/// sum is scaled to the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddMultipliers {
+    /// The left shift applied to both offset inputs (20 for 8-bit).
+    pub left_shift: i32,
+    /// Multiplier of input 1 (shift zero or negative).
+    pub input1: QuantizedMultiplier,
+    /// Multiplier of input 2 (shift zero or negative).
+    pub input2: QuantizedMultiplier,
+    /// Multiplier of the sum to the output (shift zero or negative).
+    pub output: QuantizedMultiplier,
+}
+
+/// The ADD multipliers for the given scales.
+pub fn add_multipliers(input1_scale: f32, input2_scale: f32, output_scale: f32) -> AddMultipliers {
+    const LEFT_SHIFT: i32 = 20;
+    let twice_max_input_scale = 2.0 * f64::from(input1_scale.max(input2_scale));
+    AddMultipliers {
+        left_shift: LEFT_SHIFT,
+        input1: quantize_multiplier(f64::from(input1_scale) / twice_max_input_scale),
+        input2: quantize_multiplier(f64::from(input2_scale) / twice_max_input_scale),
+        output: quantize_multiplier(
+            twice_max_input_scale / (f64::from(1_i32 << LEFT_SHIFT) * f64::from(output_scale)),
+        ),
+    }
+}
+
+/// Channels requantized per step of [`OutputStage::requantize_block`].
+pub(crate) const REQUANT_LANES: usize = 16;
+
+/// The output stage shared by convolutions and fully-connected layers: add the bias,
+/// requantize with the channel's multiplier (TFLite's `MultiplyByQuantizedMultiplier`),
+/// add the output zero point, clamp to the fused activation's range.
+///
+/// The per-channel parameters are kept in the form the vectorized requantization wants:
+/// the shift split into a left and a right part, the rounding mask precomputed, every
+/// array padded to whole blocks of 16 channels (padding channels compute garbage that is
+/// never stored).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputStage {
+    channels: usize,
+    bias: Vec<i32>,
+    multipliers: Vec<i32>,
+    shifts: Vec<i32>,
+    left: Vec<u32>,
+    right: Vec<u32>,
+    masks: Vec<i32>,
+    halves: Vec<i32>,
+    offset: i32,
+    min: i32,
+    max: i32,
+}
+
+impl OutputStage {
+    /// An output stage with one multiplier per channel; `bias` defaults to zeros.
+    pub fn new(
+        bias: Option<&[i32]>,
+        multipliers: &[QuantizedMultiplier],
+        offset: i32,
+        (min, max): (i32, i32),
+    ) -> Self {
+        let channels = multipliers.len();
+        let padded = channels.div_ceil(REQUANT_LANES) * REQUANT_LANES;
+        let pad = |mut v: Vec<i32>| {
+            v.resize(padded.max(v.len()), 0);
+            v
+        };
+        let shifts: Vec<i32> = multipliers.iter().map(|m| m.shift).collect();
+        let right: Vec<u32> = pad(shifts.iter().map(|&s| (-s).clamp(0, 31)).collect())
+            .into_iter()
+            .map(|r| r as u32)
+            .collect();
+        OutputStage {
+            channels,
+            // A bias of the wrong length is kept unpadded for `check` to report.
+            bias: match bias {
+                Some(b) if b.len() != channels => b.to_vec(),
+                Some(b) => pad(b.to_vec()),
+                None => pad(vec![0; channels]),
+            },
+            multipliers: pad(multipliers.iter().map(|m| m.multiplier).collect()),
+            left: pad(shifts.iter().map(|&s| s.clamp(0, 31)).collect())
+                .into_iter()
+                .map(|l| l as u32)
+                .collect(),
+            masks: right.iter().map(|&r| ((1_i64 << r) - 1) as i32).collect(),
+            halves: right
+                .iter()
+                .map(|&r| ((1_i64 << r) - 1) as i32 >> 1)
+                .collect(),
+            right,
+            shifts,
+            offset,
+            min,
+            max,
+        }
+    }
+
+    /// Number of output channels.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// The bias of each channel.
+    pub fn bias(&self) -> &[i32] {
+        &self.bias[..self.channels]
+    }
+
+    /// The multiplier of each channel.
+    pub fn multipliers(&self) -> &[i32] {
+        &self.multipliers[..self.channels]
+    }
+
+    /// The shift of each channel (positive: left).
+    pub fn shifts(&self) -> &[i32] {
+        &self.shifts
+    }
+
+    /// The output zero point.
+    pub fn offset(&self) -> i32 {
+        self.offset
+    }
+
+    /// The clamp `(min, max)`.
+    pub fn range(&self) -> (i32, i32) {
+        (self.min, self.max)
+    }
+
+    /// The output of channel `c` for the accumulator `acc`, computed literally as TFLite
+    /// does (the reference kernels use this; the fast ones requantize whole blocks).
+    pub fn apply(&self, c: usize, acc: i32) -> i32 {
+        crate::fixedpoint::multiply_by_quantized_multiplier(
+            acc.wrapping_add(self.bias[c]),
+            self.multipliers[c],
+            self.shifts[c],
+        )
+        .wrapping_add(self.offset)
+        .clamp(self.min, self.max)
+    }
+
+    /// The clamped outputs of the [`REQUANT_LANES`] channels from `first` (a multiple of
+    /// [`REQUANT_LANES`]) for their accumulators `acc`.
+    #[inline(always)]
+    pub(crate) fn requantize_block(
+        &self,
+        isa: Isa,
+        first: usize,
+        acc: &[i32; REQUANT_LANES],
+    ) -> [i32; REQUANT_LANES] {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::V3(v3) => self.requantize_block_avx2(v3, first, acc),
+            Isa::Baseline => self.requantize_block_portable(first, acc),
+        }
+    }
+
+    /// [`Self::requantize_block`] in plain Rust.
+    #[inline(always)]
+    fn requantize_block_portable(
+        &self,
+        first: usize,
+        acc: &[i32; REQUANT_LANES],
+    ) -> [i32; REQUANT_LANES] {
+        const N: usize = REQUANT_LANES;
+        let lanes = |v: &[i32]| -> [i32; N] {
+            v[first..first + N]
+                .try_into()
+                .expect("padded to whole blocks")
+        };
+        let (bias, multipliers, masks) = (
+            lanes(&self.bias),
+            lanes(&self.multipliers),
+            lanes(&self.masks),
+        );
+        let left: [u32; N] = self.left[first..first + N]
+            .try_into()
+            .expect("padded to whole blocks");
+        let right: [u32; N] = self.right[first..first + N]
+            .try_into()
+            .expect("padded to whole blocks");
+        // A plain loop rather than `array::from_fn`, which LLVM does not inline into the
+        // vectorized copies of the kernels.
+        let mut out = [0_i32; N];
+        for l in 0..N {
+            out[l] = requantize(
+                acc[l].wrapping_add(bias[l]),
+                multipliers[l],
+                left[l],
+                right[l],
+                masks[l],
+            )
+            .wrapping_add(self.offset)
+            .clamp(self.min, self.max);
+        }
+        out
+    }
+
+    /// [`Self::requantize_block`] with AVX2: eight lanes per step, the 64-bit products of
+    /// even and odd lanes formed separately (`vpmuldq`) and their bits 31..62 blended back
+    /// into 32-bit lanes; the rounding shift and its tie correction as in
+    /// [`requantize`].
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn requantize_block_avx2(
+        &self,
+        v3: pulp::x86::V3,
+        first: usize,
+        acc: &[i32; REQUANT_LANES],
+    ) -> [i32; REQUANT_LANES] {
+        use core::arch::x86_64::__m256i;
+        let (avx, avx2) = (v3.avx, v3.avx2);
+        let lanes = |v: &[i32], at: usize| -> __m256i {
+            pulp::cast::<[i32; 8], __m256i>(
+                v[at..at + 8].try_into().expect("padded to whole blocks"),
+            )
+        };
+        let nudge = avx._mm256_set1_epi64x(1 << 30);
+        let (offset, min, max) = (
+            avx._mm256_set1_epi32(self.offset),
+            avx._mm256_set1_epi32(self.min),
+            avx._mm256_set1_epi32(self.max),
+        );
+        let mut out = [0_i32; REQUANT_LANES];
+        for (h, out) in out.chunks_exact_mut(8).enumerate() {
+            let at = first + 8 * h;
+            let x = avx2._mm256_add_epi32(lanes(acc, 8 * h), lanes(&self.bias, at));
+            let left: __m256i = pulp::cast::<[u32; 8], __m256i>(
+                self.left[at..at + 8]
+                    .try_into()
+                    .expect("padded to whole blocks"),
+            );
+            let x = avx2._mm256_sllv_epi32(x, left);
+            let m = lanes(&self.multipliers, at);
+            let even = avx2._mm256_add_epi64(avx2._mm256_mul_epi32(x, m), nudge);
+            let odd = avx2._mm256_mul_epi32(
+                avx2._mm256_srli_epi64::<32>(x),
+                avx2._mm256_srli_epi64::<32>(m),
+            );
+            let odd = avx2._mm256_add_epi64(odd, nudge);
+            let y = avx2._mm256_blend_epi32::<0b1010_1010>(
+                avx2._mm256_srli_epi64::<31>(even),
+                avx2._mm256_slli_epi64::<1>(odd),
+            );
+            let right: __m256i = pulp::cast::<[u32; 8], __m256i>(
+                self.right[at..at + 8]
+                    .try_into()
+                    .expect("padded to whole blocks"),
+            );
+            let shifted = avx2._mm256_srav_epi32(y, right);
+            let remainder = avx2._mm256_and_si256(y, lanes(&self.masks, at));
+            let threshold =
+                avx2._mm256_sub_epi32(lanes(&self.halves, at), avx2._mm256_srai_epi32::<31>(y));
+            let v = avx2._mm256_sub_epi32(shifted, avx2._mm256_cmpgt_epi32(remainder, threshold));
+            let v = avx2._mm256_add_epi32(v, offset);
+            let v = avx2._mm256_min_epi32(avx2._mm256_max_epi32(v, min), max);
+            out.copy_from_slice(&pulp::cast::<__m256i, [i32; 8]>(v));
+        }
+        out
+    }
+
+    /// Requantizes the accumulators of one pixel (channel after channel) into `out`
+    /// (`out.len()` channels); `acc` holds at least `out.len()` rounded up to a multiple of
+    /// [`REQUANT_LANES`] accumulators (the padding is ignored).
+    #[inline(always)]
+    pub(crate) fn requantize_row<T: Q8>(&self, isa: Isa, acc: &[i32], out: &mut [T]) {
+        for (k, (a, o)) in acc
+            .chunks_exact(REQUANT_LANES)
+            .zip(out.chunks_mut(REQUANT_LANES))
+            .enumerate()
+        {
+            let v =
+                self.requantize_block(isa, k * REQUANT_LANES, a.try_into().expect("whole block"));
+            store_block(&v, o);
+        }
+    }
+
+    /// Checks that the stage has `channels` channels, valid multipliers and a non-empty
+    /// clamp.
+    pub(crate) fn check(
+        &self,
+        kernel: &'static str,
+        channels: usize,
+    ) -> Result<(), crate::KernelError> {
+        crate::error::check_len(kernel, "multipliers", self.channels, channels)?;
+        let invalid = |detail: String| crate::KernelError::InvalidParams { kernel, detail };
+        if self.bias.len() != self.multipliers.len() {
+            return Err(invalid(format!(
+                "{} biases for {} channels",
+                self.bias.len(),
+                self.channels
+            )));
+        }
+        if let Some((m, s)) = self
+            .multipliers
+            .iter()
+            .zip(&self.shifts)
+            .find(|&(&m, &s)| m < 0 || !(-31..=31).contains(&s))
+        {
+            return Err(invalid(format!(
+                "multiplier {m} with shift {s}: expected a non-negative multiplier and a shift in -31..=31"
+            )));
+        }
+        if self.min > self.max {
+            return Err(invalid(format!(
+                "activation range [{}, {}] is empty",
+                self.min, self.max
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Stores the first `out.len()` (at most [`REQUANT_LANES`]) clamped values of `v`; a
+/// whole block is written in one fixed-size step so that it packs in registers.
+#[inline(always)]
+pub(crate) fn store_block<T: Q8>(v: &[i32; REQUANT_LANES], out: &mut [T]) {
+    if let Ok(full) = <&mut [T; REQUANT_LANES]>::try_from(&mut *out) {
+        for (o, &v) in full.iter_mut().zip(v) {
+            *o = T::saturate(v);
+        }
+    } else {
+        for (o, &v) in out.iter_mut().zip(v) {
+            *o = T::saturate(v);
+        }
+    }
+}
+
+/// [`crate::fixedpoint::multiply_by_quantized_multiplier`] for a non-negative `multiplier`,
+/// written so that it vectorizes: the rounding high multiply as `floor((x * m + 2^30) /
+/// 2^31)` (equal to gemmlowp's nudge-and-truncate form whenever `m >= 0`), the rounding
+/// right shift by `right` with its precomputed `mask = 2^right - 1`.
+#[inline(always)]
+pub(crate) fn requantize(x: i32, multiplier: i32, left: u32, right: u32, mask: i32) -> i32 {
+    let x = x.wrapping_shl(left);
+    let y = ((i64::from(x) * i64::from(multiplier) + (1 << 30)) >> 31) as i32;
+    let threshold = (mask >> 1) + i32::from(y < 0);
+    y.wrapping_shr(right) + i32::from((y & mask) > threshold)
+}
+
+/// Integer bits of the scaled input differences in TFLite's quantized softmax (Q5.26).
+pub const SOFTMAX_DIFF_INTEGER_BITS: i32 = 5;
+
+/// Parameters of TFLite's reference 8-bit softmax.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SoftmaxMultipliers {
+    /// Multiplier of `beta * input_scale` into Q5.26 (left shift zero or positive).
+    pub input: QuantizedMultiplier,
+    /// Differences from the row maximum below this (in input steps) give exp = 0.
+    pub diff_min: i32,
+}
+
+/// TFLite's `PreprocessSoftmaxScaling` and `CalculateInputRadius` for the reference 8-bit
+/// softmax; `None` where TFLite refuses the model (a real multiplier of 1 or less).
+pub fn softmax_multipliers(beta: f32, input_scale: f32) -> Option<SoftmaxMultipliers> {
+    let bits = SOFTMAX_DIFF_INTEGER_BITS;
+    let max_real_multiplier = f64::from(i32::MAX);
+    let real = (f64::from(beta) * f64::from(input_scale) * f64::from(1_i32 << (31 - bits)))
+        .min(max_real_multiplier);
+    if real.is_nan() || real <= 1.0 {
+        return None;
+    }
+    let input = quantize_multiplier(real);
+    if !(0..=31).contains(&input.shift) {
+        return None;
+    }
+    let radius = f64::from((1_i32 << bits) - 1) * f64::from(1_i32 << (31 - bits))
+        / (1_i64 << input.shift) as f64;
+    Some(SoftmaxMultipliers {
+        input,
+        diff_min: -(radius.floor() as i32),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantize_multiplier_of_simple_values() {
+        assert_eq!(
+            quantize_multiplier(0.5),
+            QuantizedMultiplier {
+                multiplier: 1 << 30,
+                shift: 0
+            }
+        );
+        assert_eq!(
+            quantize_multiplier(1.0),
+            QuantizedMultiplier {
+                multiplier: 1 << 30,
+                shift: 1
+            }
+        );
+        assert_eq!(
+            quantize_multiplier(0.75),
+            QuantizedMultiplier {
+                multiplier: 1_610_612_736,
+                shift: 0
+            }
+        );
+        assert_eq!(
+            quantize_multiplier(0.0),
+            QuantizedMultiplier {
+                multiplier: 0,
+                shift: 0
+            }
+        );
+    }
+
+    #[test]
+    fn quantize_multiplier_halves_a_significand_that_rounds_to_two_pow_31() {
+        // Just below 1.0: the significand rounds up to 2^31 and is halved, shift + 1.
+        let x = 1.0 - 2f64.powi(-40);
+        assert_eq!(
+            quantize_multiplier(x),
+            QuantizedMultiplier {
+                multiplier: 1 << 30,
+                shift: 1
+            }
+        );
+    }
+
+    #[test]
+    fn quantize_multiplier_flushes_tiny_values_to_zero() {
+        assert_eq!(
+            quantize_multiplier(2f64.powi(-32)),
+            QuantizedMultiplier {
+                multiplier: 1 << 30,
+                shift: -31
+            }
+        );
+        assert_eq!(
+            quantize_multiplier(2f64.powi(-33)),
+            QuantizedMultiplier {
+                multiplier: 0,
+                shift: 0
+            }
+        );
+    }
+
+    #[test]
+    fn frexp_handles_subnormals() {
+        let (m, e) = frexp(f64::MIN_POSITIVE / 4.0);
+        assert_eq!(m, 0.5);
+        assert_eq!(e, -1023);
+    }
+
+    #[test]
+    fn relu6_range_of_a_typical_uint8_output() {
+        // scale 6/255, zero point 0: RELU6 clamps to [0, 255].
+        assert_eq!(
+            activation_range::<u8>(Activation::Relu6, 6.0 / 255.0, 0),
+            (0, 255)
+        );
+        // int8 scale 0.0235294, zero point -128: [-128, 127].
+        assert_eq!(
+            activation_range::<i8>(Activation::Relu6, 0.023_529_412, -128),
+            (-128, 127)
+        );
+        // A wider scale cuts the top: 6 / 0.05 = 120 steps above the zero point.
+        assert_eq!(
+            activation_range::<i8>(Activation::Relu6, 0.05, -128),
+            (-128, -8)
+        );
+        assert_eq!(
+            activation_range::<i8>(Activation::Relu, 0.05, -3),
+            (-3, 127)
+        );
+    }
+
+    #[test]
+    fn conv_multipliers_differ_in_where_the_product_is_rounded() {
+        // Both are well-formed; the per-tensor one rounds the product to f32 first.
+        let a = per_channel_conv_multiplier(0.007_874_016, 0.012_345_679, 0.023_529_412);
+        let b = per_tensor_conv_multiplier(0.007_874_016, 0.012_345_679, 0.023_529_412);
+        assert_eq!(a.shift, b.shift);
+        assert!((a.multiplier - b.multiplier).abs() < 64);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn vectorizable_requantization_equals_tflite(
+            x in proptest::num::i32::ANY,
+            multiplier in 0_i32..=i32::MAX,
+            shift in -31_i32..=31,
+        ) {
+            let q = QuantizedMultiplier { multiplier, shift };
+            let stage = OutputStage::new(None, &[q], 0, (i32::MIN, i32::MAX));
+            let (l, r, mask) = (stage.left[0], stage.right[0], stage.masks[0]);
+            proptest::prop_assert_eq!(
+                requantize(x, multiplier, l, r, mask),
+                crate::fixedpoint::multiply_by_quantized_multiplier(x, multiplier, shift)
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn block_requantization_equals_tflite_on_every_isa(
+            acc in proptest::collection::vec(proptest::num::i32::ANY, 16),
+            bias in proptest::collection::vec(-100_000_i32..100_000, 16),
+            params in proptest::collection::vec((0_i32..=i32::MAX, -31_i32..=31), 16),
+            offset in -128_i32..=255,
+            channels in 1_usize..=16,
+        ) {
+            let multipliers: Vec<QuantizedMultiplier> = params[..channels]
+                .iter()
+                .map(|&(multiplier, shift)| QuantizedMultiplier { multiplier, shift })
+                .collect();
+            let stage = OutputStage::new(Some(&bias[..channels]), &multipliers, offset, (-300, 300));
+            let acc: [i32; REQUANT_LANES] = acc.try_into().expect("16 values");
+            for isa in crate::simd::available() {
+                let got = stage.requantize_block(isa, 0, &acc);
+                for c in 0..channels {
+                    proptest::prop_assert_eq!(got[c], stage.apply(c, acc[c]), "{:?} channel {}", isa, c);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn softmax_multipliers_of_the_quant_model() {
+        let p = softmax_multipliers(1.0, 0.098_892_54).expect("valid");
+        assert!(p.input.shift >= 0);
+        assert!(p.diff_min < 0);
+        assert!(softmax_multipliers(1.0, 1e-9).is_none());
+    }
+}
