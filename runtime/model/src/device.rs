@@ -756,5 +756,61 @@ impl LayerDesc {
 
 const _: () = assert!(core::mem::size_of::<LayerDesc>() == LayerDesc::BYTES);
 
+/// The scalars at the start of a conv-like SESL layer blob. Little-endian 32-bit words, read in
+/// place with zerocopy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[repr(C)]
+pub struct SeslLayerHead {
+    /// Input zero point.
+    pub in_zp: I32,
+    /// Output zero point.
+    pub out_zp: I32,
+    /// Lower output clamp.
+    pub act_min: I32,
+    /// Upper output clamp.
+    pub act_max: I32,
+}
+
+impl SeslLayerHead {
+    /// Size in bytes.
+    pub const BYTES: usize = 16;
+}
+
+/// A SESL ADD blob (a = the project output, b = the block input). Little-endian 32-bit words,
+/// read in place with zerocopy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[repr(C)]
+pub struct SeslAdd {
+    /// Zero point of input a.
+    pub a_zp: I32,
+    /// Q31 multiplier of input a.
+    pub a_mult: I32,
+    /// Shift of input a (<= 0).
+    pub a_shift: I32,
+    /// Zero point of input b.
+    pub b_zp: I32,
+    /// Q31 multiplier of input b.
+    pub b_mult: I32,
+    /// Shift of input b (<= 0).
+    pub b_shift: I32,
+    /// Left shift of both offset inputs (20).
+    pub left_shift: I32,
+    /// Q31 multiplier of the sum.
+    pub out_mult: I32,
+    /// Shift of the sum (<= 0).
+    pub out_shift: I32,
+    /// Output zero point.
+    pub out_zp: I32,
+    /// Lower output clamp.
+    pub act_min: I32,
+    /// Upper output clamp.
+    pub act_max: I32,
+}
+
+impl SeslAdd {
+    /// Size in bytes.
+    pub const BYTES: usize = 48;
+}
+
 /// Byte offset of the header word the bundle's CRC-32 leaves out.
 pub const BUNDLE_CRC_OFFSET: usize = 20;

@@ -461,6 +461,21 @@ impl Importer {
     }
 }
 
+/// Output height and width of a sliding window over an `[h, w]` input.
+fn output_hw(
+    padding: Padding,
+    input: [usize; 2],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    dilation: [usize; 2],
+) -> [usize; 2] {
+    [0, 1].map(|d| {
+        padding
+            .output_and_pad(input[d], kernel[d], stride[d], dilation[d])
+            .0
+    })
+}
+
 fn is_supported(code: i32) -> bool {
     matches!(
         code,
@@ -606,6 +621,14 @@ impl OpValidator<'_, '_, '_, '_> {
         }
     }
 
+    /// A (height, width) pair of positive option values, such as strides.
+    fn pair(&self, h: i32, w: i32, what: &str) -> Result<[usize; 2]> {
+        Ok([
+            self.positive(h, &format!("{what} height"))?,
+            self.positive(w, &format!("{what} width"))?,
+        ])
+    }
+
     fn positive(&self, v: i32, what: &str) -> Result<usize> {
         usize::try_from(v)
             .ok()
@@ -676,25 +699,12 @@ impl OpValidator<'_, '_, '_, '_> {
             )));
         }
         let conv = Conv2d {
-            stride: [
-                self.positive(o.stride_h()?, "stride_h")?,
-                self.positive(o.stride_w()?, "stride_w")?,
-            ],
-            dilation: [
-                self.positive(o.dilation_h_factor()?, "dilation_h")?,
-                self.positive(o.dilation_w_factor()?, "dilation_w")?,
-            ],
+            stride: self.pair(o.stride_h()?, o.stride_w()?, "stride")?,
+            dilation: self.pair(o.dilation_h_factor()?, o.dilation_w_factor()?, "dilation")?,
             padding: Self::padding(o.padding()?),
             activation: self.fused(o.fused_activation_function()?)?,
         };
-        let oh = conv
-            .padding
-            .output_and_pad(h, kh, conv.stride[0], conv.dilation[0])
-            .0;
-        let ow = conv
-            .padding
-            .output_and_pad(w, kw, conv.stride[1], conv.dilation[1])
-            .0;
+        let [oh, ow] = output_hw(conv.padding, [h, w], [kh, kw], conv.stride, conv.dilation);
         self.expect_shape(output, &[n, oh, ow, oc])?;
         Ok((Op::Conv2d(conv), self.weights(input, oc, 0)?))
     }
@@ -723,26 +733,13 @@ impl OpValidator<'_, '_, '_, '_> {
             )));
         }
         let dw = DepthwiseConv2d {
-            stride: [
-                self.positive(o.stride_h()?, "stride_h")?,
-                self.positive(o.stride_w()?, "stride_w")?,
-            ],
-            dilation: [
-                self.positive(o.dilation_h_factor()?, "dilation_h")?,
-                self.positive(o.dilation_w_factor()?, "dilation_w")?,
-            ],
+            stride: self.pair(o.stride_h()?, o.stride_w()?, "stride")?,
+            dilation: self.pair(o.dilation_h_factor()?, o.dilation_w_factor()?, "dilation")?,
             padding: Self::padding(o.padding()?),
             depth_multiplier: multiplier,
             activation: self.fused(o.fused_activation_function()?)?,
         };
-        let oh = dw
-            .padding
-            .output_and_pad(h, kh, dw.stride[0], dw.dilation[0])
-            .0;
-        let ow = dw
-            .padding
-            .output_and_pad(w, kw, dw.stride[1], dw.dilation[1])
-            .0;
+        let [oh, ow] = output_hw(dw.padding, [h, w], [kh, kw], dw.stride, dw.dilation);
         self.expect_shape(output, &[n, oh, ow, oc])?;
         Ok((Op::DepthwiseConv2d(dw), self.weights(input, oc, 3)?))
     }
@@ -837,25 +834,12 @@ impl OpValidator<'_, '_, '_, '_> {
         self.same_dtype(input, output)?;
         let [n, h, w, c] = self.rank4(input)?;
         let pool = Pool2d {
-            filter: [
-                self.positive(o.filter_height()?, "filter_height")?,
-                self.positive(o.filter_width()?, "filter_width")?,
-            ],
-            stride: [
-                self.positive(o.stride_h()?, "stride_h")?,
-                self.positive(o.stride_w()?, "stride_w")?,
-            ],
+            filter: self.pair(o.filter_height()?, o.filter_width()?, "filter size")?,
+            stride: self.pair(o.stride_h()?, o.stride_w()?, "stride")?,
             padding: Self::padding(o.padding()?),
             activation: self.fused(o.fused_activation_function()?)?,
         };
-        let oh = pool
-            .padding
-            .output_and_pad(h, pool.filter[0], pool.stride[0], 1)
-            .0;
-        let ow = pool
-            .padding
-            .output_and_pad(w, pool.filter[1], pool.stride[1], 1)
-            .0;
+        let [oh, ow] = output_hw(pool.padding, [h, w], pool.filter, pool.stride, [1, 1]);
         self.expect_shape(output, &[n, oh, ow, c])?;
         Ok(pool)
     }

@@ -1,0 +1,154 @@
+// TensorFlow Lite's int8 arithmetic, exactly as its reference kernels compute it with the
+// default build (double rounding; TFLITE_SINGLE_ROUNDING not defined).
+//
+// A conv-like layer accumulates in int32: acc = bias + sum((x - in_zp) * w), with
+// symmetric per-channel int8 weights (weight zero point 0). The accumulator is scaled by
+// a real multiplier M = mult / 2^31 * 2^shift (mult a Q31 value in [2^30, 2^31),
+// shift positive = left): the left part of the shift is applied before gemmlowp's
+// saturating rounding doubling high multiply (its sign-dependent nudge and truncating
+// division round exact halves up, toward +infinity), the right part after it as
+// gemmlowp's rounding division by a power of two (exact halves away from zero). Then
+// the output zero point is added and the result clamped to [act_min, act_max]
+// (ReLU/ReLU6 are clamps) and narrowed to int8.
+//
+// ADD rescales each offset input by 2^left_shift (20 for int8), multiplies it by its
+// share of twice the larger input scale (shift <= 0, same primitive), adds the two,
+// rescales the sum to the output scale, adds the output zero point and clamps.
+//
+// Every function here is total: it has defined behaviour for every int32 input (where
+// TFLite's C++ would overflow a signed int, these wrap as the hardware's adders do, so
+// results agree with TFLite wherever TFLite itself is defined). Preconditions that the
+// compiler guarantees (shift ranges) are asserted in C simulation only; the SEML engines
+// check the same ranges on data from the weight bundle before using it.
+#ifndef FIBHA_ARITH_HPP
+#define FIBHA_ARITH_HPP
+
+#include <cstdint>
+
+#ifndef __SYNTHESIS__
+#include <cassert>
+#endif
+
+#include "fibha/types.hpp"
+
+namespace fibha {
+
+/// Smallest and largest per-channel shift TFLite produces (and the engines accept).
+constexpr int32_t kMinShift = -31;
+constexpr int32_t kMaxShift = 30;
+/// Largest ADD left shift for which the shifted int8 differences cannot overflow int32.
+constexpr int32_t kMaxAddLeftShift = 20;
+
+/// int32 addition with two's-complement wrap-around (the hardware adder), defined in C++.
+inline int32_t wrap_add(int32_t p_a, int32_t p_b) {
+  return static_cast<int32_t>(static_cast<uint32_t>(p_a) + static_cast<uint32_t>(p_b));
+}
+
+/// a * b / 2^31 rounded to nearest (exact halves up), saturating the one overflow case
+/// (INT32_MIN * INT32_MIN). gemmlowp's SaturatingRoundingDoublingHighMul.
+inline int32_t saturating_rounding_doubling_high_mul(int32_t p_a, int32_t p_b) {
+  if (p_a == INT32_MIN && p_b == INT32_MIN) {
+    return INT32_MAX;
+  }
+  const int64_t l_product = static_cast<int64_t>(p_a) * static_cast<int64_t>(p_b);
+  const int64_t l_nudge = l_product >= 0 ? (int64_t{1} << 30) : (int64_t{1} - (int64_t{1} << 30));
+  // C++ division truncates toward zero; gemmlowp computes it exactly this way.
+  return static_cast<int32_t>((l_product + l_nudge) / (int64_t{1} << 31));
+}
+
+/// x / 2^exponent rounded to nearest, halves away from zero. gemmlowp's
+/// RoundingDivideByPOT. p_exponent in 0..31.
+inline int32_t rounding_divide_by_pot(int32_t p_x, int32_t p_exponent) {
+#ifndef __SYNTHESIS__
+  assert(p_exponent >= 0 && p_exponent <= 31);
+#endif
+  const int32_t l_mask = static_cast<int32_t>((int64_t{1} << p_exponent) - 1);
+  const int32_t l_remainder = p_x & l_mask;
+  const int32_t l_threshold = (l_mask >> 1) + (p_x < 0 ? 1 : 0);
+  // Arithmetic right shift of a negative value (guaranteed by C++20, done by every
+  // compiler fibha targets).
+  return (p_x >> p_exponent) + (l_remainder > l_threshold ? 1 : 0);
+}
+
+/// x * mult / 2^31 * 2^shift with TFLite's double rounding (MultiplyByQuantizedMultiplier).
+/// p_shift in kMinShift..kMaxShift; positive shifts are applied before the multiply and
+/// wrap on overflow as TFLite's int32 multiply would on the hardware.
+inline int32_t multiply_by_quantized_multiplier(int32_t p_x, int32_t p_mult, int32_t p_shift) {
+#ifndef __SYNTHESIS__
+  assert(p_shift >= kMinShift && p_shift <= kMaxShift);
+#endif
+  const int32_t l_left = p_shift > 0 ? p_shift : 0;
+  const int32_t l_right = p_shift > 0 ? 0 : -p_shift;
+  const int32_t l_shifted = static_cast<int32_t>(static_cast<uint32_t>(p_x) << l_left);
+  return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(l_shifted, p_mult), l_right);
+}
+
+/// The ADD's scaling by a multiplier below one (MultiplyByQuantizedMultiplierSmallerThanOneExp):
+/// p_shift in kMinShift..0.
+inline int32_t multiply_by_quantized_multiplier_smaller_than_one(int32_t p_x, int32_t p_mult,
+                                                                int32_t p_shift) {
+#ifndef __SYNTHESIS__
+  assert(p_shift >= kMinShift && p_shift <= 0);
+#endif
+  return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(p_x, p_mult), -p_shift);
+}
+
+/// Clamps to [p_min, p_max] and narrows to int8 (the callers guarantee -128 <= min <= max <= 127).
+inline int8_t clamp_to_int8(int64_t p_value, int32_t p_min, int32_t p_max) {
+  const int64_t l_low = p_value < p_min ? p_min : p_value;
+  const int64_t l_high = l_low > p_max ? p_max : l_low;
+  return static_cast<int8_t>(l_high);
+}
+
+/// int32 accumulator -> int8 output of a conv-like layer: scale, add the output zero
+/// point, clamp. The zero-point addition is done in 64 bits so no input overflows.
+inline int8_t requantize(int32_t p_acc, int32_t p_mult, int32_t p_shift, const QuantParams& p_q) {
+  const int64_t l_scaled = multiply_by_quantized_multiplier(p_acc, p_mult, p_shift);
+  return clamp_to_int8(l_scaled + p_q.out_zp, p_q.act_min, p_q.act_max);
+}
+
+/// One product of the accumulation: (x - zero point) * weight, exact in int32.
+inline int32_t mac_term(int8_t p_x, int32_t p_zp, int8_t p_w) {
+  return (static_cast<int32_t>(p_x) - p_zp) * static_cast<int32_t>(p_w);
+}
+
+/// TFLite int8 ADD of one element pair.
+inline int8_t add_requantize(int8_t p_a, int8_t p_b, const AddParams& p_p) {
+  const int32_t l_a = (static_cast<int32_t>(p_a) - p_p.a_zp) * (int32_t{1} << p_p.left_shift);
+  const int32_t l_b = (static_cast<int32_t>(p_b) - p_p.b_zp) * (int32_t{1} << p_p.left_shift);
+  const int32_t l_aScaled = multiply_by_quantized_multiplier_smaller_than_one(l_a, p_p.a_mult, p_p.a_shift);
+  const int32_t l_bScaled = multiply_by_quantized_multiplier_smaller_than_one(l_b, p_p.b_mult, p_p.b_shift);
+  // |scaled| <= |shifted| < 2^29 for left_shift <= 20, so the sum cannot overflow.
+  const int32_t l_sum = l_aScaled + l_bScaled;
+  const int64_t l_out =
+      multiply_by_quantized_multiplier_smaller_than_one(l_sum, p_p.out_mult, p_p.out_shift);
+  return clamp_to_int8(l_out + p_p.out_zp, p_p.act_min, p_p.act_max);
+}
+
+/// True when a per-channel requantization pair is one TFLite can produce; the SEML
+/// engines reject anything else read from a bundle.
+inline bool channel_quant_valid(int32_t p_mult, int32_t p_shift) {
+  return p_mult >= 0 && p_shift >= kMinShift && p_shift <= kMaxShift;
+}
+
+/// True when the scalars of a conv-like layer are in range (zero points and clamp in int8).
+inline bool quant_params_valid(const QuantParams& p_q) {
+  return p_q.in_zp >= -128 && p_q.in_zp <= 127 && p_q.out_zp >= -128 && p_q.out_zp <= 127 &&
+         p_q.act_min >= -128 && p_q.act_max <= 127 && p_q.act_min <= p_q.act_max;
+}
+
+/// True when ADD parameters are in the ranges add_requantize needs to be exact.
+inline bool add_params_valid(const AddParams& p_p) {
+  const bool l_zps = p_p.a_zp >= -128 && p_p.a_zp <= 127 && p_p.b_zp >= -128 && p_p.b_zp <= 127 &&
+                     p_p.out_zp >= -128 && p_p.out_zp <= 127;
+  const bool l_clamp = p_p.act_min >= -128 && p_p.act_max <= 127 && p_p.act_min <= p_p.act_max;
+  const bool l_mults = p_p.a_mult >= 0 && p_p.b_mult >= 0 && p_p.out_mult >= 0;
+  const bool l_shifts = p_p.a_shift >= kMinShift && p_p.a_shift <= 0 && p_p.b_shift >= kMinShift &&
+                        p_p.b_shift <= 0 && p_p.out_shift >= kMinShift && p_p.out_shift <= 0 &&
+                        p_p.left_shift >= 0 && p_p.left_shift <= kMaxAddLeftShift;
+  return l_zps && l_clamp && l_mults && l_shifts;
+}
+
+}  // namespace fibha
+
+#endif  // FIBHA_ARITH_HPP

@@ -1,0 +1,82 @@
+// Synthesizable per-engine instances: the first layers of MobileNetV2 1.0/224 (int8), each
+// behind a plain top function that Vitis HLS can synthesize on its own
+// (scripts/instances/*.tcl) and that the testbenches drive in C simulation.
+//
+//   sesl_conv_top   CONV 3x3/2, 224x224x3 -> 112x112x32            (layer 0)
+//   sesl_dw_top     DW 3x3/1, 112x112x32                            (block 0 depthwise)
+//   sesl_pw_top     PW 112x112x32 -> 16                             (block 0 project)
+//   sesl_chain_top  the three above chained under DATAFLOW, with a stream width change
+//   firb_b0_top     bottleneck 0: t=1, 112x112x32 -> 16, 3x3/1, no skip
+//   firb_b1_top     bottleneck 1: t=6, 112x112x16 -> 56x56x24, 3x3/2, no skip
+//   firb_b2_top     bottleneck 2: t=6, 56x56x24 -> 24, 3x3/1, skip
+// and MnV2Seml, a set of SEML engines large enough for any MobileNetV2 layer.
+// Parallelism here is a reasonable hand choice for unit synthesis; the instances a plan
+// uses come from fibha-compile's generated configuration.
+#ifndef FIBHA_SRC_INSTANCES_HPP
+#define FIBHA_SRC_INSTANCES_HPP
+
+#include <cstdint>
+
+#include "fibha/firb.hpp"
+#include "fibha/seml.hpp"
+#include "fibha/sesl_conv.hpp"
+#include "fibha/sesl_dw.hpp"
+#include "fibha/sesl_pw.hpp"
+#include "fibha/stream.hpp"
+#include "fibha/types.hpp"
+
+namespace fibha {
+namespace inst {
+
+using MnV2Conv0 = SeslConv<224, 224, 3, 32, 3, 2, Padding::kSame, 3, 8>;
+using MnV2Dw1 = SeslDw<112, 112, 32, 3, 1, Padding::kSame, 8>;
+using MnV2Pw1 = SeslPw<112, 112, 32, 16, 8, 4>;
+/// The chain's conv emits 16-channel words; the DW takes 8.
+using ChainConv0 = SeslConv<224, 224, 3, 32, 3, 2, Padding::kSame, 3, 16>;
+using ChainResize = StreamResize<112 * 112 * 32 / 16, 16, 8>;
+using FirbB0 = Firb<112, 112, 32, 1, 16, 3, 1, false, 8, 8, 8, 8, 4>;
+using FirbB1 = Firb<112, 112, 16, 6, 24, 3, 2, false, 8, 8, 8, 8, 4>;
+using FirbB2 = Firb<56, 56, 24, 6, 24, 3, 1, true, 8, 8, 8, 8, 4>;
+
+/// SEML engines whose maximums hold every MobileNetV2 1.0/224 layer (rows up to 224
+/// wide, inputs up to 960 channels); tb_seml runs real layer shapes and goldens on them.
+using MnV2SemlConv = SemlConv<4, 224, 3, 32, 2, 4, 8>;
+using MnV2SemlDw = SemlDw<112, 5, 32, 4, 8>;
+using MnV2SemlPw = SemlPw<960, 32, 16, 8, 8>;
+using MnV2SemlAdd = SemlAdd<8>;
+using MnV2Seml = SemlEngines<MnV2SemlConv, MnV2SemlDw, MnV2SemlPw, MnV2SemlAdd>;
+
+}  // namespace inst
+}  // namespace fibha
+
+void sesl_conv_top(hls::stream<fibha::Vec<3>>& p_in, hls::stream<fibha::Vec<8>>& p_out,
+                   const int8_t p_w[32][fibha::inst::MnV2Conv0::kDepth],
+                   const int32_t p_cq[fibha::kChannelQuantRows][32], fibha::QuantParams p_q);
+
+void sesl_dw_top(hls::stream<fibha::Vec<8>>& p_in, hls::stream<fibha::Vec<8>>& p_out, const int8_t p_w[9][32],
+                 const int32_t p_cq[fibha::kChannelQuantRows][32], fibha::QuantParams p_q);
+
+void sesl_pw_top(hls::stream<fibha::Vec<8>>& p_in, hls::stream<fibha::Vec<4>>& p_out, const int8_t p_w[16][32],
+                 const int32_t p_cq[fibha::kChannelQuantRows][16], fibha::QuantParams p_q);
+
+void sesl_chain_top(hls::stream<fibha::Vec<3>>& p_in, hls::stream<fibha::Vec<4>>& p_out,
+                    const int8_t p_convW[32][fibha::inst::ChainConv0::kDepth],
+                    const int32_t p_convCq[fibha::kChannelQuantRows][32], fibha::QuantParams p_convQ,
+                    const int8_t p_dwW[9][32], const int32_t p_dwCq[fibha::kChannelQuantRows][32],
+                    fibha::QuantParams p_dwQ, const int8_t p_pwW[16][32],
+                    const int32_t p_pwCq[fibha::kChannelQuantRows][16], fibha::QuantParams p_pwQ);
+
+/// Declares a FIRB instance top with the argument list of Firb::run.
+#define FIBHA_DECLARE_FIRB_TOP(name, F)                                                                           \
+  void name(hls::stream<F::InWord>& p_in, hls::stream<F::OutWord>& p_out, const int8_t p_expW[F::kExpRows][F::kExpCols], \
+            const int32_t p_expCq[fibha::kChannelQuantRows][F::kExpRows], fibha::QuantParams p_expQ,              \
+            const int8_t p_dwW[F::kTaps][F::kExpC], const int32_t p_dwCq[fibha::kChannelQuantRows][F::kExpC],     \
+            fibha::QuantParams p_dwQ, const int8_t p_projW[F::kOutC][F::kExpC],                                  \
+            const int32_t p_projCq[fibha::kChannelQuantRows][F::kOutC], fibha::QuantParams p_projQ,               \
+            fibha::AddParams p_add)
+
+FIBHA_DECLARE_FIRB_TOP(firb_b0_top, fibha::inst::FirbB0);
+FIBHA_DECLARE_FIRB_TOP(firb_b1_top, fibha::inst::FirbB1);
+FIBHA_DECLARE_FIRB_TOP(firb_b2_top, fibha::inst::FirbB2);
+
+#endif  // FIBHA_SRC_INSTANCES_HPP

@@ -1,0 +1,588 @@
+//! `fibha-compile build`: plan a quantized model and write the deployable directory.
+//!
+//! | file | what |
+//! | --- | --- |
+//! | `plan.json` | the plan document, its `hardware` and `plan_hash` |
+//! | `fibha_config.hpp` | the HLS configuration `hls/src/fibha_top.cpp` is compiled against ([`crate::codegen`]) |
+//! | `model.fibha` | the weight bundle (`fibha_model::bundle`), exactly the image the kernel reads |
+//! | `hls/fibha_top.tcl` | the Vitis HLS script of this instance's kernel (csynth, export as IP) |
+//! | `vivado/params.tcl`, `vivado/fibha.dtso` | ZCU102 only: the parameters of `bitstreams/zcu102/build.tcl` and the device-tree overlay |
+//! | `vboard/fibha_kernel`, `fibha.bit.bin` | the virtual board's executable form: the same HLS C++ compiled by g++ behind `tools/vboard`'s kernel shell, and the instance descriptor the virtual board loads as its "bitstream" |
+//! | `manifest.json` | ties the plan hash, the bundle's SHA-256, the model and every file above |
+//!
+//! Invariant: nothing is written before the plan fits, the HLS configuration renders and
+//! the bundle has been read back and validated against the plan hash.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::board::{Board, Budget};
+use crate::codegen::{self, Depths};
+use crate::import::Imported;
+use crate::models::Model;
+use crate::overlay::{self, OverlayParams};
+use crate::pack;
+use crate::planner::{PlanOptions, Planner};
+use crate::report::{self, PlanDoc, Search};
+use crate::topology::hex;
+
+/// Version of the manifest's layout.
+pub const MANIFEST_FORMAT_VERSION: u32 = 2;
+/// AXI masters of the kernel (`gmem0` feature maps, `gmem1` bundle: the m_axi bundles of
+/// `hls/src/fibha_top.cpp`), one HP port each in the ZCU102 block design.
+pub const M_AXI_MASTERS: u32 = 2;
+/// The boards whose Vivado flow exists (`bitstreams/<board>`).
+const VIVADO_BOARDS: [&str; 1] = ["zcu102"];
+/// Smallest DMA buffer the overlay and the virtual board get (u-dma-buf allocates pages).
+const MIN_BUFFER_BYTES: u64 = 4096;
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Topology files have no weights.
+    #[error(
+        "{file} is a topology file (shapes only, no weights); `build` needs a quantized .tflite model (use `plan` to explore topologies)"
+    )]
+    NoWeights {
+        /// The model file.
+        file: String,
+    },
+    /// No design fits.
+    #[error("no design fits the budget: {0}")]
+    DoesNotFit(String),
+    /// Packing failed.
+    #[error(transparent)]
+    Pack(#[from] pack::PackError),
+    /// The plan's engines have no template.
+    #[error("the plan cannot be built by the HLS templates")]
+    Codegen(#[from] codegen::CodegenError),
+    /// The bundle written does not read back.
+    #[error(transparent)]
+    Bundle(#[from] fibha_model::bundle::BundleError),
+    /// The overlay cannot be rendered.
+    #[error("rendering the device-tree overlay")]
+    Overlay(#[from] overlay::OverlayError),
+    /// The C-simulation kernel did not compile or run.
+    #[error("{what} failed ({command}):\n{output}")]
+    Tool {
+        /// What was being done.
+        what: String,
+        /// The command line.
+        command: String,
+        /// Its output (or why it did not start).
+        output: String,
+    },
+    /// The virtual-board instance descriptor could not be written.
+    #[error(transparent)]
+    Vboard(#[from] fibha_vboard::Error),
+    /// A file could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// JSON encoding failed.
+    #[error("encoding {what}: {source}")]
+    Json {
+        /// Which document.
+        what: &'static str,
+        /// serde_json's error.
+        source: serde_json::Error,
+    },
+}
+
+/// A file named in the manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    /// Path relative to the manifest.
+    pub file: String,
+    /// SHA-256, hex.
+    pub sha256: String,
+}
+
+/// `manifest.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Layout version ([`MANIFEST_FORMAT_VERSION`]).
+    pub format_version: u32,
+    /// The plan hash (hardware ID, the kernel's id register), 16 hex digits.
+    pub plan_hash: String,
+    /// The device interface version (`fibha_model::device::INTERFACE_VERSION`).
+    pub interface_version: u32,
+    /// The model the bundle was packed from.
+    pub model: FileRef,
+    /// The weight bundle.
+    pub bundle: FileRef,
+    /// Bundle format version.
+    pub bundle_format_version: u32,
+    /// The plan.
+    pub plan: FileRef,
+    /// The HLS configuration header.
+    pub hls_config: FileRef,
+    /// The Vitis HLS script.
+    pub hls_script: FileRef,
+    /// The Vivado parameters (boards with a Vivado flow).
+    pub vivado_params: Option<FileRef>,
+    /// The device-tree overlay source (boards with a Vivado flow).
+    pub overlay_source: Option<FileRef>,
+    /// The virtual board's C-simulation kernel (unless built with `--no-vboard`).
+    pub vboard_kernel: Option<FileRef>,
+    /// The virtual board's instance descriptor.
+    pub vboard_instance: Option<FileRef>,
+    /// Minimum size of each DMA buffer, by u-dma-buf device name.
+    pub buffers: BTreeMap<String, u64>,
+    /// Board name.
+    pub board: String,
+    /// FPGA part.
+    pub part: String,
+    /// Accelerator clock, MHz.
+    pub clock_mhz: f64,
+    /// What wrote the directory.
+    pub generator: String,
+}
+
+/// One engine's multipliers as the template instantiates them and as the model charged
+/// them, read back from the compiled kernel (`fibha_kernel --resources`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineResources {
+    /// The plan's engine name.
+    pub engine: String,
+    /// int8 multiplies the template instantiates per cycle.
+    pub template_macs: u32,
+    /// PEs the model charged.
+    pub modelled_pes: u32,
+    /// DSP slices the model charged.
+    pub modelled_dsp: u32,
+    /// The template's modelled cycles per image (0: an SEML engine, cycles per layer).
+    pub template_cycles: u64,
+    /// The plan's modelled cycles per image.
+    pub plan_cycles: u64,
+}
+
+/// How to build besides the plan.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    /// Compile the virtual board's executable form.
+    pub vboard: bool,
+    /// The HLS sources (`hls/`).
+    pub hls_dir: PathBuf,
+    /// The virtual board's kernel shell (`tools/vboard/csim`).
+    pub shell_dir: PathBuf,
+    /// The C++ compiler.
+    pub cxx: String,
+}
+
+impl Default for BuildOptions {
+    /// The sources of this checkout (`FIBHA_HLS_DIR` overrides `hls/`), `$CXX` or g++.
+    fn default() -> Self {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        BuildOptions {
+            vboard: true,
+            hls_dir: std::env::var_os("FIBHA_HLS_DIR")
+                .map_or_else(|| root.join("hls"), PathBuf::from),
+            shell_dir: root.join("tools/vboard/csim"),
+            cxx: std::env::var("CXX").unwrap_or_else(|_| "g++".into()),
+        }
+    }
+}
+
+/// What `build` wrote.
+#[derive(Clone, Debug)]
+pub struct BuildOutput {
+    /// The hardware ID.
+    pub hardware_id: u64,
+    /// The files, in the order written.
+    pub files: Vec<PathBuf>,
+    /// Per engine, template multipliers against the model's charge (with the vboard kernel).
+    pub resources: Option<Vec<EngineResources>>,
+    /// Seconds the C-simulation kernel took to compile.
+    pub compile_seconds: Option<f64>,
+}
+
+/// The generator string recorded in outputs.
+pub fn generator() -> String {
+    format!("fibha-compile {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Writes the files of one build directory, recording each for the manifest.
+struct Writer<'a> {
+    out: &'a Path,
+    files: Vec<PathBuf>,
+}
+
+impl Writer<'_> {
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
+        move |source| BuildError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    fn write(&mut self, rel: &str, bytes: &[u8]) -> Result<FileRef, BuildError> {
+        let path = self.out.join(rel);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(Self::io(dir))?;
+        }
+        std::fs::write(&path, bytes).map_err(Self::io(&path))?;
+        self.record(rel)
+    }
+
+    /// A file something else wrote.
+    fn record(&mut self, rel: &str) -> Result<FileRef, BuildError> {
+        let path = self.out.join(rel);
+        let bytes = std::fs::read(&path).map_err(Self::io(&path))?;
+        self.files.push(path);
+        Ok(FileRef {
+            file: rel.to_string(),
+            sha256: hex(&Sha256::digest(&bytes)),
+        })
+    }
+}
+
+/// Plans `model` and writes the build directory `out`.
+pub fn build(
+    model: &Model,
+    board: &Board,
+    budget: &Budget,
+    opts: PlanOptions,
+    search: Search,
+    out: &Path,
+    bopts: &BuildOptions,
+) -> Result<BuildOutput, BuildError> {
+    let Some(imported) = &model.imported else {
+        return Err(BuildError::NoWeights {
+            file: model.network.source.file().to_string(),
+        });
+    };
+    let net = &model.network;
+    let plans = Planner::new(net, budget, opts).plan(budget);
+    let doc = report::plan_document(net, board, budget, &plans, search, opts.firb);
+    build_plan(imported, &doc, board, out, bopts)
+}
+
+/// Writes the build directory `out` for a plan `doc` of the imported model (the plan
+/// must fit).
+pub fn build_plan(
+    imported: &Imported,
+    doc: &PlanDoc,
+    board: &Board,
+    out: &Path,
+    bopts: &BuildOptions,
+) -> Result<BuildOutput, BuildError> {
+    if !doc.fits() {
+        return Err(BuildError::DoesNotFit(format!(
+            "SEML baseline: {}; FiBHA: {}",
+            doc.modelled.seml.problems.join("; "),
+            doc.modelled.fibha.problems.join("; ")
+        )));
+    }
+    let net = &imported.network;
+    let hardware_id = doc.hardware_id();
+    let bundle_bytes = pack::bundle_bytes(imported, doc)?;
+    let bundle_path = out.join(fibha_model::bundle::FILE_NAME);
+    let view = fibha_model::bundle::parse(&bundle_bytes, &bundle_path, Some(hardware_id))?;
+    let h = view.header();
+    let sizes = Depths {
+        input: h.input_bytes.get().into(),
+        output: h.output_bytes.get().into(),
+        scratch: h.scratch_bytes.get().into(),
+        bundle: bundle_bytes.len() as u64,
+    };
+    let header = codegen::hls_config(doc, sizes, &generator())?;
+    let buffers = overlay::fibha_buffers(
+        sizes.input,
+        sizes.output,
+        sizes.bundle,
+        sizes.scratch.max(MIN_BUFFER_BYTES),
+    );
+    let vivado = VIVADO_BOARDS.contains(&board.name.as_str());
+    let dtso = if vivado {
+        let mut p = OverlayParams::zcu102((board.clock.mhz * 1e6).round() as u64, buffers.clone());
+        p.plan_hash = Some(format!("{hardware_id:016x}"));
+        Some(overlay::render_overlay(&p)?)
+    } else {
+        None
+    };
+
+    std::fs::create_dir_all(out).map_err(Writer::io(out))?;
+    let mut w = Writer {
+        out,
+        files: Vec::new(),
+    };
+    let plan_ref = w.write("plan.json", &to_json("plan.json", doc)?)?;
+    let hls_ref = w.write("fibha_config.hpp", header.as_bytes())?;
+    let bundle_ref = w.write(fibha_model::bundle::FILE_NAME, &bundle_bytes)?;
+    let tcl_ref = w.write("hls/fibha_top.tcl", hls_tcl(doc, &bopts.hls_dir).as_bytes())?;
+    let (params_ref, dtso_ref) = match &dtso {
+        Some(dtso) => (
+            Some(w.write("vivado/params.tcl", vivado_params(doc).as_bytes())?),
+            Some(w.write("vivado/fibha.dtso", dtso.as_bytes())?),
+        ),
+        None => (None, None),
+    };
+    let buffer_sizes: BTreeMap<String, u64> = buffers
+        .iter()
+        .map(|b| (b.name.clone(), b.size_bytes))
+        .collect();
+    let (mut kernel_ref, mut instance_ref, mut resources, mut compile_seconds) =
+        (None, None, None, None);
+    if bopts.vboard {
+        let started = Instant::now();
+        compile_kernel(out, bopts)?;
+        compile_seconds = Some(started.elapsed().as_secs_f64());
+        kernel_ref = Some(w.record(KERNEL)?);
+        resources = Some(read_resources(&out.join(KERNEL))?);
+        let spec = fibha_vboard::InstanceSpec {
+            plan_hash: hardware_id,
+            executable: PathBuf::from(KERNEL),
+            args: Vec::new(),
+            modelled_cycles: modelled_cycles(doc),
+            clock_mhz: board.clock.mhz,
+            buffers: buffer_sizes.clone(),
+        };
+        spec.write(out)?;
+        instance_ref = Some(w.record(fibha_vboard::instance::FILE_NAME)?);
+    }
+    let manifest = Manifest {
+        format_version: MANIFEST_FORMAT_VERSION,
+        plan_hash: doc.plan_hash.clone(),
+        interface_version: fibha_model::device::INTERFACE_VERSION,
+        model: FileRef {
+            file: net.source.file().to_string(),
+            sha256: net.source.sha256().to_string(),
+        },
+        bundle: bundle_ref,
+        bundle_format_version: fibha_model::device::BUNDLE_VERSION,
+        plan: plan_ref,
+        hls_config: hls_ref,
+        hls_script: tcl_ref,
+        vivado_params: params_ref,
+        overlay_source: dtso_ref,
+        vboard_kernel: kernel_ref,
+        vboard_instance: instance_ref,
+        buffers: buffer_sizes,
+        board: board.name.clone(),
+        part: board.part.clone(),
+        clock_mhz: board.clock.mhz,
+        generator: generator(),
+    };
+    w.write("manifest.json", &to_json("manifest.json", &manifest)?)?;
+    Ok(BuildOutput {
+        hardware_id,
+        files: w.files,
+        resources,
+        compile_seconds,
+    })
+}
+
+/// The virtual board's kernel, relative to the build directory.
+pub const KERNEL: &str = "vboard/fibha_kernel";
+
+/// Cycles of one inference, modelled: the plan's latency at its clock.
+fn modelled_cycles(doc: &PlanDoc) -> u64 {
+    ((doc.modelled.fibha.latency_ms * 1e-3 * doc.board.clock_mhz * 1e6).round() as u64).max(1)
+}
+
+fn run_tool(what: &str, cmd: &mut Command) -> Result<std::process::Output, BuildError> {
+    let command = format!("{cmd:?}");
+    let fail = |output: String| BuildError::Tool {
+        what: what.to_string(),
+        command: command.clone(),
+        output,
+    };
+    let child = cmd
+        .output()
+        .map_err(|e| fail(format!("cannot start: {e}")))?;
+    if !child.status.success() {
+        return Err(fail(format!(
+            "{}{}",
+            String::from_utf8_lossy(&child.stdout),
+            String::from_utf8_lossy(&child.stderr)
+        )));
+    }
+    Ok(child)
+}
+
+/// Compiles `hls/src/fibha_top.cpp` and the C-simulation main against the generated
+/// configuration, with the virtual board's kernel shell, into `vboard/fibha_kernel`: the
+/// translation units in parallel, then one link.
+fn compile_kernel(out: &Path, b: &BuildOptions) -> Result<(), BuildError> {
+    let obj = out.join("vboard/obj");
+    std::fs::create_dir_all(&obj).map_err(Writer::io(&obj))?;
+    let sources = [
+        b.hls_dir.join("src/fibha_top.cpp"),
+        b.hls_dir.join("src/csim_kernel.cpp"),
+        b.shell_dir.join("kernel_shell.cpp"),
+    ];
+    let flags = [
+        "-std=c++17",
+        "-O2",
+        "-Wall",
+        "-Wextra",
+        "-Wno-unknown-pragmas",
+        "-Wno-unused-label",
+    ];
+    let includes = [
+        b.hls_dir.join("include"),
+        b.hls_dir.join("src"),
+        out.to_path_buf(),
+        b.shell_dir.clone(),
+    ];
+    let mut children = Vec::new();
+    let mut objects = Vec::new();
+    for src in &sources {
+        let o = obj.join(
+            src.file_stem()
+                .map_or_else(|| "unit".into(), |s| s.to_string_lossy().into_owned())
+                + ".o",
+        );
+        let mut cmd = Command::new(&b.cxx);
+        cmd.args(flags);
+        for i in &includes {
+            cmd.arg("-I").arg(i);
+        }
+        cmd.arg("-c").arg(src).arg("-o").arg(&o);
+        let command = format!("{cmd:?}");
+        let child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| BuildError::Tool {
+                what: "compiling the C-simulation kernel".into(),
+                command: command.clone(),
+                output: format!(
+                    "cannot start {}: {e} (set CXX, or build with --no-vboard)",
+                    b.cxx
+                ),
+            })?;
+        children.push((command, child));
+        objects.push(o);
+    }
+    for (command, child) in children {
+        let output = child.wait_with_output().map_err(|e| BuildError::Tool {
+            what: "compiling the C-simulation kernel".into(),
+            command: command.clone(),
+            output: e.to_string(),
+        })?;
+        if !output.status.success() {
+            return Err(BuildError::Tool {
+                what: "compiling the C-simulation kernel".into(),
+                command,
+                output: String::from_utf8_lossy(&output.stderr).into_owned(),
+            });
+        }
+    }
+    let mut link = Command::new(&b.cxx);
+    link.args(&objects).arg("-o").arg(out.join(KERNEL));
+    run_tool("linking the C-simulation kernel", &mut link)?;
+    std::fs::remove_dir_all(&obj).map_err(Writer::io(&obj))?;
+    Ok(())
+}
+
+/// Runs `kernel --resources`: one tab-separated line per engine.
+fn read_resources(kernel: &Path) -> Result<Vec<EngineResources>, BuildError> {
+    let output = run_tool(
+        "reading the kernel's resource table",
+        Command::new(kernel).arg("--resources"),
+    )?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let bad = |line: &str| BuildError::Tool {
+        what: "reading the kernel's resource table".into(),
+        command: format!("{} --resources", kernel.display()),
+        output: format!("unexpected line {line:?}"),
+    };
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|line| {
+            let f: Vec<&str> = line.split('\t').collect();
+            let [engine, macs, pes, dsp, tc, pc] = f[..] else {
+                return Err(bad(line));
+            };
+            let n = |s: &str| s.parse::<u64>().map_err(|_| bad(line));
+            Ok(EngineResources {
+                engine: engine.to_string(),
+                template_macs: n(macs)? as u32,
+                modelled_pes: n(pes)? as u32,
+                modelled_dsp: n(dsp)? as u32,
+                template_cycles: n(tc)?,
+                plan_cycles: n(pc)?,
+            })
+        })
+        .collect()
+}
+
+/// The Vitis HLS script of this instance: `hls/scripts/run_hls.tcl` with the kernel's
+/// source, this directory's configuration and the plan's part and clock.
+fn hls_tcl(doc: &PlanDoc, hls_dir: &Path) -> String {
+    let run_hls = hls_dir
+        .join("scripts/run_hls.tcl")
+        .canonicalize()
+        .unwrap_or_else(|_| hls_dir.join("scripts/run_hls.tcl"));
+    format!(
+        "# @generated by {gen} for plan {hash}. Do not edit: regenerate with `fibha-compile build`.\n\
+         #\n\
+         # Vitis HLS 2023.2 flow of this instance's kernel (fibha_top against ../fibha_config.hpp):\n\
+         #   vitis_hls -f hls/fibha_top.tcl          (from the build directory)\n\
+         # The IP lands in hls/fibha_top/sol1/impl/ip, where vivado/params.tcl expects it.\n\
+         # Flags as in hls/scripts/run_hls.tcl (FIBHA_CSYNTH, FIBHA_COSIM, FIBHA_EXPORT); C simulation\n\
+         # of this instance is the virtual board's kernel (vboard/fibha_kernel), so FIBHA_CSIM is 0.\n\
+         set here [file normalize [file dirname [info script]]]\n\
+         proc fibha_default {{name value}} {{\n\
+         \x20   if {{![info exists ::env($name)] || $::env($name) eq \"\"}} {{\n\
+         \x20       set ::env($name) $value\n\
+         \x20   }}\n\
+         }}\n\
+         fibha_default FIBHA_CSIM 0\n\
+         fibha_default FIBHA_PART {part}\n\
+         fibha_default FIBHA_CLOCK_MHZ {clock}\n\
+         fibha_default FIBHA_BUILD $here\n\
+         set ::env(FIBHA_CONFIG_DIR) [file dirname $here]\n\
+         set INSTANCE fibha_top\n\
+         set TOP fibha_top\n\
+         set SOURCES {{src/fibha_top.cpp}}\n\
+         set TB {{}}\n\
+         set TB_ARGS \"\"\n\
+         set EXTRA_INCLUDE [list $::env(FIBHA_CONFIG_DIR)]\n\
+         source {{{run_hls}}}\n",
+        gen = generator(),
+        hash = doc.plan_hash,
+        part = doc.hardware.part,
+        clock = doc.hardware.clock_mhz,
+        run_hls = run_hls.display(),
+    )
+}
+
+/// `vivado/params.tcl` for `bitstreams/zcu102/build.tcl` (paths relative to this file).
+fn vivado_params(doc: &PlanDoc) -> String {
+    format!(
+        "# @generated by {gen} for plan {hash}. Parameters of bitstreams/zcu102/build.tcl:\n\
+         #   make -C bitstreams/zcu102 all PARAMS=$PWD/vivado/params.tcl   (after `vitis_hls -f hls/fibha_top.tcl`)\n\
+         set fibha(ip_repo)   ../hls/fibha_top/sol1/impl/ip\n\
+         set fibha(hp_ports)  {M_AXI_MASTERS}\n\
+         set fibha(clock_mhz) {clock}\n\
+         set fibha(plan)      ../plan.json\n\
+         set fibha(plan_hash) {hash}\n\
+         set fibha(out_dir)   ../bitstream\n\
+         set fibha(dtso)      fibha.dtso\n\
+         set fibha(part)      {part}\n",
+        gen = generator(),
+        hash = doc.plan_hash,
+        clock = doc.hardware.clock_mhz,
+        part = doc.hardware.part,
+    )
+}
+
+/// Pretty JSON with a trailing newline.
+fn to_json<T: Serialize>(what: &'static str, v: &T) -> Result<Vec<u8>, BuildError> {
+    let mut bytes =
+        serde_json::to_vec_pretty(v).map_err(|source| BuildError::Json { what, source })?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}

@@ -1,0 +1,864 @@
+//! Designs and their evaluation: which engine runs which layers with which parallelism,
+//! and the modelled throughput, latency, DSP, BRAM and buffer bytes that follow.
+//!
+//! A design has an SESL part (dedicated, pipelined engines for the first units) and an SEML
+//! part (one reusable engine per layer kind for the rest); pure SEML and pure SESL are the
+//! two ends. The model (README "Model"):
+//! - SESL part: engines form a row pipeline. With `passes` = output rows of the last engine
+//!   and per-pass time tau_i = cycles_i / passes, the part takes
+//!   fill + max_i cycles_i, fill = sum over i < n of max_{j <= i} tau_j (FiBHA's model).
+//!   A squeeze-and-excitation engine needs its whole input before it can scale it, so it
+//!   ends a pipeline segment; segments run one after the other.
+//! - SEML part: layers run one after another, each on its kind's engine, taking
+//!   max(compute, off-chip bytes / bandwidth): weights are streamed from DDR per layer,
+//!   feature maps stay on chip when the largest live set fits the BRAM left, else the layers
+//!   that do not fit spill their maps to DDR.
+//! - Hybrid: latency = T_SESL + T_SEML; throughput = 1 / max(T_SESL, T_SEML, DDR bytes per
+//!   image / bandwidth) since the parts work on consecutive images and share the DDR.
+//! - Pure SESL: throughput from the slowest stage (the pipeline overlaps images), latency
+//!   with the fill, as FiBHA's model does.
+//!
+//! Invariant: evaluation never fails; a design that does not fit the budget says why in
+//! [`Evaluation::problems`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::board::Budget;
+use crate::cost::{
+    self, BufKind, Buffer, PARAM_BYTES_PER_CHANNEL, Par, double_buffer, frame_buffer, layer_cycles,
+    line_buffer, piece_cycles, pieces, skip_buffer, weight_buffer,
+};
+use crate::network::{LayerKind, Network, Unit};
+
+/// Which part of the accelerator an engine belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    /// Dedicated, pipelined engines (single engine, single layer).
+    Sesl,
+    /// Reusable engines (single engine, multiple layers).
+    Seml,
+}
+
+/// One compute stage of a dedicated engine: a layer and its parallelism.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stage {
+    /// Layer index.
+    pub layer: usize,
+    /// Parallelism.
+    pub par: Par,
+}
+
+/// A dedicated engine: one layer (with a fused ADD), or a FIRB running a whole bottleneck.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeslEngine {
+    /// Whether this is a FIRB engine (fused expand -> DW -> project pipeline).
+    pub firb: bool,
+    /// All layers it runs, including a fused ADD.
+    pub layers: Vec<usize>,
+    /// The compute stages (ADD has none).
+    pub stages: Vec<Stage>,
+    /// Weights streamed from DDR on every pipeline pass instead of held on chip (the
+    /// fallback of FiBHA's analytical model when a pure SESL design's weights do not fit).
+    #[serde(default)]
+    pub stream_weights: bool,
+}
+
+/// Everything needed to evaluate a design.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DesignSpec {
+    /// Units (in [`Network::units`] order) run by the SESL part.
+    pub split_units: usize,
+    /// The SESL part's engines, in pipeline order.
+    pub sesl: Vec<SeslEngine>,
+    /// The SEML part's engines: one parallelism per layer kind it runs.
+    pub seml: Vec<(LayerKind, Par)>,
+}
+
+/// The dedicated engines for the first `split` units, with minimal parallelism.
+///
+/// Bottlenecks become FIRB engines when `firb` is set and they contain no SE (which needs
+/// a frame buffer between DW and projection, so it cannot be fused row by row); otherwise
+/// each layer gets its own engine, with an ADD fused into the projection's engine.
+pub fn sesl_engines(net: &Network, units: &[Unit], firb: bool) -> Vec<SeslEngine> {
+    let mut engines = Vec::new();
+    for &unit in units {
+        let layers = net.unit_layers(unit);
+        let fusable = match unit {
+            Unit::Bottleneck { block } => firb && net.blocks[block].se.is_none(),
+            Unit::Layer { .. } => false,
+        };
+        if fusable {
+            let stages = compute_stages(net, &layers);
+            engines.push(SeslEngine {
+                firb: true,
+                layers,
+                stages,
+                stream_weights: false,
+            });
+            continue;
+        }
+        for &l in &layers {
+            if net.layers[l].kind == LayerKind::Add
+                && let Some(prev) = engines.last_mut()
+            {
+                prev.layers.push(l);
+                continue;
+            }
+            engines.push(SeslEngine {
+                firb: false,
+                layers: vec![l],
+                stages: compute_stages(net, &[l]),
+                stream_weights: false,
+            });
+        }
+    }
+    engines
+}
+
+fn compute_stages(net: &Network, layers: &[usize]) -> Vec<Stage> {
+    layers
+        .iter()
+        .filter(|&&l| net.layers[l].kind != LayerKind::Add)
+        .map(|&l| Stage {
+            layer: l,
+            par: Par::ONE,
+        })
+        .collect()
+}
+
+impl DesignSpec {
+    /// The same design with every FIRB engine split into per-layer engines that keep the
+    /// stages' parallelism: traditional inter-layer pipelining of the same bottlenecks.
+    pub fn without_firb(&self, net: &Network) -> DesignSpec {
+        let mut sesl = Vec::new();
+        for e in &self.sesl {
+            if !e.firb {
+                sesl.push(e.clone());
+                continue;
+            }
+            for st in &e.stages {
+                sesl.push(SeslEngine {
+                    firb: false,
+                    layers: vec![st.layer],
+                    stages: vec![*st],
+                    stream_weights: e.stream_weights,
+                });
+            }
+            if let Some(&add) = e
+                .layers
+                .iter()
+                .find(|&&l| net.layers[l].kind == LayerKind::Add)
+            {
+                sesl.last_mut().expect("a FIRB has stages").layers.push(add);
+            }
+        }
+        DesignSpec {
+            sesl,
+            ..self.clone()
+        }
+    }
+}
+
+/// What limits a layer's time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bound {
+    /// PE cycles.
+    Compute,
+    /// DDR traffic.
+    Memory,
+}
+
+/// An engine after evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EngineEval {
+    /// Part.
+    pub part: Part,
+    /// For SESL: FIRB or single layer; for SEML: the layer kind it runs.
+    pub kind: String,
+    /// Layers it runs.
+    pub layers: Vec<usize>,
+    /// Stages with their parallelism (SEML: one stage, `layer` is the first it runs).
+    pub stages: Vec<Stage>,
+    /// Cycles per image: the slowest stage (SESL) or the sum over its layers (SEML).
+    pub cycles: u64,
+    /// Processing elements.
+    pub pes: u32,
+    /// DSP slices.
+    pub dsp: u32,
+    /// On-chip buffers.
+    pub buffers: Vec<Buffer>,
+}
+
+impl EngineEval {
+    /// BRAM36 blocks of its buffers.
+    pub fn bram36(&self) -> u32 {
+        self.buffers.iter().map(|b| b.bram36).sum()
+    }
+}
+
+/// A layer after evaluation.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerEval {
+    /// Layer index.
+    pub layer: usize,
+    /// Index of the engine that runs it.
+    pub engine: usize,
+    /// PE cycles on that engine.
+    pub cycles: u64,
+    /// DDR bytes it moves per image.
+    pub ddr_bytes: u64,
+    /// Modelled seconds (SEML: max of compute and traffic; SESL: compute alone, the part
+    /// overlaps its layers).
+    pub seconds: f64,
+    /// What limits it.
+    pub bound: Bound,
+    /// Whether its feature maps spill to DDR (SEML).
+    pub spilled: bool,
+}
+
+/// A design's modelled figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// The engines, SESL part first.
+    pub engines: Vec<EngineEval>,
+    /// Per layer.
+    pub layers: Vec<LayerEval>,
+    /// Seconds per image in the SESL part, pipeline fill included.
+    pub t_sesl: f64,
+    /// Seconds per image in the SESL part once the pipeline is full (slowest stage, or
+    /// its DDR traffic).
+    pub t_sesl_steady: f64,
+    /// Seconds per image in the SEML part.
+    pub t_seml: f64,
+    /// Seconds between images at batch 1 (inverse throughput).
+    pub period: f64,
+    /// Seconds from image in to feature map out.
+    pub latency: f64,
+    /// Processing elements.
+    pub pes: u32,
+    /// DSP slices.
+    pub dsp: u32,
+    /// BRAM36 blocks.
+    pub bram36: u32,
+    /// On-chip feature-map buffer bytes (line, double, skip, frame, SEML maps and tiles).
+    pub fm_bytes: u64,
+    /// On-chip weight bytes (SESL weights, SEML weight tiles).
+    pub weight_bytes: u64,
+    /// DDR bytes per image.
+    pub ddr_bytes: u64,
+    /// PE utilization: useful MACs / (PEs x cycles per period).
+    pub utilization: f64,
+    /// Why it does not fit the budget (empty when it fits).
+    pub problems: Vec<String>,
+}
+
+impl Evaluation {
+    /// Whether the design fits its budget.
+    pub fn fits(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// Images per second at batch 1.
+    pub fn fps(&self) -> f64 {
+        1.0 / self.period
+    }
+}
+
+/// Evaluates `spec` for `net` under `budget`.
+pub fn evaluate(net: &Network, budget: &Budget, spec: &DesignSpec) -> Evaluation {
+    let f = budget.clock_hz;
+    let bw = budget.ddr_bytes_per_s;
+    let units = net.units();
+    let split_layer = units
+        .get(spec.split_units)
+        .map_or(net.layers.len(), |&u| net.unit_layers(u)[0]);
+    let mut problems = Vec::new();
+    let mut engines = Vec::new();
+    let mut layers = Vec::new();
+
+    // SESL part.
+    for e in &spec.sesl {
+        let idx = engines.len();
+        let eval = sesl_engine(net, budget, e);
+        for &l in &e.layers {
+            let cycles = e
+                .stages
+                .iter()
+                .find(|s| s.layer == l)
+                .map_or(0, |s| layer_cycles(&net.layers[l], s.par));
+            layers.push(LayerEval {
+                layer: l,
+                engine: idx,
+                cycles,
+                ddr_bytes: 0,
+                seconds: cycles as f64 / f,
+                bound: Bound::Compute,
+                spilled: false,
+            });
+        }
+        engines.push(eval);
+    }
+    let sesl_cycles = sesl_pipeline_cycles(net, &spec.sesl, &engines);
+    let slowest = engines.iter().map(|e| e.cycles).max().unwrap_or(0);
+    if !spec.sesl.is_empty() {
+        if let Some(first) = layers.first_mut() {
+            first.ddr_bytes += net.input.bytes();
+        }
+        if let Some(last) = layers.last_mut() {
+            last.ddr_bytes += net.layers[split_layer - 1].output.bytes();
+        }
+        // Streamed weights are read once per pass of the pipeline.
+        let passes = net.layers[split_layer - 1].output.h as u64;
+        for (e, ev) in spec.sesl.iter().zip(&engines) {
+            if e.stream_weights {
+                let bytes: u64 = e
+                    .stages
+                    .iter()
+                    .map(|s| cost::weight_buffer(&net.layers[s.layer], s.par).bytes)
+                    .sum();
+                let first = ev.layers[0];
+                if let Some(le) = layers.iter_mut().find(|l| l.layer == first) {
+                    le.ddr_bytes += bytes * passes;
+                }
+            }
+        }
+    }
+    let sesl_ddr: u64 = layers.iter().map(|l| l.ddr_bytes).sum();
+    let t_sesl = (sesl_cycles as f64 / f).max(sesl_ddr as f64 / bw);
+    let t_sesl_steady = (slowest as f64 / f).max(sesl_ddr as f64 / bw);
+
+    // SEML part.
+    let sesl_bram: u32 = engines.iter().map(EngineEval::bram36).sum();
+    let t_seml = if split_layer < net.layers.len() {
+        seml_part(
+            net,
+            budget,
+            spec,
+            split_layer,
+            sesl_bram,
+            &mut engines,
+            &mut layers,
+            &mut problems,
+        )
+    } else {
+        0.0
+    };
+
+    let pes: u32 = engines.iter().map(|e| e.pes).sum();
+    let dsp: u32 = engines.iter().map(|e| e.dsp).sum();
+    let bram: u32 = engines.iter().map(EngineEval::bram36).sum();
+    let all_buffers = || engines.iter().flat_map(|e| e.buffers.iter());
+    let fm_bytes = all_buffers()
+        .filter(|b| b.kind.is_feature_map())
+        .map(|b| b.bytes)
+        .sum();
+    let weight_bytes = all_buffers()
+        .filter(|b| !b.kind.is_feature_map())
+        .map(|b| b.bytes)
+        .sum();
+    let ddr_bytes: u64 = layers.iter().map(|l| l.ddr_bytes).sum();
+    if dsp > budget.dsp {
+        problems.push(format!(
+            "needs {dsp} DSP slices ({pes} PEs), budget is {}",
+            budget.dsp
+        ));
+    }
+    if bram > budget.bram36 && problems.is_empty() {
+        problems.push(format!(
+            "needs {bram} BRAM36 ({} for weights, {} for feature maps), budget is {}",
+            engines
+                .iter()
+                .flat_map(|e| &e.buffers)
+                .filter(|b| !b.kind.is_feature_map())
+                .map(|b| b.bram36)
+                .sum::<u32>(),
+            engines
+                .iter()
+                .flat_map(|e| &e.buffers)
+                .filter(|b| b.kind.is_feature_map())
+                .map(|b| b.bram36)
+                .sum::<u32>(),
+            budget.bram36
+        ));
+    }
+    // A pure SESL design overlaps images in its pipeline (FiBHA's model takes its
+    // throughput from the slowest stage); a hybrid's SESL part hands each image to the
+    // SEML part, so the part's whole time counts (throughput = 1 / max(T_SESL, T_SEML)).
+    let sesl_share = if split_layer < net.layers.len() {
+        t_sesl
+    } else {
+        t_sesl_steady
+    };
+    let period = sesl_share.max(t_seml).max(ddr_bytes as f64 / bw);
+    let utilization = if pes > 0 {
+        net.macs() as f64 / (f64::from(pes) * period * f)
+    } else {
+        0.0
+    };
+    layers.sort_by_key(|l| l.layer);
+    Evaluation {
+        engines,
+        layers,
+        t_sesl,
+        t_sesl_steady,
+        t_seml,
+        period,
+        latency: t_sesl + t_seml,
+        pes,
+        dsp,
+        bram36: bram,
+        fm_bytes,
+        weight_bytes,
+        ddr_bytes,
+        utilization,
+        problems,
+    }
+}
+
+/// Buffers, cycles and resources of one dedicated engine.
+pub(crate) fn sesl_engine(net: &Network, budget: &Budget, e: &SeslEngine) -> EngineEval {
+    let mut buffers = Vec::new();
+    let layer = |i: usize| &net.layers[i];
+    for (si, st) in e.stages.iter().enumerate() {
+        let l = layer(st.layer);
+        match l.kind {
+            LayerKind::SqueezeExcite => buffers.push(frame_buffer(l, st.par)),
+            // FIRB: the expansion reads single pixels, the DW keeps its line buffer, and
+            // no buffer sits between expand, DW and project.
+            LayerKind::Pointwise if e.firb && si > 0 => {}
+            _ => buffers.push(line_buffer(l, st.par)),
+        }
+        if !e.firb || si + 1 == e.stages.len() {
+            buffers.push(double_buffer(l, st.par));
+        }
+        buffers.push(if e.stream_weights {
+            streamed_weight_buffer(l, st.par)
+        } else {
+            weight_buffer(l, st.par)
+        });
+    }
+    if let Some(&add) = e.layers.iter().find(|&&l| layer(l).kind == LayerKind::Add) {
+        let block = net
+            .blocks
+            .iter()
+            .find(|b| b.add == Some(add))
+            .expect("an ADD in a SESL engine closes a bottleneck");
+        let last = e.stages.last().expect("the ADD follows a projection").par;
+        buffers.push(skip_buffer(
+            layer(block.first()).input,
+            layer(block.dw).kernel,
+            last.output_width(),
+        ));
+    }
+    let cycles = e
+        .stages
+        .iter()
+        .map(|s| layer_cycles(layer(s.layer), s.par))
+        .max()
+        .unwrap_or(0);
+    let pes: u32 = e.stages.iter().map(|s| s.par.pes()).sum();
+    let dsp = e.stages.iter().map(|s| budget.dsp_for(s.par.pes())).sum();
+    let kind = if e.firb {
+        "firb".to_string()
+    } else {
+        e.stages
+            .first()
+            .map_or("add", |s| layer(s.layer).kind.short())
+            .to_string()
+    };
+    EngineEval {
+        part: Part::Sesl,
+        kind,
+        layers: e.layers.clone(),
+        stages: e.stages.clone(),
+        cycles,
+        pes,
+        dsp,
+        buffers,
+    }
+}
+
+/// A double-buffered tile of `pf` filters' weights, for an engine that streams them.
+fn streamed_weight_buffer(l: &crate::network::Layer, p: Par) -> Buffer {
+    let per_filter = match l.kind {
+        LayerKind::Depthwise => (l.kernel * l.kernel) as u64,
+        _ => l.weight_bytes() / l.output.c.max(1) as u64,
+    } + PARAM_BYTES_PER_CHANNEL;
+    let width = if l.kind == LayerKind::Depthwise {
+        u64::from(p.pf)
+    } else {
+        p.weight_width()
+    };
+    Buffer::new(BufKind::Weights, 2 * u64::from(p.pf) * per_filter, width)
+}
+
+/// Cycles of the SESL pipeline per image (FiBHA's fill + slowest-stage model, split into
+/// segments at squeeze-and-excitation barriers).
+pub fn sesl_pipeline_cycles(net: &Network, spec: &[SeslEngine], evals: &[EngineEval]) -> u64 {
+    let mut total = 0.0;
+    let mut segment: Vec<(f64, usize)> = Vec::new();
+    let mut flush = |segment: &mut Vec<(f64, usize)>| {
+        let Some(&(_, rows)) = segment.last() else {
+            return;
+        };
+        let passes = rows.max(1) as f64;
+        let mut fill = 0.0;
+        let mut slowest = 0.0f64;
+        for (i, &(cycles, _)) in segment.iter().enumerate() {
+            slowest = slowest.max(cycles);
+            if i + 1 < segment.len() {
+                fill += slowest / passes;
+            }
+        }
+        total += fill + slowest;
+        segment.clear();
+    };
+    for (e, ev) in spec.iter().zip(evals) {
+        let last_layer = *e.layers.last().expect("engines run at least one layer");
+        segment.push((ev.cycles as f64, net.layers[last_layer].output.h));
+        let barrier = e
+            .stages
+            .iter()
+            .any(|s| net.layers[s.layer].kind == LayerKind::SqueezeExcite);
+        if barrier {
+            flush(&mut segment);
+        }
+    }
+    flush(&mut segment);
+    total.ceil() as u64
+}
+
+/// Live feature-map bytes while SEML layer `l` runs: its input and output, plus the
+/// residual operand held for a later ADD of its bottleneck.
+fn live_bytes(net: &Network, l: usize) -> u64 {
+    let layer = &net.layers[l];
+    let held = net
+        .blocks
+        .iter()
+        .find(|b| b.add.is_some() && b.first() < l && l <= b.project)
+        .map_or(0, |b| net.layers[b.first()].input.bytes());
+    layer.input.bytes() + layer.output.bytes() + held
+}
+
+/// Double-buffered row tiles of a layer that streams its maps from and to DDR.
+fn spill_tile_bytes(net: &Network, l: usize, p: Par) -> u64 {
+    let layer = &net.layers[l];
+    let rows_in = (p.ph as usize * layer.stride + layer.kernel - 1).min(layer.input.h);
+    let rows_out = (p.ph as usize).min(layer.output.h);
+    2 * ((rows_in * layer.input.w * layer.input.c) + rows_out * layer.output.w * layer.output.c)
+        as u64
+}
+
+#[allow(clippy::too_many_arguments)]
+fn seml_part(
+    net: &Network,
+    budget: &Budget,
+    spec: &DesignSpec,
+    split_layer: usize,
+    sesl_bram: u32,
+    engines: &mut Vec<EngineEval>,
+    layers: &mut Vec<LayerEval>,
+    problems: &mut Vec<String>,
+) -> f64 {
+    let f = budget.clock_hz;
+    let bw = budget.ddr_bytes_per_s;
+    let seml_layers: Vec<usize> = (split_layer..net.layers.len())
+        .filter(|&l| net.layers[l].kind != LayerKind::Add)
+        .collect();
+    let par_of = |kind: LayerKind| spec.seml.iter().find(|(k, _)| *k == kind).map(|(_, p)| *p);
+    // Engines, their weight tiles and cycles.
+    let first_engine = engines.len();
+    let mut kinds: Vec<LayerKind> = seml_layers
+        .iter()
+        .flat_map(|&l| cost::engine_kinds(&net.layers[l]))
+        .collect();
+    kinds.sort_by_key(|k| *k as u8);
+    kinds.dedup();
+    for &kind in &kinds {
+        let par = par_of(kind).unwrap_or_else(|| {
+            // Evaluated with one PE so the report stays complete; the design does not fit.
+            problems.push(format!(
+                "the budget leaves no PEs for the SEML part's {} engine",
+                kind.short()
+            ));
+            Par::ONE
+        });
+        let par = if kind == LayerKind::Depthwise {
+            Par { pc: 1, ..par }
+        } else {
+            par
+        };
+        let mut tile = 0u64;
+        let mut mine = Vec::new();
+        let mut cycles = 0;
+        for &l in &seml_layers {
+            let layer = &net.layers[l];
+            let ps: Vec<_> = pieces(layer).into_iter().filter(|p| p.0 == kind).collect();
+            if ps.is_empty() {
+                continue;
+            }
+            mine.push(l);
+            cycles += piece_cycles(layer, kind, par);
+            for (_, _, _, _, ci, k) in ps {
+                let per_group = (k * k * ci) as u64 + PARAM_BYTES_PER_CHANNEL;
+                tile = tile.max(2 * u64::from(par.pf) * per_group);
+            }
+        }
+        let width = if kind == LayerKind::Depthwise {
+            u64::from(par.pf)
+        } else {
+            par.weight_width()
+        };
+        engines.push(EngineEval {
+            part: Part::Seml,
+            kind: kind.short().to_string(),
+            stages: vec![Stage {
+                layer: mine[0],
+                par,
+            }],
+            layers: mine,
+            cycles,
+            pes: par.pes(),
+            dsp: budget.dsp_for(par.pes()),
+            buffers: vec![Buffer::new(BufKind::Weights, tile, width)],
+        });
+    }
+    let engine_of = |kind: LayerKind, engines: &[EngineEval]| {
+        engines[first_engine..]
+            .iter()
+            .position(|e| e.kind == kind.short())
+            .map(|i| i + first_engine)
+    };
+    // The main engine of a layer (SE: the DW engine scales the map).
+    let main_kind = |l: usize| match net.layers[l].kind {
+        LayerKind::SqueezeExcite => LayerKind::Depthwise,
+        k => k,
+    };
+    // Feature-map store: the largest live set that fits the BRAM left; layers above the
+    // chosen capacity stream their maps through row tiles.
+    let width = engines[first_engine..]
+        .iter()
+        .map(|e| {
+            let p = e.stages[0].par;
+            let kind = net.layers[e.stages[0].layer].kind;
+            p.input_width(kind).max(p.output_width())
+        })
+        .max()
+        .unwrap_or(8);
+    let weights_bram: u32 = engines[first_engine..].iter().map(EngineEval::bram36).sum();
+    let avail = i64::from(budget.bram36) - i64::from(sesl_bram) - i64::from(weights_bram);
+    let live: Vec<u64> = seml_layers.iter().map(|&l| live_bytes(net, l)).collect();
+    let mut caps = live.clone();
+    caps.push(0);
+    caps.sort_unstable_by(|a, b| b.cmp(a));
+    caps.dedup();
+    let tile_of = |spilled: &[bool]| -> u64 {
+        seml_layers
+            .iter()
+            .zip(spilled)
+            .filter(|(_, s)| **s)
+            .map(|(&l, _)| {
+                let par = par_of(main_kind(l)).unwrap_or(Par::ONE);
+                spill_tile_bytes(net, l, par)
+            })
+            .max()
+            .unwrap_or(0)
+    };
+    let mut chosen: Option<(u64, Vec<bool>, u64)> = None;
+    let mut smallest_need = i64::MAX;
+    for &cap in &caps {
+        let spilled: Vec<bool> = live.iter().map(|&b| b > cap).collect();
+        let tile = tile_of(&spilled);
+        let need = i64::from(cost::bram36(cap, width) + cost::bram36(tile, width));
+        smallest_need = smallest_need.min(need);
+        if need <= avail {
+            chosen = Some((cap, spilled, tile));
+            break;
+        }
+    }
+    let (cap, spilled, tile) = match chosen {
+        Some(c) => c,
+        None => {
+            problems.push(format!(
+                "the SEML part needs at least {} BRAM36 for feature maps (row tiles of every \
+                 layer spilled to DDR) and {weights_bram} for weight tiles, but the budget of \
+                 {} leaves {} after the SESL part's {sesl_bram}",
+                smallest_need,
+                budget.bram36,
+                (i64::from(budget.bram36) - i64::from(sesl_bram)).max(0),
+            ));
+            let all = vec![true; seml_layers.len()];
+            let tile = tile_of(&all);
+            (0, all, tile)
+        }
+    };
+    if let Some(last) = engines.last_mut() {
+        last.buffers
+            .push(Buffer::new(BufKind::FeatureMaps, cap, width));
+        if tile > 0 {
+            last.buffers
+                .push(Buffer::new(BufKind::SpillTiles, tile, width));
+        }
+    }
+    // Per-layer time: compute against traffic.
+    let mut total = 0.0;
+    let n = seml_layers.len();
+    for (i, &l) in seml_layers.iter().enumerate() {
+        let layer = &net.layers[l];
+        let kinds = cost::engine_kinds(layer);
+        let cycles: u64 = kinds
+            .iter()
+            .map(|&kind| piece_cycles(layer, kind, par_of(kind).unwrap_or(Par::ONE)))
+            .sum();
+        let weights = layer.weight_bytes() + PARAM_BYTES_PER_CHANNEL * layer.param_channels();
+        let input_offchip = i == 0 || spilled[i] || spilled[i - 1];
+        let output_offchip =
+            i + 1 == n || spilled[i] || spilled.get(i + 1).copied().unwrap_or(false);
+        let residual = net
+            .blocks
+            .iter()
+            .find(|b| b.project == l && b.add.is_some())
+            .map_or(0, |b| net.layers[b.first()].input.bytes());
+        let ddr = weights
+            + if input_offchip {
+                layer.input.bytes()
+            } else {
+                0
+            }
+            + if output_offchip {
+                layer.output.bytes()
+            } else {
+                0
+            }
+            + if spilled[i] { 2 * residual } else { 0 };
+        let (tc, tm) = (cycles as f64 / f, ddr as f64 / bw);
+        total += tc.max(tm);
+        let engine = engine_of(main_kind(l), engines).unwrap_or(first_engine);
+        layers.push(LayerEval {
+            layer: l,
+            engine,
+            cycles,
+            ddr_bytes: ddr,
+            seconds: tc.max(tm),
+            bound: if tm > tc {
+                Bound::Memory
+            } else {
+                Bound::Compute
+            },
+            spilled: spilled[i],
+        });
+    }
+    // ADDs are fused into the projection's write-back.
+    for l in split_layer..net.layers.len() {
+        if net.layers[l].kind == LayerKind::Add {
+            let engine = engine_of(LayerKind::Pointwise, engines).unwrap_or(first_engine);
+            layers.push(LayerEval {
+                layer: l,
+                engine,
+                cycles: 0,
+                ddr_bytes: 0,
+                seconds: 0.0,
+                bound: Bound::Compute,
+                spilled: false,
+            });
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::board::{Board, Overrides};
+    use crate::network::tests::layer;
+    use crate::network::{ModelSource, Shape};
+
+    /// One MobileNetV2 bottleneck 56x56x24, t = 6, stride 1, with its residual.
+    fn bottleneck_net() -> Network {
+        let i = Shape::new(56, 56, 24);
+        let e = Shape::new(56, 56, 144);
+        let mut add = layer(LayerKind::Add, i, 24, 1, 1);
+        add.skip = None;
+        let layers = vec![
+            layer(LayerKind::Pointwise, i, 144, 1, 1),
+            layer(LayerKind::Depthwise, e, 0, 3, 1),
+            layer(LayerKind::Pointwise, e, 24, 1, 1),
+            add,
+        ];
+        let src = ModelSource::Topology {
+            file: "b".into(),
+            sha256: String::new(),
+            reference: String::new(),
+        };
+        Network::new("b".into(), src, i, layers, vec![]).unwrap()
+    }
+
+    fn fm_bytes(ev: &Evaluation) -> u64 {
+        ev.fm_bytes
+    }
+
+    #[test]
+    fn firb_versus_traditional_buffers_by_hand() {
+        // With one PE per stage (ph = 1):
+        // traditional: expand line 24 + expand double 2*1*56*144 = 16,128
+        //   + DW line (2*56 + 3)*144 = 16,560 + DW double 16,128
+        //   + project line 144 + project double 2*1*56*24 = 2,688
+        //   + skip (3-1)/2+1 = 2 rows * 56 * 24 = 2,688            = 54,360 bytes
+        // FIRB: expand line 24 + DW line 16,560 + project double 2,688 + skip 2,688
+        //                                                          = 21,960 bytes
+        // FIRB saves 32,400 / 54,360 = 59.6 %.
+        let net = bottleneck_net();
+        let budget = Budget::new(&Board::resolve("zcu102").unwrap(), Overrides::default()).unwrap();
+        let units = net.units();
+        let firb = DesignSpec {
+            split_units: 1,
+            sesl: sesl_engines(&net, &units, true),
+            seml: vec![],
+        };
+        let trad = firb.without_firb(&net);
+        assert_eq!(firb.sesl.len(), 1);
+        assert_eq!(trad.sesl.len(), 3);
+        assert_eq!(
+            trad,
+            DesignSpec {
+                sesl: sesl_engines(&net, &units, false),
+                ..firb.clone()
+            }
+        );
+        let ef = evaluate(&net, &budget, &firb);
+        let et = evaluate(&net, &budget, &trad);
+        assert_eq!(fm_bytes(&et), 54_360);
+        assert_eq!(fm_bytes(&ef), 21_960);
+        // Weights are the same: 24*144 + 9*144 + 144*9 + 9*144 + 144*24 + 9*24.
+        assert_eq!(ef.weight_bytes, et.weight_bytes);
+        assert_eq!(ef.weight_bytes, 3456 + 1296 + 1296 + 1296 + 3456 + 216);
+    }
+
+    #[test]
+    fn sesl_pipeline_time_by_hand() {
+        // The bottleneck as three single-PE engines, passes = 56 output rows:
+        // expand 144*56*56*24 = 10,838,016; DW 144*56*56*9 = 4,064,256;
+        // project 24*56*56*144 = 10,838,016 cycles.
+        // fill = max(e)/56 + max(e, dw)/56 = 2 * 193,536 = 387,072; slowest 10,838,016.
+        let net = bottleneck_net();
+        let budget = Budget::new(&Board::resolve("zcu102").unwrap(), Overrides::default()).unwrap();
+        let spec = DesignSpec {
+            split_units: 1,
+            sesl: sesl_engines(&net, &net.units(), false),
+            seml: vec![],
+        };
+        let ev = evaluate(&net, &budget, &spec);
+        let cycles: Vec<u64> = ev.engines.iter().map(|e| e.cycles).collect();
+        assert_eq!(cycles, [10_838_016, 4_064_256, 10_838_016]);
+        assert_eq!(
+            sesl_pipeline_cycles(&net, &spec.sesl, &ev.engines),
+            11_225_088
+        );
+        assert!((ev.t_sesl - 11_225_088.0 / 200e6).abs() < 1e-12);
+        assert_eq!(ev.latency, ev.t_sesl);
+        // A pure SESL design overlaps images: its period is the slowest stage alone.
+        assert!((ev.period - 10_838_016.0 / 200e6).abs() < 1e-12);
+    }
+}

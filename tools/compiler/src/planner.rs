@@ -1,0 +1,723 @@
+//! SplitCNN and the searches around it: how to split a CNN and a fixed PE budget between
+//! the SESL and SEML parts.
+//!
+//! - SplitCNN, as the FiBHA papers describe it: start from the SEML baseline; move the
+//!   next unit (a layer, or a whole bottleneck, which becomes a FIRB engine) into the SESL
+//!   part; give each part PEs in proportion to its work (MACs) and, inside the SESL part,
+//!   each stage PEs in proportion to its work, rounded down to a valid parallelism, with
+//!   what rounding leaves going to the slowest stage; estimate; keep going while the
+//!   throughput estimate improves.
+//! - Exhaustive: every split point, and for each a grid of PE splits between the parts
+//!   (SESL stages balanced as above, SEML engines chosen optimally among their Pareto
+//!   frontiers); the best fitting design.
+//! - Pure SEML (one engine per kind, optimal PE split) and pure SESL (one engine per
+//!   layer, traditional pipelining, PEs scaled down until the buffers fit the BRAM).
+//!
+//! Invariant: every returned design was evaluated by [`crate::design::evaluate`] under the
+//! budget it is reported with; a design that does not fit is reported as such, never dropped
+//! silently.
+
+use std::collections::BinaryHeap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::board::Budget;
+use crate::cost::{self, Frontier, FrontierBuilder, PARAM_BYTES_PER_CHANNEL, Par, Point};
+use crate::design::{DesignSpec, Evaluation, SeslEngine, evaluate, sesl_engine, sesl_engines};
+use crate::network::{LayerKind, Network, Unit};
+
+/// Options of the search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Fuse bottlenecks in the SESL part into FIRB engines (TACO 2024); off: per-layer
+    /// engines as in SBAC-PAD 2022.
+    pub firb: bool,
+    /// Points of the PE-split grid the exhaustive search tries per split point.
+    pub pe_steps: u32,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            firb: true,
+            pe_steps: 64,
+        }
+    }
+}
+
+/// A design with its evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Candidate {
+    /// The design.
+    pub spec: DesignSpec,
+    /// Its modelled figures.
+    pub eval: Evaluation,
+}
+
+impl Candidate {
+    /// Whether `self` is better than `other`: fitting first, then throughput, then latency.
+    pub fn beats(&self, other: &Candidate) -> bool {
+        match (self.eval.fits(), other.eval.fits()) {
+            (true, false) => true,
+            (false, true) => false,
+            _ => {
+                let (a, b) = (self.eval.period, other.eval.period);
+                a < b * (1.0 - 1e-9)
+                    || (a <= b * (1.0 + 1e-9) && self.eval.latency < other.eval.latency)
+            }
+        }
+    }
+}
+
+/// One step of SplitCNN's loop.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SplitStep {
+    /// Units in the SESL part after this step.
+    pub sesl_units: usize,
+    /// PEs given to the SESL part.
+    pub sesl_pes: u32,
+    /// Modelled throughput, images per second (0 when the design does not fit).
+    pub fps: f64,
+    /// Whether the step was kept.
+    pub kept: bool,
+}
+
+/// Everything the planner found for one budget.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Plans {
+    /// Pure SEML.
+    pub seml: Candidate,
+    /// Pure SESL (traditional per-layer engines).
+    pub sesl: Candidate,
+    /// Every unit dedicated, bottlenecks as FIRB engines: the FIRB comparison point.
+    pub sesl_firb: Candidate,
+    /// SplitCNN's FiBHA design.
+    pub splitcnn: Candidate,
+    /// SplitCNN's steps.
+    pub splitcnn_steps: Vec<SplitStep>,
+    /// The exhaustive search's FiBHA design.
+    pub exhaustive: Candidate,
+}
+
+impl Plans {
+    /// The better of the two FiBHA designs (exhaustive on ties).
+    pub fn best(&self) -> &Candidate {
+        if self.splitcnn.beats(&self.exhaustive) {
+            &self.splitcnn
+        } else {
+            &self.exhaustive
+        }
+    }
+}
+
+/// Precomputed frontiers for one network on one board; plans any DSP budget up to the
+/// board's.
+pub struct Planner<'a> {
+    net: &'a Network,
+    units: Vec<Unit>,
+    opts: PlanOptions,
+    max_pes: u32,
+    layer_frontiers: Vec<Frontier>,
+    /// Per layer: for the expand layer of a bottleneck, the joint frontier of its FIRB
+    /// engine's expand and depthwise stages ([`cost::firb_front_frontier`]).
+    firb_front_frontiers: Vec<Option<Frontier>>,
+    /// Per split point (units in SESL), the SEML engine kinds needed and their frontiers
+    /// (cost: seconds over the SEML part's layers of that kind).
+    seml_frontiers: Vec<Vec<(LayerKind, Frontier)>>,
+}
+
+/// What the SESL allocation sets at once: one stage, or a FIRB engine's expand and
+/// depthwise stages (`coupled`), with the frontier it chooses from.
+struct SeslItem<'p> {
+    engine: usize,
+    stage: usize,
+    coupled: bool,
+    frontier: &'p Frontier,
+    macs: u64,
+}
+
+impl SeslItem<'_> {
+    /// Sets the item's stages to the frontier point `par` (the depthwise stage of a
+    /// coupled item takes the expand's `pf`).
+    fn set(&self, engines: &mut [SeslEngine], par: Par) {
+        let stages = &mut engines[self.engine].stages;
+        stages[self.stage].par = par;
+        if self.coupled {
+            stages[self.stage + 1].par = Par {
+                pf: par.pf,
+                ..Par::ONE
+            };
+        }
+    }
+}
+
+impl<'a> Planner<'a> {
+    /// Builds the frontiers for `net` with at most `max_budget`'s PEs.
+    pub fn new(net: &'a Network, max_budget: &Budget, opts: PlanOptions) -> Planner<'a> {
+        let max_pes = max_budget.pes();
+        let units = net.units();
+        let layer_frontiers = net
+            .layers
+            .iter()
+            .map(|l| {
+                if l.kind == LayerKind::Add {
+                    Frontier::default()
+                } else {
+                    cost::layer_frontier(l, max_pes)
+                }
+            })
+            .collect();
+        let mut firb_front_frontiers = vec![None; net.layers.len()];
+        for b in &net.blocks {
+            if let Some(expand) = b.expand {
+                firb_front_frontiers[expand] = Some(cost::firb_front_frontier(
+                    &net.layers[expand],
+                    &net.layers[b.dw],
+                    max_pes,
+                ));
+            }
+        }
+        let seml_frontiers = seml_frontiers(net, &units, max_budget, max_pes);
+        Planner {
+            net,
+            units,
+            opts,
+            max_pes,
+            layer_frontiers,
+            firb_front_frontiers,
+            seml_frontiers,
+        }
+    }
+
+    /// The scheduling units.
+    pub fn units(&self) -> &[Unit] {
+        &self.units
+    }
+
+    /// All designs for `budget` (whose PEs must not exceed the planner's maximum).
+    pub fn plan(&self, budget: &Budget) -> Plans {
+        assert!(
+            budget.pes() <= self.max_pes,
+            "planner built for {} PEs, asked for {}",
+            self.max_pes,
+            budget.pes()
+        );
+        let seml = self.pure_seml(budget);
+        let sesl = self.pure_sesl(budget, false);
+        let sesl_firb = self.pure_sesl(budget, true);
+        let (splitcnn, splitcnn_steps) = self.splitcnn(budget, &seml);
+        let exhaustive = self.exhaustive(budget, &seml);
+        Plans {
+            seml,
+            sesl,
+            sesl_firb,
+            splitcnn,
+            splitcnn_steps,
+            exhaustive,
+        }
+    }
+
+    fn candidate(&self, budget: &Budget, spec: DesignSpec) -> Candidate {
+        let eval = evaluate(self.net, budget, &spec);
+        Candidate { spec, eval }
+    }
+
+    /// One reusable engine per layer kind, all PEs.
+    pub fn pure_seml(&self, budget: &Budget) -> Candidate {
+        let seml = self.alloc_seml(0, budget.pes()).unwrap_or_default();
+        self.candidate(
+            budget,
+            DesignSpec {
+                split_units: 0,
+                sesl: Vec::new(),
+                seml,
+            },
+        )
+    }
+
+    /// Every unit in the SESL part: the better of weights on chip (PEs limited by what the
+    /// BRAM left can bank) and weights streamed from DDR every pass (FiBHA's analytical
+    /// model's fallback); reported as not fitting when neither fits.
+    pub fn pure_sesl(&self, budget: &Budget, firb: bool) -> Candidate {
+        let engines = sesl_engines(self.net, &self.units, firb);
+        self.fit_sesl_only(budget, engines)
+    }
+
+    fn fit_sesl_only(&self, budget: &Budget, engines: Vec<SeslEngine>) -> Candidate {
+        let attempt = |stream: bool| {
+            let mut engines = engines.clone();
+            engines.iter_mut().for_each(|e| e.stream_weights = stream);
+            let ok = self.alloc_sesl(budget, &mut engines, budget.pes(), budget.bram36);
+            let c = self.candidate(
+                budget,
+                DesignSpec {
+                    split_units: self.units.len(),
+                    sesl: engines,
+                    seml: Vec::new(),
+                },
+            );
+            (ok, c)
+        };
+        let (ok, on_chip) = attempt(false);
+        let (ok_streamed, streamed) = attempt(true);
+        let on_chip_fits = ok && on_chip.eval.fits();
+        let streamed_fits = ok_streamed && streamed.eval.fits();
+        match (on_chip_fits, streamed_fits) {
+            (true, true) if streamed.beats(&on_chip) => return streamed,
+            (true, _) => return on_chip,
+            (false, true) => return streamed,
+            (false, false) => {}
+        }
+        let stages: usize = engines.iter().map(|e| e.stages.len()).sum();
+        let mut c = if ok { on_chip } else { streamed };
+        if stages as u64 > u64::from(budget.pes()) {
+            c.eval.problems.insert(
+                0,
+                format!(
+                    "{stages} pipeline stages need at least one PE each, the budget has {}",
+                    budget.pes()
+                ),
+            );
+        } else if c.eval.problems.is_empty() {
+            c.eval
+                .problems
+                .push("even one PE per stage does not fit the BRAM budget".into());
+        }
+        c
+    }
+
+    /// SplitCNN: grow the SESL part one unit at a time while the estimate improves.
+    pub fn splitcnn(&self, budget: &Budget, baseline: &Candidate) -> (Candidate, Vec<SplitStep>) {
+        let total_work = self.net.macs() as f64;
+        let mut best = baseline.clone();
+        let mut steps = Vec::new();
+        let mut sesl_work = 0.0;
+        for s in 1..self.units.len() {
+            sesl_work += self.unit_macs(self.units[s - 1]) as f64;
+            let sesl_pes = (budget.pes() as f64 * sesl_work / total_work).round() as u32;
+            let cand = self.hybrid(budget, s, sesl_pes);
+            let kept = cand
+                .as_ref()
+                .is_some_and(|c| c.eval.fits() && c.beats(&best));
+            steps.push(SplitStep {
+                sesl_units: s,
+                sesl_pes,
+                fps: cand
+                    .as_ref()
+                    .filter(|c| c.eval.fits())
+                    .map_or(0.0, |c| c.eval.fps()),
+                kept,
+            });
+            match cand {
+                Some(c) if kept => best = c,
+                _ => break,
+            }
+        }
+        (best, steps)
+    }
+
+    /// Exhaustive search over split points (both parts non-empty) and a grid of PE splits;
+    /// the SEML baseline when no hybrid beats it.
+    pub fn exhaustive(&self, budget: &Budget, baseline: &Candidate) -> Candidate {
+        let mut best = baseline.clone();
+        let pes = budget.pes();
+        let n = self.units.len();
+        for s in 1..n {
+            let steps = self.opts.pe_steps.max(2);
+            let mut last = None;
+            for g in 1..steps {
+                let sesl_pes = (u64::from(pes) * u64::from(g) / u64::from(steps)) as u32;
+                if last == Some(sesl_pes) {
+                    continue;
+                }
+                last = Some(sesl_pes);
+                if let Some(c) = self.hybrid(budget, s, sesl_pes)
+                    && c.beats(&best)
+                {
+                    best = c;
+                }
+            }
+        }
+        best
+    }
+
+    fn unit_macs(&self, u: Unit) -> u64 {
+        self.net
+            .unit_layers(u)
+            .iter()
+            .map(|&l| self.net.layers[l].macs())
+            .sum()
+    }
+
+    /// A hybrid design with `s` units in the SESL part and `sesl_pes` PEs for it.
+    fn hybrid(&self, budget: &Budget, s: usize, sesl_pes: u32) -> Option<Candidate> {
+        let mut engines = sesl_engines(self.net, &self.units[..s], self.opts.firb);
+        let seml_pes = budget.pes().checked_sub(sesl_pes)?;
+        if !self.alloc_sesl(budget, &mut engines, sesl_pes, budget.bram36) {
+            return None;
+        }
+        let seml = if s < self.units.len() {
+            self.alloc_seml(s, seml_pes)?
+        } else {
+            Vec::new()
+        };
+        Some(self.candidate(
+            budget,
+            DesignSpec {
+                split_units: s,
+                sesl: engines,
+                seml,
+            },
+        ))
+    }
+
+    /// Gives the SESL stages `pes` PEs and at most `bram` BRAM36: in proportion to their
+    /// MACs, rounded down to the best parallelism within each share, then what is left to
+    /// the slowest stage, one frontier step at a time, while PEs and BRAM allow (wider
+    /// parallelism splits buffers into more BRAM columns). False when even one PE per
+    /// stage does not fit.
+    fn alloc_sesl(&self, budget: &Budget, engines: &mut [SeslEngine], pes: u32, bram: u32) -> bool {
+        let items = self.sesl_items(engines);
+        if items.is_empty() {
+            return true;
+        }
+        if items.len() as u64 > u64::from(pes) {
+            return false;
+        }
+        let frontier = |i: usize| items[i].frontier;
+        let total: f64 = items.iter().map(|it| it.macs as f64).sum::<f64>().max(1.0);
+        let mut choice: Vec<usize> = items
+            .iter()
+            .map(|it| {
+                let share = ((f64::from(pes) * it.macs as f64 / total).floor() as u32).max(1);
+                it.frontier.best_within(share).unwrap_or(0)
+            })
+            .collect();
+        let apply = |engines: &mut [SeslEngine], choice: &[usize]| {
+            for (i, it) in items.iter().enumerate() {
+                it.set(engines, frontier(i).points[choice[i]].par);
+            }
+        };
+        let engine_bram = |e: &SeslEngine| sesl_engine(self.net, budget, e).bram36();
+        let pes_of = |i: usize, c: usize| frontier(i).points[c].pes;
+        apply(engines, &choice);
+        let mut used: u32 = choice.iter().enumerate().map(|(i, &c)| pes_of(i, c)).sum();
+        let mut brams: Vec<u32> = engines.iter().map(engine_bram).collect();
+        if used > pes || brams.iter().sum::<u32>() > bram {
+            choice.iter_mut().for_each(|c| *c = 0);
+            apply(engines, &choice);
+            used = (0..items.len()).map(|i| pes_of(i, 0)).sum();
+            if used > pes {
+                return false;
+            }
+            brams = engines.iter().map(engine_bram).collect();
+            if brams.iter().sum::<u32>() > bram {
+                return false;
+            }
+        }
+        let mut used_bram: u32 = brams.iter().sum();
+        let mut heap: BinaryHeap<(u64, usize)> = choice
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (frontier(i).points[c].cost as u64, i))
+            .collect();
+        while let Some((_, i)) = heap.pop() {
+            let fr = frontier(i);
+            let c = choice[i];
+            let Some(next) = fr.points.get(c + 1) else {
+                break;
+            };
+            let extra = next.pes - fr.points[c].pes;
+            if used + extra > pes {
+                break;
+            }
+            let e = items[i].engine;
+            items[i].set(engines, next.par);
+            let new_bram = engine_bram(&engines[e]);
+            if used_bram - brams[e] + new_bram > bram {
+                items[i].set(engines, fr.points[c].par);
+                break;
+            }
+            used_bram = used_bram - brams[e] + new_bram;
+            brams[e] = new_bram;
+            used += extra;
+            choice[i] = c + 1;
+            heap.push((next.cost as u64, i));
+        }
+        true
+    }
+
+    /// The independently chosen parts of the SESL engines' parallelism: one per stage,
+    /// except a FIRB engine's expand and depthwise stages, which share their `pf` and are
+    /// one item.
+    fn sesl_items<'p>(&'p self, engines: &[SeslEngine]) -> Vec<SeslItem<'p>> {
+        let mut items = Vec::new();
+        for (e, en) in engines.iter().enumerate() {
+            let mut s = 0;
+            while s < en.stages.len() {
+                let layer = en.stages[s].layer;
+                let joint = self.firb_front_frontiers[layer]
+                    .as_ref()
+                    .filter(|_| en.firb && s + 1 < en.stages.len());
+                let (frontier, span) = match joint {
+                    Some(f) => (f, 2),
+                    None => (&self.layer_frontiers[layer], 1),
+                };
+                let macs = en.stages[s..s + span]
+                    .iter()
+                    .map(|st| self.net.layers[st.layer].macs())
+                    .sum();
+                items.push(SeslItem {
+                    engine: e,
+                    stage: s,
+                    coupled: span == 2,
+                    frontier,
+                    macs,
+                });
+                s += span;
+            }
+        }
+        items
+    }
+
+    /// The best parallelism for the SEML engines of split `s` with `pes` PEs in all: a
+    /// choice of one point per engine frontier minimizing the summed time.
+    fn alloc_seml(&self, s: usize, pes: u32) -> Option<Vec<(LayerKind, Par)>> {
+        let fronts = &self.seml_frontiers[s];
+        let mut best: Option<(f64, Vec<(LayerKind, Par)>)> = None;
+        let mut consider = |cost: f64, pick: Vec<(LayerKind, Par)>| {
+            if best.as_ref().is_none_or(|(c, _)| cost < *c) {
+                best = Some((cost, pick));
+            }
+        };
+        match fronts.as_slice() {
+            [] => return Some(Vec::new()),
+            [(k, f)] => {
+                let p = f.points[f.best_within(pes)?];
+                consider(p.cost, vec![(*k, p.par)]);
+            }
+            [(ka, fa), (kb, fb)] => {
+                for a in fa.points.iter().take_while(|a| a.pes < pes) {
+                    if let Some(ib) = fb.best_within(pes - a.pes) {
+                        let b = fb.points[ib];
+                        consider(a.cost + b.cost, vec![(*ka, a.par), (*kb, b.par)]);
+                    }
+                }
+            }
+            [(ka, fa), (kb, fb), (kc, fc)] => {
+                for a in fa.points.iter().take_while(|a| a.pes + 1 < pes) {
+                    for b in fb.points.iter().take_while(|b| a.pes + b.pes < pes) {
+                        if let Some(ic) = fc.best_within(pes - a.pes - b.pes) {
+                            let c = fc.points[ic];
+                            consider(
+                                a.cost + b.cost + c.cost,
+                                vec![(*ka, a.par), (*kb, b.par), (*kc, c.par)],
+                            );
+                        }
+                    }
+                }
+            }
+            _ => unreachable!("at most three SEML engine kinds"),
+        }
+        best.map(|(_, pick)| pick)
+    }
+}
+
+/// For every split point, the frontier of each SEML engine kind over the layers the SEML
+/// part runs: cost = sum over those layers of max(cycles / f, weight bytes / bandwidth).
+fn seml_frontiers(
+    net: &Network,
+    units: &[Unit],
+    budget: &Budget,
+    max_pes: u32,
+) -> Vec<Vec<(LayerKind, Frontier)>> {
+    let n = units.len();
+    let mut unit_of = vec![0usize; net.layers.len()];
+    for (u, &unit) in units.iter().enumerate() {
+        for l in net.unit_layers(unit) {
+            unit_of[l] = u;
+        }
+    }
+    let mut out: Vec<Vec<(LayerKind, Frontier)>> = vec![Vec::new(); n + 1];
+    for kind in [LayerKind::Conv, LayerKind::Depthwise, LayerKind::Pointwise] {
+        let ls: Vec<usize> = (0..net.layers.len())
+            .filter(|&l| cost::engine_kinds(&net.layers[l]).contains(&kind))
+            .collect();
+        if ls.is_empty() {
+            continue;
+        }
+        // Splits whose SEML part has a layer of this kind.
+        let last_unit = unit_of[*ls.last().expect("non-empty")];
+        let mut dims: [Vec<usize>; 2] = Default::default();
+        for &l in &ls {
+            for p in cost::pieces(&net.layers[l])
+                .into_iter()
+                .filter(|p| p.0 == kind)
+            {
+                dims[0].push(p.1);
+                dims[1].push(p.4);
+            }
+        }
+        let traffic: Vec<f64> = ls
+            .iter()
+            .map(|&l| {
+                let layer = &net.layers[l];
+                let main = match layer.kind {
+                    LayerKind::SqueezeExcite => LayerKind::Pointwise,
+                    k => k,
+                };
+                if main == kind {
+                    (layer.weight_bytes() + PARAM_BYTES_PER_CHANNEL * layer.param_channels()) as f64
+                        / budget.ddr_bytes_per_s
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let configs = cost::configs(
+            &dims[0],
+            &dims[1],
+            kind == LayerKind::Depthwise,
+            false,
+            max_pes,
+        );
+        let mut builders: Vec<FrontierBuilder> = vec![FrontierBuilder::default(); last_unit + 1];
+        let mut unit_cost = vec![0.0f64; n];
+        for par in configs {
+            unit_cost.iter_mut().for_each(|c| *c = 0.0);
+            for (&l, &t) in ls.iter().zip(&traffic) {
+                let cycles = cost::piece_cycles(&net.layers[l], kind, par) as f64;
+                unit_cost[unit_of[l]] += (cycles / budget.clock_hz).max(t);
+            }
+            let mut acc = 0.0;
+            for s in (0..=last_unit).rev() {
+                acc += unit_cost[s];
+                builders[s].add(Point {
+                    pes: par.pes(),
+                    cost: acc,
+                    par,
+                });
+            }
+        }
+        for (s, b) in builders.into_iter().enumerate() {
+            out[s].push((kind, b.finish()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::board::{Board, Overrides};
+    use crate::network::tests::layer;
+    use crate::network::{ModelSource, Shape};
+
+    /// Three layers: a wide 3x3 conv on a big map, then two tiny PWs on 1x1 maps.
+    fn toy() -> Network {
+        let layers = vec![
+            layer(LayerKind::Conv, Shape::new(64, 64, 8), 16, 3, 1),
+            layer(LayerKind::Pointwise, Shape::new(64, 64, 16), 16, 1, 1),
+            layer(LayerKind::Pointwise, Shape::new(64, 64, 16), 16, 1, 1),
+        ];
+        let src = ModelSource::Topology {
+            file: "toy".into(),
+            sha256: String::new(),
+            reference: String::new(),
+        };
+        Network::new("toy".into(), src, Shape::new(64, 64, 8), layers, vec![]).unwrap()
+    }
+
+    fn budget(dsp: u32) -> Budget {
+        let board = Board::resolve("zcu102").unwrap();
+        Budget::new(
+            &board,
+            Overrides {
+                dsp: Some(dsp),
+                ..Overrides::default()
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn toy_split_reasoned_by_hand() {
+        // MACs: conv 64*64*16*8*9 = 4,718,592; each PW 64*64*16*16 = 1,048,576; all the
+        // factors are powers of two, so every engine's PEs are too.
+        // Pure SEML, 96 PEs: a conv engine and a PW engine run one after the other; at best
+        // (sqrt(4,718,592) + sqrt(2,097,152))^2 / 96 = 136,533 cycles (ceil effects only
+        // add to it).
+        // Hybrid, conv dedicated (s = 1): the conv with 64 PEs (pf 8 x pc 8) takes
+        // 2 * 64 * 64 * 1 * 9 = 73,728 cycles; the remaining 32 PEs run both PWs on the
+        // SEML engine in 2 * 1,048,576 / 32 = 65,536 cycles; period 73,728 cycles. With the
+        // first PW dedicated too (s = 2) the SESL part gains a pipeline fill of
+        // 73,728 / 64 rows = 1,152 cycles, so s = 1 with 64/32 PEs is the optimum, and the
+        // exhaustive grid contains 64 (96 * 43 / 64).
+        // SplitCNN gives the SESL part its MAC share: round(96 * 4,718,592 / 6,815,744) = 66
+        // PEs, of which the conv uses 64; the SEML part's 30 PEs run the PWs with 16
+        // (2 * 65,536 = 131,072 cycles). Next step: 81 PEs for conv + PW1; conv 64, PW1 16
+        // (65,536); the second PW keeps 15 -> 8 PEs = 131,072: no improvement, stop.
+        let net = toy();
+        let b = budget(96);
+        let plans = Planner::new(&net, &b, PlanOptions::default()).plan(&b);
+        let cycles = |c: &Candidate| (c.eval.period * b.clock_hz).round() as u64;
+        assert!(cycles(&plans.seml) >= 136_533, "{}", cycles(&plans.seml));
+        assert_eq!(plans.exhaustive.spec.split_units, 1);
+        assert_eq!(cycles(&plans.exhaustive), 73_728);
+        assert_eq!(plans.exhaustive.eval.pes, 96);
+        assert_eq!(plans.splitcnn.spec.split_units, 1);
+        assert_eq!(cycles(&plans.splitcnn), 131_072);
+        let kept: Vec<bool> = plans.splitcnn_steps.iter().map(|s| s.kept).collect();
+        assert_eq!(kept, [true, false]);
+        assert_eq!(plans.splitcnn_steps[0].sesl_pes, 66);
+        assert!(std::ptr::eq(plans.best(), &plans.exhaustive));
+    }
+
+    #[test]
+    fn searches_never_return_worse_than_the_seml_baseline() {
+        for dsp in [16, 64, 200] {
+            let net = toy();
+            let b = budget(dsp);
+            let plans = Planner::new(&net, &b, PlanOptions::default()).plan(&b);
+            assert!(plans.seml.eval.fits());
+            assert!(!plans.seml.beats(&plans.exhaustive), "dsp {dsp}");
+            assert!(!plans.seml.beats(&plans.splitcnn), "dsp {dsp}");
+            for c in [&plans.exhaustive, &plans.splitcnn] {
+                assert!(c.eval.dsp <= dsp && c.eval.bram36 <= b.bram36);
+            }
+        }
+    }
+
+    #[test]
+    fn sesl_allocation_balances_stages() {
+        let net = toy();
+        let b = budget(96);
+        let planner = Planner::new(&net, &b, PlanOptions::default());
+        let mut engines = sesl_engines(&net, planner.units(), false);
+        assert!(planner.alloc_sesl(&b, &mut engines, 96, b.bram36));
+        let used: u32 = engines
+            .iter()
+            .flat_map(|e| &e.stages)
+            .map(|s| s.par.pes())
+            .sum();
+        assert!(used <= 96);
+        let cycles: Vec<u64> = engines
+            .iter()
+            .map(|e| crate::cost::layer_cycles(&net.layers[e.stages[0].layer], e.stages[0].par))
+            .collect();
+        // Conv has 4.5x a PW's work: it must get the most PEs and not be far slower.
+        let max = *cycles.iter().max().unwrap() as f64;
+        let min = *cycles.iter().min().unwrap() as f64;
+        assert!(max / min < 2.5, "{cycles:?}");
+        let mut few = sesl_engines(&net, planner.units(), false);
+        assert!(
+            !planner.alloc_sesl(&b, &mut few, 2, b.bram36),
+            "three stages need three PEs"
+        );
+        let mut tight = sesl_engines(&net, planner.units(), false);
+        assert!(
+            !planner.alloc_sesl(&b, &mut tight, 96, 1),
+            "the line buffers need BRAM"
+        );
+    }
+}

@@ -1,0 +1,290 @@
+//! `fibha-compile` end to end: plan, compare, sweep and build, and its errors on bad input.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use fibha_compiler::build::Manifest;
+use fibha_compiler::report::PlanDoc;
+use fibha_model::bundle::Bundle;
+use fibha_model::device::LayerKind;
+use sha2::{Digest, Sha256};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_fibha-compile"))
+}
+
+fn asset(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../assets/models")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("the binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn plan_json_is_one_document_on_stdout() {
+    let o = run(&["plan", "mobilenet_v2", "--board", "zcu102", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: PlanDoc = serde_json::from_slice(&o.stdout).expect("stdout is one plan document");
+    assert_eq!(doc.format_version, 2);
+    assert!(doc.fits());
+    assert_eq!(doc.board.part, "xczu9eg-ffvb1156-2-e");
+    assert!(doc.modelled.note.contains("not board measurements"));
+    assert!(doc.modelled.fibha.fps > doc.modelled.seml.fps);
+    assert!(doc.modelled.fibha.dsp <= 2520 && doc.modelled.fibha.bram36 <= doc.board.bram36);
+    // The stored hash is the hash of the hardware design alone.
+    assert_eq!(
+        format!("{:016x}", fibha_compiler::hw::plan_hash(&doc.hardware)),
+        doc.plan_hash
+    );
+    // Every engine's parallelism is one the templates implement: no pixel unrolling.
+    for e in &doc.engines {
+        for st in &e.stages {
+            assert_eq!((st.parallelism.ph, st.parallelism.pw), (1, 1), "{}", e.name);
+        }
+    }
+}
+
+#[test]
+fn plan_text_labels_figures_as_modelled() {
+    let o = run(&[
+        "plan",
+        "efficientnet_lite0",
+        "--board",
+        "zc706",
+        "--layers",
+        "--timing",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    for needle in [
+        "modelled, batch 1",
+        "FiBHA",
+        "SEML",
+        "SESL",
+        "not board measurements",
+        "modelled vs published",
+    ] {
+        assert!(text.contains(needle), "missing {needle}:\n{text}");
+    }
+    assert!(stderr(&o).contains("planned EfficientNet-Lite0"));
+}
+
+#[test]
+fn bad_input_gives_clear_errors() {
+    let model = asset("tf2_mobilenet_v2_1.0_224_ptq.tflite");
+    let cases: [(&[&str], &[&str]); 5] = [
+        (
+            &["plan", "mobilenet_v2", "--bram", "1"],
+            &["no design fits", "BRAM36", "SEML"],
+        ),
+        (
+            &["plan", "mobilenet_v2", "--board", "zcu999"],
+            &["unknown board 'zcu999'", "zcu102, zc706, kcu105"],
+        ),
+        (
+            &["plan", "resnet50"],
+            &["resnet50", "not a file", "mobilenet_v2_1.0_224"],
+        ),
+        (
+            &["build", "mobilenet_v2", "-o", "/nonexistent/x"],
+            &["topology file", ".tflite"],
+        ),
+        (
+            &[
+                "build",
+                &model,
+                "--no-firb",
+                "--no-vboard",
+                "-o",
+                "/nonexistent/x",
+            ],
+            &[
+                "cannot be built by the HLS templates",
+                "residual ADD outside a FIRB engine",
+            ],
+        ),
+    ];
+    for (args, needles) in cases {
+        let o = run(args);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        assert!(o.stdout.is_empty(), "{args:?} printed on stdout");
+        let e = stderr(&o);
+        for n in needles {
+            assert!(e.contains(n), "{args:?}: missing {n} in {e}");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "format = \"fibha-topology/1\"\nname = \"x\"\ninput = [8, 8, 3]\nact = \"relu\"\n[[stage]]\nop = \"conv\"\nc = 4\nk = 3\n").unwrap();
+    let o = run(&["plan", bad.to_str().unwrap()]);
+    let e = stderr(&o);
+    assert!(
+        !o.status.success() && e.contains("bad.toml") && e.contains("line 5") && e.contains("`s`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn compare_lists_every_shipped_model_next_to_the_papers() {
+    let o = run(&["compare", "--board", "zcu102", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table: fibha_compiler::sweep::CompareTable = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(table.rows.len(), 5);
+    for r in &table.rows {
+        assert!(r.fibha_vs_seml.is_some_and(|x| x >= 1.0), "{r:?}");
+    }
+    let o = run(&["compare", "--models", "mobilenet_v2", "mnasnet_a1"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("MnasNet-A1") && text.contains("published (TACO 2024)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn sweep_writes_json_and_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "sweep",
+        "--models",
+        "mobilenet_v2",
+        "proxylessnas_mobile",
+        "--points",
+        "4",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json: fibha_compiler::sweep::SweepResult =
+        serde_json::from_slice(&std::fs::read(dir.path().join("sweep.json")).unwrap()).unwrap();
+    assert_eq!(json.dsp_budgets, [252, 1008, 1764, 2520]);
+    assert_eq!(json.models.len(), 2);
+    let fibha: Vec<f64> = json.models[0]
+        .points
+        .iter()
+        .map(|p| p.fibha_fps.unwrap())
+        .collect();
+    assert!(
+        fibha.windows(2).all(|w| w[1] > w[0]),
+        "more DSPs, more modelled throughput: {fibha:?}"
+    );
+    let svg = std::fs::read_to_string(dir.path().join("sweep.svg")).unwrap();
+    for label in [
+        "<svg",
+        "MobileNetV2 1.0/224",
+        "DSP slices in the budget",
+        "modelled images/s",
+        "FiBHA",
+        "SEML",
+        "SESL",
+    ] {
+        assert!(svg.contains(label), "svg lacks {label}");
+    }
+}
+
+#[test]
+fn build_writes_a_consistent_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mv2");
+    let model = asset("tf2_mobilenet_v2_1.0_224_ptq.tflite");
+    let o = run(&[
+        "build",
+        &model,
+        "--board",
+        "zcu102",
+        "--no-vboard",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest: Manifest =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let plan: PlanDoc =
+        serde_json::from_slice(&std::fs::read(out.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(manifest.part, "xczu9eg-ffvb1156-2-e");
+    assert_eq!(manifest.plan_hash, plan.plan_hash);
+    assert_eq!(manifest.model.file, "tf2_mobilenet_v2_1.0_224_ptq.tflite");
+    assert!(manifest.vboard_kernel.is_none());
+    // Every file the manifest names has the hash it records.
+    for f in [
+        &manifest.bundle,
+        &manifest.plan,
+        &manifest.hls_config,
+        &manifest.hls_script,
+        manifest.vivado_params.as_ref().unwrap(),
+        manifest.overlay_source.as_ref().unwrap(),
+    ] {
+        let bytes = std::fs::read(out.join(&f.file)).unwrap();
+        let hex: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(hex, f.sha256, "{}", f.file);
+    }
+    // The hardware does not depend on where the shapes came from: the shipped topology
+    // file plans the same engines and so the same hash.
+    let o = run(&["plan", "mobilenet_v2", "--board", "zcu102", "--json"]);
+    let topo: PlanDoc = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(topo.plan_hash, plan.plan_hash);
+    let hw = u64::from_str_radix(&manifest.plan_hash, 16).unwrap();
+    let bundle = Bundle::open(&out.join("model.fibha"), Some(hw)).unwrap();
+    let view = bundle.view();
+    let seml = plan
+        .layers
+        .iter()
+        .filter(|l| l.part == fibha_compiler::design::Part::Seml)
+        .count();
+    assert_eq!(view.descriptors().len(), seml);
+    let adds = plan
+        .layers
+        .iter()
+        .filter(|l| {
+            l.part == fibha_compiler::design::Part::Seml
+                && l.kind == fibha_compiler::network::LayerKind::Add
+        })
+        .count();
+    assert_eq!(
+        view.descriptors()
+            .iter()
+            .filter(|d| d.kind.get() == LayerKind::Add as u32)
+            .count(),
+        adds
+    );
+    // The SEML weights are the engines' read order, which is TFLite's: the first SEML
+    // layer's weights are its filter's bytes.
+    let graph = fibha_model::tflite::load(std::path::Path::new(&model)).unwrap();
+    let first = plan
+        .layers
+        .iter()
+        .find(|l| l.part == fibha_compiler::design::Part::Seml)
+        .unwrap();
+    let node = &graph.nodes[first.source_op.unwrap()];
+    let filter = graph.tensor(node.inputs[1]).data.clone().unwrap();
+    let p = view.params(&view.descriptors()[0]).unwrap();
+    let packed: Vec<u8> = p.weights.iter().map(|&w| w as u8).collect();
+    assert_eq!(packed, filter);
+    assert_eq!(p.bias.len(), first.output.c);
+    let header = std::fs::read_to_string(out.join("fibha_config.hpp")).unwrap();
+    assert!(header.starts_with("// @generated"));
+    assert!(header.contains(&format!("kPlanHash = 0x{}ull", manifest.plan_hash)));
+    let params = std::fs::read_to_string(out.join("vivado/params.tcl")).unwrap();
+    assert!(params.contains(&format!("set fibha(plan_hash) {}", manifest.plan_hash)));
+    assert!(params.contains("set fibha(hp_ports)  2"));
+    // Refused for other hardware, naming the file.
+    let err = Bundle::open(&out.join("model.fibha"), Some(hw ^ 1))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("model.fibha") && err.contains("plan hash"),
+        "{err}"
+    );
+}

@@ -1,0 +1,435 @@
+//! The virtual board's "bitstream": the instance descriptor `fibha.bit.bin`.
+//!
+//! `fibha-compile build` writes, beside the plan and the weight bundle, the instance's HLS
+//! C++ compiled by g++ for C simulation (an executable), and this descriptor, which the
+//! runtime hands to fpga_manager exactly as it would hand a real `.bit.bin`. It is plainly
+//! not a bitstream: a text file whose first line is the magic [`MAGIC`] and whose rest is
+//! one JSON object:
+//!
+//! ```text
+//! FIBHA-VBOARD-INSTANCE v1
+//! {"plan_hash":"0x1f2e3d4c5b6a7988","executable":"csim/fibha_kernel",
+//!  "executable_sha256":"<64 hex digits>","args":[],"modelled_cycles":3000000,
+//!  "clock_mhz":200.0,"buffers":{"fibha_weights":4194304},"origin":"/abs/build/dir"}
+//! ```
+//!
+//! - `plan_hash`: the plan's hash as `0x` hex (a JSON number cannot carry 64 bits safely);
+//!   the kernel reports it in the `id` register.
+//! - `executable`: path of the C-simulation executable, relative to the descriptor's
+//!   directory. The runtime copies the descriptor into `/lib/firmware` before loading, so
+//!   the board looks beside the loaded copy first, then in `origin` (the build directory,
+//!   absolute, recorded by [`InstanceSpec::write`]).
+//! - `executable_sha256`: the executable's SHA-256; a load refuses an executable rebuilt
+//!   since (it might be another plan's).
+//! - `args`: extra command-line arguments for the executable (optional).
+//! - `modelled_cycles`: the compiler's modelled cycles per inference, and `clock_mhz` the
+//!   kernel clock; the power model keeps the fabric active for cycles / clock.
+//! - `buffers`: minimum sizes of the u-dma-buf buffers this plan needs (optional); a load
+//!   grows smaller buffers, as the bitstream's device-tree overlay would size them.
+//!
+//! Unknown fields are refused: a typo must not silently drop a setting. A format change
+//! bumps the magic's version.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// The first line of every descriptor.
+pub const MAGIC: &str = "FIBHA-VBOARD-INSTANCE v1";
+/// The descriptor's file name in a build directory.
+pub const FILE_NAME: &str = "fibha.bit.bin";
+/// Descriptors are small; a larger file is something else (a real bitstream is ~26 MB).
+const MAX_DESCRIPTOR_BYTES: u64 = 1 << 20;
+/// The fastest clock any ZynqMP fabric design closes at, as a sanity bound.
+const MAX_CLOCK_MHZ: f64 = 1000.0;
+
+/// What the compiler knows about a built instance; [`InstanceSpec::write`] turns it into a
+/// descriptor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceSpec {
+    /// The plan's hash, as the kernel reports it in its `id` register.
+    pub plan_hash: u64,
+    /// The C-simulation executable, relative to the directory the descriptor is written to.
+    pub executable: PathBuf,
+    /// Extra arguments for the executable.
+    pub args: Vec<String>,
+    /// Modelled cycles of one inference.
+    pub modelled_cycles: u64,
+    /// Kernel clock in MHz.
+    pub clock_mhz: f64,
+    /// Minimum size of each u-dma-buf buffer the plan uses, by buffer name.
+    pub buffers: BTreeMap<String, u64>,
+}
+
+/// The descriptor as stored after the magic line.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Stored {
+    plan_hash: String,
+    executable: PathBuf,
+    executable_sha256: String,
+    #[serde(default)]
+    args: Vec<String>,
+    modelled_cycles: u64,
+    clock_mhz: f64,
+    #[serde(default)]
+    buffers: BTreeMap<String, u64>,
+    #[serde(default)]
+    origin: Option<PathBuf>,
+}
+
+impl InstanceSpec {
+    /// Checks the spec, hashes the executable and writes `dir/fibha.bit.bin` (atomically:
+    /// a loader never sees half a descriptor). Returns the descriptor's path.
+    pub fn write(&self, dir: &Path) -> Result<PathBuf> {
+        let path = dir.join(FILE_NAME);
+        self.validate(&path)?;
+        let executable = dir.join(&self.executable);
+        let sha256 = sha256_file(&executable)
+            .map_err(|e| Error::instance(&path, format!("cannot hash the executable: {e}")))?;
+        let origin = dir.canonicalize().map_err(Error::io("resolve", dir))?;
+        let stored = Stored {
+            plan_hash: format!("{:#018x}", self.plan_hash),
+            executable: self.executable.clone(),
+            executable_sha256: hex(&sha256),
+            args: self.args.clone(),
+            modelled_cycles: self.modelled_cycles,
+            clock_mhz: self.clock_mhz,
+            buffers: self.buffers.clone(),
+            origin: Some(origin),
+        };
+        let json = serde_json::to_string_pretty(&stored)
+            .map_err(|e| Error::instance(&path, format!("cannot encode: {e}")))?;
+        let partial = dir.join(format!(".{FILE_NAME}.partial"));
+        std::fs::write(&partial, format!("{MAGIC}\n{json}\n"))
+            .map_err(Error::io("write", &partial))?;
+        std::fs::rename(&partial, &path).map_err(Error::io("write", &path))?;
+        Ok(path)
+    }
+
+    /// The modelled time of one inference.
+    pub fn modelled_seconds(&self) -> f64 {
+        self.modelled_cycles as f64 / (self.clock_mhz * 1e6)
+    }
+
+    fn validate(&self, path: &Path) -> Result<()> {
+        let bad = |problem: String| Err(Error::instance(path, problem));
+        let exe = &self.executable;
+        if exe.as_os_str().is_empty() || exe.is_absolute() {
+            return bad(format!(
+                "executable {} must be a path relative to the descriptor's directory",
+                exe.display()
+            ));
+        }
+        if exe
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::ParentDir))
+        {
+            return bad(format!(
+                "executable {} is not a plain relative path",
+                exe.display()
+            ));
+        }
+        if self.modelled_cycles == 0 {
+            return bad("modelled_cycles is 0; the compiler's model gives every plan a positive cycle count".into());
+        }
+        if !(self.clock_mhz.is_finite() && self.clock_mhz > 0.0 && self.clock_mhz <= MAX_CLOCK_MHZ)
+        {
+            return bad(format!(
+                "clock_mhz {} is outside (0, {MAX_CLOCK_MHZ}]",
+                self.clock_mhz
+            ));
+        }
+        if let Some(arg) = self.args.iter().find(|a| a.contains('\0')) {
+            return bad(format!("argument {arg:?} contains a NUL byte"));
+        }
+        for (name, size) in &self.buffers {
+            if !crate::layout::is_valid_buffer_name(name) {
+                return bad(format!(
+                    "buffer name {name:?} is not a u-dma-buf device name (letters, digits, _ and -)"
+                ));
+            }
+            if *size == 0 {
+                return bad(format!("buffer {name} has size 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A descriptor read from a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    /// What it describes.
+    pub spec: InstanceSpec,
+    /// SHA-256 of the executable when the descriptor was written.
+    pub executable_sha256: [u8; 32],
+    /// The build directory the descriptor was written in, if recorded.
+    pub origin: Option<PathBuf>,
+    /// The file it was read from.
+    pub path: PathBuf,
+}
+
+impl Instance {
+    /// Reads and checks the descriptor at `path`.
+    pub fn read(path: &Path) -> Result<Self> {
+        let file = std::fs::File::open(path).map_err(Error::io("open", path))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_DESCRIPTOR_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(Error::io("read", path))?;
+        if !bytes.starts_with(MAGIC.as_bytes()) {
+            let head: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
+            return Err(Error::instance(
+                path,
+                format!(
+                    "does not start with {MAGIC:?} (first bytes {}): the virtual board loads only instances made by `fibha-compile build`, not real bitstreams",
+                    head.join(" ")
+                ),
+            ));
+        }
+        if bytes.len() as u64 > MAX_DESCRIPTOR_BYTES {
+            return Err(Error::instance(
+                path,
+                format!("is larger than {MAX_DESCRIPTOR_BYTES} bytes"),
+            ));
+        }
+        let text =
+            String::from_utf8(bytes).map_err(|_| Error::instance(path, "is not UTF-8 text"))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses descriptor text; `path` is where it came from (executables resolve beside it).
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
+        if first.trim_end() != MAGIC {
+            return Err(Error::instance(
+                path,
+                format!("first line is {first:?}, expected {MAGIC:?}"),
+            ));
+        }
+        let stored: Stored = serde_json::from_str(rest)
+            .map_err(|e| Error::instance(path, format!("bad descriptor JSON: {e}")))?;
+        let plan_hash = parse_hash(&stored.plan_hash).ok_or_else(|| {
+            Error::instance(
+                path,
+                format!(
+                    "plan_hash {:?} is not 0x followed by 1 to 16 hex digits",
+                    stored.plan_hash
+                ),
+            )
+        })?;
+        let executable_sha256 = parse_sha256(&stored.executable_sha256).ok_or_else(|| {
+            Error::instance(
+                path,
+                format!(
+                    "executable_sha256 {:?} is not 64 hex digits",
+                    stored.executable_sha256
+                ),
+            )
+        })?;
+        let spec = InstanceSpec {
+            plan_hash,
+            executable: stored.executable,
+            args: stored.args,
+            modelled_cycles: stored.modelled_cycles,
+            clock_mhz: stored.clock_mhz,
+            buffers: stored.buffers,
+        };
+        spec.validate(path)?;
+        Ok(Self {
+            spec,
+            executable_sha256,
+            origin: stored.origin,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Finds the executable (beside the descriptor, then in the build directory), and
+    /// checks that it is executable and has the recorded hash.
+    pub fn locate_executable(&self) -> Result<PathBuf> {
+        let beside = self.path.parent().unwrap_or(Path::new("."));
+        let candidates: Vec<PathBuf> = std::iter::once(beside.to_path_buf())
+            .chain(self.origin.clone())
+            .map(|dir| dir.join(&self.spec.executable))
+            .collect();
+        let Some(found) = candidates.iter().find(|c| c.is_file()) else {
+            let tried: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
+            return Err(Error::instance(
+                &self.path,
+                format!("executable not found (tried {})", tried.join(", ")),
+            ));
+        };
+        let mode = found
+            .metadata()
+            .map_err(Error::io("inspect", found))?
+            .permissions()
+            .mode();
+        if mode & 0o111 == 0 {
+            return Err(Error::instance(
+                &self.path,
+                format!("{} is not executable", found.display()),
+            ));
+        }
+        let actual = sha256_file(found).map_err(Error::io("hash", found))?;
+        if actual != self.executable_sha256 {
+            return Err(Error::instance(
+                &self.path,
+                format!(
+                    "{} has SHA-256 {}, but the descriptor records {}: it was rebuilt after the descriptor was written; run `fibha-compile build` again",
+                    found.display(),
+                    hex(&actual),
+                    hex(&self.executable_sha256)
+                ),
+            ));
+        }
+        Ok(found.clone())
+    }
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hasher.finalize().into())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn parse_hash(text: &str) -> Option<u64> {
+    let digits = text.strip_prefix("0x")?;
+    if digits.is_empty() || digits.len() > 16 {
+        return None;
+    }
+    u64::from_str_radix(digits, 16).ok()
+}
+
+fn parse_sha256(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(text.as_bytes().chunks(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> InstanceSpec {
+        InstanceSpec {
+            plan_hash: 0x0123_4567_89ab_cdef,
+            executable: PathBuf::from("csim/kernel"),
+            args: vec!["--id=0x1".into()],
+            modelled_cycles: 3_000_000,
+            clock_mhz: 200.0,
+            buffers: BTreeMap::from([("fibha_weights".to_owned(), 4 << 20)]),
+        }
+    }
+
+    fn build_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("csim")).unwrap();
+        let exe = dir.path().join("csim/kernel");
+        std::fs::write(&exe, b"#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        dir
+    }
+
+    #[test]
+    fn written_descriptors_read_back() {
+        let dir = build_dir();
+        let path = spec().write(dir.path()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("FIBHA-VBOARD-INSTANCE v1\n{"), "{text}");
+        assert!(
+            text.contains("\"plan_hash\": \"0x0123456789abcdef\""),
+            "{text}"
+        );
+        let instance = Instance::read(&path).unwrap();
+        assert_eq!(instance.spec, spec());
+        assert_eq!(
+            instance.locate_executable().unwrap(),
+            dir.path().join("csim/kernel")
+        );
+        assert!((spec().modelled_seconds() - 0.015).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_copy_in_another_directory_finds_the_executable_through_origin() {
+        let dir = build_dir();
+        let path = spec().write(dir.path()).unwrap();
+        let firmware = tempfile::tempdir().unwrap();
+        let copy = firmware.path().join(FILE_NAME);
+        std::fs::copy(&path, &copy).unwrap();
+        let instance = Instance::read(&copy).unwrap();
+        assert_eq!(
+            instance.locate_executable().unwrap(),
+            dir.path().canonicalize().unwrap().join("csim/kernel")
+        );
+    }
+
+    #[test]
+    fn a_rebuilt_or_missing_executable_is_refused() {
+        let dir = build_dir();
+        let path = spec().write(dir.path()).unwrap();
+        std::fs::write(dir.path().join("csim/kernel"), b"#!/bin/sh\n# changed\n").unwrap();
+        let err = Instance::read(&path)
+            .unwrap()
+            .locate_executable()
+            .unwrap_err();
+        assert!(err.to_string().contains("rebuilt after"), "{err}");
+        std::fs::remove_file(dir.path().join("csim/kernel")).unwrap();
+        let err = Instance::read(&path)
+            .unwrap()
+            .locate_executable()
+            .unwrap_err();
+        assert!(err.to_string().contains("executable not found"), "{err}");
+    }
+
+    #[test]
+    fn real_bitstreams_and_bad_fields_are_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let bit = dir.path().join("design.bit.bin");
+        std::fs::write(&bit, b"\xff\xff\xff\xff\xaa\x99\x55\x66").unwrap();
+        let err = Instance::read(&bit).unwrap_err().to_string();
+        assert!(
+            err.contains("not real bitstreams") && err.contains("ff ff ff ff"),
+            "{err}"
+        );
+
+        let here = Path::new("x.bit.bin");
+        let good = format!(
+            "{MAGIC}\n{{\"plan_hash\":\"0x1\",\"executable\":\"k\",\"executable_sha256\":\"{}\",\"modelled_cycles\":1,\"clock_mhz\":200}}",
+            "0".repeat(64)
+        );
+        assert!(Instance::parse(&good, here).is_ok());
+        for (from, to, expect) in [
+            ("\"0x1\"", "\"12\"", "plan_hash"),
+            ("\"k\"", "\"/abs/k\"", "relative"),
+            ("\"clock_mhz\":200", "\"clock_mhz\":0", "clock_mhz"),
+            (
+                "\"modelled_cycles\":1",
+                "\"modelled_cycles\":0",
+                "modelled_cycles is 0",
+            ),
+            ("\"clock_mhz\"", "\"clock\"", "unknown field"),
+            (MAGIC, "FIBHA-VBOARD-INSTANCE v2", "first line"),
+        ] {
+            let bad = good.replace(from, to);
+            let err = Instance::parse(&bad, here).unwrap_err().to_string();
+            assert!(err.contains(expect), "{to}: {err}");
+        }
+    }
+}
