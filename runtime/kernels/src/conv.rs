@@ -15,7 +15,7 @@
 //! folded in, and an `i16 x i16 -> i32` matrix product. Both produce identical bytes.
 
 use crate::error::{KernelError, check_len};
-use crate::gemm::{PackedWeights, Pair, gemm};
+use crate::gemm::{PackedWeights, Pair, gemm, padded_rows};
 use crate::quant::{OutputStage, Q8};
 use crate::simd::{Isa, Vectorized};
 
@@ -57,6 +57,18 @@ impl ConvShape {
     /// Number of CONV_2D filter elements (`[out_c, kh, kw, in_c]`).
     pub fn filter_len(&self) -> usize {
         self.output[2] * self.kernel[0] * self.kernel[1] * self.input[2]
+    }
+
+    /// Height and width of the padded input the windows read: every row and column any
+    /// window touches, from the first padding row and column.
+    pub(crate) fn span(&self) -> [usize; 2] {
+        let span = |axis: usize| match self.output[axis] {
+            0 => 0,
+            out => {
+                (out - 1) * self.stride[axis] + (self.kernel[axis] - 1) * self.dilation[axis] + 1
+            }
+        };
+        [span(0), span(1)]
     }
 
     /// The input position read by output coordinate `out` at kernel tap `tap` along axis
@@ -159,7 +171,7 @@ fn check_operands(
 }
 
 /// Output pixels converted per block: bounds the scratch and keeps a block in L2.
-const PIXEL_BLOCK: usize = 64;
+const PIXEL_BLOCK: usize = 96;
 
 /// Working memory of the fast kernels, allocated once and reused by every node.
 #[derive(Clone, Debug, Default)]
@@ -262,9 +274,9 @@ impl Conv2d {
     pub fn scratch_need(&self) -> ScratchNeed {
         let block = PIXEL_BLOCK.min(self.shape.output_pixels());
         ScratchNeed {
-            rows: block * self.weights.pairs,
-            acc: block * self.weights.padded_outputs(),
-            wide: 0,
+            rows: padded_rows(block) * self.weights.pairs,
+            acc: 0,
+            wide: self.padded_len(),
         }
     }
 
@@ -291,19 +303,17 @@ impl Conv2d {
     fn run_blocks<T: Q8>(&self, isa: Isa, input: &[T], output: &mut [T], scratch: &mut Scratch) {
         let pairs = self.weights.pairs;
         let oc = self.shape.output[2];
-        let stride = self.weights.padded_outputs();
         let pixels = self.shape.output_pixels();
+        let padded = &mut scratch.wide[..self.padded_len()];
+        self.pad_input(input, padded);
+        let padded: &[i16] = padded;
         let mut p0 = 0;
         while p0 < pixels {
             let count = PIXEL_BLOCK.min(pixels - p0);
-            let rows = &mut scratch.rows[..count * pairs];
-            self.fill_rows(input, p0, rows);
-            let acc = &mut scratch.acc[..count * stride];
-            gemm(isa, rows, count, &self.weights, acc);
+            let rows = &mut scratch.rows[..padded_rows(count) * pairs];
+            self.fill_rows(input, padded, p0, &mut rows[..count * pairs]);
             let out = &mut output[p0 * oc..(p0 + count) * oc];
-            for (a, o) in acc.chunks_exact(stride).zip(out.chunks_exact_mut(oc)) {
-                self.stage.requantize_row(isa, a, o);
-            }
+            gemm(isa, rows, count, &self.weights, &self.stage, out);
             p0 += count;
         }
     }
@@ -315,46 +325,92 @@ impl Conv2d {
         s.kernel == [1, 1] && s.stride == [1, 1] && s.pad == [0, 0] && s.input[..2] == s.output[..2]
     }
 
-    /// Writes the offset `i16` input rows (im2col rows for kernels larger than 1x1) of the
-    /// output pixels starting at `p0`, one row of depth pairs per pixel.
+    /// Length of the padded `i16` input of the im2col path (0 for pointwise kernels).
+    fn padded_len(&self) -> usize {
+        if self.is_pointwise() {
+            return 0;
+        }
+        let [h, w] = self.shape.span();
+        self.shape.batches * h * w * self.shape.input[2]
+    }
+
+    /// Writes the input, offset and widened to `i16`, with zero padding around it, into
+    /// `padded` ([`ConvShape::span`] per image): each input value is converted once rather
+    /// than once per window that reads it, and the im2col rows become plain copies.
     #[inline(always)]
-    fn fill_rows<T: Q8>(&self, input: &[T], p0: usize, rows: &mut [Pair]) {
+    fn pad_input<T: Q8>(&self, input: &[T], padded: &mut [i16]) {
         let s = &self.shape;
-        let [ih, iw, ic] = s.input;
+        let ([ih, iw, ic], [pt, pl]) = (s.input, s.pad);
+        let [h, w] = s.span();
+        if padded.is_empty() {
+            return;
+        }
+        for (r, row) in padded.chunks_exact_mut(w * ic).enumerate() {
+            let (b, y) = (r / h, r % h);
+            let Some(iy) = y.checked_sub(pt).filter(|&iy| iy < ih) else {
+                row.fill(0);
+                continue;
+            };
+            // Columns before, inside and after the image.
+            let left = pl.min(w);
+            let inside = iw.min(w - left);
+            let (before, rest) = row.split_at_mut(left * ic);
+            let (body, after) = rest.split_at_mut(inside * ic);
+            before.fill(0);
+            widen_run(
+                &input[(b * ih + iy) * iw * ic..][..inside * ic],
+                self.input_offset,
+                body,
+            );
+            after.fill(0);
+        }
+    }
+
+    /// Writes the offset `i16` input rows (im2col rows for kernels larger than 1x1) of the
+    /// output pixels starting at `p0`, one row of depth pairs per pixel; `padded` is the
+    /// output of [`Self::pad_input`].
+    #[inline(always)]
+    fn fill_rows<T: Q8>(&self, input: &[T], padded: &[i16], p0: usize, rows: &mut [Pair]) {
+        let s = &self.shape;
+        let ic = s.input[2];
         let [oh, ow, _] = s.output;
         let pairs = self.weights.pairs;
         let offset = self.input_offset;
         if self.is_pointwise() {
             let count = rows.len() / pairs.max(1);
-            let src = input[p0 * ic..(p0 + count) * ic].chunks_exact(ic);
-            for (row, src) in rows.chunks_exact_mut(pairs).zip(src) {
+            let src = &input[p0 * ic..(p0 + count) * ic];
+            if ic.is_multiple_of(2) {
+                // Rows without padding lie back to back: one long conversion.
+                widen_run(src, offset, rows.as_flattened_mut());
+                return;
+            }
+            for (row, src) in rows.chunks_exact_mut(pairs).zip(src.chunks_exact(ic)) {
                 let flat = row.as_flattened_mut();
-                for (d, x) in flat.iter_mut().zip(src) {
-                    *d = (x.to_i32() + offset) as i16;
-                }
+                widen_run(src, offset, &mut flat[..ic]);
                 flat[ic..].fill(0);
             }
             return;
         }
+        let [h, w] = s.span();
+        let [kh, kw] = s.kernel;
         // Walk the output pixels in order instead of dividing each index.
         let (mut b, mut oy, mut ox) = (p0 / (oh * ow), p0 / ow % oh, p0 % ow);
         for row in rows.chunks_exact_mut(pairs) {
             let flat = row.as_flattened_mut();
             let mut at = 0;
-            for ky in 0..s.kernel[0] {
-                let iy = s.source(0, oy, ky);
-                for kx in 0..s.kernel[1] {
-                    let dst = &mut flat[at..at + ic];
-                    match (iy, s.source(1, ox, kx)) {
-                        (Some(iy), Some(ix)) => {
-                            let start = ((b * ih + iy) * iw + ix) * ic;
-                            for (d, x) in dst.iter_mut().zip(&input[start..start + ic]) {
-                                *d = (x.to_i32() + offset) as i16;
-                            }
-                        }
-                        _ => dst.fill(0),
+            for ky in 0..kh {
+                let y = oy * s.stride[0] + ky * s.dilation[0];
+                let start = ((b * h + y) * w + ox * s.stride[1]) * ic;
+                if s.dilation[1] == 1 {
+                    // A window row is one contiguous run of the padded input.
+                    flat[at..at + kw * ic].copy_from_slice(&padded[start..start + kw * ic]);
+                    at += kw * ic;
+                } else {
+                    for kx in 0..kw {
+                        let tap = start + kx * s.dilation[1] * ic;
+                        flat[at..at + ic].copy_from_slice(&padded[tap..tap + ic]);
+                        at += ic;
                     }
-                    at += ic;
                 }
             }
             flat[at..].fill(0);
@@ -368,6 +424,14 @@ impl Conv2d {
                 }
             }
         }
+    }
+}
+
+/// `dst[i] = src[i] + offset` as `i16` (exact: 8-bit values and offsets fit).
+#[inline(always)]
+fn widen_run<T: Q8>(src: &[T], offset: i32, dst: &mut [i16]) {
+    for (d, x) in dst.iter_mut().zip(src) {
+        *d = (x.to_i32() + offset) as i16;
     }
 }
 

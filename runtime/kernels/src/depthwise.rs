@@ -12,7 +12,9 @@
 //! form: the input is widened once per image into an `i16` buffer with the input offset
 //! folded in, zero borders standing for the padding and channels repeated `multiplier`
 //! times, so that every output pixel is the same branch-free sum over taps with the
-//! channels as vector lanes.
+//! channels as vector lanes. The output is produced row by row and, within a row, block
+//! of 16 channels by block, so that a block's weights stay in registers along the row;
+//! accumulators start from the bias and are requantized while still in registers.
 
 use crate::conv::{ConvOffsets, ConvShape, Scratch, ScratchNeed};
 use crate::error::{KernelError, check_len};
@@ -111,7 +113,7 @@ pub struct DepthwiseConv2d {
     padded_channels: usize,
     /// Height and width of the widened input: every row and column any window touches.
     span: [usize; 2],
-    /// Weights by pair of taps and block of [`LANES`] channels, filter offset folded in
+    /// Weights by block of [`LANES`] channels and pair of taps, filter offset folded in
     /// (see [`pack_pair`]); zero for padded channels and the missing second tap of an odd
     /// count.
     weights: Vec<PairChunk>,
@@ -149,19 +151,11 @@ impl DepthwiseConv2d {
         };
         let blocks = padded_channels / LANES;
         let pairs = taps.div_ceil(2);
-        let weights = (0..pairs)
-            .flat_map(|p| (0..blocks).map(move |b| (p, b)))
+        let weights = (0..blocks)
+            .flat_map(|b| (0..pairs).map(move |p| (p, b)))
             .map(|(p, b)| pack_pair(|t, l| weight(2 * p + t, b * LANES + l)))
             .collect();
-        let span = |axis: usize| {
-            let out = shape.output[axis];
-            if out == 0 {
-                0
-            } else {
-                (out - 1) * shape.stride[axis] + (shape.kernel[axis] - 1) * shape.dilation[axis] + 1
-            }
-        };
-        let span = [span(0), span(1)];
+        let span = shape.span();
         let row_len = span[1] * padded_channels;
         let tap_offsets: Vec<usize> = (0..shape.kernel[0])
             .flat_map(|ky| (0..shape.kernel[1]).map(move |kx| (ky, kx)))
@@ -194,7 +188,7 @@ impl DepthwiseConv2d {
     pub fn scratch_need(&self) -> ScratchNeed {
         ScratchNeed {
             wide: self.span[0] * self.span[1] * self.padded_channels,
-            acc: self.padded_channels,
+            acc: 0,
             rows: 0,
         }
     }
@@ -217,7 +211,6 @@ impl DepthwiseConv2d {
             input,
             output,
             wide: &mut scratch.wide,
-            acc: &mut scratch.acc,
         });
         Ok(())
     }
@@ -252,43 +245,80 @@ impl DepthwiseConv2d {
     }
 
     #[inline(always)]
-    fn run_images<T: Q8>(
-        &self,
-        isa: Isa,
-        input: &[T],
-        output: &mut [T],
-        wide: &mut [i16],
-        acc: &mut [i32],
-    ) {
+    fn run_images<T: Q8>(&self, isa: Isa, input: &[T], output: &mut [T], wide: &mut [i16]) {
         let s = &self.shape;
         let [oh, ow, oc] = s.output;
         let pc = self.padded_channels;
-        let blocks = pc / LANES;
         let row_len = self.span[1] * pc;
         let wide = &mut wide[..self.span[0] * row_len];
-        let acc: &mut [[i32; LANES]] = acc[..pc].as_chunks_mut().0;
         for b in 0..s.batches {
             self.widen(input, b, wide);
             let wide: &[i16] = wide;
             for oy in 0..oh {
-                for ox in 0..ow {
-                    let origin = oy * s.stride[0] * row_len + ox * s.stride[1] * pc;
-                    acc.fill([0; LANES]);
-                    for (p, &[t0, t1]) in self.taps.iter().enumerate() {
-                        let x0 = wide[origin + t0..][..pc].as_chunks::<LANES>().0;
-                        let x1 = wide[origin + t1..][..pc].as_chunks::<LANES>().0;
-                        let w = &self.weights[p * blocks..][..blocks];
-                        for ((a, (x0, x1)), w) in acc.iter_mut().zip(x0.iter().zip(x1)).zip(w) {
-                            *a = pair_step(isa, a, x0, x1, w);
-                        }
-                    }
-                    let out = &mut output[((b * oh + oy) * ow + ox) * oc..][..oc];
-                    for (k, (a, out)) in acc.iter().zip(out.chunks_mut(LANES)).enumerate() {
-                        let v = self.stage.requantize_block(isa, k * LANES, &unscramble(a));
-                        store_block(&v, out);
-                    }
+                let out = &mut output[(b * oh + oy) * ow * oc..][..ow * oc];
+                let row = &wide[oy * s.stride[0] * row_len..];
+                match self.taps.len() {
+                    // 3x3 kernels, MobileNet's, get a copy with the tap loop unrolled.
+                    5 => self.output_row::<5, T>(isa, row, out),
+                    _ => self.output_row_any(isa, row, out),
                 }
             }
+        }
+    }
+
+    /// One row of output pixels for a window of `P` tap pairs, block of channels outside
+    /// so that the block's weights stay in registers along the row.
+    #[inline(always)]
+    fn output_row<const P: usize, T: Q8>(&self, isa: Isa, wide: &[i16], out: &mut [T]) {
+        let taps: &[[usize; 2]; P] = self.taps[..].try_into().expect("P tap pairs");
+        for k in 0..self.padded_channels / LANES {
+            let weights: &[PairChunk; P] =
+                self.weights[k * P..][..P].try_into().expect("P tap pairs");
+            self.output_row_block(isa, wide, out, k, taps, weights);
+        }
+    }
+
+    /// [`Self::output_row`] for any number of tap pairs.
+    #[inline(always)]
+    fn output_row_any<T: Q8>(&self, isa: Isa, wide: &[i16], out: &mut [T]) {
+        let pairs = self.taps.len();
+        for k in 0..self.padded_channels / LANES {
+            let weights = &self.weights[k * pairs..][..pairs];
+            self.output_row_block(isa, wide, out, k, &self.taps, weights);
+        }
+    }
+
+    /// Block `k` of channels of one row of output pixels; accumulators start from the
+    /// biases and are requantized while in registers.
+    #[inline(always)]
+    fn output_row_block<T: Q8>(
+        &self,
+        isa: Isa,
+        wide: &[i16],
+        out: &mut [T],
+        k: usize,
+        taps: &[[usize; 2]],
+        weights: &[PairChunk],
+    ) {
+        let [_, ow, oc] = self.shape.output;
+        let step = self.shape.stride[1] * self.padded_channels;
+        let first = k * LANES;
+        let width = LANES.min(oc - first);
+        let bias = scramble(&self.stage.bias_block(first));
+        for ox in 0..ow {
+            let origin = ox * step + first;
+            let mut a = bias;
+            for (&[t0, t1], w) in taps.iter().zip(weights) {
+                let x0 = wide[origin + t0..][..LANES]
+                    .try_into()
+                    .expect("whole block");
+                let x1 = wide[origin + t1..][..LANES]
+                    .try_into()
+                    .expect("whole block");
+                a = pair_step(isa, &a, x0, x1, w);
+            }
+            let v = self.stage.requantize_block(isa, first, &unscramble(&a));
+            store_block(&v, &mut out[ox * oc + first..][..width]);
         }
     }
 }
@@ -323,6 +353,16 @@ fn unscramble(acc: &[i32; LANES]) -> [i32; LANES] {
     out
 }
 
+/// Puts a block's biases in [`PAIR_ORDER`], to start its accumulators from.
+#[inline(always)]
+fn scramble(bias: &[i32; LANES]) -> [i32; LANES] {
+    let mut out = [0_i32; LANES];
+    for (slot, &c) in PAIR_ORDER.iter().enumerate() {
+        out[slot] = bias[c];
+    }
+    out
+}
+
 /// Adds the products of one pair of taps to a block's accumulators (in [`PAIR_ORDER`]).
 #[inline(always)]
 fn pair_step(
@@ -333,6 +373,8 @@ fn pair_step(
     w: &PairChunk,
 ) -> [i32; LANES] {
     match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::V4(v4) => pair_step_avx2(*v4, acc, x0, x1, w),
         #[cfg(target_arch = "x86_64")]
         Isa::V3(v3) => pair_step_avx2(v3, acc, x0, x1, w),
         Isa::Baseline => {
@@ -381,7 +423,6 @@ struct DepthwiseRun<'a, T> {
     input: &'a [T],
     output: &'a mut [T],
     wide: &'a mut [i16],
-    acc: &'a mut [i32],
 }
 
 impl<T: Q8> Vectorized for DepthwiseRun<'_, T> {
@@ -389,8 +430,7 @@ impl<T: Q8> Vectorized for DepthwiseRun<'_, T> {
 
     #[inline(always)]
     fn run(self, isa: Isa) {
-        self.dw
-            .run_images(isa, self.input, self.output, self.wide, self.acc);
+        self.dw.run_images(isa, self.input, self.output, self.wide);
     }
 }
 
@@ -536,7 +576,6 @@ mod tests {
                 input: &input,
                 output: &mut got,
                 wide: &mut scratch.wide,
-                acc: &mut scratch.acc,
             }
             .run(isa);
             assert_eq!(got, want, "{isa:?}");

@@ -13,7 +13,7 @@
 
 use crate::conv::{ConvOffsets, Scratch, ScratchNeed};
 use crate::error::{KernelError, check_len};
-use crate::gemm::{PackedWeights, Pair, gemm};
+use crate::gemm::{PackedWeights, Pair, gemm, padded_rows};
 use crate::quant::{OutputStage, Q8};
 use crate::simd::{Isa, Vectorized};
 
@@ -119,8 +119,8 @@ impl FullyConnected {
     pub fn scratch_need(&self) -> ScratchNeed {
         let block = ROW_BLOCK.min(self.shape.rows);
         ScratchNeed {
-            rows: block * self.weights.pairs,
-            acc: block * self.weights.padded_outputs(),
+            rows: padded_rows(block) * self.weights.pairs,
+            acc: 0,
             wide: 0,
         }
     }
@@ -158,11 +158,10 @@ impl FullyConnected {
     fn run_blocks<T: Q8>(&self, isa: Isa, input: &[T], output: &mut [T], scratch: &mut Scratch) {
         let FcShape { rows, depth, units } = self.shape;
         let pairs = self.weights.pairs;
-        let stride = self.weights.padded_outputs();
         let mut r0 = 0;
         while r0 < rows {
             let count = ROW_BLOCK.min(rows - r0);
-            let packed: &mut [Pair] = &mut scratch.rows[..count * pairs];
+            let packed: &mut [Pair] = &mut scratch.rows[..padded_rows(count) * pairs];
             for (row, src) in packed
                 .chunks_exact_mut(pairs)
                 .zip(input[r0 * depth..(r0 + count) * depth].chunks_exact(depth))
@@ -173,12 +172,8 @@ impl FullyConnected {
                 }
                 flat[depth..].fill(0);
             }
-            let acc = &mut scratch.acc[..count * stride];
-            gemm(isa, packed, count, &self.weights, acc);
             let out = &mut output[r0 * units..(r0 + count) * units];
-            for (a, o) in acc.chunks_exact(stride).zip(out.chunks_exact_mut(units)) {
-                self.stage.requantize_row(isa, a, o);
-            }
+            gemm(isa, packed, count, &self.weights, &self.stage, out);
             r0 += count;
         }
     }

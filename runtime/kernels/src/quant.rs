@@ -204,6 +204,8 @@ pub struct OutputStage {
     multipliers: Vec<i32>,
     shifts: Vec<i32>,
     left: Vec<u32>,
+    /// Whether any channel shifts left.
+    any_left: bool,
     right: Vec<u32>,
     masks: Vec<i32>,
     halves: Vec<i32>,
@@ -244,6 +246,7 @@ impl OutputStage {
                 .into_iter()
                 .map(|l| l as u32)
                 .collect(),
+            any_left: shifts.iter().any(|&s| s > 0),
             masks: right.iter().map(|&r| ((1_i64 << r) - 1) as i32).collect(),
             halves: right
                 .iter()
@@ -299,8 +302,20 @@ impl OutputStage {
         .clamp(self.min, self.max)
     }
 
+    /// The biases of the [`REQUANT_LANES`] channels from `first` (a multiple of
+    /// [`REQUANT_LANES`]), zero past the last channel. The fast kernels start their
+    /// accumulators from these (wrapping addition makes the order irrelevant), which saves
+    /// the requantization a load and an add.
+    #[inline(always)]
+    pub(crate) fn bias_block(&self, first: usize) -> [i32; REQUANT_LANES] {
+        self.bias[first..first + REQUANT_LANES]
+            .try_into()
+            .expect("padded to whole blocks")
+    }
+
     /// The clamped outputs of the [`REQUANT_LANES`] channels from `first` (a multiple of
-    /// [`REQUANT_LANES`]) for their accumulators `acc`.
+    /// [`REQUANT_LANES`]) for their accumulators `acc`, which already include the bias
+    /// ([`Self::bias_block`]).
     #[inline(always)]
     pub(crate) fn requantize_block(
         &self,
@@ -309,6 +324,8 @@ impl OutputStage {
         acc: &[i32; REQUANT_LANES],
     ) -> [i32; REQUANT_LANES] {
         match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::V4(v4) => self.requantize_block_avx512(v4, first, acc),
             #[cfg(target_arch = "x86_64")]
             Isa::V3(v3) => self.requantize_block_avx2(v3, first, acc),
             Isa::Baseline => self.requantize_block_portable(first, acc),
@@ -328,11 +345,7 @@ impl OutputStage {
                 .try_into()
                 .expect("padded to whole blocks")
         };
-        let (bias, multipliers, masks) = (
-            lanes(&self.bias),
-            lanes(&self.multipliers),
-            lanes(&self.masks),
-        );
+        let (multipliers, masks) = (lanes(&self.multipliers), lanes(&self.masks));
         let left: [u32; N] = self.left[first..first + N]
             .try_into()
             .expect("padded to whole blocks");
@@ -343,15 +356,9 @@ impl OutputStage {
         // vectorized copies of the kernels.
         let mut out = [0_i32; N];
         for l in 0..N {
-            out[l] = requantize(
-                acc[l].wrapping_add(bias[l]),
-                multipliers[l],
-                left[l],
-                right[l],
-                masks[l],
-            )
-            .wrapping_add(self.offset)
-            .clamp(self.min, self.max);
+            out[l] = requantize(acc[l], multipliers[l], left[l], right[l], masks[l])
+                .wrapping_add(self.offset)
+                .clamp(self.min, self.max);
         }
         out
     }
@@ -384,7 +391,7 @@ impl OutputStage {
         let mut out = [0_i32; REQUANT_LANES];
         for (h, out) in out.chunks_exact_mut(8).enumerate() {
             let at = first + 8 * h;
-            let x = avx2._mm256_add_epi32(lanes(acc, 8 * h), lanes(&self.bias, at));
+            let x = lanes(acc, 8 * h);
             let left: __m256i = pulp::cast::<[u32; 8], __m256i>(
                 self.left[at..at + 8]
                     .try_into()
@@ -419,20 +426,58 @@ impl OutputStage {
         out
     }
 
-    /// Requantizes the accumulators of one pixel (channel after channel) into `out`
-    /// (`out.len()` channels); `acc` holds at least `out.len()` rounded up to a multiple of
-    /// [`REQUANT_LANES`] accumulators (the padding is ignored).
+    /// [`Self::requantize_block_avx2`] with AVX-512: all sixteen lanes in one step, the
+    /// blend and the tie correction through mask registers.
+    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    pub(crate) fn requantize_row<T: Q8>(&self, isa: Isa, acc: &[i32], out: &mut [T]) {
-        for (k, (a, o)) in acc
-            .chunks_exact(REQUANT_LANES)
-            .zip(out.chunks_mut(REQUANT_LANES))
-            .enumerate()
-        {
-            let v =
-                self.requantize_block(isa, k * REQUANT_LANES, a.try_into().expect("whole block"));
-            store_block(&v, o);
-        }
+    fn requantize_block_avx512(
+        &self,
+        v4: pulp::x86::V4,
+        first: usize,
+        acc: &[i32; REQUANT_LANES],
+    ) -> [i32; REQUANT_LANES] {
+        use core::arch::x86_64::__m512i;
+        let f = v4.avx512f;
+        let lanes = |v: &[i32]| -> __m512i {
+            pulp::cast::<[i32; REQUANT_LANES], __m512i>(
+                v[first..first + REQUANT_LANES]
+                    .try_into()
+                    .expect("padded to whole blocks"),
+            )
+        };
+        let unsigned = |v: &[u32]| -> __m512i {
+            pulp::cast::<[u32; REQUANT_LANES], __m512i>(
+                v[first..first + REQUANT_LANES]
+                    .try_into()
+                    .expect("padded to whole blocks"),
+            )
+        };
+        let nudge = f._mm512_set1_epi64(1 << 30);
+        let x: __m512i = pulp::cast(*acc);
+        // Left shifts are rare (multipliers above one): skip the shift when there are none.
+        let x = if self.any_left {
+            f._mm512_sllv_epi32(x, unsigned(&self.left))
+        } else {
+            x
+        };
+        let m = lanes(&self.multipliers);
+        let even = f._mm512_add_epi64(f._mm512_mul_epi32(x, m), nudge);
+        let odd = f._mm512_mul_epi32(f._mm512_srli_epi64::<32>(x), f._mm512_srli_epi64::<32>(m));
+        let odd = f._mm512_add_epi64(odd, nudge);
+        let y = f._mm512_mask_blend_epi32(
+            0b1010_1010_1010_1010,
+            f._mm512_srli_epi64::<31>(even),
+            f._mm512_slli_epi64::<1>(odd),
+        );
+        let shifted = f._mm512_srav_epi32(y, unsigned(&self.right));
+        let remainder = f._mm512_and_si512(y, lanes(&self.masks));
+        let threshold = f._mm512_sub_epi32(lanes(&self.halves), f._mm512_srai_epi32::<31>(y));
+        let round_up = f._mm512_cmpgt_epi32_mask(remainder, threshold);
+        let v = f._mm512_mask_sub_epi32(shifted, round_up, shifted, f._mm512_set1_epi32(-1));
+        let v = f._mm512_add_epi32(v, f._mm512_set1_epi32(self.offset));
+        let v = f._mm512_max_epi32(v, f._mm512_set1_epi32(self.min));
+        let v = f._mm512_min_epi32(v, f._mm512_set1_epi32(self.max));
+        pulp::cast(v)
     }
 
     /// Checks that the stage has `channels` channels, valid multipliers and a non-empty
@@ -670,8 +715,13 @@ mod tests {
                 .collect();
             let stage = OutputStage::new(Some(&bias[..channels]), &multipliers, offset, (-300, 300));
             let acc: [i32; REQUANT_LANES] = acc.try_into().expect("16 values");
+            let bias = stage.bias_block(0);
+            let mut biased = acc;
+            for (a, b) in biased.iter_mut().zip(bias) {
+                *a = a.wrapping_add(b);
+            }
             for isa in crate::simd::available() {
-                let got = stage.requantize_block(isa, 0, &acc);
+                let got = stage.requantize_block(isa, 0, &biased);
                 for c in 0..channels {
                     proptest::prop_assert_eq!(got[c], stage.apply(c, acc[c]), "{:?} channel {}", isa, c);
                 }

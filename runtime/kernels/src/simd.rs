@@ -1,17 +1,22 @@
 //! Runtime selection of the widest vector instructions the CPU has.
 //!
-//! The kernels are plain Rust that LLVM auto-vectorizes, plus one explicit AVX2 inner loop
-//! (the matrix product's `vpmaddwd`, which LLVM does not form from this data layout).
-//! Compiled for the baseline target alone, x86-64 code would use only SSE2; [`dispatch`]
-//! instead runs a kernel inside a copy compiled with AVX2 when the CPU has it, through
-//! `pulp`, whose safe API hides the `target_feature` call and hands out an [`Isa`] token
-//! proving the features are present. A kernel's hot path must be inlined into that copy to
+//! The kernels are plain Rust that LLVM auto-vectorizes, plus explicit inner loops where
+//! LLVM does not find the instructions itself (the matrix product's `vpmaddwd`, the
+//! requantization's 64-bit products). Compiled for the baseline target alone, x86-64 code
+//! would use only SSE2; [`dispatch`] instead runs a kernel inside a copy compiled with
+//! AVX-512 (x86-64-v4) or AVX2 (x86-64-v3), the best the CPU has, through `pulp`, whose
+//! safe API hides the `target_feature` call and hands out an [`Isa`] token proving the
+//! features are present. Kernels without an AVX-512 form run their AVX2 form under
+//! [`Isa::V4`] (a V4 token derefs to a V3 one). A kernel's hot path must be inlined into that copy to
 //! benefit, so [`Vectorized::run`] implementations and everything they call on the hot
 //! path are `#[inline(always)]`. On AArch64 NEON is baseline and the dispatch is a call.
 
 /// The instruction set a dispatched kernel runs with.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Isa {
+    /// x86-64 with AVX-512 F/BW/CD/DQ/VL (x86-64-v4).
+    #[cfg(target_arch = "x86_64")]
+    V4(pulp::x86::V4),
     /// x86-64 with AVX2 and FMA (x86-64-v3).
     #[cfg(target_arch = "x86_64")]
     V3(pulp::x86::V3),
@@ -45,6 +50,10 @@ impl<V: Vectorized> pulp::NullaryFnOnce for WithIsa<V> {
 #[inline(always)]
 pub(crate) fn dispatch<V: Vectorized>(v: V) -> V::Output {
     #[cfg(target_arch = "x86_64")]
+    if let Some(v4) = pulp::x86::V4::try_new() {
+        return v4.vectorize(WithIsa(v, Isa::V4(v4)));
+    }
+    #[cfg(target_arch = "x86_64")]
     if let Some(v3) = pulp::x86::V3::try_new() {
         return v3.vectorize(WithIsa(v, Isa::V3(v3)));
     }
@@ -56,6 +65,8 @@ pub(crate) fn dispatch<V: Vectorized>(v: V) -> V::Output {
 pub(crate) fn available() -> Vec<Isa> {
     let baseline = std::iter::once(Isa::Baseline);
     #[cfg(target_arch = "x86_64")]
-    let baseline = baseline.chain(pulp::x86::V3::try_new().map(Isa::V3));
+    let baseline = baseline
+        .chain(pulp::x86::V3::try_new().map(Isa::V3))
+        .chain(pulp::x86::V4::try_new().map(Isa::V4));
     baseline.collect()
 }
