@@ -20,7 +20,7 @@
 
 use std::fs::OpenOptions;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use memmap2::{MmapOptions, MmapRaw};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
@@ -116,6 +116,30 @@ pub struct DmaBuffer {
     info: DmaBufferInfo,
     map: MmapRaw,
     len: usize,
+    sync_files: SyncFiles,
+}
+
+/// The sync attributes' paths, joined once at open: every inference syncs, and the runtime's
+/// steady state allocates nothing.
+#[derive(Debug)]
+struct SyncFiles {
+    offset: PathBuf,
+    size: PathBuf,
+    direction: PathBuf,
+    for_device: PathBuf,
+    for_cpu: PathBuf,
+}
+
+impl SyncFiles {
+    fn new(dir: &Path) -> Self {
+        Self {
+            offset: dir.join("sync_offset"),
+            size: dir.join("sync_size"),
+            direction: dir.join("sync_direction"),
+            for_device: dir.join("sync_for_device"),
+            for_cpu: dir.join("sync_for_cpu"),
+        }
+    }
 }
 
 impl DmaBuffer {
@@ -147,7 +171,13 @@ impl DmaBuffer {
             .len(len)
             .map_raw(&file)
             .map_err(BoardError::io("map", &info.dev_path))?;
-        Ok(Self { info, map, len })
+        let sync_files = SyncFiles::new(&info.sysfs_dir);
+        Ok(Self {
+            info,
+            map,
+            len,
+            sync_files,
+        })
     }
 
     /// What sysfs says about the buffer.
@@ -226,7 +256,7 @@ impl DmaBuffer {
     /// the CPU's cache lines over them, then orders this against the register write that
     /// starts the accelerator. Call after the CPU has written its input and before start.
     pub fn sync_for_device(&self, range: Range<usize>, direction: SyncDirection) -> Result<()> {
-        self.sync(range, direction, "sync_for_device")?;
+        self.sync(range, direction, &self.sync_files.for_device)?;
         dma_fence();
         Ok(())
     }
@@ -236,19 +266,19 @@ impl DmaBuffer {
     /// after completion and before reading the device's output.
     pub fn sync_for_cpu(&self, range: Range<usize>, direction: SyncDirection) -> Result<()> {
         dma_fence();
-        self.sync(range, direction, "sync_for_cpu")
+        self.sync(range, direction, &self.sync_files.for_cpu)
     }
 
-    fn sync(&self, range: Range<usize>, direction: SyncDirection, trigger: &str) -> Result<()> {
+    fn sync(&self, range: Range<usize>, direction: SyncDirection, trigger: &Path) -> Result<()> {
         self.check(range.clone())?;
         if self.info.coherent || range.is_empty() {
             return Ok(());
         }
-        let dir = &self.info.sysfs_dir;
-        sysfs::write(&dir.join("sync_offset"), &range.start.to_string())?;
-        sysfs::write(&dir.join("sync_size"), &range.len().to_string())?;
-        sysfs::write(&dir.join("sync_direction"), &direction.code().to_string())?;
-        sysfs::write(&dir.join(trigger), "1")
+        let files = &self.sync_files;
+        sysfs::write_u64(&files.offset, range.start as u64)?;
+        sysfs::write_u64(&files.size, range.len() as u64)?;
+        sysfs::write_u64(&files.direction, u64::from(direction.code()))?;
+        sysfs::write(trigger, "1")
     }
 
     fn check(&self, range: Range<usize>) -> Result<()> {

@@ -47,6 +47,23 @@ pub(crate) fn write(path: &Path, value: &str) -> Result<()> {
     std::fs::write(path, value).map_err(BoardError::io("write", path))
 }
 
+/// Writes `value` in decimal as the whole attribute without allocating (the DMA syncs of
+/// every inference come through here).
+pub(crate) fn write_u64(path: &Path, value: u64) -> Result<()> {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = value;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    std::fs::write(path, &digits[start..]).map_err(BoardError::io("write", path))
+}
+
 /// Entries of `dir` as (file name, path), sorted by name with numbers in numeric order
 /// (`uio2` before `uio10`). A missing directory gives an empty list.
 pub(crate) fn list_dir(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
@@ -88,6 +105,16 @@ mod tests {
         assert_eq!(parse_u64("0X10"), Some(16));
         assert_eq!(parse_u64("-1"), None);
         assert_eq!(parse_u64("0xg"), None);
+    }
+
+    #[test]
+    fn decimal_writes_match_to_string() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("attr");
+        for value in [0, 7, 10, 4096, u64::MAX] {
+            write_u64(&path, value).unwrap();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), value.to_string());
+        }
     }
 
     #[test]

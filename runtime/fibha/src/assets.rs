@@ -8,6 +8,9 @@ use std::path::PathBuf;
 
 /// The model `fibha` uses when no `--model` is given.
 pub const DEFAULT_MODEL: &str = "models/tf2_mobilenet_v2_1.0_224_ptq.tflite";
+/// The accelerator instance `fibha` runs on the board backend when no `--model` is given:
+/// a build directory of `fibha-compile build` for the default model on the ZCU102.
+pub const DEFAULT_INSTANCE: &str = "instances/mobilenet_v2_zcu102";
 /// The ImageNet labels, 1001 lines, index 0 = background.
 pub const DEFAULT_LABELS: &str = "imagenet_labels.txt";
 

@@ -1,17 +1,19 @@
-//! `fibha`: classify images and run raw tensors on the FiBHA accelerator or the CPU.
+//! `fibha`: classify images, run raw tensors, benchmark and measure energy, on the FiBHA
+//! accelerator (a ZCU102, or the virtual board) or on the CPU.
+//!
+//! This file defines the command line (each flag once, with its help) and the process's
+//! outcome; `commands/` holds what each subcommand does. Exit status: 0 success, 1 an
+//! error (one line on stderr: `fibha: <error and causes>`), 2 a usage error, 130 a run
+//! stopped by Ctrl-C (its reports are still written).
 
 #![forbid(unsafe_code)]
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+mod commands;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use fibha::classify::{Prediction, top_k};
-use fibha::{assets, labels, preprocess, tensor_file};
-use fibha_kernels::CpuEngine;
-use fibha_model::Graph;
 use serde::Serialize;
 
 /// Runs int8 CNNs on the FiBHA accelerator (or its virtual board) and on the CPU.
@@ -20,27 +22,70 @@ use serde::Serialize;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Log each stage to stderr (repeat for more detail); RUST_LOG also works.
+    /// Log each stage and its time to stderr (-vv: the board layer too); RUST_LOG also works.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
 }
 
 /// Where inference runs.
-#[derive(Clone, Copy, Debug, ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
-enum Backend {
+pub enum Backend {
+    /// The FiBHA accelerator: the ZCU102 when one is found, else the virtual board.
+    Board,
     /// The int8 reference engine on the CPU (bit-exact with TFLite's reference kernels).
     Cpu,
 }
 
-#[derive(clap::Args)]
-struct ModelArgs {
-    /// A quantized .tflite model (default: the shipped MobileNetV2 int8 model).
+/// Which model, where, and how to drive the board.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ModelArgs {
+    /// A build directory of `fibha-compile build` (either backend) or a quantized .tflite
+    /// file (cpu backend). Default: the shipped MobileNetV2 instance (board) or model (cpu).
     #[arg(long, short)]
-    model: Option<PathBuf>,
+    pub model: Option<PathBuf>,
     /// Where to run.
-    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
-    backend: Backend,
+    #[arg(long, value_enum, default_value_t = Backend::Board)]
+    pub backend: Backend,
+    /// Use the board (real or virtual) whose files are under this directory instead of
+    /// looking for one or starting a virtual board.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Poll the kernel's done bit instead of waiting for its interrupt.
+    #[arg(long)]
+    pub poll: bool,
+    /// How long one inference may take before the kernel counts as hung and is reset
+    /// (default: max(1 s, 100 x the plan's modelled latency) on a board, longer on the
+    /// virtual board, whose kernel is a C simulation).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub timeout_ms: Option<u64>,
+    /// Also run every input on the CPU engine and compare the board's bytes with it; the
+    /// first difference is an error (board backend).
+    #[arg(long)]
+    pub verify: bool,
+}
+
+/// Where reports go.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ReportArgs {
+    /// Print one JSON document on stdout instead of the text summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Directory for the JSON report and the SVG figure.
+    #[arg(long, value_name = "DIR", default_value = "fibha-report")]
+    pub out: PathBuf,
+}
+
+/// What to feed a benchmark.
+#[derive(clap::Args, Clone, Debug)]
+pub struct InputArgs {
+    /// A raw input tensor (.npy, the model's input dtype and shape) to run each time
+    /// instead of images.
+    #[arg(long, value_name = "X.npy", conflicts_with = "images")]
+    pub input: Option<PathBuf>,
+    /// Images or directories of images, cycled through (default: the shipped photos,
+    /// decoded and resized every inference as a real pipeline would).
+    pub images: Vec<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -50,7 +95,7 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
         /// How many classes to report per image.
-        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=4096))]
         top: u16,
         /// Label file, one per output class (default: the shipped ImageNet labels).
         #[arg(long)]
@@ -58,8 +103,25 @@ enum Command {
         /// Print one JSON document on stdout instead of text.
         #[arg(long)]
         json: bool,
-        /// JPEG, PNG or BMP files (default: the shipped photos).
+        /// Also measure top-1/top-5 accuracy over this folder of labelled images (labels
+        /// from its labels.csv, or file names `<class>_*.jpg`); classifies its images.
+        #[arg(long, value_name = "DIR", conflicts_with = "images")]
+        accuracy: Option<PathBuf>,
+        /// JPEG, PNG or BMP files, or directories of them (default: the shipped photos).
         images: Vec<PathBuf>,
+    },
+    /// Top-1/top-5 accuracy over a folder of labelled images (see `classify --accuracy`).
+    Accuracy {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Label file, one per output class (default: the shipped ImageNet labels).
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Print one JSON document on stdout instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The folder.
+        dir: PathBuf,
     },
     /// Run one raw input tensor (.npy) and write the raw output tensor (.npy).
     Run {
@@ -72,13 +134,112 @@ enum Command {
         #[arg(long, short)]
         output: PathBuf,
     },
+    /// Latency percentiles, throughput and a per-stage breakdown over N inferences.
+    Bench {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Inferences to measure.
+        #[arg(short = 'n', default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        n: u64,
+        /// Inferences to run first and not count.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=100_000))]
+        warmup: u64,
+        #[command(flatten)]
+        report: ReportArgs,
+        #[command(flatten)]
+        inputs: InputArgs,
+    },
+    /// Power per rail group and joules per inference, after an idle baseline.
+    Energy {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Inferences to measure.
+        #[arg(short = 'n', default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        n: u64,
+        /// Seconds of idle baseline before the run.
+        #[arg(long, value_name = "S", default_value_t = 2.0, value_parser = parse_idle_seconds)]
+        idle_s: f64,
+        /// Sampling period of the power rails in milliseconds.
+        #[arg(long, value_name = "P", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        period_ms: u64,
+        #[command(flatten)]
+        report: ReportArgs,
+        #[command(flatten)]
+        inputs: InputArgs,
+    },
+}
+
+/// A positive number of seconds, at most an hour.
+fn parse_idle_seconds(text: &str) -> Result<f64, String> {
+    let s: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if s.is_finite() && s > 0.0 && s <= 3600.0 {
+        Ok(s)
+    } else {
+        Err(format!(
+            "{text} must be more than 0 and at most 3600 seconds"
+        ))
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    let result = match cli.command {
+        Command::Classify {
+            model,
+            top,
+            labels,
+            json,
+            accuracy,
+            images,
+        } => commands::classify::run(commands::classify::Args {
+            model,
+            top: usize::from(top),
+            labels,
+            json,
+            accuracy,
+            images,
+            per_image: true,
+        }),
+        Command::Accuracy {
+            model,
+            labels,
+            json,
+            dir,
+        } => commands::classify::run(commands::classify::Args {
+            model,
+            top: 5,
+            labels,
+            json,
+            accuracy: Some(dir),
+            images: Vec::new(),
+            per_image: false,
+        }),
+        Command::Run {
+            model,
+            input,
+            output,
+        } => commands::run::run(&model, &input, &output),
+        Command::Bench {
+            model,
+            n,
+            warmup,
+            report,
+            inputs,
+        } => commands::bench::run(&model, n, warmup, &report, &inputs),
+        Command::Energy {
+            model,
+            n,
+            idle_s,
+            period_ms,
+            report,
+            inputs,
+        } => commands::energy::run(&model, n, idle_s, period_ms, &report, &inputs),
+    };
+    match result {
+        Ok(status) => status.into(),
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("fibha: {}", render_error(&err));
@@ -115,144 +276,22 @@ fn render_error(err: &anyhow::Error) -> String {
             line.push_str(&text);
         }
     }
-    line
+    line.replace('\n', " ")
 }
 
 fn init_logging(verbose: u8) {
+    use tracing_subscriber::fmt::format::FmtSpan;
     let default = match verbose {
         0 => "warn",
-        1 => "info",
+        1 => "warn,fibha=debug",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-}
-
-fn run(cli: Cli) -> Result<()> {
-    match cli.command {
-        Command::Classify {
-            model,
-            top,
-            labels,
-            json,
-            images,
-        } => classify(&model, usize::from(top), labels, json, images),
-        Command::Run {
-            model,
-            input,
-            output,
-        } => run_tensor(&model, &input, &output),
-    }
-}
-
-/// The model and an engine ready to run it.
-struct Loaded {
-    graph: std::sync::Arc<Graph>,
-    engine: CpuEngine,
-}
-
-fn load(args: &ModelArgs) -> Result<Loaded> {
-    let path = args
-        .model
-        .clone()
-        .unwrap_or_else(|| assets::asset(assets::DEFAULT_MODEL));
-    let graph = std::sync::Arc::new(fibha_model::tflite::load(&path)?);
-    let engine = match args.backend {
-        Backend::Cpu => CpuEngine::new(graph.clone())
-            .with_context(|| format!("{}: cannot prepare the CPU engine", path.display()))?,
-    };
-    Ok(Loaded { graph, engine })
-}
-
-fn run_tensor(args: &ModelArgs, input: &Path, output: &Path) -> Result<()> {
-    let mut loaded = load(args)?;
-    let data = tensor_file::read_npy(input, loaded.graph.input(), "input")?;
-    let out = loaded.engine.run(&data)?;
-    tensor_file::write_npy(output, loaded.graph.output(), out)?;
-    Ok(())
-}
-
-#[derive(Serialize)]
-struct ImageResult {
-    image: String,
-    top: Vec<Prediction>,
-}
-
-#[derive(Serialize)]
-struct ClassifyReport<'a> {
-    model: &'a str,
-    backend: Backend,
-    results: Vec<ImageResult>,
-}
-
-fn classify(
-    args: &ModelArgs,
-    k: usize,
-    labels: Option<PathBuf>,
-    json: bool,
-    mut images: Vec<PathBuf>,
-) -> Result<()> {
-    let mut loaded = load(args)?;
-    let output = loaded.graph.output().clone();
-    let labels_path = labels.unwrap_or_else(|| assets::asset(assets::DEFAULT_LABELS));
-    let labels = labels::load_labels(&labels_path, output.len())?;
-    if images.is_empty() {
-        images = shipped_photos()?;
-    }
-    let mut input = vec![0u8; loaded.graph.input().byte_len()];
-    let mut results = Vec::with_capacity(images.len());
-    for image in &images {
-        preprocess::load_image_into(image, loaded.graph.input(), &mut input)?;
-        let out = loaded.engine.run(&input)?;
-        let top = top_k(&output, out, &labels, k);
-        if !json {
-            print_text(image, &top)?;
-        }
-        results.push(ImageResult {
-            image: image.display().to_string(),
-            top,
-        });
-    }
-    if json {
-        let report = ClassifyReport {
-            model: &loaded.graph.source,
-            backend: args.backend,
-            results,
-        };
-        let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
-    }
-    Ok(())
-}
-
-fn print_text(image: &Path, top: &[Prediction]) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", image.display())?;
-    for p in top {
-        writeln!(
-            out,
-            "  {}. {:<28} {:>6.3}  (class {}, raw {})",
-            p.rank, p.label, p.score, p.index, p.raw
-        )?;
-    }
-    Ok(())
-}
-
-fn shipped_photos() -> Result<Vec<PathBuf>> {
-    let dir = assets::asset("images");
-    let mut photos: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .with_context(|| format!("{}: cannot list the shipped photos", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    photos.sort();
-    if photos.is_empty() {
-        bail!("{}: no photos to classify; pass image files", dir.display());
-    }
-    Ok(photos)
 }

@@ -10,8 +10,20 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The `fibha` binary, run through `$FIBHA_TEST_RUNNER` when set: the aarch64 build's tests
+/// run under qemu-user, which cannot start another aarch64 program by itself.
 fn fibha(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fibha"))
+    let runner = std::env::var("FIBHA_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(words).arg(env!("CARGO_BIN_EXE_fibha"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_fibha")),
+    };
+    command
         .args(args)
         .current_dir(root())
         .env_remove("RUST_LOG")
@@ -39,7 +51,7 @@ fn error_line(out: &Output) -> String {
 
 #[test]
 fn classifies_the_shipped_photos_by_default() {
-    let text = stdout(&fibha(&["classify", "--top", "1"]));
+    let text = stdout(&fibha(&["classify", "--backend", "cpu", "--top", "1"]));
     for (photo, label) in [
         ("cat.bmp", "Egyptian cat"),
         ("grace_hopper.bmp", "military uniform"),
@@ -60,6 +72,8 @@ fn classifies_the_shipped_photos_by_default() {
 fn json_gives_label_index_score_and_raw_value() {
     let out = stdout(&fibha(&[
         "classify",
+        "--backend",
+        "cpu",
         "--json",
         "--top",
         "3",
@@ -121,7 +135,12 @@ fn an_image_that_is_not_an_image_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("photo.jpg");
     std::fs::write(&fake, b"this is text").unwrap();
-    let line = error_line(&fibha(&["classify", fake.to_str().unwrap()]));
+    let line = error_line(&fibha(&[
+        "classify",
+        "--backend",
+        "cpu",
+        fake.to_str().unwrap(),
+    ]));
     assert!(
         line.contains(&format!("{}: not a JPEG, PNG or BMP image", fake.display())),
         "{line}"
@@ -130,7 +149,12 @@ fn an_image_that_is_not_an_image_is_named() {
 
 #[test]
 fn a_missing_image_is_named() {
-    let line = error_line(&fibha(&["classify", "/nonexistent/cat.png"]));
+    let line = error_line(&fibha(&[
+        "classify",
+        "--backend",
+        "cpu",
+        "/nonexistent/cat.png",
+    ]));
     assert!(
         line.starts_with("fibha: /nonexistent/cat.png: cannot read the image"),
         "{line}"
@@ -144,6 +168,8 @@ fn a_tensor_of_the_wrong_shape_is_refused() {
     // The uint8 model's output is a [1, 1001] uint8 tensor, not an image.
     stdout(&fibha(&[
         "run",
+        "--backend",
+        "cpu",
         "--input",
         "tests/goldens/tf2_mobilenet_v2_1.0_224_ptq/inputs/cat.npy",
         "--output",
@@ -151,6 +177,8 @@ fn a_tensor_of_the_wrong_shape_is_refused() {
     ]));
     let line = error_line(&fibha(&[
         "run",
+        "--backend",
+        "cpu",
         "--input",
         out.to_str().unwrap(),
         "--output",
@@ -171,6 +199,8 @@ fn a_corrupt_or_float_model_is_refused_before_inference() {
     std::fs::write(&truncated, &real[..real.len() / 3]).unwrap();
     let line = error_line(&fibha(&[
         "classify",
+        "--backend",
+        "cpu",
         "--model",
         truncated.to_str().unwrap(),
     ]));
@@ -182,8 +212,124 @@ fn a_corrupt_or_float_model_is_refused_before_inference() {
 
 #[test]
 fn nonsense_flags_are_usage_errors() {
-    let out = fibha(&["classify", "--top", "0"]);
-    assert_eq!(out.status.code(), Some(2));
-    let out = fibha(&["classify", "--backend", "gpu"]);
-    assert_eq!(out.status.code(), Some(2));
+    for args in [
+        &["classify", "--top", "0"][..],
+        &["classify", "--top", "-3"],
+        &["classify", "--backend", "gpu"],
+        &["bench", "-n", "0"],
+        &["bench", "-n", "-1"],
+        &["bench", "-n", "many"],
+        &["bench", "-n", "99999999999"],
+        &["bench", "--warmup", "-1"],
+        &["bench", "--timeout-ms", "0"],
+        &["energy", "--idle-s", "0"],
+        &["energy", "--idle-s", "-1"],
+        &["energy", "--idle-s", "NaN"],
+        &["energy", "--period-ms", "0"],
+        &["bench", "--input", "x.npy", "assets/images/cat.bmp"],
+        &[
+            "classify",
+            "--accuracy",
+            "assets/images",
+            "assets/images/cat.bmp",
+        ],
+        &[
+            "run",
+            "--backend",
+            "cpu",
+            "--verify",
+            "-i",
+            "x.npy",
+            "-o",
+            "y.npy",
+        ],
+    ] {
+        let out = fibha(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("error:"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn the_board_backend_needs_a_build_directory() {
+    let line = error_line(&fibha(&[
+        "classify",
+        "--model",
+        "assets/models/tf2_mobilenet_v2_1.0_224_ptq.tflite",
+    ]));
+    assert!(
+        line.contains("the board backend runs a build directory of `fibha-compile build`")
+            && line.contains("--backend cpu"),
+        "{line}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let line = error_line(&fibha(&[
+        "run",
+        "--model",
+        dir.path().to_str().unwrap(),
+        "-i",
+        "x.npy",
+        "-o",
+        "y.npy",
+    ]));
+    assert!(
+        line.contains("not a build directory of `fibha-compile build`"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_folder_with_an_unreadable_image_is_classified_and_the_skip_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root().join("assets/images/parrot.jpg"),
+        dir.path().join("parrot.jpg"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("empty.png"), b"").unwrap();
+    let out = fibha(&["classify", "--backend", "cpu", dir.path().to_str().unwrap()]);
+    let text = stdout(&out);
+    assert!(text.contains("macaw"), "{text}");
+    assert!(
+        text.contains("classified 1 image(s); skipped 1 unreadable image(s)"),
+        "{text}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("fibha: skipped") && err.contains("empty.png"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bench_on_the_cpu_reports_what_it_measured() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = fibha(&[
+        "bench",
+        "--backend",
+        "cpu",
+        "-n",
+        "2",
+        "--warmup",
+        "0",
+        "--out",
+        out_dir.path().to_str().unwrap(),
+        "--input",
+        "tests/goldens/tf2_mobilenet_v2_1.0_224_ptq/inputs/cat.npy",
+    ]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("on the CPU") && text.contains("cpu inference"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("(modelled)"),
+        "nothing is modelled on the cpu: {text}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.path().join("bench.json")).unwrap()).unwrap();
+    assert_eq!(doc["latency_us"]["modelled"], false);
+    assert_eq!(doc["outcome"]["completed"], 2);
+    assert!(out_dir.path().join("bench-latency.svg").is_file());
 }

@@ -49,7 +49,6 @@ mod tests {
         assert!(argument_words().iter().all(|&w| w < ID));
     }
 
-
     #[test]
     fn error_status_packs_the_fields() {
         assert_eq!(error_status(StatusCode::AddressUnmapped), 0xFFFF_1101);

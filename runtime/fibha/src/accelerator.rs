@@ -1,0 +1,915 @@
+//! The accelerator driver: the FiBHA kernel behind UIO and u-dma-buf, typed over the
+//! register map generated from `hls/regmap.toml` ([`fibha_model::device`]); no offset is
+//! typed here.
+//!
+//! Bring-up ([`Accelerator::open`]): load the bitstream through fpga_manager (and apply the
+//! overlay when the build has a compiled one), open UIO `fibha` and map its registers, run
+//! the kernel in identify mode and refuse it unless its plan hash is the bundle's, open the
+//! DMA buffers and check each is big enough for the plan, copy the bundle into
+//! `fibha_weights` once and have the kernel verify its checksum there.
+//!
+//! Per inference: [`Accelerator::start`] syncs the bytes the kernel reads (and the output
+//! bytes it will write), writes the arguments and then `ctrl` = `ap_start` alone (never a
+//! read-modify-write: `ap_done` and `ap_ready` clear on read); [`Accelerator::wait`] waits
+//! for the interrupt (or polls `ap_done`), reads `status` and `cycles`, and syncs the output
+//! for the CPU. Two buffer pairs (`fibha_in0/out0`, `fibha_in1/out1`) let the host fill one
+//! input while the kernel reads the other.
+//!
+//! Faults: the interrupt is awaited in slices (a tenth of the timeout, 50 ms to 1 s); after
+//! a silent slice `ap_done` is read once: set means the interrupt was lost (recovered,
+//! counted, and the driver polls from then on). A run that is not done at the timeout has
+//! hung: unless the board itself is gone, the fabric is reset by loading the bitstream
+//! again (the HLS core has no soft reset), the bundle is restored and verified, and the
+//! same run is retried once; a second timeout is [`AccelError::Hang`]. A kernel that hangs
+//! in identify or verify gets the same one reset. Invariant: the kernel is never left
+//! half-started: every error path after a start either saw the run finish or reset the
+//! fabric (a board that is gone excepted), and dropping the driver waits out or resets a
+//! run in flight and leaves interrupts disabled.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use fibha_board::fpga::LoadOptions;
+use fibha_board::{
+    BoardError, DmaBuffer, FpgaManager, Irq, KernelIdentity, Overlay, RegisterBlock, Root,
+    SyncDirection, Uio, UioSelector, check_kernel_identity, poll_until,
+};
+use fibha_model::device::{self, StatusCode, ctrl, mode, status};
+
+use crate::instance::Instance;
+
+/// The UIO name of the kernel's register block.
+pub const UIO_NAME: &str = "fibha";
+/// The configfs name the overlay is applied under.
+pub const OVERLAY_NAME: &str = "fibha";
+/// The u-dma-buf buffers: inputs and outputs by pipeline slot, the bundle, scratch.
+pub const INPUT_BUFFERS: [&str; 2] = ["fibha_in0", "fibha_in1"];
+/// Output buffers, by pipeline slot.
+pub const OUTPUT_BUFFERS: [&str; 2] = ["fibha_out0", "fibha_out1"];
+/// The buffer holding the weight bundle.
+pub const WEIGHTS_BUFFER: &str = "fibha_weights";
+/// The buffer for intermediate feature maps.
+pub const SCRATCH_BUFFER: &str = "fibha_scratch";
+/// Pipeline slots (buffer pairs).
+pub const SLOTS: usize = 2;
+
+/// How long identify and verify runs may take: they touch no feature map.
+const SHORT_RUN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Poll interval in polling mode: short against a millisecond-scale run.
+const POLL_INTERVAL: Duration = Duration::from_micros(50);
+/// Bounds of one blocking interrupt wait before `ap_done` is read once (a tenth of the
+/// timeout): a lost interrupt costs at most this, not the whole timeout.
+const IRQ_SLICE_MIN: Duration = Duration::from_millis(50);
+/// See [`IRQ_SLICE_MIN`].
+const IRQ_SLICE_MAX: Duration = Duration::from_secs(1);
+
+/// "inference N", formatted only when a message needs it (the wait allocates nothing).
+struct Inference(u64);
+
+impl std::fmt::Display for Inference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "inference {}", self.0)
+    }
+}
+
+/// Why the accelerator could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AccelError {
+    /// A board interface failed.
+    #[error("{context}: {source}")]
+    Board {
+        /// What the driver was doing.
+        context: String,
+        /// The board layer's error (it names the device or file).
+        source: BoardError,
+    },
+    /// The kernel did not finish, twice.
+    #[error(
+        "accelerator did not finish {what} within {timeout:?}; reset (bitstream reloaded) and retried once, and the retry did not finish either: the kernel hangs"
+    )]
+    Hang {
+        /// The wait's timeout.
+        timeout: Duration,
+        /// What was run (`inference 3`, `the identify run`).
+        what: String,
+    },
+    /// The kernel did not finish within the timeout (before any reset).
+    #[error("accelerator did not finish {what} within {timeout:?}")]
+    Timeout {
+        /// The wait's timeout.
+        timeout: Duration,
+        /// What was run.
+        what: String,
+    },
+    /// The kernel finished with an error status.
+    #[error("{}", status_message(*.raw, .what))]
+    Status {
+        /// The status register.
+        raw: u32,
+        /// What was run (`inference 3`, `in the identify run`).
+        what: String,
+    },
+    /// The board went away underneath the driver.
+    #[error("the board went away: {detail}")]
+    Gone {
+        /// What was observed.
+        detail: String,
+    },
+    /// A call out of order (a start while a run is in flight, a wait without a start).
+    #[error("driver misuse: {0}")]
+    Protocol(&'static str),
+}
+
+impl AccelError {
+    /// A timeout on the retry after a reset is a hang.
+    fn after_retry(err: AccelError) -> AccelError {
+        match err {
+            AccelError::Timeout { timeout, what } => AccelError::Hang { timeout, what },
+            other => other,
+        }
+    }
+}
+
+fn status_message(raw: u32, what: &str) -> String {
+    let code = status::CODE.get(raw);
+    let layer = status::LAYER.get(raw);
+    let (name, doc) = StatusCode::from_u32(code)
+        .map_or(("unknown", "not a status code of this interface"), |c| {
+            (c.name(), c.doc())
+        });
+    let place = if layer == 0xFFFF {
+        String::new()
+    } else {
+        format!(" at SEML layer descriptor #{layer}")
+    };
+    format!("the accelerator stopped {what} with error {name} (code {code}){place}: {doc}")
+}
+
+/// A `map_err` adapter; the context becomes a `String` only on the error path, so the
+/// success path of every register and DMA call allocates nothing.
+fn board<C: Into<String>>(context: C) -> impl FnOnce(BoardError) -> AccelError {
+    move |source| AccelError::Board {
+        context: context.into(),
+        source,
+    }
+}
+
+/// How the driver learns that a run finished.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WaitMode {
+    /// Block on the UIO interrupt.
+    #[default]
+    Interrupt,
+    /// Poll `ap_done` (designs without the interrupt wired).
+    Poll,
+}
+
+/// Something that can tell whether the board is still there (the virtual board's process).
+pub trait Liveness: Send {
+    /// `Err` with a description once the board is gone.
+    fn check(&mut self) -> Result<(), String>;
+}
+
+/// How to drive the accelerator.
+pub struct DriverOptions {
+    /// Interrupt or polling.
+    pub wait: WaitMode,
+    /// How long one inference may take before it counts as hung.
+    pub timeout: Duration,
+    /// How long a bitstream load may take.
+    pub load_timeout: Duration,
+    /// Asked on a timeout whether the board itself is gone.
+    pub liveness: Option<Box<dyn Liveness>>,
+}
+
+/// What the driver recovered from during a session.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DriverStats {
+    /// How completion was awaited at the start (`--poll`, or the interrupt).
+    pub wait: WaitMode,
+    /// Runs whose interrupt never came although the kernel had finished.
+    pub lost_interrupts: u64,
+    /// Whether the driver switched to polling after a lost interrupt.
+    pub switched_to_polling: bool,
+    /// Fabric resets (bitstream reloads) after a hang.
+    pub resets: u64,
+    /// Runs that succeeded on their retry after a reset.
+    pub retried_ok: u64,
+    /// Whether polling was used because the device has no interrupt.
+    pub no_interrupt: bool,
+}
+
+impl DriverStats {
+    /// One line per recovery, for reports.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.no_interrupt {
+            notes.push("the device has no interrupt; completion was polled".into());
+        }
+        if self.lost_interrupts > 0 {
+            notes.push(format!(
+                "interrupt lost {} time(s), recovered by polling{}",
+                self.lost_interrupts,
+                if self.switched_to_polling {
+                    "; polled from then on"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if self.resets > 0 {
+            notes.push(format!(
+                "accelerator hung {} time(s): reset (bitstream reloaded) and retried, {} retry(ies) succeeded",
+                self.resets, self.retried_ok
+            ));
+        }
+        notes
+    }
+}
+
+/// One finished run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunInfo {
+    /// The kernel's cycle register (modelled cycles, counted by the kernel).
+    pub cycles: u64,
+    /// Time spent in cache maintenance and register access around the run.
+    pub io: Duration,
+    /// From the start write until completion was seen.
+    pub waited: Duration,
+}
+
+/// Sizes the kernel is programmed with.
+#[derive(Clone, Copy, Debug)]
+struct Sizes {
+    input: usize,
+    output: usize,
+    bundle: usize,
+    scratch: usize,
+    layer_count: u32,
+}
+
+/// The DMA buffers of one session.
+#[derive(Debug)]
+struct Buffers {
+    inputs: [DmaBuffer; SLOTS],
+    outputs: [DmaBuffer; SLOTS],
+    weights: DmaBuffer,
+    scratch: DmaBuffer,
+}
+
+impl Buffers {
+    fn open(root: &Root, sizes: &Sizes) -> Result<Buffers, AccelError> {
+        let open = |name: &str, required: usize| {
+            DmaBuffer::open(root, name, required as u64)
+                .map_err(board(format!("opening DMA buffer {name}")))
+        };
+        Ok(Buffers {
+            inputs: [
+                open(INPUT_BUFFERS[0], sizes.input)?,
+                open(INPUT_BUFFERS[1], sizes.input)?,
+            ],
+            outputs: [
+                open(OUTPUT_BUFFERS[0], sizes.output)?,
+                open(OUTPUT_BUFFERS[1], sizes.output)?,
+            ],
+            weights: open(WEIGHTS_BUFFER, sizes.bundle)?,
+            scratch: open(SCRATCH_BUFFER, sizes.scratch)?,
+        })
+    }
+}
+
+/// An open accelerator.
+pub struct Accelerator {
+    root: Root,
+    fpga: FpgaManager,
+    bitstream: PathBuf,
+    load: LoadOptions,
+    overlay: Option<Overlay>,
+    regs: RegisterBlock,
+    irq: Option<Irq>,
+    buffers: Buffers,
+    bundle: Vec<u8>,
+    sizes: Sizes,
+    plan_hash: u64,
+    options: DriverOptions,
+    in_flight: Option<InFlight>,
+    inferences: u64,
+    stats: DriverStats,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    slot: usize,
+    started: Instant,
+    io: Duration,
+    inference: u64,
+}
+
+impl std::fmt::Debug for Accelerator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Accelerator")
+            .field("root", &self.root)
+            .field("bitstream", &self.bitstream)
+            .field("plan_hash", &format_args!("{:016x}", self.plan_hash))
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Accelerator {
+    /// Brings the accelerator of `instance` up on the board under `root`.
+    pub fn open(
+        root: &Root,
+        instance: &Instance,
+        mut options: DriverOptions,
+    ) -> Result<Accelerator, AccelError> {
+        let _span = tracing::info_span!("accelerator_open").entered();
+        let sizes = Sizes {
+            input: instance.input_bytes(),
+            output: instance.output_bytes(),
+            bundle: instance.bundle.bytes().len(),
+            scratch: instance.scratch_bytes(),
+            layer_count: instance.bundle.view().header().layer_count.get(),
+        };
+        let fpga = FpgaManager::find(root).map_err(board("finding the FPGA manager"))?;
+        let load = LoadOptions {
+            timeout: options.load_timeout,
+            ..LoadOptions::default()
+        };
+        let bitstream = instance.bitstream();
+        load_bitstream(&fpga, &bitstream, &load, &mut options)?;
+        let overlay = match instance.overlay() {
+            Some(dtbo) => Some(apply_overlay(root, &dtbo)?),
+            None => None,
+        };
+        let wait = options.wait;
+        let (regs, irq, no_interrupt) = open_registers(root, wait)?;
+        let buffers = Buffers::open(root, &sizes)?;
+        let mut accel = Accelerator {
+            root: root.clone(),
+            fpga,
+            bitstream,
+            load,
+            overlay,
+            regs,
+            irq,
+            buffers,
+            bundle: instance.bundle.bytes().to_vec(),
+            sizes,
+            plan_hash: instance.plan_hash,
+            options,
+            in_flight: None,
+            inferences: 0,
+            stats: DriverStats {
+                wait,
+                no_interrupt,
+                ..DriverStats::default()
+            },
+        };
+        accel.bring_up_or_reset()?;
+        Ok(accel)
+    }
+
+    /// [`Accelerator::bring_up`], and once more after a reset if the kernel hung in it.
+    fn bring_up_or_reset(&mut self) -> Result<(), AccelError> {
+        match self.bring_up() {
+            Err(AccelError::Timeout { .. }) => {
+                tracing::warn!(
+                    "the accelerator hung while being brought up; resetting it and trying again"
+                );
+                self.stats.resets += 1;
+                self.reload()?;
+                let second = self.bring_up();
+                if let Err(AccelError::Timeout { .. }) = second {
+                    // Leave the kernel in reset, not running.
+                    let _ = self.reload();
+                }
+                second.map_err(AccelError::after_retry)
+            }
+            other => other,
+        }
+    }
+
+    /// Identify, load the bundle, verify it: what follows every bitstream load.
+    fn bring_up(&mut self) -> Result<(), AccelError> {
+        self.quiesce()?;
+        self.identify()?;
+        let weights = &mut self.buffers.weights;
+        weights
+            .bytes_mut(0..self.bundle.len())
+            .map_err(board("copying the bundle"))?
+            .copy_from_slice(&self.bundle);
+        weights
+            .sync_for_device(0..self.bundle.len(), SyncDirection::ToDevice)
+            .map_err(board("syncing the bundle for the device"))?;
+        self.short_run(mode::VERIFY.put(0, 1), "the bundle verification run")?;
+        Ok(())
+    }
+
+    /// Interrupts off, stale interrupt status cleared: a known state before any start.
+    fn quiesce(&mut self) -> Result<(), AccelError> {
+        let r = &self.regs;
+        let ctx = || board("quiescing the accelerator's interrupts");
+        r.write32(reg(device::GIE), 0).map_err(ctx())?;
+        r.write32(reg(device::IER), 0).map_err(ctx())?;
+        r.write32(
+            reg(device::ISR),
+            device::isr::DONE.mask() | device::isr::READY.mask(),
+        )
+        .map_err(ctx())?;
+        if let Some(irq) = &mut self.irq {
+            irq.discard_pending().map_err(ctx())?;
+        }
+        Ok(())
+    }
+
+    /// Reads the kernel's plan hash (mode.identify touches no memory) and refuses a kernel
+    /// built for another plan.
+    fn identify(&mut self) -> Result<(), AccelError> {
+        self.short_run(mode::IDENTIFY.put(0, 1), "the identify run")?;
+        let found = self
+            .regs
+            .read64(reg(device::ID), reg(device::ID_HI))
+            .map_err(board("reading the accelerator's id"))?;
+        let identity = |plan_hash| KernelIdentity {
+            plan_hash,
+            // The plan hash covers the interface version (the compiler hashes it with the
+            // hardware), so an equal hash means an equal interface.
+            version: device::INTERFACE_VERSION,
+        };
+        check_kernel_identity(identity(self.plan_hash), identity(found)).map_err(board(format!(
+            "checking the kernel loaded from {}",
+            self.bitstream.display()
+        )))
+    }
+
+    /// A run that touches no feature map (identify, verify), polled, with every argument
+    /// pointing at real buffers so the kernel never sees a wild address.
+    fn short_run(&mut self, mode_word: u32, what: &str) -> Result<(), AccelError> {
+        self.write_arguments(0, mode_word)?;
+        self.regs
+            .write32(reg(device::CTRL), ctrl::AP_START.mask())
+            .map_err(board(format!("starting {what}")))?;
+        let timeout = self.options.timeout.min(SHORT_RUN_TIMEOUT);
+        self.wait_done(timeout, false, &what)?;
+        let raw = self
+            .regs
+            .read32(reg(device::STATUS))
+            .map_err(board("reading the status"))?;
+        if status::ERROR.get(raw) != 0 {
+            return Err(AccelError::Status {
+                raw,
+                what: format!("in {what}"),
+            });
+        }
+        Ok(())
+    }
+
+    fn write_arguments(&self, slot: usize, mode_word: u32) -> Result<(), AccelError> {
+        let b = &self.buffers;
+        let r = &self.regs;
+        let ctx = || board("writing the accelerator's arguments");
+        let addr = |buf: &DmaBuffer| buf.device_addr(0).map_err(ctx());
+        r.write64(
+            reg(device::INPUT_ADDR),
+            reg(device::INPUT_ADDR_HI),
+            addr(&b.inputs[slot])?,
+        )
+        .map_err(ctx())?;
+        r.write64(
+            reg(device::OUTPUT_ADDR),
+            reg(device::OUTPUT_ADDR_HI),
+            addr(&b.outputs[slot])?,
+        )
+        .map_err(ctx())?;
+        r.write64(
+            reg(device::BUNDLE_ADDR),
+            reg(device::BUNDLE_ADDR_HI),
+            addr(&b.weights)?,
+        )
+        .map_err(ctx())?;
+        r.write64(
+            reg(device::SCRATCH_ADDR),
+            reg(device::SCRATCH_ADDR_HI),
+            addr(&b.scratch)?,
+        )
+        .map_err(ctx())?;
+        let s = &self.sizes;
+        for (offset, value) in [
+            (device::INPUT_BYTES, s.input as u32),
+            (device::OUTPUT_BYTES, s.output as u32),
+            (device::BUNDLE_BYTES, s.bundle as u32),
+            (
+                device::SCRATCH_BYTES,
+                b.scratch.len().min(u32::MAX as usize) as u32,
+            ),
+            (device::LAYER_COUNT, s.layer_count),
+            (device::MODE, mode_word),
+        ] {
+            r.write32(reg(offset), value).map_err(ctx())?;
+        }
+        Ok(())
+    }
+
+    /// The input bytes of `slot`, to fill before [`Accelerator::start`].
+    pub fn input_mut(&mut self, slot: usize) -> Result<&mut [u8], AccelError> {
+        if self.in_flight.is_some_and(|f| f.slot == slot) {
+            return Err(AccelError::Protocol(
+                "the input of a running slot was asked for",
+            ));
+        }
+        let len = self.sizes.input;
+        self.buffers.inputs[slot]
+            .bytes_mut(0..len)
+            .map_err(board("mapping the input buffer"))
+    }
+
+    /// The output bytes of `slot` after its run finished.
+    pub fn output(&self, slot: usize) -> Result<&[u8], AccelError> {
+        if self.in_flight.is_some_and(|f| f.slot == slot) {
+            return Err(AccelError::Protocol(
+                "the output of a running slot was asked for",
+            ));
+        }
+        self.buffers.outputs[slot]
+            .bytes(0..self.sizes.output)
+            .map_err(board("mapping the output buffer"))
+    }
+
+    /// Starts inference `inference` on the input in `slot`.
+    pub fn start(&mut self, slot: usize, inference: u64) -> Result<(), AccelError> {
+        if self.in_flight.is_some() {
+            return Err(AccelError::Protocol("start while a run is in flight"));
+        }
+        let t = Instant::now();
+        let b = &self.buffers;
+        b.inputs[slot]
+            .sync_for_device(0..self.sizes.input, SyncDirection::ToDevice)
+            .map_err(board("syncing the input for the device"))?;
+        // Invalidate the output lines now, so no dirty line is written back over what the
+        // kernel writes.
+        b.outputs[slot]
+            .sync_for_device(0..self.sizes.output, SyncDirection::FromDevice)
+            .map_err(board("syncing the output for the device"))?;
+        self.write_arguments(slot, 0)?;
+        let interrupts = self.irq.is_some() && self.options.wait == WaitMode::Interrupt;
+        let r = &self.regs;
+        let ctx = || board("enabling the done interrupt");
+        r.write32(
+            reg(device::IER),
+            device::ier::DONE.mask() * u32::from(interrupts),
+        )
+        .map_err(ctx())?;
+        r.write32(
+            reg(device::GIE),
+            device::gie::ENABLE.mask() * u32::from(interrupts),
+        )
+        .map_err(ctx())?;
+        if let (Some(irq), true) = (&mut self.irq, interrupts) {
+            irq.discard_pending().map_err(ctx())?;
+            irq.arm().map_err(ctx())?;
+        }
+        let io = t.elapsed();
+        self.regs
+            .write32(reg(device::CTRL), ctrl::AP_START.mask())
+            .map_err(board("starting the accelerator"))?;
+        self.in_flight = Some(InFlight {
+            slot,
+            started: Instant::now(),
+            io,
+            inference,
+        });
+        Ok(())
+    }
+
+    /// Waits for the run in flight, recovering from a lost interrupt or a hang as the module
+    /// documentation says, and returns its figures; the output is then synced for the CPU.
+    pub fn wait(&mut self) -> Result<RunInfo, AccelError> {
+        let flight = self
+            .in_flight
+            .ok_or(AccelError::Protocol("wait without a run in flight"))?;
+        let what = Inference(flight.inference);
+        let use_irq = self.options.wait == WaitMode::Interrupt;
+        if let Err(first) = self.wait_done(self.options.timeout, use_irq, &what) {
+            if !matches!(first, AccelError::Timeout { .. }) {
+                self.abandon();
+                return Err(first);
+            }
+            tracing::warn!(
+                inference = flight.inference,
+                "the accelerator did not finish within {:?}; resetting it and retrying once",
+                self.options.timeout
+            );
+            self.in_flight = None;
+            self.reset_for_retry(flight.slot)?;
+            self.start(flight.slot, flight.inference)?;
+            let use_irq = self.options.wait == WaitMode::Interrupt;
+            if let Err(second) = self.wait_done(self.options.timeout, use_irq, &what) {
+                self.abandon();
+                return Err(AccelError::after_retry(second));
+            }
+            self.stats.retried_ok += 1;
+        }
+        let flight = self.in_flight.take().unwrap_or(flight);
+        let waited = flight.started.elapsed();
+        let t = Instant::now();
+        let r = &self.regs;
+        let ctx = || board("reading the accelerator's results");
+        // Clear the pending done bit (toggle on write), or the level interrupt stays asserted.
+        r.write32(reg(device::ISR), device::isr::DONE.mask())
+            .map_err(ctx())?;
+        let raw = r.read32(reg(device::STATUS)).map_err(ctx())?;
+        if status::ERROR.get(raw) != 0 {
+            return Err(AccelError::Status {
+                raw,
+                what: format!("inference {}", flight.inference),
+            });
+        }
+        let cycles = r
+            .read64(reg(device::CYCLES), reg(device::CYCLES_HI))
+            .map_err(ctx())?;
+        self.buffers.outputs[flight.slot]
+            .sync_for_cpu(0..self.sizes.output, SyncDirection::FromDevice)
+            .map_err(board("syncing the output for the CPU"))?;
+        self.inferences += 1;
+        Ok(RunInfo {
+            cycles,
+            io: flight.io + t.elapsed(),
+            waited,
+        })
+    }
+
+    /// Waits up to `timeout` for `ap_done`: by interrupt (blocking in slices, reading
+    /// `ap_done` once after each silent slice, so a lost interrupt is noticed long before
+    /// the timeout) or by polling. `Err(Timeout)` when the kernel did not finish.
+    fn wait_done(
+        &mut self,
+        timeout: Duration,
+        use_irq: bool,
+        what: &dyn std::fmt::Display,
+    ) -> Result<(), AccelError> {
+        let deadline = Instant::now() + timeout;
+        if use_irq && self.irq.is_some() {
+            let slice = (timeout / 10).clamp(IRQ_SLICE_MIN, IRQ_SLICE_MAX);
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let waited = match &mut self.irq {
+                    Some(irq) => irq.wait(slice.min(left)),
+                    None => return Err(AccelError::Protocol("the interrupt went away")),
+                };
+                match waited {
+                    Ok(_) => return Ok(()),
+                    Err(BoardError::Timeout { .. }) => {}
+                    Err(other) => {
+                        return Err(self.gone_or(board("waiting for the interrupt")(other)));
+                    }
+                }
+                if self.done_bit()? {
+                    self.stats.lost_interrupts += 1;
+                    self.stats.switched_to_polling = true;
+                    self.options.wait = WaitMode::Poll;
+                    tracing::warn!(
+                        "the accelerator finished {what} but its interrupt never came: recovered by polling; polling from now on"
+                    );
+                    return Ok(());
+                }
+                if Instant::now() >= deadline {
+                    return Err(self.hang(timeout, what));
+                }
+            }
+        }
+        let regs = &self.regs;
+        match poll_until(
+            || Ok(ctrl::AP_DONE.get(regs.read32(reg(device::CTRL))?) == 1),
+            deadline.saturating_duration_since(Instant::now()),
+            POLL_INTERVAL,
+            "the accelerator to finish",
+        ) {
+            Ok(_) => Ok(()),
+            Err(BoardError::Timeout { .. }) => Err(self.hang(timeout, what)),
+            Err(other) => Err(self.gone_or(board("polling ap_done")(other))),
+        }
+    }
+
+    fn done_bit(&self) -> Result<bool, AccelError> {
+        let word = self
+            .regs
+            .read32(reg(device::CTRL))
+            .map_err(board("reading ctrl after a silent interrupt wait"))?;
+        Ok(ctrl::AP_DONE.get(word) == 1)
+    }
+
+    /// A timeout: a hang unless the board itself is gone.
+    fn hang(&mut self, timeout: Duration, what: &dyn std::fmt::Display) -> AccelError {
+        self.gone_or(AccelError::Timeout {
+            timeout,
+            what: what.to_string(),
+        })
+    }
+
+    /// `err`, or [`AccelError::Gone`] when the liveness check says the board went away.
+    fn gone_or(&mut self, err: AccelError) -> AccelError {
+        match self.options.liveness.as_mut().map(|l| l.check()) {
+            Some(Err(detail)) => AccelError::Gone {
+                detail: format!("{detail} ({err})"),
+            },
+            _ => err,
+        }
+    }
+
+    /// Resets the fabric after a hang and restores what the retry of `slot` needs.
+    fn reset_for_retry(&mut self, slot: usize) -> Result<(), AccelError> {
+        if let Some(Err(detail)) = self.options.liveness.as_mut().map(|l| l.check()) {
+            return Err(AccelError::Gone { detail });
+        }
+        let input = self.buffers.inputs[slot]
+            .bytes(0..self.sizes.input)
+            .map_err(board("saving the input for the retry"))?
+            .to_vec();
+        self.stats.resets += 1;
+        self.reload()?;
+        self.buffers.inputs[slot]
+            .bytes_mut(0..self.sizes.input)
+            .map_err(board("restoring the input for the retry"))?
+            .copy_from_slice(&input);
+        self.bring_up()
+    }
+
+    /// Loads the bitstream again (the reset of an HLS core) and reopens the buffers, whose
+    /// addresses a load may change.
+    fn reload(&mut self) -> Result<(), AccelError> {
+        let _span = tracing::info_span!("accelerator_reset").entered();
+        self.in_flight = None;
+        self.fpga
+            .load(&self.bitstream, &self.load)
+            .map_err(board(format!(
+                "resetting the accelerator (reloading {})",
+                self.bitstream.display()
+            )))?;
+        self.buffers = Buffers::open(&self.root, &self.sizes)?;
+        Ok(())
+    }
+
+    /// After an error with a run possibly in flight: reset, so nothing is left running.
+    /// A board that is gone has nothing left to reset.
+    fn abandon(&mut self) {
+        if self.in_flight.take().is_none() {
+            return;
+        }
+        if let Some(Err(_)) = self.options.liveness.as_mut().map(|l| l.check()) {
+            return;
+        }
+        if self.reload().is_err() {
+            tracing::warn!(
+                "could not reset the accelerator after an error; it may still be running"
+            );
+        }
+    }
+
+    /// What the driver recovered from so far.
+    pub fn stats(&self) -> &DriverStats {
+        &self.stats
+    }
+
+    /// The plan hash the kernel reported.
+    pub fn plan_hash(&self) -> u64 {
+        self.plan_hash
+    }
+}
+
+impl Drop for Accelerator {
+    fn drop(&mut self) {
+        let gone = matches!(
+            self.options.liveness.as_mut().map(|l| l.check()),
+            Some(Err(_))
+        );
+        if self.in_flight.is_some() && !gone {
+            // Let the run finish (its result is discarded) or reset the fabric.
+            let timeout = self.options.timeout;
+            if self
+                .wait_done(timeout, false, &"the run in flight at shutdown")
+                .is_err()
+            {
+                self.abandon();
+            }
+            self.in_flight = None;
+        }
+        let _ = self.regs.write32(reg(device::GIE), 0);
+        let _ = self.regs.write32(reg(device::IER), 0);
+        if let Some(overlay) = self.overlay.take()
+            && let Err(err) = overlay.remove()
+        {
+            tracing::warn!("removing the device-tree overlay: {err}");
+        }
+    }
+}
+
+/// Register offsets are `u32` in the generated map; the register block indexes by `usize`.
+fn reg(offset: u32) -> usize {
+    offset as usize
+}
+
+fn load_bitstream(
+    fpga: &FpgaManager,
+    bitstream: &std::path::Path,
+    load: &LoadOptions,
+    options: &mut DriverOptions,
+) -> Result<(), AccelError> {
+    let _span = tracing::info_span!("load_bitstream").entered();
+    fpga.load(bitstream, load).map_err(|source| {
+        let err = AccelError::Board {
+            context: format!("loading the bitstream {}", bitstream.display()),
+            source,
+        };
+        match options.liveness.as_mut().map(|l| l.check()) {
+            Some(Err(detail)) => AccelError::Gone {
+                detail: format!("{detail} ({err})"),
+            },
+            _ => err,
+        }
+    })
+}
+
+/// Applies the overlay, replacing one a previous session left applied.
+fn apply_overlay(root: &Root, dtbo: &std::path::Path) -> Result<Overlay, AccelError> {
+    let stale = root.join(fibha_board::fpga::OVERLAY_DIR).join(OVERLAY_NAME);
+    if stale.is_dir() {
+        // A configfs item is removed with rmdir alone; the virtual board's plain directory
+        // holds its attribute files.
+        for attr in ["path", "status", "dtbo"] {
+            let _ = std::fs::remove_file(stale.join(attr));
+        }
+        std::fs::remove_dir(&stale).map_err(|e| AccelError::Board {
+            context: "removing the overlay a previous session left".into(),
+            source: BoardError::Overlay {
+                name: OVERLAY_NAME.into(),
+                problem: format!("cannot remove {}: {e}", stale.display()),
+            },
+        })?;
+    }
+    Overlay::apply(root, OVERLAY_NAME, dtbo).map_err(board("applying the device-tree overlay"))
+}
+
+/// Maps the registers and opens the interrupt; without one the driver polls.
+fn open_registers(
+    root: &Root,
+    wait: WaitMode,
+) -> Result<(RegisterBlock, Option<Irq>, bool), AccelError> {
+    let uio = Uio::open(root, &UioSelector::Name(UIO_NAME.into()))
+        .map_err(board("opening the accelerator's UIO device"))?;
+    let regs = uio
+        .map(0, device::REGISTER_SPACE_BYTES as usize)
+        .map_err(board("mapping the accelerator's registers"))?;
+    if wait == WaitMode::Poll {
+        return Ok((regs, None, false));
+    }
+    match uio.irq() {
+        Ok(irq) => Ok((regs, Some(irq), false)),
+        Err(BoardError::NoInterrupt { device, reason }) => {
+            tracing::warn!("{device} has no interrupt ({reason}); polling ap_done instead");
+            Ok((regs, None, true))
+        }
+        Err(other) => Err(board("opening the accelerator's interrupt")(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_status_names_its_code_meaning_and_layer() {
+        let raw = status::ERROR.put(0, 1);
+        let raw = status::CODE.put(raw, StatusCode::Geometry as u32);
+        let at_layer = status::LAYER.put(raw, 5);
+        let text = status_message(at_layer, "inference 2");
+        assert!(
+            text.starts_with(
+                "the accelerator stopped inference 2 with error geometry (code 9) at SEML layer descriptor #5: "
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with(StatusCode::Geometry.doc()), "{text}");
+        let no_layer = status::LAYER.put(raw, 0xFFFF);
+        assert!(!status_message(no_layer, "x").contains("at SEML layer"));
+        let unknown = status::CODE.put(raw, 200);
+        assert!(status_message(unknown, "x").contains("unknown (code 200)"));
+    }
+
+    #[test]
+    fn a_timeout_on_the_retry_becomes_a_hang_and_other_errors_pass_through() {
+        let timeout = AccelError::Timeout {
+            timeout: Duration::from_secs(1),
+            what: "inference 4".into(),
+        };
+        let hang = AccelError::after_retry(timeout);
+        assert!(matches!(hang, AccelError::Hang { .. }));
+        assert!(
+            hang.to_string().contains("inference 4 within 1s; reset"),
+            "{hang}"
+        );
+        let other = AccelError::after_retry(AccelError::Protocol("x"));
+        assert!(matches!(other, AccelError::Protocol("x")));
+    }
+}

@@ -1,0 +1,278 @@
+//! `fibha bench`: warm-up, then N inferences; latency percentiles, throughput, the
+//! per-stage breakdown, the host's overhead against the accelerator, and where the host's
+//! time goes. Writes `bench.json` and `bench-latency.svg` under `--out`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::{Context, Result, bail};
+use fibha::inputs::{self, ImageSource, TensorSource};
+use fibha::pipeline::{FillError, Record, Runner, RunnerOptions, Sink, Source};
+use fibha::report::{self, OpTime, Outcome};
+use fibha::{assets, plot, stop, tensor_file};
+use fibha_board::SamplerHandle;
+use fibha_model::Tensor;
+
+use super::{Prepared, Status, prepare, progress, status, write_report_file};
+use crate::{InputArgs, ModelArgs, ReportArgs};
+
+/// Collects the records of counted inferences (and marks each in a power sampler).
+pub struct Collect<'a> {
+    /// The records, in completion order.
+    pub records: Vec<Record>,
+    /// Inputs skipped, with the first reason.
+    pub skipped: u64,
+    /// The first skip's reason.
+    pub first_skip: Option<String>,
+    /// Progress.
+    pub bar: indicatif::ProgressBar,
+    /// Marks the end of each inference (the start of the next) in this sampler.
+    pub marks: Option<&'a SamplerHandle>,
+}
+
+impl<'a> Collect<'a> {
+    /// Room for `n` records, so the run itself does not reallocate.
+    pub fn new(n: u64, bar: indicatif::ProgressBar, marks: Option<&'a SamplerHandle>) -> Self {
+        Collect {
+            records: Vec::with_capacity(usize::try_from(n).unwrap_or(0)),
+            skipped: 0,
+            first_skip: None,
+            bar,
+            marks,
+        }
+    }
+}
+
+impl Sink for Collect<'_> {
+    fn skipped(&mut self, _item: usize, error: &FillError) {
+        self.skipped += 1;
+        self.first_skip.get_or_insert_with(|| error.to_string());
+        self.bar.inc(1);
+    }
+
+    fn output(&mut self, record: &Record, _output: &[u8]) -> Result<(), FillError> {
+        self.records.push(*record);
+        if let Some(sampler) = self.marks {
+            sampler.mark(self.records.len() as u64);
+        }
+        self.bar.inc(1);
+        Ok(())
+    }
+}
+
+/// What the inputs are: a raw tensor repeated, or image files cycled.
+pub enum Inputs {
+    /// One raw tensor.
+    Tensor(Vec<u8>),
+    /// Image files.
+    Images(Vec<std::path::PathBuf>),
+}
+
+impl Inputs {
+    /// Resolves `--input` / image arguments (default: the shipped photos).
+    pub fn resolve(args: &InputArgs) -> Result<(Inputs, String)> {
+        if args.input.is_some() {
+            return Ok((Inputs::Tensor(Vec::new()), String::new()));
+        }
+        let paths = if args.images.is_empty() {
+            let dir = assets::asset("images");
+            inputs::images_in(&dir)?
+        } else {
+            inputs::expand(&args.images)?
+        };
+        if paths.is_empty() {
+            bail!("no images among the arguments (JPEG, PNG or BMP files)");
+        }
+        let note = format!(
+            "{} photo(s), decoded and resized every inference ({})",
+            paths.len(),
+            paths
+                .iter()
+                .filter_map(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        Ok((Inputs::Images(paths), note))
+    }
+
+    /// Loads the tensor of `--input` once the model's input is known.
+    pub fn load_tensor(&mut self, args: &InputArgs, input: &Tensor) -> Result<()> {
+        if let (Inputs::Tensor(data), Some(path)) = (self, &args.input) {
+            *data = tensor_file::read_npy(path, input, "input")?;
+        }
+        Ok(())
+    }
+
+    /// A source of `count` items.
+    pub fn source(&self, input: &Tensor, count: u64) -> Box<dyn Source> {
+        let count = usize::try_from(count).unwrap_or(usize::MAX);
+        match self {
+            Inputs::Tensor(data) => Box::new(TensorSource::new(vec![data.clone()], count)),
+            Inputs::Images(paths) => Box::new(ImageSource::cycling(paths.clone(), input, count)),
+        }
+    }
+}
+
+/// The input description of a raw tensor argument.
+pub fn tensor_note(args: &InputArgs) -> Option<String> {
+    args.input
+        .as_ref()
+        .map(|p| format!("raw tensor {} (no image decoding)", p.display()))
+}
+
+/// Runs `warmup` uncounted then `n` counted inferences; returns the counted records and
+/// how the run ended. With `marks`, inference 0 is marked just before the counted run and
+/// each later boundary as an inference finishes.
+pub fn measure<'a>(
+    prepared: &mut Prepared,
+    inputs: &Inputs,
+    n: u64,
+    warmup: u64,
+    what: &str,
+    marks: Option<&'a SamplerHandle>,
+) -> (Collect<'a>, Outcome) {
+    let input = prepared.runner.graph().input().clone();
+    let mut outcome = Outcome {
+        requested: n,
+        ..Outcome::default()
+    };
+    if warmup > 0 {
+        let mut sink = Collect::new(warmup, progress(warmup, "warm-up"), None);
+        let result =
+            prepared
+                .runner
+                .run(&mut *inputs.source(&input, warmup), &mut sink, stop::flag());
+        sink.bar.finish_and_clear();
+        if let Err(err) = result {
+            outcome.error = Some(format!("during the warm-up: {err}"));
+            return (
+                Collect::new(0, indicatif::ProgressBar::hidden(), None),
+                outcome,
+            );
+        }
+    }
+    prepared.runner.reset_profile();
+    let mut sink = Collect::new(n, progress(n, what), marks);
+    if let Some(sampler) = marks {
+        sampler.mark(0);
+    }
+    let result = prepared
+        .runner
+        .run(&mut *inputs.source(&input, n), &mut sink, stop::flag());
+    sink.bar.finish_and_clear();
+    outcome.completed = sink.records.len() as u64;
+    outcome.skipped = sink.skipped;
+    outcome.interrupted = stop::requested();
+    outcome.error = result.err().map(|e| e.to_string());
+    (sink, outcome)
+}
+
+/// Mean host time per inference of each operator kind the host ran.
+pub fn host_operators(runner: &Runner, completed: u64) -> Vec<OpTime> {
+    let Some(profile) = runner.host_profile() else {
+        return Vec::new();
+    };
+    let mut by_op: BTreeMap<&'static str, (usize, f64)> = BTreeMap::new();
+    for node in &profile {
+        let entry = by_op.entry(node.op).or_default();
+        entry.0 += 1;
+        entry.1 += node.total.as_secs_f64();
+    }
+    let mut ops: Vec<OpTime> = by_op
+        .into_iter()
+        .map(|(op, (nodes, total))| OpTime {
+            op,
+            nodes,
+            us: if completed == 0 {
+                0.0
+            } else {
+                total * 1e6 / completed as f64
+            },
+        })
+        .collect();
+    ops.sort_by(|a, b| b.us.total_cmp(&a.us));
+    ops
+}
+
+/// Runs `fibha bench`.
+pub fn run(
+    model: &ModelArgs,
+    n: u64,
+    warmup: u64,
+    out: &ReportArgs,
+    input_args: &InputArgs,
+) -> Result<Status> {
+    super::install_stop()?;
+    let (mut inputs, note) = Inputs::resolve(input_args)?;
+    let note = tensor_note(input_args).unwrap_or(note);
+    let mut prepared = prepare(
+        model,
+        RunnerOptions {
+            verify: model.verify,
+            profile: true,
+        },
+        note,
+    )?;
+    inputs.load_tensor(input_args, prepared.runner.graph().input())?;
+    let (sink, outcome) = measure(&mut prepared, &inputs, n, warmup, "benchmarking", None);
+    if sink.records.is_empty()
+        && outcome.error.is_none()
+        && let Some(first) = &sink.first_skip
+    {
+        bail!("no inference completed: every input was unreadable (first: {first})");
+    }
+    let driver = prepared.runner.accelerator().map(|a| a.stats().clone());
+    let ops = host_operators(&prepared.runner, outcome.completed);
+    let error = outcome.error.clone();
+    let mut report = report::bench_report(
+        prepared.info.clone(),
+        warmup,
+        outcome,
+        &sink.records,
+        ops,
+        driver,
+    );
+    if !sink.records.is_empty() {
+        let svg = out.out.join("bench-latency.svg");
+        let caption = format!(
+            "latency per inference, {}{}",
+            report.run.model,
+            if report.latency_us.modelled {
+                " (modelled)"
+            } else {
+                ""
+            }
+        );
+        std::fs::create_dir_all(&out.out).with_context(|| {
+            format!("{}: cannot create the report directory", out.out.display())
+        })?;
+        plot::latency_cdf(
+            &svg,
+            &report::latencies_us(&report.run, &sink.records),
+            &caption,
+        )?;
+        report.files.push(svg.display().to_string());
+    }
+    let json_path = out.out.join("bench.json");
+    report.files.insert(0, json_path.display().to_string());
+    let json = serde_json::to_vec_pretty(&report)?;
+    write_report_file(&out.out, "bench.json", &json)?;
+    emit(&json, &report.text(), out.json)?;
+    if let Some(err) = error {
+        bail!("{err}");
+    }
+    Ok(status())
+}
+
+/// Prints the JSON document or the text summary on stdout.
+pub fn emit(json: &[u8], text: &str, as_json: bool) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    if as_json {
+        stdout.write_all(json)?;
+        writeln!(stdout)?;
+    } else {
+        stdout.write_all(text.as_bytes())?;
+    }
+    Ok(())
+}

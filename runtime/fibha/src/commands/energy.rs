@@ -1,0 +1,180 @@
+//! `fibha energy`: an idle baseline, then N inferences with the power rails sampled and
+//! each inference marked; power per rail group idle and active, joules per inference
+//! (total and above idle), inferences per joule. Writes `energy.json` and
+//! `energy-power.svg` under `--out`.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use fibha::energy::{self, Analysis};
+use fibha::pipeline::RunnerOptions;
+use fibha::report::{self, EnergyReport, Group, Outcome, PerInference, Phase, RailsInfo};
+use fibha::stats::Timeline;
+use fibha::stop;
+use fibha_board::Root;
+
+use super::bench::{self, Inputs, emit, tensor_note};
+use super::{Status, prepare, status, write_report_file};
+use crate::{InputArgs, ModelArgs, ReportArgs};
+
+/// Runs `fibha energy`.
+pub fn run(
+    model: &ModelArgs,
+    n: u64,
+    idle_s: f64,
+    period_ms: u64,
+    out: &ReportArgs,
+    input_args: &InputArgs,
+) -> Result<Status> {
+    super::install_stop()?;
+    let (mut inputs, note) = Inputs::resolve(input_args)?;
+    let note = tensor_note(input_args).unwrap_or(note);
+    let mut prepared = prepare(
+        model,
+        RunnerOptions {
+            verify: model.verify,
+            profile: false,
+        },
+        note,
+    )?;
+    inputs.load_tensor(input_args, prepared.runner.graph().input())?;
+    let root = match (prepared.root(), &model.root) {
+        (Some(root), _) => root.clone(),
+        (None, Some(dir)) => Root::new(dir),
+        (None, None) => Root::system(),
+    };
+    let rails = energy::discover(&root)?;
+    let rails_found: Vec<&'static str> = rails.readers.iter().map(|r| r_name(r)).collect();
+    let period = Duration::from_millis(period_ms);
+    let (handle, idle_end) = energy::start_with_baseline(
+        rails.readers,
+        period,
+        Duration::from_secs_f64(idle_s),
+        &stop::requested,
+    )?;
+    let (sink, outcome) = bench::measure(
+        &mut prepared,
+        &inputs,
+        n,
+        0,
+        "measuring energy",
+        Some(&handle),
+    );
+    let bench::Collect {
+        records,
+        first_skip,
+        ..
+    } = sink;
+    let log = handle
+        .stop()
+        .context("the power measurement failed (the run's energy cannot be attributed)")?;
+    let modelled = prepared.info.virtual_board;
+    let modelled_period = (modelled && !records.is_empty()).then(|| {
+        Timeline::replayed(&records, report::accel_modelled)
+            .span
+            .as_secs_f64()
+            / records.len() as f64
+    });
+    let error = outcome.error.clone();
+    let analysis = if records.is_empty() {
+        None
+    } else {
+        Some(energy::analyse(&log, idle_end, modelled_period)?)
+    };
+    let Some(analysis) = analysis else {
+        if stop::requested() && error.is_none() {
+            eprintln!("fibha: interrupted before any inference; no energy to report");
+            return Ok(Status::Interrupted);
+        }
+        match error {
+            Some(err) => bail!("no inference completed: {err}"),
+            None => bail!(
+                "no inference completed: every input was unreadable ({})",
+                first_skip.unwrap_or_default()
+            ),
+        }
+    };
+    let mut notes = prepared
+        .runner
+        .accelerator()
+        .map(|a| a.stats().notes())
+        .unwrap_or_default();
+    notes.extend(report::cycle_note(&prepared.info, &records));
+    if !rails.missing.is_empty() {
+        notes.push(format!(
+            "rails not found (their power is not counted): {}",
+            rails.missing.join(", ")
+        ));
+    }
+    notes.extend(
+        rails
+            .unplaced
+            .iter()
+            .map(|u| format!("monitor matched no rail: {u}")),
+    );
+    let mut report = build(
+        &prepared.info,
+        outcome,
+        analysis,
+        RailsInfo {
+            found: rails_found,
+            missing: rails.missing,
+            unplaced: rails.unplaced,
+            period_ms: period.as_secs_f64() * 1e3,
+            samples: log.samples().len(),
+        },
+        notes,
+    );
+    report.driver = prepared.runner.accelerator().map(|a| a.stats().clone());
+    std::fs::create_dir_all(&out.out)
+        .with_context(|| format!("{}: cannot create the report directory", out.out.display()))?;
+    let svg = out.out.join("energy-power.svg");
+    energy::plot(&svg, &log, idle_end, modelled)?;
+    report.files = vec![
+        out.out.join("energy.json").display().to_string(),
+        svg.display().to_string(),
+    ];
+    let json = serde_json::to_vec_pretty(&report)?;
+    write_report_file(&out.out, "energy.json", &json)?;
+    emit(&json, &report.text(), out.json)?;
+    if let Some(err) = error {
+        bail!("{err}");
+    }
+    Ok(status())
+}
+
+fn r_name(rail: &fibha_board::power::HwmonRail) -> &'static str {
+    fibha_board::RailReader::rail(rail).name
+}
+
+fn build(
+    info: &report::RunInfo,
+    outcome: Outcome,
+    analysis: Analysis,
+    rails: RailsInfo,
+    notes: Vec<String>,
+) -> EnergyReport {
+    let modelled = info.virtual_board;
+    let group = |figures: Phase| Group { modelled, figures };
+    let per: PerInference = analysis.per_inference;
+    EnergyReport {
+        command: "energy",
+        run: info.clone(),
+        outcome,
+        modelled,
+        modelled_note: modelled.then(|| {
+            "virtual board: its rails report the documented power model of tools/vboard (idle and active per rail group, the fabric active for each run's modelled time); joules per inference are the idle power over the pipeline's modelled period plus the modelled energy above idle".to_string()
+        }),
+        rails,
+        idle: group(analysis.idle),
+        active: group(analysis.active),
+        per_inference: Group {
+            modelled,
+            figures: per,
+        },
+        driver: None,
+        notes,
+        peers: report::peers_for(&info.model),
+        files: Vec::new(),
+    }
+}

@@ -1,0 +1,314 @@
+//! Where the accelerator lives: a real ZCU102, a board root given on the command line, or
+//! a virtual board this process starts.
+//!
+//! A real board is recognised by a UIO device named `fibha` under `/`. Without one, the
+//! virtual board (`fibha-vboard`, found beside the `fibha` executable or at
+//! `$FIBHA_VBOARD`) is started on a fresh root under `/dev/shm` (tmpfs; `/tmp` when absent)
+//! with `--exit-with-parent`, in its own process group so that a Ctrl-C meant for `fibha`
+//! does not stop the board under a run in flight. The session waits for its `ready` line
+//! and, when dropped, asks it to stop through its stop file, then reaps it.
+//!
+//! Invariant: a [`BoardSession`] of kind [`BoardKind::Virtual`] owns its board process and
+//! root directory and leaves neither behind.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use fibha_board::Root;
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::accelerator::{Liveness, UIO_NAME};
+
+/// The environment variable naming the virtual board's executable.
+pub const VBOARD_ENV: &str = "FIBHA_VBOARD";
+/// The virtual board's executable name.
+pub const VBOARD_EXE: &str = "fibha-vboard";
+/// What a session on the virtual board says once on stderr.
+pub const VIRTUAL_NOTICE: &str = "no ZCU102 found; using the virtual board (figures are modelled)";
+/// How long the virtual board may take to lay out its tree.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a stopping virtual board may take before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why no board could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The virtual board's executable is not there.
+    #[error(
+        "no ZCU102 found, and the virtual board {} does not exist: `cargo build --release` builds it beside `fibha` (or set {VBOARD_ENV} to its path)",
+        path.display()
+    )]
+    NoVboard {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// It could not be started or did not get ready.
+    #[error("the virtual board {}: {detail}", exe.display())]
+    Vboard {
+        /// The executable.
+        exe: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// A temporary root could not be made.
+    #[error("cannot create a root directory for the virtual board: {0}")]
+    TempRoot(std::io::Error),
+}
+
+/// What kind of board a session talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BoardKind {
+    /// A real board under `/`.
+    Real,
+    /// A virtual board this process started.
+    Virtual,
+    /// A root given with `--root`: a virtual board when it has `/vboard`, else a board.
+    Given,
+}
+
+/// A board to run on.
+#[derive(Debug)]
+pub struct BoardSession {
+    root: Root,
+    kind: BoardKind,
+    virtual_root: bool,
+    vboard: Option<VirtualBoard>,
+}
+
+impl BoardSession {
+    /// The board at `root` when given, else the real board, else a new virtual board.
+    pub fn connect(root: Option<&Path>) -> Result<BoardSession, SessionError> {
+        if let Some(root) = root {
+            return Ok(BoardSession {
+                virtual_root: is_virtual_root(root),
+                root: Root::new(root),
+                kind: BoardKind::Given,
+                vboard: None,
+            });
+        }
+        if real_board_present() {
+            return Ok(BoardSession {
+                root: Root::system(),
+                kind: BoardKind::Real,
+                virtual_root: false,
+                vboard: None,
+            });
+        }
+        eprintln!("fibha: {VIRTUAL_NOTICE}");
+        let vboard = VirtualBoard::start()?;
+        Ok(BoardSession {
+            root: Root::new(vboard.root.clone()),
+            kind: BoardKind::Virtual,
+            virtual_root: true,
+            vboard: Some(vboard),
+        })
+    }
+
+    /// The root the board's files are under.
+    pub fn root(&self) -> &Root {
+        &self.root
+    }
+
+    /// Which kind of board.
+    pub fn kind(&self) -> BoardKind {
+        self.kind
+    }
+
+    /// Whether the figures of this board are modelled (a virtual board).
+    pub fn is_virtual(&self) -> bool {
+        self.virtual_root
+    }
+
+    /// A liveness check for the accelerator driver: the board process still runs and still
+    /// holds its root.
+    pub fn liveness(&self) -> Box<dyn Liveness> {
+        Box::new(BoardLiveness {
+            child: self.vboard.as_ref().map(|v| Arc::clone(&v.child)),
+            root: self.root.path().to_path_buf(),
+        })
+    }
+}
+
+/// Whether a UIO device named `fibha` exists under `/`.
+fn real_board_present() -> bool {
+    match fibha_board::uio::list_uio(&Root::system()) {
+        Ok(devices) => devices.iter().any(|d| d.name == UIO_NAME),
+        Err(err) => {
+            tracing::debug!("looking for a UIO device named {UIO_NAME}: {err}");
+            false
+        }
+    }
+}
+
+/// A root laid out by `fibha-vboard`.
+fn is_virtual_root(root: &Path) -> bool {
+    root.join("vboard").is_dir()
+}
+
+/// The virtual board's executable.
+fn vboard_exe() -> Result<PathBuf, SessionError> {
+    let path = match std::env::var_os(VBOARD_ENV) {
+        Some(p) => PathBuf::from(p),
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.join(VBOARD_EXE)))
+            .unwrap_or_else(|| PathBuf::from(VBOARD_EXE)),
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(SessionError::NoVboard { path })
+    }
+}
+
+/// A `fibha-vboard serve` child process and its root.
+#[derive(Debug)]
+struct VirtualBoard {
+    child: Arc<Mutex<Child>>,
+    root: PathBuf,
+    // Dropped after the child is stopped: removes the tree.
+    _dir: tempfile::TempDir,
+}
+
+impl VirtualBoard {
+    fn start() -> Result<VirtualBoard, SessionError> {
+        let exe = vboard_exe()?;
+        let fail = |detail: String| SessionError::Vboard {
+            exe: exe.clone(),
+            detail,
+        };
+        let dir = temp_root()?;
+        let root = dir.path().join("root");
+        let mut command = Command::new(&exe);
+        command
+            .arg("serve")
+            .arg("--root")
+            .arg(&root)
+            .arg("--exit-with-parent")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if std::env::var_os("FIBHA_VBOARD_LOG").is_none() {
+            // Its warnings narrate faults the runtime reports itself.
+            command.env("FIBHA_VBOARD_LOG", "error");
+        }
+        // Its own process group: a terminal's Ctrl-C reaches fibha alone, which then
+        // finishes the run in flight before the board is stopped.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command
+            .spawn()
+            .map_err(|e| fail(format!("cannot start it: {e}")))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(READY_TIMEOUT);
+        let mut board = VirtualBoard {
+            child: Arc::new(Mutex::new(child)),
+            root,
+            _dir: dir,
+        };
+        match line {
+            Ok(line) if line.starts_with("ready ") => {
+                board.root = PathBuf::from(line["ready ".len()..].trim_end());
+                Ok(board)
+            }
+            Ok(line) => {
+                let status = board.exit_status();
+                Err(fail(format!(
+                    "it did not say `ready` (it said {line:?}{status})"
+                )))
+            }
+            Err(_) => Err(fail(format!(
+                "it did not say `ready` within {READY_TIMEOUT:?}"
+            ))),
+        }
+    }
+
+    fn exit_status(&self) -> String {
+        let mut child = self.child.lock().unwrap_or_else(PoisonError::into_inner);
+        match child.try_wait() {
+            Ok(Some(status)) => format!(", and exited: {status}"),
+            _ => String::new(),
+        }
+    }
+}
+
+impl Drop for VirtualBoard {
+    fn drop(&mut self) {
+        let mut child = self.child.lock().unwrap_or_else(PoisonError::into_inner);
+        // The stop file lets it reap its kernel process; kill only if it does not listen.
+        let _ = std::fs::write(self.root.join("vboard/stop"), "");
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if !matches!(child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        tracing::warn!("the virtual board did not stop within {STOP_TIMEOUT:?}; killing it");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// A fresh directory on tmpfs when there is one.
+fn temp_root() -> Result<tempfile::TempDir, SessionError> {
+    let builder = {
+        let mut b = tempfile::Builder::new();
+        b.prefix("fibha-vboard-");
+        b
+    };
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(dir) = builder.tempdir_in(shm)
+    {
+        return Ok(dir);
+    }
+    builder.tempdir().map_err(SessionError::TempRoot)
+}
+
+struct BoardLiveness {
+    child: Option<Arc<Mutex<Child>>>,
+    root: PathBuf,
+}
+
+impl Liveness for BoardLiveness {
+    fn check(&mut self) -> Result<(), String> {
+        if let Some(child) = &self.child {
+            let mut child = child.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!(
+                    "the virtual board process {} exited ({status})",
+                    child.id()
+                ));
+            }
+        }
+        if !self.root.join("sys").exists() {
+            return Err(format!(
+                "{} no longer holds a board's files",
+                self.root.display()
+            ));
+        }
+        let lock = self.root.join("vboard/lock");
+        if let Ok(file) = std::fs::File::open(&lock) {
+            // A board serving this root holds the lock; getting it means none does.
+            if Flock::lock(file, FlockArg::LockExclusiveNonblock).is_ok() {
+                return Err(format!(
+                    "no virtual board serves {} any more (its lock {} is free)",
+                    self.root.display(),
+                    lock.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,145 @@
+//! No allocation per inference in steady state: a counting global allocator watches this
+//! thread while the pipeline runs raw tensors (the tensor path: decoding an image file
+//! allocates inside the image decoder, which this claim does not cover).
+//!
+//! The board backend is measured on the virtual board (the whole host side: head
+//! operators, DMA syncs, register access, interrupt wait, tail operators), the cpu backend
+//! on its own.
+
+// The one exception to the workspace's `unsafe_code = "deny"` outside the board crate: a
+// `GlobalAlloc` implementation is an `unsafe impl` by definition.
+#![allow(unsafe_code)]
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use fibha::accelerator::{Accelerator, DriverOptions, WaitMode};
+use fibha::inputs::TensorSource;
+use fibha::instance::Instance;
+use fibha::pipeline::{BoardRunner, CpuRunner, FillError, Record, Runner, RunnerOptions, Sink};
+use fibha_board::Root;
+
+/// Counts allocations made by threads that have switched counting on.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    // Const-initialised and without a destructor: reading it never allocates, so the
+    // allocator can consult it without recursing.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn count() {
+    if COUNTING.with(Cell::get) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every method only counts and then forwards its arguments unchanged to `System`,
+// which upholds `GlobalAlloc`'s contract; the counting touches an atomic and a
+// const-initialised thread-local, neither of which allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: as above.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        // SAFETY: as above; `ptr` came from this allocator, i.e. from `System`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Touches every output byte, allocating nothing.
+struct Checksum {
+    outputs: usize,
+    sum: u64,
+}
+
+impl Sink for Checksum {
+    fn skipped(&mut self, _item: usize, _error: &FillError) {
+        panic!("a raw tensor was skipped");
+    }
+
+    fn output(&mut self, _record: &Record, output: &[u8]) -> Result<(), FillError> {
+        self.outputs += 1;
+        self.sum = output.iter().fold(self.sum, |s, &b| {
+            s.wrapping_mul(31).wrapping_add(u64::from(b))
+        });
+        Ok(())
+    }
+}
+
+fn input(graph: &fibha_model::Graph) -> Vec<u8> {
+    fibha::tensor_file::read_npy(&common::golden_input("cat"), graph.input(), "input").unwrap()
+}
+
+/// Warms `runner` up (two inferences: both buffer slots), then counts this thread's
+/// allocations over `n` inferences.
+fn allocations_in_steady_state(runner: &mut Runner, tensor: Vec<u8>, n: usize) -> u64 {
+    let never = AtomicBool::new(false);
+    let mut warm = TensorSource::new(vec![tensor.clone()], 2);
+    let mut sink = Checksum { outputs: 0, sum: 0 };
+    runner.run(&mut warm, &mut sink, &never).unwrap();
+    let mut source = TensorSource::new(vec![tensor], n);
+    let mut sink = Checksum { outputs: 0, sum: 0 };
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    COUNTING.with(|c| c.set(true));
+    let result = runner.run(&mut source, &mut sink, &never);
+    COUNTING.with(|c| c.set(false));
+    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    result.unwrap();
+    assert_eq!(sink.outputs, n);
+    after - before
+}
+
+#[test]
+fn the_board_pipeline_allocates_nothing_per_inference() {
+    let Some((vboard, compile)) = common::board_tools() else {
+        return;
+    };
+    let dir = common::instance(&compile, "alloc");
+    let board = common::Board::start(&vboard, &[]);
+    let instance = Instance::open(dir).unwrap();
+    let options = DriverOptions {
+        wait: WaitMode::Interrupt,
+        timeout: Duration::from_secs(60),
+        load_timeout: Duration::from_secs(20),
+        liveness: None,
+    };
+    let accel = Accelerator::open(&Root::new(&board.root), &instance, options).unwrap();
+    let tensor = input(&instance.graph);
+    let runner = BoardRunner::new(&instance, accel, RunnerOptions::default()).unwrap();
+    let mut runner = Runner::Board(Box::new(runner));
+    assert_eq!(allocations_in_steady_state(&mut runner, tensor, 4), 0);
+}
+
+#[test]
+fn the_cpu_pipeline_allocates_nothing_per_inference() {
+    let graph = Arc::new(fibha_model::tflite::load(common::root().join(common::MODEL)).unwrap());
+    let tensor = input(&graph);
+    let mut runner = Runner::Cpu(CpuRunner::new(graph, RunnerOptions::default()).unwrap());
+    assert_eq!(allocations_in_steady_state(&mut runner, tensor, 2), 0);
+}

@@ -1,0 +1,448 @@
+//! The board backend on the virtual board, as a user runs it: bit-exactness with the cpu
+//! backend (on the shipped MobileNetV2 and on a build the board has never seen), classify
+//! with a directory holding an unreadable file, accuracy on both backends, bench and
+//! energy reports, Ctrl-C, and a board that disappears mid-run.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{Board, Running, board_tools, fibha, fibha_command, golden_input, instance, root};
+use sha2::{Digest, Sha256};
+
+/// The output tensor's bytes of a `.npy` written by `fibha run` (the 1001 classes).
+fn npy_data(path: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap();
+    bytes[bytes.len() - 1001..].to_vec()
+}
+
+fn run_both(model: &str, input: &Path, dir: &Path, tag: &str) -> (Vec<u8>, Vec<u8>) {
+    let out = |backend: &str| dir.join(format!("{tag}-{backend}.npy"));
+    for backend in ["board", "cpu"] {
+        fibha(&[
+            "run",
+            "--backend",
+            backend,
+            "--model",
+            model,
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out(backend).to_str().unwrap(),
+        ])
+        .ok();
+    }
+    (npy_data(&out("board")), npy_data(&out("cpu")))
+}
+
+#[test]
+fn run_on_the_virtual_board_is_bit_exact_with_the_cpu_backend_and_tflite() {
+    let Some((_, compile)) = board_tools() else {
+        return;
+    };
+    let model = instance(&compile, "board");
+    let dir = tempfile::tempdir().unwrap();
+    let golden: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join("tests/goldens/tf2_mobilenet_v2_1.0_224_ptq.json")).unwrap(),
+    )
+    .unwrap();
+    let output_index = golden["operators"].as_array().unwrap().last().unwrap()["outputs"][0]
+        .as_u64()
+        .unwrap();
+    for input in ["cat", "random_0"] {
+        let (board, cpu) = run_both(
+            model.to_str().unwrap(),
+            &golden_input(input),
+            dir.path(),
+            input,
+        );
+        assert_eq!(board, cpu, "{input}: board and cpu backends differ");
+        let hash: String = Sha256::digest(&board)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let expected = &golden["inputs"][input][output_index.to_string()]["sha256"];
+        assert_eq!(
+            hash,
+            expected.as_str().unwrap(),
+            "{input}: not TFLite's output"
+        );
+    }
+}
+
+/// A quarter of the ZCU102's DSPs and a third of its BRAM: another plan, another plan hash,
+/// another kernel compiled in the test.
+#[test]
+fn a_build_the_board_has_never_seen_is_bit_exact_too() {
+    let Some((_, compile)) = board_tools() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let build = dir.path().join("quarter");
+    common::compile(
+        &compile,
+        &root().join(common::MODEL),
+        &build,
+        &["--dsp", "630", "--bram", "300"],
+    );
+    let manifest = std::fs::read_to_string(build.join("manifest.json")).unwrap();
+    let shipped =
+        std::fs::read_to_string(instance(&compile, "board").join("manifest.json")).unwrap();
+    let hash = |m: &str| serde_json::from_str::<serde_json::Value>(m).unwrap()["plan_hash"].clone();
+    assert_ne!(hash(&manifest), hash(&shipped), "a different plan");
+    let (board, cpu) = run_both(
+        build.to_str().unwrap(),
+        &golden_input("random_0"),
+        dir.path(),
+        "quarter",
+    );
+    assert_eq!(board, cpu);
+
+    // The quarter build's bundle in the full build's directory, its manifest hash updated:
+    // a bundle for another plan is refused before any device is touched.
+    let mixed = dir.path().join("mixed");
+    copy_dir(instance(&compile, "board"), &mixed);
+    let bundle = std::fs::read(build.join("model.fibha")).unwrap();
+    std::fs::write(mixed.join("model.fibha"), &bundle).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(mixed.join("manifest.json")).unwrap()).unwrap();
+    let sha: String = Sha256::digest(&bundle)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    manifest["bundle"]["sha256"] = sha.into();
+    std::fs::write(mixed.join("manifest.json"), manifest.to_string()).unwrap();
+    let out = dir.path().join("mixed.npy");
+    let line = fibha(&[
+        "run",
+        "--model",
+        mixed.to_str().unwrap(),
+        "--input",
+        golden_input("cat").to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ])
+    .error_line();
+    assert!(
+        line.contains("model.fibha: plan hash") && line.contains("weights were packed for another"),
+        "{line}"
+    );
+}
+
+/// Copies a build directory (files and one level of subdirectories).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_missing_virtual_board_is_named_with_a_hint() {
+    let Some((_, compile)) = board_tools() else {
+        return;
+    };
+    let model = instance(&compile, "board");
+    let mut command = fibha_command(&[
+        "run",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        golden_input("cat").to_str().unwrap(),
+        "--output",
+        "/dev/null",
+    ]);
+    command.env("FIBHA_VBOARD", "/nonexistent/fibha-vboard");
+    let line = Running::start(command)
+        .finish(common::DEADLINE)
+        .error_line();
+    assert!(
+        line.contains("the virtual board /nonexistent/fibha-vboard does not exist")
+            && line.contains("`cargo build --release` builds it"),
+        "{line}"
+    );
+}
+
+#[test]
+fn classify_on_the_board_skips_unreadable_files_and_counts_them() {
+    let Some((_, compile)) = board_tools() else {
+        return;
+    };
+    let model = instance(&compile, "board");
+    let photos = tempfile::tempdir().unwrap();
+    for name in ["cat.bmp", "parrot.jpg"] {
+        std::fs::copy(
+            root().join("assets/images").join(name),
+            photos.path().join(name),
+        )
+        .unwrap();
+    }
+    std::fs::write(photos.path().join("broken.jpg"), b"not a jpeg").unwrap();
+    std::fs::write(photos.path().join("notes.txt"), b"not an image name").unwrap();
+    let ran = fibha(&[
+        "classify",
+        "--json",
+        "--top",
+        "1",
+        "--model",
+        model.to_str().unwrap(),
+        photos.path().to_str().unwrap(),
+    ]);
+    let doc = ran.json();
+    assert_eq!(doc["backend"], "board");
+    assert_eq!(doc["skipped_count"], 1, "{doc}");
+    assert!(
+        doc["skipped"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("broken.jpg: not a JPEG, PNG or BMP image"),
+        "{doc}"
+    );
+    let top: Vec<(String, u64)> = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let name = Path::new(r["image"].as_str().unwrap()).file_name().unwrap();
+            (
+                name.to_string_lossy().into_owned(),
+                r["top"][0]["index"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(top, [("cat.bmp".into(), 286), ("parrot.jpg".into(), 89)]);
+    assert!(
+        ran.stderr
+            .contains("using the virtual board (figures are modelled)")
+    );
+    assert!(ran.stderr.contains("fibha: skipped"), "{}", ran.stderr);
+}
+
+/// The labels are the classes TFLite itself gives these photos (plus the cat's runner-up,
+/// as a miss at top-1): the test checks the mechanics, not the model's accuracy.
+#[test]
+fn accuracy_is_measured_the_same_way_on_both_backends() {
+    let Some((_, compile)) = board_tools() else {
+        return;
+    };
+    let model = instance(&compile, "board");
+    let dir = tempfile::tempdir().unwrap();
+    let images = root().join("assets/images");
+    for (from, to) in [
+        ("cat.bmp", "286_cat.bmp"),
+        ("cat.bmp", "282_cat_as_tabby.bmp"),
+        ("parrot.jpg", "89_parrot.jpg"),
+        ("grace_hopper.bmp", "653_grace_hopper.bmp"),
+        ("parrot.jpg", "unlabelled.jpg"),
+    ] {
+        std::fs::copy(images.join(from), dir.path().join(to)).unwrap();
+    }
+    let mut figures = Vec::new();
+    for backend in ["board", "cpu"] {
+        let mut args = vec!["accuracy", "--json", "--backend", backend];
+        if backend == "board" {
+            args.extend(["--model", model.to_str().unwrap()]);
+        }
+        args.push(dir.path().to_str().unwrap());
+        let doc = fibha(&args).json();
+        let a = &doc["accuracy"];
+        figures.push((a["images"].clone(), a["top1"].clone(), a["top5"].clone()));
+        assert_eq!(a["unlabelled"].as_array().unwrap().len(), 1, "{doc}");
+    }
+    assert_eq!(figures[0], figures[1], "board and cpu disagree");
+    assert_eq!(figures[0], (4.into(), 3.into(), 4.into()));
+}
+
+#[test]
+fn bench_reports_percentiles_stages_and_marks_modelled_figures() {
+    let Some((_, compile)) = board_tools() else {
+        return;
+    };
+    let model = instance(&compile, "board");
+    let out = tempfile::tempdir().unwrap();
+    let ran = fibha(&[
+        "bench",
+        "--json",
+        "-n",
+        "3",
+        "--warmup",
+        "1",
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--input",
+        golden_input("cat").to_str().unwrap(),
+    ]);
+    let doc = ran.json();
+    assert_eq!(doc["outcome"]["completed"], 3);
+    assert_eq!(doc["latency_us"]["modelled"], true);
+    let l = &doc["latency_us"];
+    let v = |k: &str| l[k].as_f64().unwrap();
+    assert!(v("p50") > 0.0 && v("p50") <= v("p90") && v("p90") <= v("p99") && v("p99") <= v("max"));
+    assert!(doc["throughput"]["inferences_per_s"].as_f64().unwrap() > 0.0);
+    let stages: Vec<(&str, bool)> = doc["stages_us"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap(),
+                s["modelled"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            ("host_pre", false),
+            ("make_input", false),
+            ("dma_sync", false),
+            ("accelerator", true),
+            ("host_post", false)
+        ]
+    );
+    assert!(doc["host_overhead"]["ratio"].as_f64().unwrap() > 0.0);
+    assert!(!doc["peers"].as_array().unwrap().is_empty());
+    let svg = std::fs::read_to_string(out.path().join("bench-latency.svg")).unwrap();
+    assert!(svg.contains("latency per inference (µs)") && svg.contains("modelled"));
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("bench.json")).unwrap()).unwrap();
+    assert_eq!(file, doc, "the file and stdout hold the same report");
+}
+
+#[test]
+fn energy_reports_power_per_group_and_joules_per_inference() {
+    let Some((_, compile)) = board_tools() else {
+        return;
+    };
+    let model = instance(&compile, "board");
+    let out = tempfile::tempdir().unwrap();
+    let ran = fibha(&[
+        "energy",
+        "--json",
+        "-n",
+        "3",
+        "--idle-s",
+        "0.3",
+        "--period-ms",
+        "5",
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--input",
+        golden_input("cat").to_str().unwrap(),
+    ]);
+    let doc = ran.json();
+    assert_eq!(doc["modelled"], true);
+    assert_eq!(doc["rails"]["found"].as_array().unwrap().len(), 18);
+    // The virtual board's documented idle model: PS 0.98, PL 1.67, DDR 0.57, MGT 0.23 W.
+    let idle = &doc["idle"]["power_w"];
+    for (group, watts) in [("PS", 0.98), ("PL", 1.67), ("DDR", 0.57), ("MGT", 0.23)] {
+        let w = idle[group].as_f64().unwrap();
+        assert!((w - watts).abs() < 0.02, "idle {group} {w} W");
+    }
+    let per = &doc["per_inference"];
+    let total = per["total_j"].as_f64().unwrap();
+    assert!(total > 0.0 && per["above_idle_j"].as_f64().unwrap() >= 0.0);
+    assert!((per["inferences_per_j"].as_f64().unwrap() - 1.0 / total).abs() < 1e-9 / total);
+    assert!(
+        doc["active"]["power_w"]["total"].as_f64().unwrap()
+            >= idle["total"].as_f64().unwrap() - 0.01
+    );
+    let svg = std::fs::read_to_string(out.path().join("energy-power.svg")).unwrap();
+    for text in ["power (W)", "PS", "PL", "DDR", "MGT", "modelled"] {
+        assert!(svg.contains(text), "{text}");
+    }
+}
+
+#[test]
+fn ctrl_c_stops_after_the_inference_in_flight_and_still_writes_the_report() {
+    let Some((_, compile)) = board_tools() else {
+        return;
+    };
+    let model = instance(&compile, "board");
+    let out = tempfile::tempdir().unwrap();
+    let mut command = fibha_command(&[
+        "bench",
+        "--json",
+        "-n",
+        "10000",
+        "--warmup",
+        "0",
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--input",
+        golden_input("cat").to_str().unwrap(),
+    ]);
+    command.env("RUST_LOG", "fibha=debug");
+    let mut running = Running::start(command);
+    running.wait_for_stderr("host_post", Duration::from_secs(60));
+    let pid = nix::unistd::Pid::from_raw(running.pid() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let ran = running.finish(Duration::from_secs(60));
+    assert_eq!(ran.status.code(), Some(130), "{}", ran.stderr);
+    let doc = ran.json();
+    let completed = doc["outcome"]["completed"].as_u64().unwrap();
+    assert!((1..10000).contains(&completed), "{completed}");
+    assert_eq!(doc["outcome"]["interrupted"], true);
+    assert!(out.path().join("bench.json").is_file());
+    assert!(
+        ran.stderr
+            .contains("stopping after the inference in flight")
+    );
+}
+
+#[test]
+fn a_board_that_disappears_mid_run_ends_with_a_clear_error_and_the_report_so_far() {
+    let Some((vboard, compile)) = board_tools() else {
+        return;
+    };
+    let model = instance(&compile, "board");
+    let mut board = Board::start(&vboard, &[]);
+    let out = tempfile::tempdir().unwrap();
+    let mut command = fibha_command(&[
+        "bench",
+        "--json",
+        "-n",
+        "10000",
+        "--warmup",
+        "0",
+        "--timeout-ms",
+        "2000",
+        "--root",
+        &board.root_arg(),
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--input",
+        golden_input("cat").to_str().unwrap(),
+    ]);
+    command.env("RUST_LOG", "fibha=debug");
+    let mut running = Running::start(command);
+    running.wait_for_stderr("host_post", Duration::from_secs(60));
+    board.kill();
+    let ran = running.finish(Duration::from_secs(60));
+    let line = ran.error_line();
+    assert!(line.contains("the board went away"), "{line}");
+    assert!(line.contains("no virtual board serves"), "{line}");
+    let doc = ran.json();
+    assert!(doc["outcome"]["completed"].as_u64().unwrap() >= 1);
+    assert!(
+        doc["outcome"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("went away")
+    );
+}

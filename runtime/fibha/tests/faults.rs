@@ -1,0 +1,362 @@
+//! Each fault the virtual board can inject, and what the runtime does about it: a timeout,
+//! a reset and a retry, or a clear error naming the fault; never a hang (every process
+//! has a deadline), never a wrong answer reported as right.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{Board, Running, board_tools, fibha, fibha_command, golden_input, instance};
+use fibha_model::device::{CTRL, ctrl};
+
+fn setup() -> Option<(Board, &'static Path)> {
+    let (vboard, compile) = board_tools()?;
+    let model = instance(&compile, "faults");
+    Some((Board::start(&vboard, &[]), model))
+}
+
+fn run_args<'a>(board: &'a str, model: &'a Path, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "run",
+        "--root",
+        board,
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        common_input(),
+        "--output",
+        out,
+    ]
+}
+
+fn common_input() -> &'static str {
+    static INPUT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    INPUT.get_or_init(|| golden_input("cat").display().to_string())
+}
+
+/// The kernel is idle and not started: what every error path must leave behind.
+fn assert_stopped(board: &Board) {
+    let word = board.register(CTRL);
+    assert_eq!(
+        ctrl::AP_START.get(word),
+        0,
+        "ctrl {word:#x}: ap_start still set"
+    );
+    assert_eq!(ctrl::AP_IDLE.get(word), 1, "ctrl {word:#x}: not idle");
+}
+
+#[test]
+fn a_kernel_that_always_hangs_is_reset_retried_once_then_named() {
+    let Some((board, model)) = setup() else {
+        return;
+    };
+    board.set_fault("hang", true);
+    let out = tempfile::tempdir().unwrap();
+    let out_path = out.path().join("y.npy");
+    let root = board.root_arg();
+    let mut args = run_args(&root, model, out_path.to_str().unwrap());
+    args.extend(["--timeout-ms", "800"]);
+    let started = Instant::now();
+    let ran = fibha(&args);
+    let line = ran.error_line();
+    assert!(
+        line.contains("did not finish the identify run within 800ms")
+            && line.contains("reset (bitstream reloaded) and retried once"),
+        "{line}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(!out_path.exists(), "no output for a failed run");
+    board.set_fault("hang", false);
+    assert_stopped(&board);
+}
+
+/// The hang starts after bring-up and is gone by the time the fabric is reset: the run
+/// recovers, and the report says so.
+#[test]
+fn a_transient_hang_mid_run_is_recovered_by_a_reset_and_a_retry() {
+    let Some((board, model)) = setup() else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let root = board.root_arg();
+    let mut command = fibha_command(&[
+        "bench",
+        "--json",
+        "-n",
+        "4",
+        "--warmup",
+        "0",
+        "--timeout-ms",
+        "1500",
+        "--root",
+        &root,
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--input",
+        common_input(),
+    ]);
+    command.env("RUST_LOG", "fibha=debug");
+    let mut running = Running::start(command);
+    running.wait_for_stderr("host_post", Duration::from_secs(60));
+    board.set_fault("hang", true);
+    // The reset writes `write init` to the fpga_manager's state: clear the fault then, so
+    // the reloaded kernel runs.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while board.fpga_state() == "operating" {
+        assert!(Instant::now() < deadline, "no reset within 30 s");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    board.set_fault("hang", false);
+    let ran = running.finish(Duration::from_secs(60));
+    let doc = ran.json();
+    assert!(ran.status.success(), "{}", ran.stderr);
+    assert_eq!(doc["outcome"]["completed"], 4);
+    assert_eq!(doc["driver"]["resets"], 1, "{doc}");
+    assert_eq!(doc["driver"]["retried_ok"], 1, "{doc}");
+    assert!(
+        doc["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("hung 1 time(s): reset")),
+        "{doc}"
+    );
+}
+
+#[test]
+fn a_lost_interrupt_is_recovered_by_polling_and_reported() {
+    let Some((board, model)) = setup() else {
+        return;
+    };
+    board.set_fault("lost-irq", true);
+    let out = tempfile::tempdir().unwrap();
+    let root = board.root_arg();
+    let started = Instant::now();
+    let ran = fibha(&[
+        "bench",
+        "--json",
+        "-n",
+        "2",
+        "--warmup",
+        "0",
+        "--root",
+        &root,
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--input",
+        common_input(),
+    ]);
+    let doc = ran.json();
+    assert_eq!(doc["outcome"]["completed"], 2);
+    assert_eq!(doc["driver"]["lost_interrupts"], 1, "{doc}");
+    assert_eq!(doc["driver"]["switched_to_polling"], true);
+    assert!(
+        doc["notes"].as_array().unwrap().iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .contains("interrupt lost 1 time(s), recovered by polling")),
+        "{doc}"
+    );
+    // One interrupt slice (at most 1 s), not the 60 s hang timeout of the virtual board.
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn a_kernel_built_for_another_plan_is_refused_naming_both_hashes() {
+    let Some((board, model)) = setup() else {
+        return;
+    };
+    board.set_fault("bad-version", true);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("manifest.json")).unwrap()).unwrap();
+    let hash = u64::from_str_radix(manifest["plan_hash"].as_str().unwrap(), 16).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let out_path = out.path().join("y.npy");
+    let root = board.root_arg();
+    let line = fibha(&run_args(&root, model, out_path.to_str().unwrap())).error_line();
+    assert!(line.contains("accelerator identity mismatch"), "{line}");
+    assert!(line.contains(&format!("{hash:#018x}")), "{line}");
+    assert!(line.contains(&format!("{:#018x}", !hash)), "{line}");
+    assert_stopped(&board);
+}
+
+/// The status register cannot show a corrupted output; `--verify` catches it, naming the
+/// first differing element.
+#[test]
+fn a_corrupted_output_is_caught_by_verify() {
+    let Some((board, model)) = setup() else {
+        return;
+    };
+    board.set_fault("corrupt-output", true);
+    let out = tempfile::tempdir().unwrap();
+    let out_path = out.path().join("y.npy");
+    let root = board.root_arg();
+    let mut args = run_args(&root, model, out_path.to_str().unwrap());
+    args.push("--verify");
+    let line = fibha(&args).error_line();
+    assert!(
+        line.contains("--verify: inference 0 (item 0): the board's accelerator output")
+            && line.contains("differs from the cpu backend's at element"),
+        "{line}"
+    );
+    assert!(
+        !out_path.exists(),
+        "no output written for a run that failed verification"
+    );
+    board.set_fault("corrupt-output", false);
+    fibha(&args).ok();
+}
+
+#[test]
+fn a_failed_bitstream_load_is_named() {
+    let Some((board, model)) = setup() else {
+        return;
+    };
+    board.set_fault("load-fail", true);
+    let out = tempfile::tempdir().unwrap();
+    let out_path = out.path().join("y.npy");
+    let root = board.root_arg();
+    let line = fibha(&run_args(&root, model, out_path.to_str().unwrap())).error_line();
+    assert!(
+        line.contains("loading the bitstream") && line.contains("state is \"write error\""),
+        "{line}"
+    );
+}
+
+fn energy(board: &Board, model: &Path, out: &Path) -> common::Ran {
+    let root = board.root_arg();
+    fibha(&[
+        "energy",
+        "--json",
+        "-n",
+        "2",
+        "--idle-s",
+        "0.2",
+        "--period-ms",
+        "5",
+        "--root",
+        &root,
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--input",
+        common_input(),
+    ])
+}
+
+#[test]
+fn a_missing_rail_is_listed_and_the_others_are_measured() {
+    let Some((board, model)) = setup() else {
+        return;
+    };
+    board.set_fault("rail-missing:VCCINT", true);
+    // The board removes the rail's hwmon device at its next update.
+    std::thread::sleep(Duration::from_millis(100));
+    let out = tempfile::tempdir().unwrap();
+    let doc = energy(&board, model, out.path()).json();
+    assert_eq!(doc["rails"]["missing"], serde_json::json!(["VCCINT"]));
+    assert_eq!(doc["rails"]["found"].as_array().unwrap().len(), 17);
+    assert!(
+        doc["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("rails not found")),
+        "{doc}"
+    );
+    assert!(doc["per_inference"]["total_j"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn a_rail_reading_garbage_stops_the_measurement_naming_it() {
+    let Some((board, model)) = setup() else {
+        return;
+    };
+    for (fault, problem) in [
+        ("rail-garbage:VCCBRAM", "not a number"),
+        ("rail-absurd:VCCBRAM", "implausible power"),
+    ] {
+        board.set_fault(fault, true);
+        std::thread::sleep(Duration::from_millis(100));
+        let out = tempfile::tempdir().unwrap();
+        let line = energy(&board, model, out.path()).error_line();
+        assert!(
+            line.contains("VCCBRAM") && line.contains(problem),
+            "{fault}: {line}"
+        );
+        board.set_fault(fault, false);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// An instance that declares no buffer sizes (so the virtual board does not grow its
+/// buffers on load) meets the board's default 4 KiB output buffers.
+#[test]
+fn a_buffer_too_small_for_the_plan_is_named_with_its_size_and_need() {
+    let Some((vboard, compile)) = board_tools() else {
+        return;
+    };
+    let model = instance(&compile, "faults");
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("instance");
+    std::fs::create_dir_all(copy.join("vboard")).unwrap();
+    for file in [
+        "manifest.json",
+        "plan.json",
+        "model.fibha",
+        "vboard/fibha_kernel",
+    ] {
+        std::fs::copy(model.join(file), copy.join(file)).unwrap();
+    }
+    let descriptor = std::fs::read_to_string(model.join("fibha.bit.bin")).unwrap();
+    let (magic, json) = descriptor.split_once('\n').unwrap();
+    let mut spec: serde_json::Value = serde_json::from_str(json).unwrap();
+    spec.as_object_mut().unwrap().remove("buffers");
+    spec["origin"] = copy.display().to_string().into();
+    std::fs::write(copy.join("fibha.bit.bin"), format!("{magic}\n{spec}")).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(copy.join("manifest.json")).unwrap()).unwrap();
+    let needed = manifest["buffers"]["fibha_out0"].as_u64().unwrap();
+    let board = Board::start(&vboard, &["--buffers", "fibha_out0=4K"]);
+    let root = board.root_arg();
+    let out = dir.path().join("y.npy");
+    let line = fibha(&run_args(&root, &copy, out.to_str().unwrap())).error_line();
+    assert!(
+        line.contains(&format!(
+            "u-dma-buf buffer fibha_out0 is 4096 bytes, but {needed} bytes are required"
+        )),
+        "{line}"
+    );
+    assert_stopped(&board);
+}
+
+#[test]
+fn no_rails_at_all_is_an_error_with_a_hint() {
+    let empty = tempfile::tempdir().unwrap();
+    let line = fibha(&[
+        "energy",
+        "--backend",
+        "cpu",
+        "-n",
+        "1",
+        "--idle-s",
+        "0.1",
+        "--root",
+        empty.path().to_str().unwrap(),
+        "--out",
+        empty.path().join("report").to_str().unwrap(),
+        "--input",
+        common_input(),
+    ])
+    .error_line();
+    assert!(
+        line.contains("no ZCU102 power rails found") && line.contains("ina2xx"),
+        "{line}"
+    );
+}
