@@ -130,6 +130,67 @@ fn a_build_the_board_has_never_seen_is_bit_exact_too() {
     );
 }
 
+/// A model the board has never seen: the shipped MobileNetV2 with every convolution's
+/// weights negated. Its hardware is the same, so its build has the same plan hash (the same
+/// bitstream runs it with a new bundle), and the board must still agree with the CPU
+/// engine byte for byte, on outputs that differ from the original model's.
+#[test]
+fn new_weights_on_the_same_hardware_are_bit_exact_too() {
+    let Some((_, compile)) = board_tools() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let original = root().join(common::MODEL);
+    let mut bytes = std::fs::read(&original).unwrap();
+    let graph = fibha_model::tflite::load(&original).unwrap();
+    let mut negated = 0;
+    for node in &graph.nodes {
+        if !matches!(
+            node.op,
+            fibha_model::Op::Conv2d(_) | fibha_model::Op::DepthwiseConv2d(_)
+        ) {
+            continue;
+        }
+        let weights = graph.tensor(node.inputs[1]).data.as_ref().unwrap();
+        let at = bytes
+            .windows(weights.len())
+            .position(|w| w == weights.as_slice())
+            .expect("the filter's bytes are in the file");
+        for b in &mut bytes[at..at + weights.len()] {
+            // -128 has no int8 negation; keep it (the engines see it in real models too).
+            *b = (*b as i8).checked_neg().map_or(*b, |v| v as u8);
+        }
+        negated += 1;
+    }
+    assert_eq!(negated, 53, "every CONV_2D and DEPTHWISE_CONV_2D");
+    let build = dir.path().join("negated");
+    std::fs::create_dir_all(&build).unwrap();
+    let model = build.join("negated_mobilenet_v2.tflite");
+    std::fs::write(&model, &bytes).unwrap();
+    common::compile(&compile, &model, &build, &[]);
+
+    let plan_hash = |dir: &Path| {
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+        m["plan_hash"].clone()
+    };
+    assert_eq!(plan_hash(&build), plan_hash(instance(&compile, "board")));
+    let (board, cpu) = run_both(
+        build.to_str().unwrap(),
+        &golden_input("cat"),
+        dir.path(),
+        "negated",
+    );
+    assert_eq!(board, cpu, "board and cpu backends differ on new weights");
+    let (shipped, _) = run_both(
+        instance(&compile, "board").to_str().unwrap(),
+        &golden_input("cat"),
+        dir.path(),
+        "shipped",
+    );
+    assert_ne!(board, shipped, "new weights give new outputs");
+}
+
 /// Copies a build directory (files and one level of subdirectories).
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
