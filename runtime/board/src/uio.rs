@@ -577,6 +577,34 @@ mod tests {
         format!("{name}@{addr}")
     }
 
+    /// An empty root in a directory that lives as long as the returned guard.
+    fn temp_root() -> (tempfile::TempDir, Root) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        (dir, root)
+    }
+
+    /// Selects the device named `fibha`.
+    fn fibha() -> UioSelector {
+        UioSelector::Name("fibha".into())
+    }
+
+    /// A root with the `fibha` device as uio0, with the virtual board's interrupt FIFOs
+    /// when `fifos`.
+    fn fibha_device(fifos: bool) -> (tempfile::TempDir, Root) {
+        let (dir, root) = temp_root();
+        add_uio(&root, 0, "fibha", None, 0x1000);
+        if fifos {
+            add_fifos(&root, 0);
+        }
+        (dir, root)
+    }
+
+    /// The interrupt of the `fibha` device under `root`.
+    fn fibha_irq(root: &Root) -> Irq {
+        Uio::open(root, &fibha()).unwrap().irq().unwrap()
+    }
+
     fn add_fifos(root: &Root, index: u32) {
         for suffix in ["irq", "irqctl"] {
             nix::unistd::mkfifo(
@@ -589,11 +617,10 @@ mod tests {
 
     #[test]
     fn devices_are_found_by_name_and_by_node() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = Root::new(dir.path());
+        let (_dir, root) = temp_root();
         add_uio(&root, 0, "axi-dma", None, 0x1000);
         add_uio(&root, 3, "fibha", Some("a0000000.fibha"), 0x10000);
-        let by_name = find_uio(&root, &UioSelector::Name("fibha".into())).unwrap();
+        let by_name = find_uio(&root, &fibha()).unwrap();
         assert_eq!(by_name.index, 3);
         assert_eq!(
             by_name.maps,
@@ -619,45 +646,36 @@ mod tests {
 
     #[test]
     fn a_missing_device_lists_the_names_found() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = Root::new(dir.path());
+        let (_dir, root) = temp_root();
         add_uio(&root, 0, "axi-dma", None, 0x1000);
         add_uio(&root, 1, "gpio", None, 0x1000);
-        let err = find_uio(&root, &UioSelector::Name("fibha".into())).unwrap_err();
+        let err = find_uio(&root, &fibha()).unwrap_err();
         let text = err.to_string();
         assert!(
             text.contains("uio0 (axi-dma)") && text.contains("uio1 (gpio)"),
             "{text}"
         );
         let empty = tempfile::tempdir().unwrap();
-        let err =
-            find_uio(&Root::new(empty.path()), &UioSelector::Name("fibha".into())).unwrap_err();
+        let err = find_uio(&Root::new(empty.path()), &fibha()).unwrap_err();
         assert!(err.to_string().ends_with("found: none"), "{err}");
     }
 
     #[test]
     fn two_devices_with_one_name_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = Root::new(dir.path());
-        add_uio(&root, 0, "fibha", None, 0x1000);
+        let (_dir, root) = fibha_device(false);
         add_uio(&root, 1, "fibha", None, 0x1000);
-        let err = find_uio(&root, &UioSelector::Name("fibha".into())).unwrap_err();
+        let err = find_uio(&root, &fibha()).unwrap_err();
         assert!(matches!(err, BoardError::AmbiguousUio { .. }), "{err}");
     }
 
     #[test]
     fn registers_map_through_a_regular_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = Root::new(dir.path());
-        add_uio(&root, 0, "fibha", None, 0x1000);
-        let uio = Uio::open(&root, &UioSelector::Name("fibha".into())).unwrap();
+        let (_dir, root) = fibha_device(false);
+        let uio = Uio::open(&root, &fibha()).unwrap();
         let regs = uio.map(0, 0x40).unwrap();
         regs.write32(0x10, 0x1234_5678).unwrap();
         // A second mapping, as the virtual board process would hold, sees the store.
-        let other = Uio::open(&root, &UioSelector::Name("fibha".into()))
-            .unwrap()
-            .map(0, 0x40)
-            .unwrap();
+        let other = Uio::open(&root, &fibha()).unwrap().map(0, 0x40).unwrap();
         assert_eq!(other.read32(0x10).unwrap(), 0x1234_5678);
         let bytes = std::fs::read(root.join("/dev/uio0")).unwrap();
         assert_eq!(&bytes[0x10..0x14], &0x1234_5678u32.to_ne_bytes());
@@ -665,8 +683,7 @@ mod tests {
 
     #[test]
     fn map_size_errors_name_both_sizes() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = Root::new(dir.path());
+        let (_dir, root) = temp_root();
         add_uio(&root, 0, "small", None, 0x100);
         add_uio(&root, 1, "empty", None, 0);
         let small = Uio::open(&root, &UioSelector::Name("small".into())).unwrap();
@@ -689,11 +706,8 @@ mod tests {
 
     #[test]
     fn fifo_interrupt_arrives_and_is_re_armed() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = Root::new(dir.path());
-        add_uio(&root, 0, "fibha", None, 0x1000);
-        add_fifos(&root, 0);
-        let uio = Uio::open(&root, &UioSelector::Name("fibha".into())).unwrap();
+        let (_dir, root) = fibha_device(true);
+        let uio = Uio::open(&root, &fibha()).unwrap();
         let mut irq = uio.irq().unwrap();
         let ctl_path = root.join("/dev/uio0.irqctl");
         let irq_path = root.join("/dev/uio0.irq");
@@ -716,14 +730,8 @@ mod tests {
 
     #[test]
     fn fifo_wait_times_out_when_nothing_comes() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = Root::new(dir.path());
-        add_uio(&root, 0, "fibha", None, 0x1000);
-        add_fifos(&root, 0);
-        let mut irq = Uio::open(&root, &UioSelector::Name("fibha".into()))
-            .unwrap()
-            .irq()
-            .unwrap();
+        let (_dir, root) = fibha_device(true);
+        let mut irq = fibha_irq(&root);
         let started = Instant::now();
         let err = irq.wait(Duration::from_millis(50)).unwrap_err();
         let waited = started.elapsed();
@@ -736,24 +744,16 @@ mod tests {
 
     #[test]
     fn a_virtual_board_without_fifos_has_no_interrupt() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = Root::new(dir.path());
-        add_uio(&root, 0, "fibha", None, 0x1000);
-        let uio = Uio::open(&root, &UioSelector::Name("fibha".into())).unwrap();
+        let (_dir, root) = fibha_device(false);
+        let uio = Uio::open(&root, &fibha()).unwrap();
         let err = uio.irq().unwrap_err();
         assert!(matches!(err, BoardError::NoInterrupt { .. }), "{err}");
     }
 
     #[test]
     fn several_queued_counts_collapse_to_the_latest() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = Root::new(dir.path());
-        add_uio(&root, 0, "fibha", None, 0x1000);
-        add_fifos(&root, 0);
-        let mut irq = Uio::open(&root, &UioSelector::Name("fibha".into()))
-            .unwrap()
-            .irq()
-            .unwrap();
+        let (_dir, root) = fibha_device(true);
+        let mut irq = fibha_irq(&root);
         let mut events = OpenOptions::new()
             .write(true)
             .open(root.join("/dev/uio0.irq"))

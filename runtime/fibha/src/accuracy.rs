@@ -212,7 +212,6 @@ fn rate(hits: u64, total: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fibha_model::{DType, Quantization};
 
     #[test]
     fn labels_come_from_name_prefixes_or_the_csv() {
@@ -254,17 +253,7 @@ mod tests {
 
     #[test]
     fn the_tally_counts_top1_and_top5() {
-        let out = Tensor {
-            name: "p".into(),
-            shape: vec![1, 6],
-            dtype: DType::UInt8,
-            quant: Some(Quantization {
-                scales: vec![1.0 / 256.0],
-                zero_points: vec![0],
-                axis: 0,
-            }),
-            data: None,
-        };
+        let out = crate::classify::tests::probabilities("p", 6);
         let bytes = [10, 60, 50, 40, 30, 20];
         let mut t = Tally::default();
         t.add(&out, &bytes, 1);

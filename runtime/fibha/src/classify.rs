@@ -64,15 +64,15 @@ pub fn top_k(output: &Tensor, bytes: &[u8], labels: &[String], k: usize) -> Vec<
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use fibha_model::Quantization;
 
-    #[test]
-    fn ranks_by_raw_value_and_dequantizes() {
-        let output = Tensor {
-            name: "probs".into(),
-            shape: vec![1, 4],
+    /// A `[1, classes]` uint8 probability tensor with TFLite's softmax scale 1/256.
+    pub(crate) fn probabilities(name: &str, classes: usize) -> Tensor {
+        Tensor {
+            name: name.into(),
+            shape: vec![1, classes],
             dtype: DType::UInt8,
             quant: Some(Quantization {
                 scales: vec![1.0 / 256.0],
@@ -80,7 +80,12 @@ mod tests {
                 axis: 0,
             }),
             data: None,
-        };
+        }
+    }
+
+    #[test]
+    fn ranks_by_raw_value_and_dequantizes() {
+        let output = probabilities("probs", 4);
         let labels: Vec<String> = ["bg", "cat", "dog", "bird"].map(String::from).to_vec();
         let top = top_k(&output, &[3, 128, 200, 128], &labels, 3);
         assert_eq!(top.iter().map(|p| p.index).collect::<Vec<_>>(), [2, 1, 3]);

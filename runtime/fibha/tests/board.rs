@@ -9,7 +9,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Board, Running, board_tools, fibha, fibha_command, golden_input, instance, root};
-use sha2::{Digest, Sha256};
+
+/// The shipped MobileNetV2 built for this binary, or `None` when the tools are not built.
+fn shipped_model() -> Option<&'static Path> {
+    let (_, compile) = board_tools()?;
+    Some(instance(&compile, "board"))
+}
 
 /// The output tensor's bytes of a `.npy` written by `fibha run` (the 1001 classes).
 fn npy_data(path: &Path) -> Vec<u8> {
@@ -38,10 +43,9 @@ fn run_both(model: &str, input: &Path, dir: &Path, tag: &str) -> (Vec<u8>, Vec<u
 
 #[test]
 fn run_on_the_virtual_board_is_bit_exact_with_the_cpu_backend_and_tflite() {
-    let Some((_, compile)) = board_tools() else {
+    let Some(model) = shipped_model() else {
         return;
     };
-    let model = instance(&compile, "board");
     let dir = tempfile::tempdir().unwrap();
     let golden: serde_json::Value = serde_json::from_slice(
         &std::fs::read(root().join("tests/goldens/tf2_mobilenet_v2_1.0_224_ptq.json")).unwrap(),
@@ -58,10 +62,7 @@ fn run_on_the_virtual_board_is_bit_exact_with_the_cpu_backend_and_tflite() {
             input,
         );
         assert_eq!(board, cpu, "{input}: board and cpu backends differ");
-        let hash: String = Sha256::digest(&board)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash: String = common::sha256_hex(&board);
         let expected = &golden["inputs"][input][output_index.to_string()]["sha256"];
         assert_eq!(
             hash,
@@ -107,10 +108,7 @@ fn a_build_the_board_has_never_seen_is_bit_exact_too() {
     std::fs::write(mixed.join("model.fibha"), &bundle).unwrap();
     let mut manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(mixed.join("manifest.json")).unwrap()).unwrap();
-    let sha: String = Sha256::digest(&bundle)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha: String = common::sha256_hex(&bundle);
     manifest["bundle"]["sha256"] = sha.into();
     std::fs::write(mixed.join("manifest.json"), manifest.to_string()).unwrap();
     let out = dir.path().join("mixed.npy");
@@ -207,10 +205,9 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[test]
 fn a_missing_virtual_board_is_named_with_a_hint() {
-    let Some((_, compile)) = board_tools() else {
+    let Some(model) = shipped_model() else {
         return;
     };
-    let model = instance(&compile, "board");
     let mut command = fibha_command(&[
         "run",
         "--model",
@@ -233,10 +230,9 @@ fn a_missing_virtual_board_is_named_with_a_hint() {
 
 #[test]
 fn classify_on_the_board_skips_unreadable_files_and_counts_them() {
-    let Some((_, compile)) = board_tools() else {
+    let Some(model) = shipped_model() else {
         return;
     };
-    let model = instance(&compile, "board");
     let photos = tempfile::tempdir().unwrap();
     for name in ["cat.bmp", "parrot.jpg"] {
         std::fs::copy(
@@ -290,10 +286,9 @@ fn classify_on_the_board_skips_unreadable_files_and_counts_them() {
 /// as a miss at top-1): the test checks the mechanics, not the model's accuracy.
 #[test]
 fn accuracy_is_measured_the_same_way_on_both_backends() {
-    let Some((_, compile)) = board_tools() else {
+    let Some(model) = shipped_model() else {
         return;
     };
-    let model = instance(&compile, "board");
     let dir = tempfile::tempdir().unwrap();
     let images = root().join("assets/images");
     for (from, to) in [
@@ -323,10 +318,9 @@ fn accuracy_is_measured_the_same_way_on_both_backends() {
 
 #[test]
 fn bench_reports_percentiles_stages_and_marks_modelled_figures() {
-    let Some((_, compile)) = board_tools() else {
+    let Some(model) = shipped_model() else {
         return;
     };
-    let model = instance(&compile, "board");
     let out = tempfile::tempdir().unwrap();
     let ran = fibha(&[
         "bench",
@@ -381,10 +375,9 @@ fn bench_reports_percentiles_stages_and_marks_modelled_figures() {
 
 #[test]
 fn energy_reports_power_per_group_and_joules_per_inference() {
-    let Some((_, compile)) = board_tools() else {
+    let Some(model) = shipped_model() else {
         return;
     };
-    let model = instance(&compile, "board");
     let out = tempfile::tempdir().unwrap();
     let ran = fibha(&[
         "energy",
@@ -427,10 +420,9 @@ fn energy_reports_power_per_group_and_joules_per_inference() {
 
 #[test]
 fn ctrl_c_stops_after_the_inference_in_flight_and_still_writes_the_report() {
-    let Some((_, compile)) = board_tools() else {
+    let Some(model) = shipped_model() else {
         return;
     };
-    let model = instance(&compile, "board");
     let out = tempfile::tempdir().unwrap();
     let mut command = fibha_command(&[
         "bench",

@@ -1,34 +1,15 @@
 //! The `fibha` command as a user runs it: classification of the shipped photos, raw tensor
 //! runs checked against TFLite's goldens, and one clear error line for bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-use sha2::{Digest, Sha256};
+use std::process::Output;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::root;
 
-/// The `fibha` binary, run through `$FIBHA_TEST_RUNNER` when set: the aarch64 build's tests
-/// run under qemu-user, which cannot start another aarch64 program by itself.
+/// The `fibha` binary run to completion (through `$FIBHA_TEST_RUNNER` when set).
 fn fibha(args: &[&str]) -> Output {
-    let runner = std::env::var("FIBHA_TEST_RUNNER").unwrap_or_default();
-    let mut words = runner.split_whitespace();
-    let mut command = match words.next() {
-        Some(program) => {
-            let mut c = Command::new(program);
-            c.args(words).arg(env!("CARGO_BIN_EXE_fibha"));
-            c
-        }
-        None => Command::new(env!("CARGO_BIN_EXE_fibha")),
-    };
-    command
-        .args(args)
-        .current_dir(root())
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("fibha runs")
+    common::fibha_command(args).output().expect("fibha runs")
 }
 
 fn stdout(out: &Output) -> String {
@@ -120,10 +101,7 @@ fn run_matches_the_interpreter_golden_for_both_models() {
             ]));
             let npy = std::fs::read(&out_path).unwrap();
             let data = &npy[npy.len() - 1001..];
-            let hash: String = Sha256::digest(data)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let hash: String = common::sha256_hex(data);
             let expected = &golden["inputs"][input][output_index.to_string()]["sha256"];
             assert_eq!(hash, expected.as_str().unwrap(), "{stem} {input}");
         }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::{Board, Running, board_tools, fibha, fibha_command, golden_input, instance};
@@ -14,6 +14,37 @@ fn setup() -> Option<(Board, &'static Path)> {
     let (vboard, compile) = board_tools()?;
     let model = instance(&compile, "faults");
     Some((Board::start(&vboard, &[]), model))
+}
+
+/// A board with one fault injected, the model, and where `fibha run` writes its output.
+struct FaultedRun {
+    board: Board,
+    model: &'static Path,
+    root: String,
+    out_path: PathBuf,
+    /// Holds `out_path`'s directory for the test's lifetime.
+    _out: tempfile::TempDir,
+}
+
+impl FaultedRun {
+    /// Starts a board with `fault` set, or `None` when the tools are not built.
+    fn start(fault: &str) -> Option<FaultedRun> {
+        let (board, model) = setup()?;
+        board.set_fault(fault, true);
+        let out = tempfile::tempdir().unwrap();
+        Some(FaultedRun {
+            root: board.root_arg(),
+            board,
+            model,
+            out_path: out.path().join("y.npy"),
+            _out: out,
+        })
+    }
+
+    /// `fibha run` on this board, writing into the run's own directory.
+    fn args(&self) -> Vec<&str> {
+        run_args(&self.root, self.model, self.out_path.to_str().unwrap())
+    }
 }
 
 fn run_args<'a>(board: &'a str, model: &'a Path, out: &'a str) -> Vec<&'a str> {
@@ -28,6 +59,35 @@ fn run_args<'a>(board: &'a str, model: &'a Path, out: &'a str) -> Vec<&'a str> {
         "--output",
         out,
     ]
+}
+
+/// `fibha bench --json -n N --warmup 0` on the board at `root`, its report in `out`,
+/// then `extra`.
+fn bench_args<'a>(
+    n: &'a str,
+    root: &'a str,
+    model: &'a Path,
+    out: &'a Path,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "bench",
+        "--json",
+        "-n",
+        n,
+        "--warmup",
+        "0",
+        "--root",
+        root,
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--input",
+        common_input(),
+    ];
+    args.extend_from_slice(extra);
+    args
 }
 
 fn common_input() -> &'static str {
@@ -48,14 +108,11 @@ fn assert_stopped(board: &Board) {
 
 #[test]
 fn a_kernel_that_always_hangs_is_reset_retried_once_then_named() {
-    let Some((board, model)) = setup() else {
+    let Some(run) = FaultedRun::start("hang") else {
         return;
     };
-    board.set_fault("hang", true);
-    let out = tempfile::tempdir().unwrap();
-    let out_path = out.path().join("y.npy");
-    let root = board.root_arg();
-    let mut args = run_args(&root, model, out_path.to_str().unwrap());
+    let board = &run.board;
+    let mut args = run.args();
     args.extend(["--timeout-ms", "800"]);
     let started = Instant::now();
     let ran = fibha(&args);
@@ -66,9 +123,9 @@ fn a_kernel_that_always_hangs_is_reset_retried_once_then_named() {
         "{line}"
     );
     assert!(started.elapsed() < Duration::from_secs(30));
-    assert!(!out_path.exists(), "no output for a failed run");
+    assert!(!run.out_path.exists(), "no output for a failed run");
     board.set_fault("hang", false);
-    assert_stopped(&board);
+    assert_stopped(board);
 }
 
 /// The hang starts after bring-up and is gone by the time the fabric is reset: the run
@@ -80,24 +137,13 @@ fn a_transient_hang_mid_run_is_recovered_by_a_reset_and_a_retry() {
     };
     let out = tempfile::tempdir().unwrap();
     let root = board.root_arg();
-    let mut command = fibha_command(&[
-        "bench",
-        "--json",
-        "-n",
+    let mut command = fibha_command(&bench_args(
         "4",
-        "--warmup",
-        "0",
-        "--timeout-ms",
-        "1500",
-        "--root",
         &root,
-        "--model",
-        model.to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-        "--input",
-        common_input(),
-    ]);
+        model,
+        out.path(),
+        &["--timeout-ms", "1500"],
+    ));
     command.env("RUST_LOG", "fibha=debug");
     let mut running = Running::start(command);
     running.wait_for_stderr("host_post", Duration::from_secs(60));
@@ -135,22 +181,7 @@ fn a_lost_interrupt_is_recovered_by_polling_and_reported() {
     let out = tempfile::tempdir().unwrap();
     let root = board.root_arg();
     let started = Instant::now();
-    let ran = fibha(&[
-        "bench",
-        "--json",
-        "-n",
-        "2",
-        "--warmup",
-        "0",
-        "--root",
-        &root,
-        "--model",
-        model.to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-        "--input",
-        common_input(),
-    ]);
+    let ran = fibha(&bench_args("2", &root, model, out.path(), &[]));
     let doc = ran.json();
     assert_eq!(doc["outcome"]["completed"], 2);
     assert_eq!(doc["driver"]["lost_interrupts"], 1, "{doc}");
@@ -168,35 +199,29 @@ fn a_lost_interrupt_is_recovered_by_polling_and_reported() {
 
 #[test]
 fn a_kernel_built_for_another_plan_is_refused_naming_both_hashes() {
-    let Some((board, model)) = setup() else {
+    let Some(run) = FaultedRun::start("bad-version") else {
         return;
     };
-    board.set_fault("bad-version", true);
+    let board = &run.board;
     let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(model.join("manifest.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(run.model.join("manifest.json")).unwrap()).unwrap();
     let hash = u64::from_str_radix(manifest["plan_hash"].as_str().unwrap(), 16).unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let out_path = out.path().join("y.npy");
-    let root = board.root_arg();
-    let line = fibha(&run_args(&root, model, out_path.to_str().unwrap())).error_line();
+    let line = fibha(&run.args()).error_line();
     assert!(line.contains("accelerator identity mismatch"), "{line}");
     assert!(line.contains(&format!("{hash:#018x}")), "{line}");
     assert!(line.contains(&format!("{:#018x}", !hash)), "{line}");
-    assert_stopped(&board);
+    assert_stopped(board);
 }
 
 /// The status register cannot show a corrupted output; `--verify` catches it, naming the
 /// first differing element.
 #[test]
 fn a_corrupted_output_is_caught_by_verify() {
-    let Some((board, model)) = setup() else {
+    let Some(run) = FaultedRun::start("corrupt-output") else {
         return;
     };
-    board.set_fault("corrupt-output", true);
-    let out = tempfile::tempdir().unwrap();
-    let out_path = out.path().join("y.npy");
-    let root = board.root_arg();
-    let mut args = run_args(&root, model, out_path.to_str().unwrap());
+    let board = &run.board;
+    let mut args = run.args();
     args.push("--verify");
     let line = fibha(&args).error_line();
     assert!(
@@ -205,7 +230,7 @@ fn a_corrupted_output_is_caught_by_verify() {
         "{line}"
     );
     assert!(
-        !out_path.exists(),
+        !run.out_path.exists(),
         "no output written for a run that failed verification"
     );
     board.set_fault("corrupt-output", false);
@@ -214,14 +239,10 @@ fn a_corrupted_output_is_caught_by_verify() {
 
 #[test]
 fn a_failed_bitstream_load_is_named() {
-    let Some((board, model)) = setup() else {
+    let Some(run) = FaultedRun::start("load-fail") else {
         return;
     };
-    board.set_fault("load-fail", true);
-    let out = tempfile::tempdir().unwrap();
-    let out_path = out.path().join("y.npy");
-    let root = board.root_arg();
-    let line = fibha(&run_args(&root, model, out_path.to_str().unwrap())).error_line();
+    let line = fibha(&run.args()).error_line();
     assert!(
         line.contains("loading the bitstream") && line.contains("state is \"write error\""),
         "{line}"

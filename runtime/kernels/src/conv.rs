@@ -290,32 +290,13 @@ impl Conv2d {
         check_len("conv2d", "input", input.len(), self.shape.input_len())?;
         check_len("conv2d", "output", output.len(), self.shape.output_len())?;
         scratch.reserve_for(self.scratch_need());
-        crate::simd::dispatch(ConvRun {
-            conv: self,
+        crate::simd::dispatch(BlockRun {
+            kernel: self,
             input,
             output,
             scratch,
         });
         Ok(())
-    }
-
-    #[inline(always)]
-    fn run_blocks<T: Q8>(&self, isa: Isa, input: &[T], output: &mut [T], scratch: &mut Scratch) {
-        let pairs = self.weights.pairs;
-        let oc = self.shape.output[2];
-        let pixels = self.shape.output_pixels();
-        let padded = &mut scratch.wide[..self.padded_len()];
-        self.pad_input(input, padded);
-        let padded: &[i16] = padded;
-        let mut p0 = 0;
-        while p0 < pixels {
-            let count = PIXEL_BLOCK.min(pixels - p0);
-            let rows = &mut scratch.rows[..padded_rows(count) * pairs];
-            self.fill_rows(input, padded, p0, &mut rows[..count * pairs]);
-            let out = &mut output[p0 * oc..(p0 + count) * oc];
-            gemm(isa, rows, count, &self.weights, &self.stage, out);
-            p0 += count;
-        }
     }
 
     /// Whether output pixels read exactly the input pixels of the same index (1x1 kernel,
@@ -429,26 +410,55 @@ impl Conv2d {
 
 /// `dst[i] = src[i] + offset` as `i16` (exact: 8-bit values and offsets fit).
 #[inline(always)]
-fn widen_run<T: Q8>(src: &[T], offset: i32, dst: &mut [i16]) {
+pub(crate) fn widen_run<T: Q8>(src: &[T], offset: i32, dst: &mut [i16]) {
     for (d, x) in dst.iter_mut().zip(src) {
         *d = (x.to_i32() + offset) as i16;
     }
 }
 
-/// One [`Conv2d::run`], as a unit for [`crate::simd::dispatch`].
-struct ConvRun<'a, T> {
-    conv: &'a Conv2d,
-    input: &'a [T],
-    output: &'a mut [T],
-    scratch: &'a mut Scratch,
+/// A prepared kernel whose hot path widens blocks of input rows and multiplies them with
+/// its packed weights; [`BlockRun`] dispatches it.
+pub(crate) trait BlockKernel {
+    /// Computes all of `output` from `input`; `scratch` is at least the kernel's need
+    /// and the slices have the lengths the caller checked.
+    fn run_blocks<T: Q8>(&self, isa: Isa, input: &[T], output: &mut [T], scratch: &mut Scratch);
 }
 
-impl<T: Q8> Vectorized for ConvRun<'_, T> {
+impl BlockKernel for Conv2d {
+    #[inline(always)]
+    fn run_blocks<T: Q8>(&self, isa: Isa, input: &[T], output: &mut [T], scratch: &mut Scratch) {
+        let pairs = self.weights.pairs;
+        let oc = self.shape.output[2];
+        let pixels = self.shape.output_pixels();
+        let padded = &mut scratch.wide[..self.padded_len()];
+        self.pad_input(input, padded);
+        let padded: &[i16] = padded;
+        let mut p0 = 0;
+        while p0 < pixels {
+            let count = PIXEL_BLOCK.min(pixels - p0);
+            let rows = &mut scratch.rows[..padded_rows(count) * pairs];
+            self.fill_rows(input, padded, p0, &mut rows[..count * pairs]);
+            let out = &mut output[p0 * oc..(p0 + count) * oc];
+            gemm(isa, rows, count, &self.weights, &self.stage, out);
+            p0 += count;
+        }
+    }
+}
+
+/// One run of a [`BlockKernel`], as a unit for [`crate::simd::dispatch`].
+pub(crate) struct BlockRun<'a, K, T> {
+    pub(crate) kernel: &'a K,
+    pub(crate) input: &'a [T],
+    pub(crate) output: &'a mut [T],
+    pub(crate) scratch: &'a mut Scratch,
+}
+
+impl<K: BlockKernel, T: Q8> Vectorized for BlockRun<'_, K, T> {
     type Output = ();
 
     #[inline(always)]
     fn run(self, isa: Isa) {
-        self.conv
+        self.kernel
             .run_blocks(isa, self.input, self.output, self.scratch);
     }
 }
@@ -585,71 +595,114 @@ pub(crate) mod tests {
             })
     }
 
+    /// The value range of the signed (int8) or unsigned (uint8) type.
+    pub(crate) fn q8_range(signed: bool) -> (i32, i32) {
+        if signed { (-128, 127) } else { (0, 255) }
+    }
+
+    /// Offsets for zero points `zi`, `zf`; int8 filters are symmetric as in TFLite.
+    pub(crate) fn offsets_for(signed: bool, zi: i32, zf: i32) -> ConvOffsets {
+        ConvOffsets {
+            input: -zi,
+            filter: if signed { 0 } else { -zf },
+        }
+    }
+
+    /// Random per-channel output stages around multiplier `m / damping`.
+    pub(crate) fn stages(
+        channels: usize,
+        m: f64,
+        damping: f64,
+        zo: i32,
+        (lo, hi): (i32, i32),
+    ) -> impl Strategy<Value = OutputStage> {
+        (
+            proptest::collection::vec(-5000_i32..5000, channels),
+            proptest::collection::vec(0.5_f64..2.0, channels),
+        )
+            .prop_map(move |(bias, spread)| {
+                let multipliers: Vec<QuantizedMultiplier> = spread
+                    .iter()
+                    .map(|f| quantize_multiplier(m * f / damping))
+                    .collect();
+                OutputStage::new(Some(&bias), &multipliers, zo, (lo, hi))
+            })
+    }
+
+    /// `values` converted with `cast`.
+    pub(crate) fn cast_all<T>(values: &[i32], cast: impl Fn(i32) -> T) -> Vec<T> {
+        values.iter().map(|&v| cast(v)).collect()
+    }
+
+    /// Asserts that `run` writes `want` into a fresh output on every instruction set.
+    pub(crate) fn assert_every_isa<T: Q8>(want: &[T], run: impl Fn(Isa, &mut [T])) {
+        for isa in crate::simd::available() {
+            let mut got = vec![T::default(); want.len()];
+            run(isa, &mut got);
+            assert_eq!(got, want, "{isa:?}");
+        }
+    }
+
     fn case(signed: bool) -> impl Strategy<Value = Case> {
-        let (lo, hi): (i32, i32) = if signed { (-128, 127) } else { (0, 255) };
+        let range @ (lo, hi) = q8_range(signed);
         (shapes(), lo..=hi, lo..=hi, lo..=hi, 0.0005_f64..1.5).prop_flat_map(
             move |(shape, zi, zf, zo, m): (ConvShape, i32, i32, i32, f64)| {
-                let oc = shape.output[2];
-                let offsets = ConvOffsets {
-                    input: -zi,
-                    filter: if signed { 0 } else { -zf },
-                };
+                let offsets = offsets_for(signed, zi, zf);
                 (
                     proptest::collection::vec(lo..=hi, shape.input_len()),
                     proptest::collection::vec(lo..=hi, shape.filter_len()),
-                    proptest::collection::vec(-5000_i32..5000, oc),
-                    proptest::collection::vec(0.5_f64..2.0, oc),
+                    stages(shape.output[2], m, 64.0, zo, range),
                 )
-                    .prop_map(move |(input, filter, bias, spread)| {
-                        let multipliers: Vec<QuantizedMultiplier> = spread
-                            .iter()
-                            .map(|f| quantize_multiplier(m * f / 64.0))
-                            .collect();
-                        let stage = OutputStage::new(Some(&bias), &multipliers, zo, (lo, hi));
-                        Case {
-                            shape,
-                            offsets,
-                            stage,
-                            input,
-                            filter,
-                        }
+                    .prop_map(move |(input, filter, stage)| Case {
+                        shape,
+                        offsets,
+                        stage,
+                        input,
+                        filter,
                     })
             },
         )
     }
 
     fn check_case<T: Q8>(c: &Case, cast: impl Fn(i32) -> T) {
-        let input: Vec<T> = c.input.iter().map(|&v| cast(v)).collect();
-        let filter: Vec<T> = c.filter.iter().map(|&v| cast(v)).collect();
+        let input = cast_all(&c.input, &cast);
+        let filter = cast_all(&c.filter, &cast);
         let mut want = vec![T::default(); c.shape.output_len()];
         conv2d_reference(&c.shape, c.offsets, &c.stage, &input, &filter, &mut want).expect("valid");
         let conv = Conv2d::new(c.shape, c.offsets, &filter, c.stage.clone()).expect("valid");
-        for isa in crate::simd::available() {
-            let mut got = vec![T::default(); c.shape.output_len()];
+        assert_every_isa(&want, |isa, got| {
             let mut scratch = Scratch::new();
             scratch.reserve_for(conv.scratch_need());
-            ConvRun {
-                conv: &conv,
+            BlockRun {
+                kernel: &conv,
                 input: &input,
-                output: &mut got,
+                output: got,
                 scratch: &mut scratch,
             }
             .run(isa);
-            assert_eq!(got, want, "{isa:?}");
-        }
+        });
     }
 
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+    /// The int8 and uint8 property tests holding a fast kernel to its reference, for a
+    /// test module with `case(signed)` and `check_case(&case, cast)` in scope.
+    macro_rules! fast_matches_reference_tests {
+        () => {
+            proptest! {
+                #![proptest_config(ProptestConfig::with_cases(64))]
 
-        #[test]
-        fn fast_int8_matches_reference(c in case(true)) {
-            check_case(&c, |v| v as i8);
-        }
+                #[test]
+                fn fast_int8_matches_reference(c in case(true)) {
+                    check_case(&c, |v| v as i8);
+                }
 
-        #[test]
-        fn fast_uint8_matches_reference(c in case(false)) {
-            check_case(&c, |v| v as u8);
-        }
+                #[test]
+                fn fast_uint8_matches_reference(c in case(false)) {
+                    check_case(&c, |v| v as u8);
+                }
+            }
+        };
     }
+    pub(crate) use fast_matches_reference_tests;
+
+    fast_matches_reference_tests!();
 }

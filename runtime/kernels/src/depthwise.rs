@@ -437,7 +437,11 @@ impl<T: Q8> Vectorized for DepthwiseRun<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quant::{QuantizedMultiplier, quantize_multiplier};
+    use crate::conv::tests::{
+        assert_every_isa, cast_all, fast_matches_reference_tests, offsets_for, out_and_pad,
+        q8_range, stages,
+    };
+    use crate::quant::quantize_multiplier;
     use crate::simd::Vectorized;
     use proptest::prelude::*;
 
@@ -484,7 +488,7 @@ mod tests {
     }
 
     fn case(signed: bool) -> impl Strategy<Value = Case> {
-        let (lo, hi): (i32, i32) = if signed { (-128, 127) } else { (0, 255) };
+        let range @ (lo, hi) = q8_range(signed);
         let geometry = (
             (
                 1_usize..3,
@@ -503,8 +507,8 @@ mod tests {
         );
         (geometry, lo..=hi, lo..=hi, lo..=hi, 0.0005_f64..1.5).prop_flat_map(
             move |(((b, ih, iw, ic, mult), (kh, kw, s, d, same)), zi, zf, zo, m)| {
-                let (oh, pt) = crate::conv::tests::out_and_pad(same, ih, kh, s, d);
-                let (ow, pl) = crate::conv::tests::out_and_pad(same, iw, kw, s, d);
+                let (oh, pt) = out_and_pad(same, ih, kh, s, d);
+                let (ow, pl) = out_and_pad(same, iw, kw, s, d);
                 let shape = ConvShape {
                     batches: b,
                     input: [ih, iw, ic],
@@ -514,39 +518,27 @@ mod tests {
                     dilation: [d, d],
                     pad: [pt, pl],
                 };
-                let offsets = ConvOffsets {
-                    input: -zi,
-                    filter: if signed { 0 } else { -zf },
-                };
-                let oc = ic * mult;
+                let offsets = offsets_for(signed, zi, zf);
                 (
                     proptest::collection::vec(lo..=hi, shape.input_len()),
                     proptest::collection::vec(lo..=hi, filter_len(&shape)),
-                    proptest::collection::vec(-5000_i32..5000, oc),
-                    proptest::collection::vec(0.5_f64..2.0, oc),
+                    stages(ic * mult, m, 16.0, zo, range),
                 )
-                    .prop_map(move |(input, filter, bias, spread)| {
-                        let multipliers: Vec<QuantizedMultiplier> = spread
-                            .iter()
-                            .map(|f| quantize_multiplier(m * f / 16.0))
-                            .collect();
-                        let stage = OutputStage::new(Some(&bias), &multipliers, zo, (lo, hi));
-                        Case {
-                            shape,
-                            multiplier: mult,
-                            offsets,
-                            stage,
-                            input,
-                            filter,
-                        }
+                    .prop_map(move |(input, filter, stage)| Case {
+                        shape,
+                        multiplier: mult,
+                        offsets,
+                        stage,
+                        input,
+                        filter,
                     })
             },
         )
     }
 
     fn check_case<T: Q8>(c: &Case, cast: impl Fn(i32) -> T) {
-        let input: Vec<T> = c.input.iter().map(|&v| cast(v)).collect();
-        let filter: Vec<T> = c.filter.iter().map(|&v| cast(v)).collect();
+        let input = cast_all(&c.input, &cast);
+        let filter = cast_all(&c.filter, &cast);
         let mut want = vec![T::default(); c.shape.output_len()];
         depthwise_reference(
             &c.shape,
@@ -567,32 +559,18 @@ mod tests {
         if got.is_empty() {
             return;
         }
-        for isa in crate::simd::available() {
-            let mut got = vec![T::default(); c.shape.output_len()];
+        assert_every_isa(&want, |isa, got| {
             let mut scratch = Scratch::new();
             scratch.reserve_for(dw.scratch_need());
             DepthwiseRun {
                 dw: &dw,
                 input: &input,
-                output: &mut got,
+                output: got,
                 wide: &mut scratch.wide,
             }
             .run(isa);
-            assert_eq!(got, want, "{isa:?}");
-        }
+        });
     }
 
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
-
-        #[test]
-        fn fast_int8_matches_reference(c in case(true)) {
-            check_case(&c, |v| v as i8);
-        }
-
-        #[test]
-        fn fast_uint8_matches_reference(c in case(false)) {
-            check_case(&c, |v| v as u8);
-        }
-    }
+    fast_matches_reference_tests!();
 }

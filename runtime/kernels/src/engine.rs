@@ -658,6 +658,23 @@ fn execute_8bit<T: Element>(
     }
 }
 
+/// A convolution node's operand tensors and the dimensions of the rank-4 ones.
+struct ConvOperands<'g> {
+    input: &'g Tensor,
+    filter: &'g Tensor,
+    output: &'g Tensor,
+    input_dims: [usize; 4],
+    filter_dims: [usize; 4],
+}
+
+/// What a convolution kernel is built from, checked against the node.
+struct ConvLayer<'g> {
+    shape: ConvShape,
+    offsets: ConvOffsets,
+    stage: OutputStage,
+    filter: &'g [u8],
+}
+
 /// Validation of one node against what its kernel needs, with errors naming the node.
 struct Prep<'g> {
     graph: &'g Graph,
@@ -772,6 +789,59 @@ impl<'g> Prep<'g> {
         }
     }
 
+    /// The operands of a (depthwise) convolution: input, filter and output of one type,
+    /// input and filter of rank 4.
+    fn conv_operands(&self) -> Result<ConvOperands<'g>, KernelError> {
+        let (input, filter, output) = (self.input(0)?, self.input(1)?, self.output()?);
+        self.same_dtype(input, filter)?;
+        self.same_dtype(input, output)?;
+        Ok(ConvOperands {
+            input,
+            filter,
+            output,
+            input_dims: self.rank4(input)?,
+            filter_dims: self.rank4(filter)?,
+        })
+    }
+
+    /// The checked geometry, quantization and filter bytes of a (depthwise) convolution
+    /// with `kernel` window and `oc` output channels; `double_products` as for
+    /// [`Prep::conv_quant`].
+    fn conv_layer(
+        &self,
+        ops: &ConvOperands<'g>,
+        kernel: [usize; 2],
+        oc: usize,
+        (stride, dilation, padding): ([usize; 2], [usize; 2], Padding),
+        activation: Activation,
+        double_products: bool,
+    ) -> Result<ConvLayer<'g>, KernelError> {
+        let shape = conv_shape(
+            self,
+            ops.input_dims,
+            kernel,
+            oc,
+            stride,
+            dilation,
+            padding,
+            ops.output,
+        )?;
+        let (offsets, stage) = self.conv_quant(
+            ops.input,
+            ops.filter,
+            ops.output,
+            oc,
+            activation,
+            double_products,
+        )?;
+        Ok(ConvLayer {
+            shape,
+            offsets,
+            stage,
+            filter: self.constant(ops.filter, "filter")?,
+        })
+    }
+
     /// Convolution and fully-connected quantization: offsets and output stage.
     /// `double_products` selects TFLite's per-channel formula (int8 convolutions and
     /// per-channel fully-connected layers) over the `f32` product of the scales.
@@ -865,76 +935,42 @@ fn prepare(
     let first = || p.input_id(0).map(|id| vec![id]);
     let kernel = match &node.op {
         Op::Conv2d(o) => {
-            let (input, filter, output) = (p.input(0)?, p.input(1)?, p.output()?);
-            p.same_dtype(input, filter)?;
-            p.same_dtype(input, output)?;
-            let [n, ih, iw, ic] = p.rank4(input)?;
-            let [oc, kh, kw, fc] = p.rank4(filter)?;
+            let ops = p.conv_operands()?;
+            let [oc, kh, kw, fc] = ops.filter_dims;
+            let ic = ops.input_dims[3];
             if fc != ic {
                 return Err(p.err(format!(
                     "filter takes {fc} input channels, the input has {ic}"
                 )));
             }
-            let shape = conv_shape(
-                &p,
-                [n, ih, iw, ic],
-                [kh, kw],
-                oc,
-                o.stride,
-                o.dilation,
-                o.padding,
-                output,
-            )?;
-            let (offsets, stage) = p.conv_quant(
-                input,
-                filter,
-                output,
-                oc,
-                o.activation,
-                input.dtype == DType::Int8,
-            )?;
-            let data = p.constant(filter, "filter")?;
-            let conv = match input.dtype {
-                DType::Int8 => Conv2d::new(shape, offsets, as_i8(data), stage),
-                _ => Conv2d::new(shape, offsets, data, stage),
+            let geometry = (o.stride, o.dilation, o.padding);
+            let int8 = ops.input.dtype == DType::Int8;
+            let l = p.conv_layer(&ops, [kh, kw], oc, geometry, o.activation, int8)?;
+            let conv = match ops.input.dtype {
+                DType::Int8 => Conv2d::new(l.shape, l.offsets, as_i8(l.filter), l.stage),
+                _ => Conv2d::new(l.shape, l.offsets, l.filter, l.stage),
             };
             Kernel::Conv(conv.map_err(|e| p.err(e.to_string()))?)
         }
         Op::DepthwiseConv2d(o) => {
-            let (input, filter, output) = (p.input(0)?, p.input(1)?, p.output()?);
-            p.same_dtype(input, filter)?;
-            p.same_dtype(input, output)?;
-            let [n, ih, iw, ic] = p.rank4(input)?;
-            let [one, kh, kw, oc] = p.rank4(filter)?;
+            let ops = p.conv_operands()?;
+            let [one, kh, kw, oc] = ops.filter_dims;
+            let ic = ops.input_dims[3];
             if one != 1 || oc != ic * o.depth_multiplier {
                 return Err(p.err(format!(
                     "filter shape {:?} does not fit {ic} channels with multiplier {}",
-                    filter.shape, o.depth_multiplier
+                    ops.filter.shape, o.depth_multiplier
                 )));
             }
-            let shape = conv_shape(
-                &p,
-                [n, ih, iw, ic],
-                [kh, kw],
-                oc,
-                o.stride,
-                o.dilation,
-                o.padding,
-                output,
-            )?;
-            let (offsets, stage) = p.conv_quant(
-                input,
-                filter,
-                output,
-                oc,
-                o.activation,
-                input.dtype == DType::Int8,
-            )?;
-            let data = p.constant(filter, "filter")?;
+            let geometry = (o.stride, o.dilation, o.padding);
+            let int8 = ops.input.dtype == DType::Int8;
+            let l = p.conv_layer(&ops, [kh, kw], oc, geometry, o.activation, int8)?;
             let m = o.depth_multiplier;
-            let dw = match input.dtype {
-                DType::Int8 => DepthwiseConv2d::new(shape, m, offsets, as_i8(data), stage),
-                _ => DepthwiseConv2d::new(shape, m, offsets, data, stage),
+            let dw = match ops.input.dtype {
+                DType::Int8 => {
+                    DepthwiseConv2d::new(l.shape, m, l.offsets, as_i8(l.filter), l.stage)
+                }
+                _ => DepthwiseConv2d::new(l.shape, m, l.offsets, l.filter, l.stage),
             };
             Kernel::Depthwise(dw.map_err(|e| p.err(e.to_string()))?)
         }

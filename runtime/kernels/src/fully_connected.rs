@@ -11,11 +11,11 @@
 //! [`fully_connected_reference`] is the plain loop; [`FullyConnected`] runs the same
 //! computation on the packed `i16` matrix product that convolutions use.
 
-use crate::conv::{ConvOffsets, Scratch, ScratchNeed};
+use crate::conv::{BlockKernel, BlockRun, ConvOffsets, Scratch, ScratchNeed, widen_run};
 use crate::error::{KernelError, check_len};
 use crate::gemm::{PackedWeights, Pair, gemm, padded_rows};
 use crate::quant::{OutputStage, Q8};
-use crate::simd::{Isa, Vectorized};
+use crate::simd::Isa;
 
 /// The sizes of a fully-connected layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,15 +145,17 @@ impl FullyConnected {
             self.shape.rows * self.shape.units,
         )?;
         scratch.reserve_for(self.scratch_need());
-        crate::simd::dispatch(FcRun {
-            fc: self,
+        crate::simd::dispatch(BlockRun {
+            kernel: self,
             input,
             output,
             scratch,
         });
         Ok(())
     }
+}
 
+impl BlockKernel for FullyConnected {
     #[inline(always)]
     fn run_blocks<T: Q8>(&self, isa: Isa, input: &[T], output: &mut [T], scratch: &mut Scratch) {
         let FcShape { rows, depth, units } = self.shape;
@@ -167,33 +169,13 @@ impl FullyConnected {
                 .zip(input[r0 * depth..(r0 + count) * depth].chunks_exact(depth))
             {
                 let flat = row.as_flattened_mut();
-                for (d, x) in flat.iter_mut().zip(src) {
-                    *d = (x.to_i32() + self.input_offset) as i16;
-                }
+                widen_run(src, self.input_offset, &mut flat[..depth]);
                 flat[depth..].fill(0);
             }
             let out = &mut output[r0 * units..(r0 + count) * units];
             gemm(isa, packed, count, &self.weights, &self.stage, out);
             r0 += count;
         }
-    }
-}
-
-/// One [`FullyConnected::run`], as a unit for [`crate::simd::dispatch`].
-struct FcRun<'a, T> {
-    fc: &'a FullyConnected,
-    input: &'a [T],
-    output: &'a mut [T],
-    scratch: &'a mut Scratch,
-}
-
-impl<T: Q8> Vectorized for FcRun<'_, T> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run(self, isa: Isa) {
-        self.fc
-            .run_blocks(isa, self.input, self.output, self.scratch);
     }
 }
 
@@ -229,7 +211,7 @@ mod tests {
                 let mut got = vec![0_u8; rows * units];
                 let mut scratch = Scratch::new();
                 scratch.reserve_for(fc.scratch_need());
-                FcRun { fc: &fc, input: &input, output: &mut got, scratch: &mut scratch }.run(isa);
+                BlockRun { kernel: &fc, input: &input, output: &mut got, scratch: &mut scratch }.run(isa);
                 prop_assert_eq!(&got, &want, "{:?}", isa);
             }
         }

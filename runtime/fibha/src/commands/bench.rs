@@ -195,6 +195,28 @@ pub fn host_operators(runner: &Runner, completed: u64) -> Vec<OpTime> {
     ops
 }
 
+/// Installs the Ctrl-C handler, resolves the inputs and prepares the model (with
+/// per-operator profiling when `profile`), the inputs loaded for its input tensor.
+pub fn prepare_with_inputs(
+    model: &ModelArgs,
+    input_args: &InputArgs,
+    profile: bool,
+) -> Result<(Prepared, Inputs)> {
+    super::install_stop()?;
+    let (mut inputs, note) = Inputs::resolve(input_args)?;
+    let note = tensor_note(input_args).unwrap_or(note);
+    let prepared = prepare(
+        model,
+        RunnerOptions {
+            verify: model.verify,
+            profile,
+        },
+        note,
+    )?;
+    inputs.load_tensor(input_args, prepared.runner.graph().input())?;
+    Ok((prepared, inputs))
+}
+
 /// Runs `fibha bench`.
 pub fn run(
     model: &ModelArgs,
@@ -203,18 +225,7 @@ pub fn run(
     out: &ReportArgs,
     input_args: &InputArgs,
 ) -> Result<Status> {
-    super::install_stop()?;
-    let (mut inputs, note) = Inputs::resolve(input_args)?;
-    let note = tensor_note(input_args).unwrap_or(note);
-    let mut prepared = prepare(
-        model,
-        RunnerOptions {
-            verify: model.verify,
-            profile: true,
-        },
-        note,
-    )?;
-    inputs.load_tensor(input_args, prepared.runner.graph().input())?;
+    let (mut prepared, inputs) = prepare_with_inputs(model, input_args, true)?;
     let (sink, outcome) = measure(&mut prepared, &inputs, n, warmup, "benchmarking", None);
     if sink.records.is_empty()
         && outcome.error.is_none()

@@ -7,14 +7,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use fibha::energy::{self, Analysis};
-use fibha::pipeline::RunnerOptions;
 use fibha::report::{self, EnergyReport, Group, Outcome, PerInference, Phase, RailsInfo};
 use fibha::stats::Timeline;
 use fibha::stop;
 use fibha_board::Root;
 
-use super::bench::{self, Inputs, emit, tensor_note};
-use super::{Status, prepare, status, write_report_file};
+use super::bench::{self, emit};
+use super::{Status, status, write_report_file};
 use crate::{InputArgs, ModelArgs, ReportArgs};
 
 /// Runs `fibha energy`.
@@ -26,18 +25,7 @@ pub fn run(
     out: &ReportArgs,
     input_args: &InputArgs,
 ) -> Result<Status> {
-    super::install_stop()?;
-    let (mut inputs, note) = Inputs::resolve(input_args)?;
-    let note = tensor_note(input_args).unwrap_or(note);
-    let mut prepared = prepare(
-        model,
-        RunnerOptions {
-            verify: model.verify,
-            profile: false,
-        },
-        note,
-    )?;
-    inputs.load_tensor(input_args, prepared.runner.graph().input())?;
+    let (mut prepared, inputs) = bench::prepare_with_inputs(model, input_args, false)?;
     let root = match (prepared.root(), &model.root) {
         (Some(root), _) => root.clone(),
         (None, Some(dir)) => Root::new(dir),

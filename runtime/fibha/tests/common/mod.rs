@@ -213,6 +213,15 @@ fn sibling(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The SHA-256 of `bytes` in lower-case hex, as the goldens and manifests write it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// The virtual board and the compiler, or `None` (after saying why) when they were not
 /// built; with `FIBHA_REQUIRE_VBOARD=1` their absence fails the test.
 pub fn board_tools() -> Option<(PathBuf, PathBuf)> {
