@@ -201,18 +201,51 @@ class Golden {
   bool m_ok = true;
 };
 
-/// The golden directories named on a testbench's command line ("--golden DIR", repeatable).
-inline std::vector<std::string> golden_dirs(int p_argc, char** p_argv) {
-  std::vector<std::string> l_dirs;
-  for (int l_i = 1; l_i < p_argc; ++l_i) {
-    const std::string l_arg = p_argv[l_i];
-    if (l_arg == "--golden" && l_i + 1 < p_argc) {
-      l_dirs.push_back(p_argv[++l_i]);
-    } else {
-      fail(std::string("unknown argument '") + l_arg + "' (usage: " + p_argv[0] + " [--golden DIR]...)");
-    }
+/// True when golden p_g loaded and its op is p_op; otherwise records why (p_bench is the
+/// testbench that takes p_op).
+inline bool expect_op(Golden& p_g, const std::string& p_op, const std::string& p_bench) {
+  if (!p_g.ok()) {
+    return false;
   }
-  return l_dirs;
+  const std::string l_op = p_g.text("op");
+  if (l_op != p_op) {
+    fail("golden " + p_g.dir() + ": op is '" + l_op + "', " + p_bench + " takes " + p_op);
+    return false;
+  }
+  return true;
+}
+
+/// The tensors of a single-layer golden (op conv, depthwise or pointwise).
+struct LayerGolden {
+  ref::ConvShape shape;
+  std::vector<int8_t> input;
+  std::vector<int8_t> weights;
+  ref::ChannelQuant cq;
+  QuantParams q;
+  std::vector<int8_t> expected;
+};
+
+/// Reads a conv-like golden layer (depthwise weights are [K*K][C], the others
+/// [out_c][K*K*in_c]) and checks the nested-loop reference reproduces expected.bin;
+/// false when any of it was unreadable.
+inline bool read_layer(Golden& p_g, bool p_depthwise, LayerGolden& p_out) {
+  const ref::ConvShape l_s = p_g.shape();
+  const size_t l_taps = static_cast<size_t>(l_s.k) * l_s.k;
+  const size_t l_weights = p_depthwise ? l_taps * l_s.out_c : l_taps * static_cast<size_t>(l_s.in_c) * l_s.out_c;
+  p_out.shape = l_s;
+  p_out.input = p_g.bytes("input.bin", static_cast<size_t>(l_s.in_h) * l_s.in_w * l_s.in_c);
+  p_out.weights = p_g.bytes("weights.bin", l_weights);
+  p_out.cq = p_g.channel_quant("", static_cast<size_t>(l_s.out_c));
+  p_out.q = p_g.quant("");
+  p_out.expected = p_g.bytes("expected.bin", static_cast<size_t>(l_s.out_h) * l_s.out_w * l_s.out_c);
+  if (!p_g.ok()) {
+    return false;
+  }
+  const std::vector<int8_t> l_ref = p_depthwise
+                                        ? ref::depthwise(l_s, p_out.input, p_out.weights, p_out.cq, p_out.q)
+                                        : ref::conv(l_s, p_out.input, p_out.weights, p_out.cq, p_out.q);
+  compare("golden " + p_g.dir() + " (reference)", l_ref, p_out.expected, l_s.out_w, l_s.out_c);
+  return true;
 }
 
 }  // namespace tb

@@ -101,9 +101,12 @@ inline int8_t finish(int64_t p_scaled, int32_t p_zp, int32_t p_min, int32_t p_ma
 /// int32 sum with wrap-around (the hardware adder).
 inline int32_t wrapping(int64_t p_v) { return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(p_v))); }
 
-/// TFLite per-channel int8 CONV_2D (reference_integer_ops::ConvPerChannel), dilation 1.
-inline std::vector<int8_t> conv(const ConvShape& p_s, const std::vector<int8_t>& p_in, const std::vector<int8_t>& p_w,
-                                const ChannelQuant& p_cq, const QuantParams& p_q) {
+/// The shared walk of a K x K layer: for every output pixel and channel oc, sums
+/// p_tap(iy, ix, ky, kx, oc) (the tap's zero-point-corrected products) over the window
+/// taps inside the input, since padding contributes nothing, then adds the bias and
+/// requantizes.
+template <class t_Tap>
+std::vector<int8_t> window_layer(const ConvShape& p_s, const ChannelQuant& p_cq, const QuantParams& p_q, t_Tap p_tap) {
   std::vector<int8_t> l_out(static_cast<size_t>(p_s.out_h) * p_s.out_w * p_s.out_c);
   for (int l_oy = 0; l_oy < p_s.out_h; ++l_oy) {
     for (int l_ox = 0; l_ox < p_s.out_w; ++l_ox) {
@@ -113,14 +116,8 @@ inline std::vector<int8_t> conv(const ConvShape& p_s, const std::vector<int8_t>&
           for (int l_kx = 0; l_kx < p_s.k; ++l_kx) {
             const int l_iy = l_oy * p_s.stride - p_s.pad_top + l_ky;
             const int l_ix = l_ox * p_s.stride - p_s.pad_left + l_kx;
-            if (l_iy < 0 || l_iy >= p_s.in_h || l_ix < 0 || l_ix >= p_s.in_w) {
-              continue;  // padding contributes nothing
-            }
-            for (int l_ic = 0; l_ic < p_s.in_c; ++l_ic) {
-              const int32_t l_x = p_in[(static_cast<size_t>(l_iy) * p_s.in_w + l_ix) * p_s.in_c + l_ic];
-              const int32_t l_wv =
-                  p_w[((static_cast<size_t>(l_oc) * p_s.k + l_ky) * p_s.k + l_kx) * p_s.in_c + l_ic];
-              l_acc += (l_x - p_q.in_zp) * l_wv;
+            if (l_iy >= 0 && l_iy < p_s.in_h && l_ix >= 0 && l_ix < p_s.in_w) {
+              l_acc += p_tap(l_iy, l_ix, l_ky, l_kx, l_oc);
             }
           }
         }
@@ -134,34 +131,28 @@ inline std::vector<int8_t> conv(const ConvShape& p_s, const std::vector<int8_t>&
   return l_out;
 }
 
+/// TFLite per-channel int8 CONV_2D (reference_integer_ops::ConvPerChannel), dilation 1.
+inline std::vector<int8_t> conv(const ConvShape& p_s, const std::vector<int8_t>& p_in, const std::vector<int8_t>& p_w,
+                                const ChannelQuant& p_cq, const QuantParams& p_q) {
+  return window_layer(p_s, p_cq, p_q, [&](int p_iy, int p_ix, int p_ky, int p_kx, int p_oc) {
+    int64_t l_sum = 0;
+    for (int l_ic = 0; l_ic < p_s.in_c; ++l_ic) {
+      const int32_t l_x = p_in[(static_cast<size_t>(p_iy) * p_s.in_w + p_ix) * p_s.in_c + l_ic];
+      const int32_t l_wv = p_w[((static_cast<size_t>(p_oc) * p_s.k + p_ky) * p_s.k + p_kx) * p_s.in_c + l_ic];
+      l_sum += (l_x - p_q.in_zp) * l_wv;
+    }
+    return l_sum;
+  });
+}
+
 /// TFLite per-channel int8 DEPTHWISE_CONV_2D, depth multiplier 1, dilation 1.
 inline std::vector<int8_t> depthwise(const ConvShape& p_s, const std::vector<int8_t>& p_in,
                                      const std::vector<int8_t>& p_w, const ChannelQuant& p_cq, const QuantParams& p_q) {
-  std::vector<int8_t> l_out(static_cast<size_t>(p_s.out_h) * p_s.out_w * p_s.out_c);
-  for (int l_oy = 0; l_oy < p_s.out_h; ++l_oy) {
-    for (int l_ox = 0; l_ox < p_s.out_w; ++l_ox) {
-      for (int l_c = 0; l_c < p_s.out_c; ++l_c) {
-        int64_t l_acc = 0;
-        for (int l_ky = 0; l_ky < p_s.k; ++l_ky) {
-          for (int l_kx = 0; l_kx < p_s.k; ++l_kx) {
-            const int l_iy = l_oy * p_s.stride - p_s.pad_top + l_ky;
-            const int l_ix = l_ox * p_s.stride - p_s.pad_left + l_kx;
-            if (l_iy < 0 || l_iy >= p_s.in_h || l_ix < 0 || l_ix >= p_s.in_w) {
-              continue;
-            }
-            const int32_t l_x = p_in[(static_cast<size_t>(l_iy) * p_s.in_w + l_ix) * p_s.in_c + l_c];
-            const int32_t l_wv = p_w[(static_cast<size_t>(l_ky) * p_s.k + l_kx) * p_s.out_c + l_c];
-            l_acc += (l_x - p_q.in_zp) * l_wv;
-          }
-        }
-        const int32_t l_total = wrapping(l_acc + p_cq.bias[l_c]);
-        const int32_t l_scaled = scale(l_total, p_cq.mult[l_c], p_cq.shift[l_c]);
-        l_out[(static_cast<size_t>(l_oy) * p_s.out_w + l_ox) * p_s.out_c + l_c] =
-            finish(l_scaled, p_q.out_zp, p_q.act_min, p_q.act_max);
-      }
-    }
-  }
-  return l_out;
+  return window_layer(p_s, p_cq, p_q, [&](int p_iy, int p_ix, int p_ky, int p_kx, int p_c) {
+    const int32_t l_x = p_in[(static_cast<size_t>(p_iy) * p_s.in_w + p_ix) * p_s.in_c + p_c];
+    const int32_t l_wv = p_w[(static_cast<size_t>(p_ky) * p_s.k + p_kx) * p_s.out_c + p_c];
+    return static_cast<int64_t>((l_x - p_q.in_zp) * l_wv);
+  });
 }
 
 /// TFLite int8 ADD of two equally shaped tensors (reference_integer_ops::AddFunc);

@@ -293,6 +293,51 @@ std::vector<int8_t> run_streaming(const std::string& p_name, const std::vector<i
   return l_got;
 }
 
+/// The golden directories named on a testbench's command line ("--golden DIR", repeatable).
+inline std::vector<std::string> golden_dirs(int p_argc, char** p_argv) {
+  std::vector<std::string> l_dirs;
+  for (int l_i = 1; l_i < p_argc; ++l_i) {
+    const std::string l_arg = p_argv[l_i];
+    if (l_arg == "--golden" && l_i + 1 < p_argc) {
+      l_dirs.push_back(p_argv[++l_i]);
+    } else {
+      fail(std::string("unknown argument '") + l_arg + "' (usage: " + p_argv[0] + " [--golden DIR]...)");
+    }
+  }
+  return l_dirs;
+}
+
+/// A testbench's main: with --golden DIR arguments runs p_golden(DIR) on each (only those
+/// layers); otherwise p_builtin() (the random and instance cases). Returns finish()'s status.
+template <class t_Golden, class t_Builtin>
+int run_bench(int p_argc, char** p_argv, const char* p_bench, t_Golden p_golden, t_Builtin p_builtin) {
+  const std::vector<std::string> l_goldens = golden_dirs(p_argc, p_argv);
+  if (l_goldens.empty()) {
+    p_builtin();
+  }
+  for (const std::string& l_dir : l_goldens) {
+    p_golden(l_dir);
+  }
+  return finish(p_bench);
+}
+
+/// Loads one layer's weights (into a heap t_Weights array) and per-channel tables, streams
+/// p_in through engine E with p_run(in, out, weights, channel_quant, q) and compares the
+/// output with p_want (p_shape locates a mismatch).
+template <class E, class t_Weights, class t_Run>
+void check_layer(const std::string& p_name, const ref::ConvShape& p_shape, const std::vector<int8_t>& p_in,
+                 const std::vector<int8_t>& p_w, const ref::ChannelQuant& p_cq, const QuantParams& p_q,
+                 const std::vector<int8_t>& p_want, t_Run p_run) {
+  auto l_w = make_box<t_Weights>();
+  auto l_cq = make_box<int32_t[kChannelQuantRows][E::kOutC]>();
+  fill_array(l_w->value, p_w);
+  fill_channel_quant(l_cq->value, p_cq);
+  const std::vector<int8_t> l_got = run_streaming<sizeof(typename E::InWord), sizeof(typename E::OutWord)>(
+      p_name, p_in, p_want.size(), E::kModelledCycles,
+      [&](auto& p_i, auto& p_o) { p_run(p_i, p_o, l_w->value, l_cq->value, p_q); });
+  compare(p_name, l_got, p_want, p_shape.out_w, p_shape.out_c);
+}
+
 }  // namespace tb
 }  // namespace fibha
 

@@ -124,11 +124,7 @@ bool golden_instance(const std::string& p_label, const Block& p_b, const std::ve
 
 void golden_case(const std::string& p_dir) {
   tb::Golden l_g(p_dir);
-  if (!l_g.ok()) {
-    return;
-  }
-  if (l_g.text("op") != "firb") {
-    tb::fail("golden " + p_dir + ": op is '" + l_g.text("op") + "', tb_firb takes firb");
+  if (!tb::expect_op(l_g, "firb", "tb_firb")) {
     return;
   }
   const Block l_b = golden_block(l_g);
@@ -153,29 +149,22 @@ void golden_case(const std::string& p_dir) {
 }  // namespace
 
 int main(int p_argc, char** p_argv) {
-  const std::vector<std::string> l_goldens = tb::golden_dirs(p_argc, p_argv);
-  if (!l_goldens.empty()) {
-    // Golden mode: only the given layers.
-    for (const std::string& l_dir : l_goldens) {
-      golden_case(l_dir);
-    }
-    return tb::finish("tb_firb");
-  }
-  std::printf("tb_firb: random bottlenecks against expand -> dw -> project (-> add)\n");
-  random_case<7, 9, 8, 1, 8, 3, 1, true, 4, 4, 4, 4, 4>("firb 7x9x8 t1 ->8 k3 s1 skip (odd)", 31);
-  random_case<8, 8, 8, 1, 12, 3, 2, false, 4, 4, 4, 4, 4>("firb 8x8x8 t1 ->12 k3 s2", 32);
-  random_case<9, 7, 8, 6, 8, 3, 1, true, 4, 8, 8, 16, 4>("firb 9x7x8 t6 ->8 k3 s1 skip", 33);
-  random_case<10, 10, 8, 6, 16, 3, 2, false, 8, 8, 8, 8, 8>("firb 10x10x8 t6 ->16 k3 s2", 34);
-  random_case<9, 11, 4, 3, 4, 5, 1, true, 2, 4, 4, 6, 2>("firb 9x11x4 t3 ->4 k5 s1 skip", 35);
-  random_case<11, 10, 6, 4, 8, 5, 2, false, 3, 8, 8, 4, 4>("firb 11x10x6 t4 ->8 k5 s2", 36);
-  random_case<6, 5, 6, 2, 6, 5, 1, false, 6, 12, 12, 12, 6>("firb 6x5x6 t2 ->6 k5 s1 (no skip)", 37);
-  random_case<3, 3, 4, 2, 4, 3, 1, true, 1, 1, 1, 1, 1>("firb 3x3x4 t2 ->4 k3 s1 skip, all parallelism 1", 38);
-  random_case<1, 1, 8, 2, 8, 3, 1, true, 8, 8, 8, 8, 8>("firb 1x1x8 t2 ->8 k3 s1 skip (single pixel)", 39);
-  random_case<5, 4, 4, 1, 4, 5, 1, true, 2, 2, 2, 4, 4>("firb 5x4x4 t1 ->4 k5 s1 skip", 40);
+  return tb::run_bench(p_argc, p_argv, "tb_firb", golden_case, [] {
+    std::printf("tb_firb: random bottlenecks against expand -> dw -> project (-> add)\n");
+    random_case<7, 9, 8, 1, 8, 3, 1, true, 4, 4, 4, 4, 4>("firb 7x9x8 t1 ->8 k3 s1 skip (odd)", 31);
+    random_case<8, 8, 8, 1, 12, 3, 2, false, 4, 4, 4, 4, 4>("firb 8x8x8 t1 ->12 k3 s2", 32);
+    random_case<9, 7, 8, 6, 8, 3, 1, true, 4, 8, 8, 16, 4>("firb 9x7x8 t6 ->8 k3 s1 skip", 33);
+    random_case<10, 10, 8, 6, 16, 3, 2, false, 8, 8, 8, 8, 8>("firb 10x10x8 t6 ->16 k3 s2", 34);
+    random_case<9, 11, 4, 3, 4, 5, 1, true, 2, 4, 4, 6, 2>("firb 9x11x4 t3 ->4 k5 s1 skip", 35);
+    random_case<11, 10, 6, 4, 8, 5, 2, false, 3, 8, 8, 4, 4>("firb 11x10x6 t4 ->8 k5 s2", 36);
+    random_case<6, 5, 6, 2, 6, 5, 1, false, 6, 12, 12, 12, 6>("firb 6x5x6 t2 ->6 k5 s1 (no skip)", 37);
+    random_case<3, 3, 4, 2, 4, 3, 1, true, 1, 1, 1, 1, 1>("firb 3x3x4 t2 ->4 k3 s1 skip, all parallelism 1", 38);
+    random_case<1, 1, 8, 2, 8, 3, 1, true, 8, 8, 8, 8, 8>("firb 1x1x8 t2 ->8 k3 s1 skip (single pixel)", 39);
+    random_case<5, 4, 4, 1, 4, 5, 1, true, 2, 2, 2, 4, 4>("firb 5x4x4 t1 ->4 k5 s1 skip", 40);
 
-  std::printf("tb_firb: MobileNetV2 bottleneck instances\n");
-  instance_case<inst::FirbB0>("firb_b0_top 112x112x32 t1 ->16 s1", 300, 112, 112, 32, 1, 1, firb_b0_top);
-  instance_case<inst::FirbB1>("firb_b1_top 112x112x16 t6 ->56x56x24 s2", 301, 112, 112, 16, 6, 2, firb_b1_top);
-  instance_case<inst::FirbB2>("firb_b2_top 56x56x24 t6 ->24 s1 skip", 302, 56, 56, 24, 6, 1, firb_b2_top);
-  return tb::finish("tb_firb");
+    std::printf("tb_firb: MobileNetV2 bottleneck instances\n");
+    instance_case<inst::FirbB0>("firb_b0_top 112x112x32 t1 ->16 s1", 300, 112, 112, 32, 1, 1, firb_b0_top);
+    instance_case<inst::FirbB1>("firb_b1_top 112x112x16 t6 ->56x56x24 s2", 301, 112, 112, 16, 6, 2, firb_b1_top);
+    instance_case<inst::FirbB2>("firb_b2_top 56x56x24 t6 ->24 s1 skip", 302, 56, 56, 24, 6, 1, firb_b2_top);
+  });
 }

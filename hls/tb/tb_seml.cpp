@@ -169,28 +169,16 @@ void golden_case(const std::string& p_dir) {
     tb::fail("golden " + p_dir + ": op '" + l_op + "' is not one of conv, depthwise, pointwise, add");
     return;
   }
-  const ref::ConvShape l_s = l_g.shape();
-  const size_t l_taps = static_cast<size_t>(l_s.k) * l_s.k;
-  const size_t l_weights =
-      l_kind == LayerKind::kDepthwise ? l_taps * l_s.out_c : l_taps * static_cast<size_t>(l_s.in_c) * l_s.out_c;
-  const size_t l_inBytes = static_cast<size_t>(l_s.in_h) * l_s.in_w * l_s.in_c;
-  const std::vector<int8_t> l_in = l_g.bytes("input.bin", l_inBytes);
-  const std::vector<int8_t> l_w = l_g.bytes("weights.bin", l_weights);
-  const ref::ChannelQuant l_cq = l_g.channel_quant("", static_cast<size_t>(l_s.out_c));
-  const QuantParams l_q = l_g.quant("");
-  const std::vector<int8_t> l_want = l_g.bytes("expected.bin", static_cast<size_t>(l_s.out_h) * l_s.out_w * l_s.out_c);
-  if (!l_g.ok()) {
+  tb::LayerGolden l_l;
+  if (!tb::read_layer(l_g, l_kind == LayerKind::kDepthwise, l_l)) {
     return;
   }
-  const std::vector<int8_t> l_ref = l_kind == LayerKind::kDepthwise ? ref::depthwise(l_s, l_in, l_w, l_cq, l_q)
-                                                                     : ref::conv(l_s, l_in, l_w, l_cq, l_q);
-  tb::compare("golden " + p_dir + " (reference)", l_ref, l_want, l_s.out_w, l_s.out_c);
   tb::BundleBuilder l_b;
-  regmap::LayerDesc l_d = tb::conv_desc(l_kind, l_s, BufferId::kInput, 0, BufferId::kOutput, 0, l_q);
-  l_b.add_layer_params(l_d, l_w, l_cq);
-  Buffers l_buf(l_inBytes, l_want.size(), 16);
-  l_buf.place(l_d.in_buf, 0, l_in);
-  run_case<MnV2>("golden " + p_dir + " (SEML " + l_op + ")", l_d, l_b.words(), l_buf, l_want);
+  regmap::LayerDesc l_d = tb::conv_desc(l_kind, l_l.shape, BufferId::kInput, 0, BufferId::kOutput, 0, l_l.q);
+  l_b.add_layer_params(l_d, l_l.weights, l_l.cq);
+  Buffers l_buf(l_l.input.size(), l_l.expected.size(), 16);
+  l_buf.place(l_d.in_buf, 0, l_l.input);
+  run_case<MnV2>("golden " + p_dir + " (SEML " + l_op + ")", l_d, l_b.words(), l_buf, l_l.expected);
 }
 
 ref::ConvShape shape(int p_h, int p_w, int p_inC, int p_outC, int p_k, int p_s, Padding p_pad) {
@@ -200,38 +188,34 @@ ref::ConvShape shape(int p_h, int p_w, int p_inC, int p_outC, int p_k, int p_s, 
 }  // namespace
 
 int main(int p_argc, char** p_argv) {
-  const std::vector<std::string> l_goldens = tb::golden_dirs(p_argc, p_argv);
-  if (!l_goldens.empty()) {
-    // Golden mode: only the given layers.
-    for (const std::string& l_dir : l_goldens) {
-      golden_case(l_dir);
-    }
-    return tb::finish("tb_seml");
-  }
-  std::printf("tb_seml: small tiles (ragged channel, pixel and row tiles)\n");
-  conv_like_case<Small>("conv 9x11x5->7 k3 s2 same", 41, LayerKind::kConv, shape(9, 11, 5, 7, 3, 2, Padding::kSame));
-  conv_like_case<Small>("conv 7x7x8->9 k5 s1 same", 42, LayerKind::kConv, shape(7, 7, 8, 9, 5, 1, Padding::kSame));
-  conv_like_case<Small>("conv 8x8x3->4 k3 s2 valid", 43, LayerKind::kConv, shape(8, 8, 3, 4, 3, 2, Padding::kValid));
-  conv_like_case<Small>("conv 5x12x2->5 k1 s1", 44, LayerKind::kConv, shape(5, 12, 2, 5, 1, 1, Padding::kSame));
-  conv_like_case<Small>("dw 9x12x11 k3 s1 same", 45, LayerKind::kDepthwise, shape(9, 12, 11, 11, 3, 1, Padding::kSame));
-  conv_like_case<Small>("dw 12x7x8 k5 s2 same", 46, LayerKind::kDepthwise, shape(12, 7, 8, 8, 5, 2, Padding::kSame));
-  conv_like_case<Small>("dw 5x5x3 k3 s2 valid", 47, LayerKind::kDepthwise, shape(5, 5, 3, 3, 3, 2, Padding::kValid));
-  conv_like_case<Small>("dw 1x1x5 k3 s1 same (single pixel)", 48, LayerKind::kDepthwise,
-                        shape(1, 1, 5, 5, 3, 1, Padding::kSame));
-  conv_like_case<Small>("pw 6x5x24->13", 49, LayerKind::kPointwise, shape(6, 5, 24, 13, 1, 1, Padding::kSame));
-  conv_like_case<Small>("pw 3x3x7->20", 50, LayerKind::kPointwise, shape(3, 3, 7, 20, 1, 1, Padding::kSame));
-  add_case<Small>("add 5x7x9", 51, 5, 7, 9);
-  add_case<Small>("add 1x1x1", 52, 1, 1, 1);
+  return tb::run_bench(p_argc, p_argv, "tb_seml", golden_case, [] {
+    std::printf("tb_seml: small tiles (ragged channel, pixel and row tiles)\n");
+    conv_like_case<Small>("conv 9x11x5->7 k3 s2 same", 41, LayerKind::kConv, shape(9, 11, 5, 7, 3, 2, Padding::kSame));
+    conv_like_case<Small>("conv 7x7x8->9 k5 s1 same", 42, LayerKind::kConv, shape(7, 7, 8, 9, 5, 1, Padding::kSame));
+    conv_like_case<Small>("conv 8x8x3->4 k3 s2 valid", 43, LayerKind::kConv, shape(8, 8, 3, 4, 3, 2, Padding::kValid));
+    conv_like_case<Small>("conv 5x12x2->5 k1 s1", 44, LayerKind::kConv, shape(5, 12, 2, 5, 1, 1, Padding::kSame));
+    conv_like_case<Small>("dw 9x12x11 k3 s1 same", 45, LayerKind::kDepthwise,
+                          shape(9, 12, 11, 11, 3, 1, Padding::kSame));
+    conv_like_case<Small>("dw 12x7x8 k5 s2 same", 46, LayerKind::kDepthwise, shape(12, 7, 8, 8, 5, 2, Padding::kSame));
+    conv_like_case<Small>("dw 5x5x3 k3 s2 valid", 47, LayerKind::kDepthwise, shape(5, 5, 3, 3, 3, 2, Padding::kValid));
+    conv_like_case<Small>("dw 1x1x5 k3 s1 same (single pixel)", 48, LayerKind::kDepthwise,
+                          shape(1, 1, 5, 5, 3, 1, Padding::kSame));
+    conv_like_case<Small>("pw 6x5x24->13", 49, LayerKind::kPointwise, shape(6, 5, 24, 13, 1, 1, Padding::kSame));
+    conv_like_case<Small>("pw 3x3x7->20", 50, LayerKind::kPointwise, shape(3, 3, 7, 20, 1, 1, Padding::kSame));
+    add_case<Small>("add 5x7x9", 51, 5, 7, 9);
+    add_case<Small>("add 1x1x1", 52, 1, 1, 1);
 
-  std::printf("tb_seml: MobileNetV2-sized engines on MobileNetV2 layer shapes\n");
-  conv_like_case<MnV2>("conv 224x224x3->32 k3 s2 (layer 0)", 61, LayerKind::kConv,
-                       shape(224, 224, 3, 32, 3, 2, Padding::kSame));
-  conv_like_case<MnV2>("pw 14x14x96->576 (expand)", 62, LayerKind::kPointwise,
-                       shape(14, 14, 96, 576, 1, 1, Padding::kSame));
-  conv_like_case<MnV2>("dw 14x14x576 k3 s1", 63, LayerKind::kDepthwise, shape(14, 14, 576, 576, 3, 1, Padding::kSame));
-  conv_like_case<MnV2>("dw 14x14x576 k3 s2", 64, LayerKind::kDepthwise, shape(14, 14, 576, 576, 3, 2, Padding::kSame));
-  conv_like_case<MnV2>("pw 7x7x960->320 (project)", 65, LayerKind::kPointwise,
-                       shape(7, 7, 960, 320, 1, 1, Padding::kSame));
-  add_case<MnV2>("add 14x14x64 (residual)", 66, 14, 14, 64);
-  return tb::finish("tb_seml");
+    std::printf("tb_seml: MobileNetV2-sized engines on MobileNetV2 layer shapes\n");
+    conv_like_case<MnV2>("conv 224x224x3->32 k3 s2 (layer 0)", 61, LayerKind::kConv,
+                         shape(224, 224, 3, 32, 3, 2, Padding::kSame));
+    conv_like_case<MnV2>("pw 14x14x96->576 (expand)", 62, LayerKind::kPointwise,
+                         shape(14, 14, 96, 576, 1, 1, Padding::kSame));
+    conv_like_case<MnV2>("dw 14x14x576 k3 s1", 63, LayerKind::kDepthwise,
+                         shape(14, 14, 576, 576, 3, 1, Padding::kSame));
+    conv_like_case<MnV2>("dw 14x14x576 k3 s2", 64, LayerKind::kDepthwise,
+                         shape(14, 14, 576, 576, 3, 2, Padding::kSame));
+    conv_like_case<MnV2>("pw 7x7x960->320 (project)", 65, LayerKind::kPointwise,
+                         shape(7, 7, 960, 320, 1, 1, Padding::kSame));
+    add_case<MnV2>("add 14x14x64 (residual)", 66, 14, 14, 64);
+  });
 }

@@ -16,20 +16,9 @@ namespace {
 
 using namespace fibha;
 
-/// Runs engine E (through p_run) on one layer and compares with p_want.
-template <class E, class t_Run>
-void check_case(const std::string& p_name, const ref::ConvShape& p_shape, const std::vector<int8_t>& p_in,
-                const std::vector<int8_t>& p_w, const ref::ChannelQuant& p_cq, const QuantParams& p_q,
-                const std::vector<int8_t>& p_want, t_Run p_run) {
-  auto l_w = tb::make_box<int8_t[E::kOutC][E::kDepth]>();
-  auto l_cq = tb::make_box<int32_t[kChannelQuantRows][E::kOutC]>();
-  tb::fill_array(l_w->value, p_w);
-  tb::fill_channel_quant(l_cq->value, p_cq);
-  const std::vector<int8_t> l_got = tb::run_streaming<sizeof(typename E::InWord), sizeof(typename E::OutWord)>(
-      p_name, p_in, p_want.size(), E::kModelledCycles,
-      [&](auto& p_i, auto& p_o) { p_run(p_i, p_o, l_w->value, l_cq->value, p_q); });
-  tb::compare(p_name, l_got, p_want, p_shape.out_w, p_shape.out_c);
-}
+/// The weight array engine E takes.
+template <class E>
+using Weights = int8_t[E::kOutC][E::kDepth];
 
 /// A random layer for template instance E.
 template <unsigned t_H, unsigned t_W, unsigned t_InC, unsigned t_OutC, unsigned t_K, unsigned t_S, Padding t_Pad,
@@ -47,33 +36,19 @@ void random_case(const std::string& p_name, uint32_t p_seed, bool p_relu6) {
   const ref::ChannelQuant l_cq = tb::random_channel_quant(l_rng, t_OutC, static_cast<int>(E::kDepth));
   const QuantParams l_q = tb::random_quant(l_rng, p_relu6);
   const std::vector<int8_t> l_want = ref::conv(l_shape, l_in, l_w, l_cq, l_q);
-  check_case<E>(p_name, l_shape, l_in, l_w, l_cq, l_q, l_want,
-                [](auto& p_i, auto& p_o, auto p_wa, auto p_ca, const QuantParams& p_qq) { E::run(p_i, p_o, p_wa, p_ca, p_qq); });
+  tb::check_layer<E, Weights<E>>(p_name, l_shape, l_in, l_w, l_cq, l_q, l_want,
+                                 [](auto&... p_args) { E::run(p_args...); });
 }
 
 /// Runs a golden layer: the reference must reproduce it, and the MobileNetV2 instance
 /// must too when the shapes are its own.
 void golden_case(const std::string& p_dir) {
   tb::Golden l_g(p_dir);
-  if (!l_g.ok()) {
+  tb::LayerGolden l_l;
+  if (!tb::expect_op(l_g, "conv", "tb_sesl_conv") || !tb::read_layer(l_g, false, l_l)) {
     return;
   }
-  if (l_g.text("op") != "conv") {
-    tb::fail("golden " + p_dir + ": op is '" + l_g.text("op") + "', tb_sesl_conv takes conv");
-    return;
-  }
-  const ref::ConvShape l_s = l_g.shape();
-  const size_t l_depth = static_cast<size_t>(l_s.k) * l_s.k * l_s.in_c;
-  const std::vector<int8_t> l_in = l_g.bytes("input.bin", static_cast<size_t>(l_s.in_h) * l_s.in_w * l_s.in_c);
-  const std::vector<int8_t> l_w = l_g.bytes("weights.bin", l_s.out_c * l_depth);
-  const ref::ChannelQuant l_cq = l_g.channel_quant("", static_cast<size_t>(l_s.out_c));
-  const QuantParams l_q = l_g.quant("");
-  const std::vector<int8_t> l_want =
-      l_g.bytes("expected.bin", static_cast<size_t>(l_s.out_h) * l_s.out_w * l_s.out_c);
-  if (!l_g.ok()) {
-    return;
-  }
-  tb::compare("golden " + p_dir + " (reference)", ref::conv(l_s, l_in, l_w, l_cq, l_q), l_want, l_s.out_w, l_s.out_c);
+  const ref::ConvShape& l_s = l_l.shape;
   using E = inst::MnV2Conv0;
   const ref::ConvShape l_inst = ref::make_shape(224, 224, 3, 32, 3, 2, Padding::kSame);
   if (l_s.in_h != l_inst.in_h || l_s.in_w != l_inst.in_w || l_s.in_c != l_inst.in_c || l_s.out_c != l_inst.out_c ||
@@ -82,40 +57,34 @@ void golden_case(const std::string& p_dir) {
     tb::fail("golden " + p_dir + ": shapes differ from sesl_conv_top's (224x224x3 -> 32, 3x3/2 SAME)");
     return;
   }
-  check_case<E>("golden " + p_dir + " (sesl_conv_top)", l_s, l_in, l_w, l_cq, l_q, l_want, sesl_conv_top);
+  tb::check_layer<E, Weights<E>>("golden " + p_dir + " (sesl_conv_top)", l_s, l_l.input, l_l.weights, l_l.cq, l_l.q,
+                                 l_l.expected, sesl_conv_top);
 }
 
 }  // namespace
 
 int main(int p_argc, char** p_argv) {
-  const std::vector<std::string> l_goldens = tb::golden_dirs(p_argc, p_argv);
-  if (!l_goldens.empty()) {
-    // Golden mode: only the given layers.
-    for (const std::string& l_dir : l_goldens) {
-      golden_case(l_dir);
-    }
-    return tb::finish("tb_sesl_conv");
-  }
-  std::printf("tb_sesl_conv: random layers against the reference\n");
-  random_case<16, 16, 3, 8, 3, 2, Padding::kSame, 3, 4>("conv 16x16x3->8 k3 s2 same (first-layer form)", 1, true);
-  random_case<7, 9, 4, 6, 3, 1, Padding::kSame, 2, 3>("conv 7x9x4->6 k3 s1 same (odd sizes)", 2, false);
-  random_case<11, 10, 6, 4, 5, 2, Padding::kSame, 3, 2>("conv 11x10x6->4 k5 s2 same", 3, true);
-  random_case<9, 9, 4, 4, 3, 2, Padding::kValid, 4, 1>("conv 9x9x4->4 k3 s2 valid", 4, false);
-  random_case<8, 7, 5, 3, 3, 2, Padding::kValid, 5, 3>("conv 8x7x5->3 k3 s2 valid (drops last row)", 5, false);
-  random_case<6, 5, 8, 8, 1, 1, Padding::kSame, 4, 8>("conv 6x5x8->8 k1 s1", 6, true);
-  random_case<5, 5, 2, 2, 5, 1, Padding::kSame, 1, 1>("conv 5x5x2->2 k5 s1 same, SIMD=PE=1", 7, false);
+  return tb::run_bench(p_argc, p_argv, "tb_sesl_conv", golden_case, [] {
+    std::printf("tb_sesl_conv: random layers against the reference\n");
+    random_case<16, 16, 3, 8, 3, 2, Padding::kSame, 3, 4>("conv 16x16x3->8 k3 s2 same (first-layer form)", 1, true);
+    random_case<7, 9, 4, 6, 3, 1, Padding::kSame, 2, 3>("conv 7x9x4->6 k3 s1 same (odd sizes)", 2, false);
+    random_case<11, 10, 6, 4, 5, 2, Padding::kSame, 3, 2>("conv 11x10x6->4 k5 s2 same", 3, true);
+    random_case<9, 9, 4, 4, 3, 2, Padding::kValid, 4, 1>("conv 9x9x4->4 k3 s2 valid", 4, false);
+    random_case<8, 7, 5, 3, 3, 2, Padding::kValid, 5, 3>("conv 8x7x5->3 k3 s2 valid (drops last row)", 5, false);
+    random_case<6, 5, 8, 8, 1, 1, Padding::kSame, 4, 8>("conv 6x5x8->8 k1 s1", 6, true);
+    random_case<5, 5, 2, 2, 5, 1, Padding::kSame, 1, 1>("conv 5x5x2->2 k5 s1 same, SIMD=PE=1", 7, false);
 
-  std::printf("tb_sesl_conv: instance sesl_conv_top (MobileNetV2 layer 0)\n");
-  {
-    using E = inst::MnV2Conv0;
-    tb::Rng l_rng(100);
-    const ref::ConvShape l_shape = ref::make_shape(224, 224, 3, 32, 3, 2, Padding::kSame);
-    const std::vector<int8_t> l_in = tb::random_bytes(l_rng, 224 * 224 * 3);
-    const std::vector<int8_t> l_w = tb::random_bytes(l_rng, 32 * E::kDepth, -127, 127);
-    const ref::ChannelQuant l_cq = tb::random_channel_quant(l_rng, 32, static_cast<int>(E::kDepth));
-    const QuantParams l_q = tb::random_quant(l_rng, true);
-    check_case<E>("sesl_conv_top 224x224x3->112x112x32", l_shape, l_in, l_w, l_cq, l_q,
-                  ref::conv(l_shape, l_in, l_w, l_cq, l_q), sesl_conv_top);
-  }
-  return tb::finish("tb_sesl_conv");
+    std::printf("tb_sesl_conv: instance sesl_conv_top (MobileNetV2 layer 0)\n");
+    {
+      using E = inst::MnV2Conv0;
+      tb::Rng l_rng(100);
+      const ref::ConvShape l_shape = ref::make_shape(224, 224, 3, 32, 3, 2, Padding::kSame);
+      const std::vector<int8_t> l_in = tb::random_bytes(l_rng, 224 * 224 * 3);
+      const std::vector<int8_t> l_w = tb::random_bytes(l_rng, 32 * E::kDepth, -127, 127);
+      const ref::ChannelQuant l_cq = tb::random_channel_quant(l_rng, 32, static_cast<int>(E::kDepth));
+      const QuantParams l_q = tb::random_quant(l_rng, true);
+      tb::check_layer<E, Weights<E>>("sesl_conv_top 224x224x3->112x112x32", l_shape, l_in, l_w, l_cq, l_q,
+                                     ref::conv(l_shape, l_in, l_w, l_cq, l_q), sesl_conv_top);
+    }
+  });
 }

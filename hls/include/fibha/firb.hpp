@@ -246,10 +246,7 @@ struct Firb {
     for (unsigned l_nf = 0; l_nf < kNfE; ++l_nf) {
       int32_t l_acc[t_PeE];
 #pragma HLS ARRAY_PARTITION variable=l_acc type=complete
-      for (unsigned l_pe = 0; l_pe < t_PeE; ++l_pe) {
-#pragma HLS UNROLL
-        l_acc[l_pe] = p_expCq[kBiasRow][l_nf * t_PeE + l_pe];
-      }
+      bias_init<t_PeE, kExpRows>(l_acc, p_expCq, l_nf * t_PeE);
     expand_mac_loop:
       for (unsigned l_sf = 0; l_sf < kSfE; ++l_sf) {
 #pragma HLS PIPELINE II=1
@@ -263,15 +260,8 @@ struct Firb {
             p_inPixel[l_sf * t_SimdE + l_s] = l_x.v[l_s];
           }
         }
-        for (unsigned l_pe = 0; l_pe < t_PeE; ++l_pe) {
-#pragma HLS UNROLL
-          for (unsigned l_s = 0; l_s < t_SimdE; ++l_s) {
-#pragma HLS UNROLL
-            const unsigned l_c = l_sf * t_SimdE + l_s;
-            l_acc[l_pe] = wrap_add(l_acc[l_pe],
-                                   mac_term(p_inPixel[l_c], p_expQ.in_zp, p_expW[l_nf * t_PeE + l_pe][l_c]));
-          }
-        }
+        mac_block<t_PeE, t_SimdE, kExpRows, kExpCols>(l_acc, p_inPixel + l_sf * t_SimdE, p_expQ.in_zp, p_expW,
+                                                      l_nf * t_PeE, l_sf * t_SimdE);
         csim::tick();
       }
       DwWord l_y;
@@ -293,22 +283,12 @@ struct Firb {
     for (unsigned l_nf = 0; l_nf < kNfP; ++l_nf) {
       int32_t l_acc[t_PeP];
 #pragma HLS ARRAY_PARTITION variable=l_acc type=complete
-      for (unsigned l_pe = 0; l_pe < t_PeP; ++l_pe) {
-#pragma HLS UNROLL
-        l_acc[l_pe] = p_projCq[kBiasRow][l_nf * t_PeP + l_pe];
-      }
+      bias_init<t_PeP, t_OutC>(l_acc, p_projCq, l_nf * t_PeP);
     project_mac_loop:
       for (unsigned l_sf = 0; l_sf < kSfP; ++l_sf) {
 #pragma HLS PIPELINE II=1
-        for (unsigned l_pe = 0; l_pe < t_PeP; ++l_pe) {
-#pragma HLS UNROLL
-          for (unsigned l_s = 0; l_s < t_SimdP; ++l_s) {
-#pragma HLS UNROLL
-            const unsigned l_c = l_sf * t_SimdP + l_s;
-            l_acc[l_pe] = wrap_add(l_acc[l_pe],
-                                   mac_term(p_dwPixel[l_c], p_projQ.in_zp, p_projW[l_nf * t_PeP + l_pe][l_c]));
-          }
-        }
+        mac_block<t_PeP, t_SimdP, t_OutC, kExpC>(l_acc, p_dwPixel + l_sf * t_SimdP, p_projQ.in_zp, p_projW,
+                                                 l_nf * t_PeP, l_sf * t_SimdP);
         csim::tick();
       }
       OutWord l_y;

@@ -155,6 +155,48 @@ quant_load_loop:
 /// Number of t_Step-sized groups covering p_n (ceil division).
 inline uint32_t groups_of(uint32_t p_n, uint32_t p_step) { return (p_n + p_step - 1) / p_step; }
 
+/// Size of the tile that starts at p_start of p_total items cut into tiles of t_Tile.
+template <unsigned t_Tile>
+inline uint32_t tile_len(uint32_t p_total, uint32_t p_start) {
+  return p_total - p_start < t_Tile ? p_total - p_start : t_Tile;
+}
+
+/// First input row (may be negative: top padding) of the band whose first output row is p_oy0.
+inline int32_t band_row0(const LayerDesc& p_d, uint32_t p_oy0) {
+  return static_cast<int32_t>(p_oy0 * p_d.stride) - static_cast<int32_t>(p_d.pad_top);
+}
+
+/// Input rows a band of p_rows output rows reads.
+inline uint32_t band_rows(const LayerDesc& p_d, uint32_t p_rows) { return (p_rows - 1) * p_d.stride + p_d.kernel; }
+
+/// Starts t_N accumulators of group p_group with their channels' biases (0 past p_n).
+template <unsigned t_N, unsigned t_Tile>
+inline void init_group(int32_t p_acc[t_N], const int32_t p_cq[kChannelQuantRows][t_Tile], uint32_t p_group,
+                       uint32_t p_n) {
+#pragma HLS INLINE
+  for (unsigned l_i = 0; l_i < t_N; ++l_i) {
+#pragma HLS UNROLL
+    const uint32_t l_ch = p_group * t_N + l_i;
+    p_acc[l_i] = l_ch < p_n ? p_cq[kBiasRow][l_ch] : 0;
+  }
+}
+
+/// Requantizes group p_group's t_N accumulators (channels past p_n are dropped) and stores
+/// channel ch of the tile at byte p_base + ch of the output buffer.
+template <unsigned t_N, unsigned t_Tile>
+inline void store_group(const FmapPorts& p_fm, const LayerDesc& p_d, const int32_t p_acc[t_N],
+                        const int32_t p_cq[kChannelQuantRows][t_Tile], const QuantParams& p_q, uint32_t p_group,
+                        uint32_t p_n, uint32_t p_base) {
+#pragma HLS INLINE
+  for (unsigned l_i = 0; l_i < t_N; ++l_i) {
+    const uint32_t l_ch = p_group * t_N + l_i;
+    if (l_ch < p_n) {
+      const int8_t l_y = requantize(p_acc[l_i], p_cq[kMultRow][l_ch], p_cq[kShiftRow][l_ch], p_q);
+      fm_store(p_fm, p_d.out_buf, p_base + l_ch, l_y);
+    }
+  }
+}
+
 /// Loads a band of input rows [p_row0, p_row0 + p_rows) (rows outside the image become
 /// the zero point) of channels [p_c0, p_c0 + p_nc) into p_band[row][x][c].
 /// \tparam t_Rows band rows the buffer holds (p_rows <= t_Rows)
@@ -180,6 +222,33 @@ band_row_loop:
         p_band[l_r][l_x][l_c] = l_inside ? fm_load(p_fm, p_d.in_buf, l_off) : static_cast<int8_t>(p_d.in_zp);
         ++p_iterations;
         csim::tick();
+      }
+    }
+  }
+}
+
+/// Walks the output rows of a windowed layer (conv or depthwise) in bands of t_TileRows:
+/// loads each band's input rows (channels p_bandC0 .. p_bandC0 + p_bandNc - 1) and has
+/// t_Engine::compute_pixel compute every output pixel of the band for the tile's
+/// channels p_c0 .. p_c0 + p_nc - 1 from weights p_w and tables p_cq.
+template <class t_Engine, unsigned t_BandRows, unsigned t_MaxW, unsigned t_BandC, unsigned t_TileRows, class t_W,
+          class t_Cq>
+inline void run_bands(const LayerDesc& p_d, const FmapPorts& p_fm, int8_t p_band[t_BandRows][t_MaxW][t_BandC],
+                      const t_W& p_w, const t_Cq& p_cq, const QuantParams& p_q, uint32_t p_bandC0, uint32_t p_bandNc,
+                      uint32_t p_c0, uint32_t p_nc, uint64_t& p_iterations) {
+#pragma HLS INLINE
+row_band_loop:
+  for (uint32_t l_oy0 = 0; l_oy0 < p_d.out_h; l_oy0 += t_TileRows) {
+    const uint32_t l_rows = tile_len<t_TileRows>(p_d.out_h, l_oy0);
+    load_band<t_BandRows, t_MaxW, t_BandC>(p_fm, p_d, band_row0(p_d, l_oy0), band_rows(p_d, l_rows), p_bandC0,
+                                           p_bandNc, p_band, p_iterations);
+  band_out_row_loop:
+    for (uint32_t l_r = 0; l_r < l_rows; ++l_r) {
+#pragma HLS LOOP_TRIPCOUNT max=t_TileRows
+    band_out_col_loop:
+      for (uint32_t l_ox = 0; l_ox < p_d.out_w; ++l_ox) {
+#pragma HLS LOOP_TRIPCOUNT max=t_MaxW
+        t_Engine::compute_pixel(p_d, p_fm, p_band, p_w, p_cq, p_q, p_c0, p_nc, l_r, l_oy0 + l_r, l_ox, p_iterations);
       }
     }
   }
@@ -297,7 +366,7 @@ struct SemlPw {
 
   oc_tile_loop:
     for (uint32_t l_oc0 = 0; l_oc0 < p_d.out_c; l_oc0 += t_TileOc) {
-      const uint32_t l_noc = p_d.out_c - l_oc0 < t_TileOc ? p_d.out_c - l_oc0 : t_TileOc;
+      const uint32_t l_noc = tile_len<t_TileOc>(p_d.out_c, l_oc0);
     weight_load_loop:
       for (uint32_t l_o = 0; l_o < l_noc; ++l_o) {
 #pragma HLS LOOP_TRIPCOUNT max=t_TileOc
@@ -315,7 +384,7 @@ struct SemlPw {
       }
     pixel_tile_loop:
       for (uint32_t l_p0 = 0; l_p0 < l_pixels; l_p0 += t_TilePix) {
-        const uint32_t l_np = l_pixels - l_p0 < t_TilePix ? l_pixels - l_p0 : t_TilePix;
+        const uint32_t l_np = tile_len<t_TilePix>(l_pixels, l_p0);
       input_load_loop:
         for (uint32_t l_p = 0; l_p < l_np; ++l_p) {
 #pragma HLS LOOP_TRIPCOUNT max=t_TilePix
@@ -347,11 +416,7 @@ struct SemlPw {
 #pragma HLS LOOP_TRIPCOUNT max=t_TileOc / t_Pe
       int32_t l_acc[t_Pe];
 #pragma HLS ARRAY_PARTITION variable=l_acc type=complete
-      for (unsigned l_pe = 0; l_pe < t_Pe; ++l_pe) {
-#pragma HLS UNROLL
-        const uint32_t l_o = l_ob * t_Pe + l_pe;
-        l_acc[l_pe] = l_o < p_noc ? p_cq[kBiasRow][l_o] : 0;
-      }
+      init_group<t_Pe, t_TileOc>(l_acc, p_cq, l_ob, p_noc);
     mac_loop:
       for (uint32_t l_cb = 0; l_cb < groups_of(p_d.in_c, t_Simd); ++l_cb) {
 #pragma HLS PIPELINE II=1
@@ -370,13 +435,7 @@ struct SemlPw {
         ++p_iterations;
         csim::tick();
       }
-      for (unsigned l_pe = 0; l_pe < t_Pe; ++l_pe) {
-        const uint32_t l_o = l_ob * t_Pe + l_pe;
-        if (l_o < p_noc) {
-          const int8_t l_y = requantize(l_acc[l_pe], p_cq[kMultRow][l_o], p_cq[kShiftRow][l_o], p_q);
-          fm_store(p_fm, p_d.out_buf, p_d.out_off + p_pixel * p_d.out_c + p_oc0 + l_o, l_y);
-        }
-      }
+      store_group<t_Pe, t_TileOc>(p_fm, p_d, l_acc, p_cq, p_q, l_ob, p_noc, p_d.out_off + p_pixel * p_d.out_c + p_oc0);
     }
   }
 };
@@ -417,7 +476,7 @@ struct SemlDw {
 
   channel_tile_loop:
     for (uint32_t l_c0 = 0; l_c0 < p_d.in_c; l_c0 += t_TileC) {
-      const uint32_t l_nc = p_d.in_c - l_c0 < t_TileC ? p_d.in_c - l_c0 : t_TileC;
+      const uint32_t l_nc = tile_len<t_TileC>(p_d.in_c, l_c0);
     weight_load_loop:
       for (uint32_t l_t = 0; l_t < l_taps; ++l_t) {
 #pragma HLS LOOP_TRIPCOUNT max=t_MaxK * t_MaxK
@@ -433,27 +492,13 @@ struct SemlDw {
       if (l_status != StatusCode::kOk) {
         return l_status;
       }
-    row_band_loop:
-      for (uint32_t l_oy0 = 0; l_oy0 < p_d.out_h; l_oy0 += t_TileRows) {
-        const uint32_t l_rows = p_d.out_h - l_oy0 < t_TileRows ? p_d.out_h - l_oy0 : t_TileRows;
-        const int32_t l_row0 = static_cast<int32_t>(l_oy0 * p_d.stride) - static_cast<int32_t>(p_d.pad_top);
-        load_band<kBandRows, t_MaxW, t_TileC>(p_fm, p_d, l_row0, (l_rows - 1) * p_d.stride + p_d.kernel, l_c0,
-                                              l_nc, l_band, p_iterations);
-      band_out_row_loop:
-        for (uint32_t l_r = 0; l_r < l_rows; ++l_r) {
-#pragma HLS LOOP_TRIPCOUNT max=t_TileRows
-        band_out_col_loop:
-          for (uint32_t l_ox = 0; l_ox < p_d.out_w; ++l_ox) {
-#pragma HLS LOOP_TRIPCOUNT max=t_MaxW
-            compute_pixel(p_d, p_fm, l_band, l_w, l_cq, l_q, l_c0, l_nc, l_r, l_oy0 + l_r, l_ox, p_iterations);
-          }
-        }
-      }
+      run_bands<SemlDw, kBandRows, t_MaxW, t_TileC, t_TileRows>(p_d, p_fm, l_band, l_w, l_cq, l_q, l_c0, l_nc, l_c0,
+                                                                l_nc, p_iterations);
     }
     return StatusCode::kOk;
   }
 
- private:
+  /// One output pixel for the channel tile p_c0 .. p_c0 + p_nc - 1 (run_bands' step).
   static void compute_pixel(const LayerDesc& p_d, const FmapPorts& p_fm, const int8_t p_band[kBandRows][t_MaxW][t_TileC],
                             const int8_t p_w[t_MaxK * t_MaxK][t_TileC], const int32_t p_cq[kChannelQuantRows][t_TileC],
                             const QuantParams& p_q, uint32_t p_c0, uint32_t p_nc, uint32_t p_bandRow, uint32_t p_oy,
@@ -463,11 +508,7 @@ struct SemlDw {
 #pragma HLS LOOP_TRIPCOUNT max=t_TileC / t_Simd
       int32_t l_acc[t_Simd];
 #pragma HLS ARRAY_PARTITION variable=l_acc type=complete
-      for (unsigned l_s = 0; l_s < t_Simd; ++l_s) {
-#pragma HLS UNROLL
-        const uint32_t l_c = l_cb * t_Simd + l_s;
-        l_acc[l_s] = l_c < p_nc ? p_cq[kBiasRow][l_c] : 0;
-      }
+      init_group<t_Simd, t_TileC>(l_acc, p_cq, l_cb, p_nc);
     tap_loop:
       for (uint32_t l_t = 0; l_t < p_d.kernel * p_d.kernel; ++l_t) {
 #pragma HLS PIPELINE II=1
@@ -487,13 +528,8 @@ struct SemlDw {
         ++p_iterations;
         csim::tick();
       }
-      for (unsigned l_s = 0; l_s < t_Simd; ++l_s) {
-        const uint32_t l_c = l_cb * t_Simd + l_s;
-        if (l_c < p_nc) {
-          const int8_t l_y = requantize(l_acc[l_s], p_cq[kMultRow][l_c], p_cq[kShiftRow][l_c], p_q);
-          fm_store(p_fm, p_d.out_buf, p_d.out_off + (p_oy * p_d.out_w + p_ox) * p_d.out_c + p_c0 + l_c, l_y);
-        }
-      }
+      store_group<t_Simd, t_TileC>(p_fm, p_d, l_acc, p_cq, p_q, l_cb, p_nc,
+                                   p_d.out_off + (p_oy * p_d.out_w + p_ox) * p_d.out_c + p_c0);
     }
   }
 };
@@ -540,7 +576,7 @@ struct SemlConv {
 
   oc_tile_loop:
     for (uint32_t l_oc0 = 0; l_oc0 < p_d.out_c; l_oc0 += t_TileOc) {
-      const uint32_t l_noc = p_d.out_c - l_oc0 < t_TileOc ? p_d.out_c - l_oc0 : t_TileOc;
+      const uint32_t l_noc = tile_len<t_TileOc>(p_d.out_c, l_oc0);
     weight_load_loop:
       for (uint32_t l_o = 0; l_o < l_noc; ++l_o) {
 #pragma HLS LOOP_TRIPCOUNT max=t_TileOc
@@ -559,27 +595,13 @@ struct SemlConv {
       if (l_status != StatusCode::kOk) {
         return l_status;
       }
-    row_band_loop:
-      for (uint32_t l_oy0 = 0; l_oy0 < p_d.out_h; l_oy0 += t_TileRows) {
-        const uint32_t l_rows = p_d.out_h - l_oy0 < t_TileRows ? p_d.out_h - l_oy0 : t_TileRows;
-        const int32_t l_row0 = static_cast<int32_t>(l_oy0 * p_d.stride) - static_cast<int32_t>(p_d.pad_top);
-        load_band<kBandRows, t_MaxW, t_MaxInC>(p_fm, p_d, l_row0, (l_rows - 1) * p_d.stride + p_d.kernel, 0, p_d.in_c,
-                                               l_band, p_iterations);
-      band_out_row_loop:
-        for (uint32_t l_r = 0; l_r < l_rows; ++l_r) {
-#pragma HLS LOOP_TRIPCOUNT max=t_TileRows
-        band_out_col_loop:
-          for (uint32_t l_ox = 0; l_ox < p_d.out_w; ++l_ox) {
-#pragma HLS LOOP_TRIPCOUNT max=t_MaxW
-            compute_pixel(p_d, p_fm, l_band, l_w, l_cq, l_q, l_oc0, l_noc, l_r, l_oy0 + l_r, l_ox, p_iterations);
-          }
-        }
-      }
+      run_bands<SemlConv, kBandRows, t_MaxW, t_MaxInC, t_TileRows>(p_d, p_fm, l_band, l_w, l_cq, l_q, 0, p_d.in_c,
+                                                                   l_oc0, l_noc, p_iterations);
     }
     return StatusCode::kOk;
   }
 
- private:
+  /// One output pixel for the output-channel tile p_oc0 .. p_oc0 + p_noc - 1 (run_bands' step).
   static void compute_pixel(const LayerDesc& p_d, const FmapPorts& p_fm,
                             const int8_t p_band[kBandRows][t_MaxW][t_MaxInC],
                             const int8_t p_w[t_TileOc][t_MaxK * t_MaxK][t_MaxInC],
@@ -591,11 +613,7 @@ struct SemlConv {
 #pragma HLS LOOP_TRIPCOUNT max=t_TileOc / t_Pe
       int32_t l_acc[t_Pe];
 #pragma HLS ARRAY_PARTITION variable=l_acc type=complete
-      for (unsigned l_pe = 0; l_pe < t_Pe; ++l_pe) {
-#pragma HLS UNROLL
-        const uint32_t l_o = l_ob * t_Pe + l_pe;
-        l_acc[l_pe] = l_o < p_noc ? p_cq[kBiasRow][l_o] : 0;
-      }
+      init_group<t_Pe, t_TileOc>(l_acc, p_cq, l_ob, p_noc);
     mac_loop:
       for (uint32_t l_i = 0; l_i < p_d.kernel * p_d.kernel * l_groups; ++l_i) {
 #pragma HLS PIPELINE II=1
@@ -621,13 +639,8 @@ struct SemlConv {
         ++p_iterations;
         csim::tick();
       }
-      for (unsigned l_pe = 0; l_pe < t_Pe; ++l_pe) {
-        const uint32_t l_o = l_ob * t_Pe + l_pe;
-        if (l_o < p_noc) {
-          const int8_t l_y = requantize(l_acc[l_pe], p_cq[kMultRow][l_o], p_cq[kShiftRow][l_o], p_q);
-          fm_store(p_fm, p_d.out_buf, p_d.out_off + (p_oy * p_d.out_w + p_ox) * p_d.out_c + p_oc0 + l_o, l_y);
-        }
-      }
+      store_group<t_Pe, t_TileOc>(p_fm, p_d, l_acc, p_cq, p_q, l_ob, p_noc,
+                                  p_d.out_off + (p_oy * p_d.out_w + p_ox) * p_d.out_c + p_oc0);
     }
   }
 };

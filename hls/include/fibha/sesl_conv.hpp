@@ -79,29 +79,10 @@ struct SeslConv {
 #ifndef __SYNTHESIS__
     assert(quant_params_valid(p_q));
 #endif
-    InWord l_lineBuf[Geo::kBufPixels][kSf];
-#pragma HLS BIND_STORAGE variable=l_lineBuf type=ram_s2p
-    unsigned l_head = 0;
-    ScanCursor<Geo> l_scan;
-
-  scan_loop:
-    for (unsigned l_pos = 0; l_pos < Geo::kScanPositions; ++l_pos) {
-      const bool l_isInput = l_scan.is_input();
-    fill_loop:
-      for (unsigned l_sf = 0; l_sf < kSf; ++l_sf) {
-#pragma HLS PIPELINE II=1
-        l_lineBuf[l_head][l_sf] = l_isInput ? p_in.read() : splat<t_Simd>(p_q.in_zp);
-        csim::tick();
-      }
-      if (l_scan.window_ready()) {
-        compute_window(l_lineBuf, l_head, p_out, p_weights, p_cq, p_q);
-      }
-      l_head = Ring<Geo::kBufPixels>::next(l_head);
-      l_scan.advance();
-    }
+    scan_image<SeslConv, Geo, t_Simd, kSf>(p_in, p_out, p_weights, p_cq, p_q);
   }
 
- private:
+  /// The outputs of the window ending at p_head (scan_image's step).
   static void compute_window(const InWord p_lineBuf[Geo::kBufPixels][kSf], unsigned p_head,
                              hls::stream<OutWord>& p_out, const int8_t p_weights[t_OutC][kDepth],
                              const int32_t p_cq[kChannelQuantRows][t_OutC], const QuantParams& p_q) {
@@ -109,33 +90,18 @@ struct SeslConv {
     for (unsigned l_nf = 0; l_nf < kNf; ++l_nf) {
       int32_t l_acc[t_Pe];
 #pragma HLS ARRAY_PARTITION variable=l_acc type=complete
-      for (unsigned l_pe = 0; l_pe < t_Pe; ++l_pe) {
-#pragma HLS UNROLL
-        l_acc[l_pe] = p_cq[kBiasRow][l_nf * t_Pe + l_pe];
-      }
+      bias_init<t_Pe, t_OutC>(l_acc, p_cq, l_nf * t_Pe);
     mac_loop:
       for (unsigned l_i = 0; l_i < Geo::kTaps * kSf; ++l_i) {
 #pragma HLS PIPELINE II=1
         const unsigned l_tap = l_i / kSf;
         const unsigned l_sf = l_i % kSf;
         const InWord l_x = p_lineBuf[Ring<Geo::kBufPixels>::back(p_head, Geo::tap_distance(l_tap))][l_sf];
-        for (unsigned l_pe = 0; l_pe < t_Pe; ++l_pe) {
-#pragma HLS UNROLL
-          for (unsigned l_s = 0; l_s < t_Simd; ++l_s) {
-#pragma HLS UNROLL
-            const int8_t l_w = p_weights[l_nf * t_Pe + l_pe][l_tap * t_InC + l_sf * t_Simd + l_s];
-            l_acc[l_pe] = wrap_add(l_acc[l_pe], mac_term(l_x.v[l_s], p_q.in_zp, l_w));
-          }
-        }
+        mac_block<t_Pe, t_Simd, t_OutC, kDepth>(l_acc, l_x.v, p_q.in_zp, p_weights, l_nf * t_Pe,
+                                                l_tap * t_InC + l_sf * t_Simd);
         csim::tick();
       }
-      OutWord l_y;
-      for (unsigned l_pe = 0; l_pe < t_Pe; ++l_pe) {
-#pragma HLS UNROLL
-        const unsigned l_oc = l_nf * t_Pe + l_pe;
-        l_y.v[l_pe] = requantize(l_acc[l_pe], p_cq[kMultRow][l_oc], p_cq[kShiftRow][l_oc], p_q);
-      }
-      p_out.write(l_y);
+      p_out.write(requantize_word<t_Pe, t_OutC>(l_acc, p_cq, l_nf * t_Pe, p_q));
     }
   }
 };

@@ -41,6 +41,8 @@ struct SeslDw {
 
   using Geo = WindowGeometry<t_InH, t_InW, t_K, t_Stride, t_Pad>;
   using Word = Vec<t_Simd>;
+  using InWord = Word;   ///< same stream interface names as the other engines
+  using OutWord = Word;
 
   static constexpr unsigned kOutH = Geo::kOutH;
   static constexpr unsigned kOutW = Geo::kOutW;
@@ -67,28 +69,16 @@ struct SeslDw {
 #ifndef __SYNTHESIS__
     assert(quant_params_valid(p_q));
 #endif
-    Word l_lineBuf[Geo::kBufPixels][kSf];
-#pragma HLS BIND_STORAGE variable=l_lineBuf type=ram_s2p
-    unsigned l_head = 0;
-    ScanCursor<Geo> l_scan;
+    scan_image<SeslDw, Geo, t_Simd, kSf>(p_in, p_out, p_weights, p_cq, p_q);
+  }
 
-  scan_loop:
-    for (unsigned l_pos = 0; l_pos < Geo::kScanPositions; ++l_pos) {
-      const bool l_isInput = l_scan.is_input();
-    fill_loop:
-      for (unsigned l_sf = 0; l_sf < kSf; ++l_sf) {
-#pragma HLS PIPELINE II=1
-        l_lineBuf[l_head][l_sf] = l_isInput ? p_in.read() : splat<t_Simd>(p_q.in_zp);
-        csim::tick();
-      }
-      if (l_scan.window_ready()) {
-      group_loop:
-        for (unsigned l_sf = 0; l_sf < kSf; ++l_sf) {
-          p_out.write(compute_group(l_lineBuf, l_head, l_sf, p_weights, p_cq, p_q));
-        }
-      }
-      l_head = Ring<Geo::kBufPixels>::next(l_head);
-      l_scan.advance();
+  /// The outputs of the window ending at p_head, one word per channel group (scan_image's step).
+  static void compute_window(const Word p_lineBuf[Geo::kBufPixels][kSf], unsigned p_head, hls::stream<Word>& p_out,
+                             const int8_t p_weights[kTaps][t_C], const int32_t p_cq[kChannelQuantRows][t_C],
+                             const QuantParams& p_q) {
+  group_loop:
+    for (unsigned l_sf = 0; l_sf < kSf; ++l_sf) {
+      p_out.write(compute_group(p_lineBuf, p_head, l_sf, p_weights, p_cq, p_q));
     }
   }
 
@@ -98,10 +88,7 @@ struct SeslDw {
                             const int32_t p_cq[kChannelQuantRows][t_C], const QuantParams& p_q) {
     int32_t l_acc[t_Simd];
 #pragma HLS ARRAY_PARTITION variable=l_acc type=complete
-    for (unsigned l_s = 0; l_s < t_Simd; ++l_s) {
-#pragma HLS UNROLL
-      l_acc[l_s] = p_cq[kBiasRow][p_sf * t_Simd + l_s];
-    }
+    bias_init<t_Simd, t_C>(l_acc, p_cq, p_sf * t_Simd);
   tap_loop:
     for (unsigned l_tap = 0; l_tap < kTaps; ++l_tap) {
 #pragma HLS PIPELINE II=1
@@ -112,13 +99,7 @@ struct SeslDw {
       }
       csim::tick();
     }
-    Word l_y;
-    for (unsigned l_s = 0; l_s < t_Simd; ++l_s) {
-#pragma HLS UNROLL
-      const unsigned l_c = p_sf * t_Simd + l_s;
-      l_y.v[l_s] = requantize(l_acc[l_s], p_cq[kMultRow][l_c], p_cq[kShiftRow][l_c], p_q);
-    }
-    return l_y;
+    return requantize_word<t_Simd, t_C>(l_acc, p_cq, p_sf * t_Simd, p_q);
   }
 };
 

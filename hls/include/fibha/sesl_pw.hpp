@@ -75,10 +75,7 @@ struct SeslPw {
       for (unsigned l_nf = 0; l_nf < kNf; ++l_nf) {
         int32_t l_acc[t_Pe];
 #pragma HLS ARRAY_PARTITION variable=l_acc type=complete
-        for (unsigned l_pe = 0; l_pe < t_Pe; ++l_pe) {
-#pragma HLS UNROLL
-          l_acc[l_pe] = p_cq[kBiasRow][l_nf * t_Pe + l_pe];
-        }
+        bias_init<t_Pe, t_OutC>(l_acc, p_cq, l_nf * t_Pe);
       mac_loop:
         for (unsigned l_sf = 0; l_sf < kSf; ++l_sf) {
 #pragma HLS PIPELINE II=1
@@ -89,23 +86,10 @@ struct SeslPw {
           } else {
             l_x = l_inBuf[l_sf];
           }
-          for (unsigned l_pe = 0; l_pe < t_Pe; ++l_pe) {
-#pragma HLS UNROLL
-            for (unsigned l_s = 0; l_s < t_Simd; ++l_s) {
-#pragma HLS UNROLL
-              const int8_t l_w = p_weights[l_nf * t_Pe + l_pe][l_sf * t_Simd + l_s];
-              l_acc[l_pe] = wrap_add(l_acc[l_pe], mac_term(l_x.v[l_s], p_q.in_zp, l_w));
-            }
-          }
+          mac_block<t_Pe, t_Simd, t_OutC, t_InC>(l_acc, l_x.v, p_q.in_zp, p_weights, l_nf * t_Pe, l_sf * t_Simd);
           csim::tick();
         }
-        OutWord l_y;
-        for (unsigned l_pe = 0; l_pe < t_Pe; ++l_pe) {
-#pragma HLS UNROLL
-          const unsigned l_oc = l_nf * t_Pe + l_pe;
-          l_y.v[l_pe] = requantize(l_acc[l_pe], p_cq[kMultRow][l_oc], p_cq[kShiftRow][l_oc], p_q);
-        }
-        p_out.write(l_y);
+        p_out.write(requantize_word<t_Pe, t_OutC>(l_acc, p_cq, l_nf * t_Pe, p_q));
       }
     }
   }
