@@ -394,9 +394,9 @@ def gen_cpp(spec: Spec) -> str:
             w(f"  {ctype} {f.name};  ///< {f.doc}")
         w("};")
         w("")
-        out.extend(cpp_comment(f"Decodes a {struct} from k{struct}Words words (any integer element type)."))
-        w("template <typename t_Word>")
-        w(f"inline {struct} {snake(struct)}_from_words(const t_Word* p_words) {{")
+        out.extend(cpp_comment(f"Decodes a {struct} from k{struct}Words words (a pointer or array of any integer element type)."))
+        w("template <typename t_Words>")
+        w(f"inline {struct} {snake(struct)}_from_words(const t_Words& p_words) {{")
         w(f"  {struct} l_value;")
         for i, f in enumerate(fields):
             ctype = "uint32_t" if f.type == "u32" else "int32_t"
@@ -420,9 +420,9 @@ def gen_cpp(spec: Spec) -> str:
             w(f"  {ctype} {f.name};  ///< {f.doc}")
         w("};")
         w("")
-        out.extend(cpp_comment(f"Decodes a {plain.name} from k{plain.name}Words words (any integer element type)."))
-        w("template <typename t_Word>")
-        w(f"inline {plain.name} {snake(plain.name)}_from_words(const t_Word* p_words) {{")
+        out.extend(cpp_comment(f"Decodes a {plain.name} from k{plain.name}Words words (a pointer or array of any integer element type)."))
+        w("template <typename t_Words>")
+        w(f"inline {plain.name} {snake(plain.name)}_from_words(const t_Words& p_words) {{")
         w(f"  {plain.name} l_value;")
         for i, f in enumerate(plain.fields):
             ctype = "uint32_t" if f.type == "u32" else "int32_t"

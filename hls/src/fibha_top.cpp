@@ -9,7 +9,6 @@
 //   kSeslInH/W/C         SESL input image shape; kSeslInWord its stream word width
 //   kSeslOutH/W/C        SESL output shape; kSeslOutWord its stream word width
 //   kSeslOutBuf/Off      where the SESL output goes (BufferId and byte offset)
-//   kSeslModelledCycles  modelled cycles of the SESL part per image
 //   SeslWeights          on-chip SESL parameters: kBytes, bool load(bundle, offset)
 //   sesl_chain(in, out, weights)   the DATAFLOW chain of SESL engines
 //   Seml                 a SemlEngines<...> instantiation
@@ -17,6 +16,10 @@
 //   kEngines             EngineResources[]: per engine, the multipliers its template
 //                        instantiates (kMacsPerCycle) next to what the compiler's model
 //                        charged it (the C-simulation kernel prints them with --resources)
+//
+// The top is a DATAFLOW region of two processes: the run itself and a cycle counter that
+// counts every clock cycle until the run signals its end (the cycle register). In C
+// simulation the counter reads the timed model's clock instead of counting.
 //
 // Order of a run (every check happens before any memory is written):
 //   mode -> bundle header (magic, version, size) -> plan hash -> [mode.verify: CRC-32 of
@@ -28,16 +31,15 @@
 
 #include <cstdint>
 
+#include "fibha/axi.hpp"
 #include "fibha/bundle.hpp"
+#include "fibha/latency.hpp"
 #include "fibha/regmap.hpp"
+#include "fibha/schedule.hpp"
 #include "fibha/seml.hpp"
 #include "fibha/stream.hpp"
 #include "fibha/types.hpp"
 #include "fibha_config.hpp"
-
-#define FIBHA_PRAGMA_STRING(x) _Pragma(#x)
-/// Emits a pragma after macro-expanding its argument (for depths from the configuration).
-#define FIBHA_PRAGMA(x) FIBHA_PRAGMA_STRING(x)
 
 namespace fibha {
 namespace {
@@ -69,45 +71,53 @@ uint32_t pack_status(const Outcome& p_outcome) {
   return regmap::status::kLayer.put(l_word, p_outcome.layer);
 }
 
-/// Streams the input image out of DDR in words of kSeslInWord channels.
-void read_image(const int8_t* p_src, hls::stream<Vec<config::kSeslInWord>>& p_out) {
-read_image_loop:
-  for (uint32_t l_i = 0; l_i < kSeslInWords; ++l_i) {
-#pragma HLS PIPELINE II=1
+/// Streams the input image out of DDR in words of kSeslInWord channels: a burst of
+/// kSeslInWord int8 beats per word (the port is as wide as its int8_t elements).
+void read_image(AxiIn<int8_t> p_src, hls::stream<Vec<config::kSeslInWord>>& p_out) {
+#ifndef __SYNTHESIS__
+  csim::BurstRead l_burst(p_src.port(), 1, config::kSeslInWord, kSeslInWords);
+#endif
+  FIBHA_PIPELINED_FOR(read_image_loop, latency::kCopy) (uint32_t l_i = 0; l_i < kSeslInWords; ++l_i) {
+    FIBHA_PIPELINE(read_image_loop, 1);
+    FIBHA_AXI_ARRIVE(l_burst, l_i);
     Vec<config::kSeslInWord> l_word;
     for (unsigned l_k = 0; l_k < config::kSeslInWord; ++l_k) {
 #pragma HLS UNROLL
-      l_word.v[l_k] = p_src[l_i * config::kSeslInWord + l_k];
+      l_word.v[l_k] = FIBHA_AXI_RAW(p_src)[l_i * config::kSeslInWord + l_k];
     }
     p_out.write(l_word);
   }
 }
 
-/// Writes the SESL output stream to DDR.
-void write_image(hls::stream<Vec<config::kSeslOutWord>>& p_in, int8_t* p_dst) {
-write_image_loop:
-  for (uint32_t l_i = 0; l_i < kSeslOutWords; ++l_i) {
-#pragma HLS PIPELINE II=1
+/// Writes the SESL output stream to DDR, kSeslOutWord int8 beats per word.
+void write_image(hls::stream<Vec<config::kSeslOutWord>>& p_in, AxiOut<int8_t> p_dst) {
+#ifndef __SYNTHESIS__
+  csim::BurstWrite l_burst(p_dst.port(), 1, config::kSeslOutWord, kSeslOutWords);
+#endif
+  FIBHA_PIPELINED_FOR(write_image_loop, latency::kCopy) (uint32_t l_i = 0; l_i < kSeslOutWords; ++l_i) {
+    FIBHA_PIPELINE(write_image_loop, 1);
     const Vec<config::kSeslOutWord> l_word = p_in.read();
+    FIBHA_AXI_SEND(l_burst, l_i);
     for (unsigned l_k = 0; l_k < config::kSeslOutWord; ++l_k) {
 #pragma HLS UNROLL
-      p_dst[l_i * config::kSeslOutWord + l_k] = l_word.v[l_k];
+      FIBHA_AXI_RAW(p_dst)[l_i * config::kSeslOutWord + l_k] = l_word.v[l_k];
     }
   }
 }
 
 /// The SESL part: DDR -> chain of dedicated engines -> DDR, all stages concurrent.
-void sesl_part(const int8_t* p_input, int8_t* p_dst, const config::SeslWeights& p_weights) {
-#pragma HLS DATAFLOW
+void sesl_part(AxiIn<int8_t> p_input, AxiOut<int8_t> p_dst, const config::SeslWeights& p_weights) {
+  FIBHA_DATAFLOW(sesl_part);
   hls::stream<Vec<config::kSeslInWord>> l_in("sesl.in");
   hls::stream<Vec<config::kSeslOutWord>> l_out("sesl.out");
-  read_image(p_input, l_in);
-  config::sesl_chain(l_in, l_out, p_weights);
-  write_image(l_out, p_dst);
+  FIBHA_PROCESS(sesl_part, "read_image", read_image(p_input, l_in));
+  FIBHA_PROCESS(sesl_part, "sesl_chain", config::sesl_chain(l_in, l_out, p_weights));
+  FIBHA_PROCESS(sesl_part, "write_image", write_image(l_out, p_dst));
+  FIBHA_DATAFLOW_RUN(sesl_part);
 }
 
 /// The bundle header checks: size, alignment, magic, version, extent, plan hash.
-StatusCode check_bundle(const uint32_t* p_bundle, uint32_t p_bundleBytes, regmap::BundleHeader& p_header) {
+StatusCode check_bundle(AxiIn<uint32_t> p_bundle, uint32_t p_bundleBytes, regmap::BundleHeader& p_header) {
   if (p_bundleBytes < regmap::kBundleHeaderWords * 4 || p_bundleBytes % 4 != 0) {
     return StatusCode::kBundleHeader;
   }
@@ -132,34 +142,37 @@ uint32_t crc32_byte(uint32_t p_crc, uint32_t p_byte) {
 }
 
 /// mode.verify: the CRC-32 of the bundle's first total_bytes bytes without the crc32 word,
-/// one word per cycle, against the header's.
-StatusCode verify_bundle(const uint32_t* p_bundle, const regmap::BundleHeader& p_header, uint64_t& p_cycles) {
+/// one word per cycle read as one burst, against the header's.
+StatusCode verify_bundle(AxiIn<uint32_t> p_bundle, const regmap::BundleHeader& p_header) {
   uint32_t l_crc = 0xFFFFFFFFu;
-crc_loop:
-  for (uint32_t l_i = 0; l_i < p_header.total_bytes / 4; ++l_i) {
-#pragma HLS PIPELINE II=1
+  const uint32_t l_words = p_header.total_bytes / 4;
+#ifndef __SYNTHESIS__
+  csim::BurstRead l_burst(p_bundle.port(), 4, l_words);
+#endif
+  FIBHA_PIPELINED_FOR(crc_loop, latency::kCopy + 4) (uint32_t l_i = 0; l_i < l_words; ++l_i) {
+    FIBHA_PIPELINE(crc_loop, 1);
 #pragma HLS LOOP_TRIPCOUNT max=FIBHA_CFG_BUNDLE_DEPTH
-    const uint32_t l_word = p_bundle[l_i];
+    FIBHA_AXI_ARRIVE(l_burst, l_i);
+    const uint32_t l_word = FIBHA_AXI_RAW(p_bundle)[l_i];
     if (l_i != regmap::kBundleCrcWord) {
       for (unsigned l_b = 0; l_b < 4; ++l_b) {
 #pragma HLS UNROLL
         l_crc = crc32_byte(l_crc, (l_word >> (8 * l_b)) & 0xFFu);
       }
     }
-    ++p_cycles;
-    csim::tick();
   }
   return ~l_crc == p_header.crc32 ? StatusCode::kOk : StatusCode::kChecksum;
 }
 
-/// Reads descriptor p_index (the table was checked to lie inside the bundle).
-LayerDesc read_descriptor(const uint32_t* p_bundle, const regmap::BundleHeader& p_header, uint32_t p_index) {
+/// Reads descriptor p_index (the table was checked to lie inside the bundle): one single
+/// read per word.
+LayerDesc read_descriptor(AxiIn<uint32_t> p_bundle, const regmap::BundleHeader& p_header, uint32_t p_index) {
   return regmap::layer_desc_from_words(p_bundle + (p_header.desc_off / 4) + p_index * regmap::kLayerDescWords);
 }
 
-Outcome run_checked(const int8_t* p_input, int8_t* p_output, const uint32_t* p_bundle, int8_t* p_scratch,
-                    uint32_t p_inputBytes, uint32_t p_outputBytes, uint32_t p_bundleBytes, uint32_t p_scratchBytes,
-                    uint32_t p_layerCount, uint32_t p_mode, uint64_t& p_cycles) {
+Outcome run_checked(AxiIn<int8_t> p_input, AxiOut<int8_t> p_output, AxiIn<uint32_t> p_bundle,
+                    AxiOut<int8_t> p_scratch, uint32_t p_inputBytes, uint32_t p_outputBytes, uint32_t p_bundleBytes,
+                    uint32_t p_scratchBytes, uint32_t p_layerCount, uint32_t p_mode) {
   if ((p_mode & ~(regmap::mode::kIdentify.mask() | regmap::mode::kVerify.mask())) != 0) {
     return Outcome{StatusCode::kMode, kNoLayer};
   }
@@ -172,7 +185,7 @@ Outcome run_checked(const int8_t* p_input, int8_t* p_output, const uint32_t* p_b
     return Outcome{l_bundle, kNoLayer};
   }
   if (regmap::mode::kVerify.get(p_mode) != 0) {
-    return Outcome{verify_bundle(p_bundle, l_header, p_cycles), kNoLayer};
+    return Outcome{verify_bundle(p_bundle, l_header), kNoLayer};
   }
   // From here on the bundle's extent is its own total_bytes (at most bundle_bytes).
   const uint32_t l_bundleBytes = l_header.total_bytes;
@@ -199,18 +212,23 @@ check_loop:
     }
   }
   static config::SeslWeights l_weights;
-  if (!l_weights.load(p_bundle, l_header.sesl_off)) {
-    return Outcome{StatusCode::kSeslParams, kNoLayer};
+  {
+    FIBHA_SPAN(sesl_weights, 0);
+    if (!l_weights.load(p_bundle, l_header.sesl_off)) {
+      return Outcome{StatusCode::kSeslParams, kNoLayer};
+    }
   }
-  int8_t* const l_seslDst =
+  const AxiOut<int8_t> l_seslDst =
       (config::kSeslOutBuf == BufferId::kOutput ? p_output : p_scratch) + config::kSeslOutOff;
-  sesl_part(p_input, l_seslDst, l_weights);
-  p_cycles += config::kSeslModelledCycles;
+  {
+    FIBHA_SPAN(sesl_part, 0);
+    sesl_part(p_input, l_seslDst, l_weights);
+  }
 layer_loop:
   for (uint32_t l_i = 0; l_i < p_layerCount; ++l_i) {
 #pragma HLS LOOP_TRIPCOUNT max=config::kMaxLayers
-    const StatusCode l_code =
-        config::Seml::run_layer(read_descriptor(p_bundle, l_header, l_i), l_fm, p_bundle, p_cycles);
+    FIBHA_SPAN(seml_layer, l_i);
+    const StatusCode l_code = config::Seml::run_layer(read_descriptor(p_bundle, l_header, l_i), l_fm, p_bundle);
     if (l_code != StatusCode::kOk) {
       return Outcome{l_code, l_i};
     }
@@ -218,25 +236,59 @@ layer_loop:
   return ok_outcome();
 }
 
+/// The run: every check, the SESL part, the SEML layers; then the status and id, and the
+/// end token for the cycle counter.
+void run_accelerator(AxiIn<int8_t> p_input, AxiOut<int8_t> p_output, AxiIn<uint32_t> p_bundle,
+                     AxiOut<int8_t> p_scratch, uint32_t p_inputBytes, uint32_t p_outputBytes, uint32_t p_bundleBytes,
+                     uint32_t p_scratchBytes, uint32_t p_layerCount, uint32_t p_mode, uint64_t* p_id,
+                     uint32_t* p_status, hls::stream<uint32_t>& p_done) {
+  *p_id = config::kPlanHash;
+  const Outcome l_outcome = run_checked(p_input, p_output, p_bundle, p_scratch, p_inputBytes, p_outputBytes,
+                                        p_bundleBytes, p_scratchBytes, p_layerCount, p_mode);
+  FIBHA_AXI_WRITES_DONE();
+  const uint32_t l_status = pack_status(l_outcome);
+  *p_status = l_status;
+  p_done.write(l_status);
+}
+
+/// The cycle register: cycles from the region's start until the run's end token arrives.
+/// In hardware a free-running loop at II=1 counts them; the C model reads its clock.
+void count_cycles(hls::stream<uint32_t>& p_done, uint64_t* p_cycles) {
+#ifdef __SYNTHESIS__
+  uint64_t l_cycles = 1;
+  uint32_t l_token = 0;
+cycle_count_loop:
+  while (!p_done.read_nb(l_token)) {
+#pragma HLS PIPELINE II=1
+    ++l_cycles;
+  }
+  *p_cycles = l_cycles;
+#else
+  (void)p_done.read();
+  const csim::Process* const l_process = csim::current_process();
+  *p_cycles = l_process != nullptr ? l_process->now() : 0;
+#endif
+}
+
 }  // namespace
 }  // namespace fibha
 
-void fibha_top(const int8_t* p_input, int8_t* p_output, const uint32_t* p_bundle, int8_t* p_scratch,
-               uint32_t p_inputBytes, uint32_t p_outputBytes, uint32_t p_bundleBytes, uint32_t p_scratchBytes,
-               uint32_t p_layerCount, uint32_t p_mode, uint64_t* p_id, uint32_t* p_status, uint64_t* p_cycles) {
+void fibha_top(fibha::AxiIn<int8_t> p_input, fibha::AxiOut<int8_t> p_output, fibha::AxiIn<uint32_t> p_bundle,
+               fibha::AxiOut<int8_t> p_scratch, uint32_t p_inputBytes, uint32_t p_outputBytes, uint32_t p_bundleBytes,
+               uint32_t p_scratchBytes, uint32_t p_layerCount, uint32_t p_mode, uint64_t* p_id, uint32_t* p_status,
+               uint64_t* p_cycles) {
   // Two AXI masters, gmem0 (feature maps) and gmem1 (the bundle): the block design in
   // bitstreams/zcu102 gives each m_axi master gmem<i> its own HP port (hp_ports = 2).
-  FIBHA_PRAGMA(HLS INTERFACE mode=m_axi port=p_input offset=slave bundle=gmem0 depth=FIBHA_CFG_INPUT_DEPTH)
-  FIBHA_PRAGMA(HLS INTERFACE mode=m_axi port=p_output offset=slave bundle=gmem0 depth=FIBHA_CFG_OUTPUT_DEPTH)
-  FIBHA_PRAGMA(HLS INTERFACE mode=m_axi port=p_scratch offset=slave bundle=gmem0 depth=FIBHA_CFG_SCRATCH_DEPTH)
-  FIBHA_PRAGMA(HLS INTERFACE mode=m_axi port=p_bundle offset=slave bundle=gmem1 depth=FIBHA_CFG_BUNDLE_DEPTH)
+  FIBHA_M_AXI(p_input, gmem0, FIBHA_CFG_INPUT_DEPTH);
+  FIBHA_M_AXI(p_output, gmem0, FIBHA_CFG_OUTPUT_DEPTH);
+  FIBHA_M_AXI(p_scratch, gmem0, FIBHA_CFG_SCRATCH_DEPTH);
+  FIBHA_M_AXI(p_bundle, gmem1, FIBHA_CFG_BUNDLE_DEPTH);
   FIBHA_REGMAP_SAXI_PRAGMAS
-
-  *p_id = fibha::config::kPlanHash;
-  uint64_t l_cycles = 0;
-  const fibha::Outcome l_outcome =
-      fibha::run_checked(p_input, p_output, p_bundle, p_scratch, p_inputBytes, p_outputBytes, p_bundleBytes,
-                         p_scratchBytes, p_layerCount, p_mode, l_cycles);
-  *p_status = fibha::pack_status(l_outcome);
-  *p_cycles = l_cycles;
+  FIBHA_DATAFLOW(fibha_top);
+  hls::stream<uint32_t> l_done("done");
+  FIBHA_PROCESS(fibha_top, "run",
+                fibha::run_accelerator(p_input, p_output, p_bundle, p_scratch, p_inputBytes, p_outputBytes,
+                                       p_bundleBytes, p_scratchBytes, p_layerCount, p_mode, p_id, p_status, l_done));
+  FIBHA_PROCESS(fibha_top, "cycle_counter", fibha::count_cycles(l_done, p_cycles));
+  FIBHA_DATAFLOW_RUN(fibha_top);
 }

@@ -2,6 +2,8 @@
 // template so Vitis HLS synthesizes exactly the engine the testbench checks.
 #include "instances.hpp"
 
+#include "fibha/schedule.hpp"
+
 using fibha::inst::ChainConv0;
 using fibha::inst::ChainResize;
 using fibha::inst::MnV2Conv0;
@@ -30,12 +32,13 @@ void sesl_chain_top(hls::stream<fibha::Vec<3>>& p_in, hls::stream<fibha::Vec<4>>
                     const int8_t p_dwW[9][32], const int32_t p_dwCq[fibha::kChannelQuantRows][32],
                     fibha::QuantParams p_dwQ, const int8_t p_pwW[16][32],
                     const int32_t p_pwCq[fibha::kChannelQuantRows][16], fibha::QuantParams p_pwQ) {
-#pragma HLS DATAFLOW
+  FIBHA_DATAFLOW(chain);
   hls::stream<fibha::Vec<16>> l_convOut("chain.conv_out");
   hls::stream<fibha::Vec<8>> l_dwIn("chain.dw_in");
   hls::stream<fibha::Vec<8>> l_dwOut("chain.dw_out");
-  ChainConv0::run(p_in, l_convOut, p_convW, p_convCq, p_convQ);
-  ChainResize::run(l_convOut, l_dwIn);
-  MnV2Dw1::run(l_dwIn, l_dwOut, p_dwW, p_dwCq, p_dwQ);
-  MnV2Pw1::run(l_dwOut, p_out, p_pwW, p_pwCq, p_pwQ);
+  FIBHA_PROCESS(chain, "conv0", ChainConv0::run(p_in, l_convOut, p_convW, p_convCq, p_convQ));
+  FIBHA_PROCESS(chain, "resize", ChainResize::run(l_convOut, l_dwIn));
+  FIBHA_PROCESS(chain, "dw1", MnV2Dw1::run(l_dwIn, l_dwOut, p_dwW, p_dwCq, p_dwQ));
+  FIBHA_PROCESS(chain, "pw1", MnV2Pw1::run(l_dwOut, p_out, p_pwW, p_pwCq, p_pwQ));
+  FIBHA_DATAFLOW_RUN(chain);
 }

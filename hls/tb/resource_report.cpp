@@ -1,9 +1,10 @@
 // Resource sanity report: for every engine instance the sources define, the multipliers
 // the template instantiates per cycle (PE x SIMD for convolutions, SIMD for depthwise,
-// their sum for FIRB), its on-chip buffer bytes, its weight bytes, and the modelled
-// cycles per image of the SESL engines. All figures come from the templates' constexprs
-// (modelled, not synthesis results); fibha-compile's DSP model is compared against the
-// multiplier column. `resource_report --json` prints the same as one JSON document.
+// their sum for FIRB), its on-chip buffer bytes and its weight bytes. All figures come
+// from the templates' constexprs (modelled, not synthesis results); fibha-compile's DSP
+// model is compared against the multiplier column; cycles come from the timed C
+// simulation (tb_timing and the kernels' --timing reports). `resource_report --json`
+// prints the same as one JSON document.
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -25,43 +26,39 @@ struct Row {
   std::string breakdown;      ///< how the multipliers split
   uint64_t buffer_bytes;      ///< on-chip feature-map / tile buffers
   uint64_t weight_bytes;      ///< on-chip weights and per-channel tables (0: streamed from DDR)
-  uint64_t modelled_cycles;   ///< per image, SESL engines only (0: depends on the descriptors)
 };
 
 template <class E>
 Row sesl_conv(const char* p_instance, const char* p_engine) {
-  return Row{p_instance, p_engine, E::kMacsPerCycle, "PE x SIMD", E::kLineBufferBytes, E::kWeightBytes,
-             E::kModelledCycles};
+  return Row{p_instance, p_engine, E::kMacsPerCycle, "PE x SIMD", E::kLineBufferBytes, E::kWeightBytes};
 }
 
 template <class E>
 Row sesl_dw(const char* p_instance, const char* p_engine) {
-  return Row{p_instance, p_engine, E::kMacsPerCycle, "SIMD", E::kLineBufferBytes, E::kWeightBytes, E::kModelledCycles};
+  return Row{p_instance, p_engine, E::kMacsPerCycle, "SIMD", E::kLineBufferBytes, E::kWeightBytes};
 }
 
 template <class E>
 Row sesl_pw(const char* p_instance, const char* p_engine) {
-  return Row{p_instance, p_engine, E::kMacsPerCycle, "PE x SIMD", E::kInputBufferBytes, E::kWeightBytes,
-             E::kModelledCycles};
+  return Row{p_instance, p_engine, E::kMacsPerCycle, "PE x SIMD", E::kInputBufferBytes, E::kWeightBytes};
 }
 
 template <class F>
 Row firb(const char* p_instance, const char* p_engine) {
   const std::string l_split = std::string(F::kHasExpand ? "expand + " : "") + "dw + project" +
                               (F::kSkip ? " + add(" + std::to_string(F::kAddMultipliers) + ")" : "");
-  return Row{p_instance, p_engine, F::kMacsPerCycle + F::kAddMultipliers, l_split, F::kOnChipBytes, F::kWeightBytes,
-             F::kModelledCycles};
+  return Row{p_instance, p_engine, F::kMacsPerCycle + F::kAddMultipliers, l_split, F::kOnChipBytes, F::kWeightBytes};
 }
 
 /// SEML engines keep weight tiles in their buffers (counted in buffer_bytes).
 template <class E>
 Row seml(const char* p_instance, const char* p_engine, const char* p_breakdown) {
-  return Row{p_instance, p_engine, E::kMacsPerCycle, p_breakdown, E::kOnChipBytes, 0, 0};
+  return Row{p_instance, p_engine, E::kMacsPerCycle, p_breakdown, E::kOnChipBytes, 0};
 }
 
 template <class E>
 Row seml_add(const char* p_instance, const char* p_engine) {
-  return Row{p_instance, p_engine, E::kMultipliersPerCycle, "3 per lane", E::kOnChipBytes, 0, 0};
+  return Row{p_instance, p_engine, E::kMultipliersPerCycle, "3 per lane", E::kOnChipBytes, 0};
 }
 
 std::vector<Row> rows() {
@@ -100,23 +97,20 @@ int main(int p_argc, char** p_argv) {
     for (size_t l_i = 0; l_i < l_rows.size(); ++l_i) {
       const Row& l_r = l_rows[l_i];
       std::printf("  {\"instance\": \"%s\", \"engine\": \"%s\", \"multipliers_per_cycle\": %u, \"breakdown\": \"%s\", "
-                  "\"buffer_bytes\": %llu, \"weight_bytes\": %llu, \"modelled_cycles\": %llu}%s\n",
+                  "\"buffer_bytes\": %llu, \"weight_bytes\": %llu}%s\n",
                   l_r.instance.c_str(), l_r.engine.c_str(), l_r.multipliers, l_r.breakdown.c_str(),
-                  static_cast<unsigned long long>(l_r.buffer_bytes), static_cast<unsigned long long>(l_r.weight_bytes),
-                  static_cast<unsigned long long>(l_r.modelled_cycles), l_i + 1 < l_rows.size() ? "," : "");
+                  static_cast<unsigned long long>(l_r.buffer_bytes), static_cast<unsigned long long>(l_r.weight_bytes), l_i + 1 < l_rows.size() ? "," : "");
     }
     std::printf("]}\n");
     return 0;
   }
-  std::printf("%-22s %-44s %5s %-31s %9s %9s %11s\n", "instance", "engine", "mult", "multipliers", "buffer B",
-              "weight B", "cycles/img");
+  std::printf("%-22s %-44s %5s %-31s %9s %9s\n", "instance", "engine", "mult", "multipliers", "buffer B",
+              "weight B");
   for (const Row& l_r : l_rows) {
-    std::printf("%-22s %-44s %5u %-31s %9llu %9llu %11s\n", l_r.instance.c_str(), l_r.engine.c_str(), l_r.multipliers,
+    std::printf("%-22s %-44s %5u %-31s %9llu %9llu\n", l_r.instance.c_str(), l_r.engine.c_str(), l_r.multipliers,
                 l_r.breakdown.c_str(), static_cast<unsigned long long>(l_r.buffer_bytes),
-                static_cast<unsigned long long>(l_r.weight_bytes),
-                l_r.modelled_cycles != 0 ? std::to_string(l_r.modelled_cycles).c_str() : "per layer");
+                static_cast<unsigned long long>(l_r.weight_bytes));
   }
-  std::printf("(modelled from the templates' constexprs; cycles = pipelined iterations at II=1;\n"
-              " SEML buffer bytes include their weight tiles)\n");
+  std::printf("(modelled from the templates' constexprs; SEML buffer bytes include their weight tiles)\n");
   return 0;
 }

@@ -43,7 +43,7 @@ void check_case(const std::string& p_name, const Block& p_b, const std::vector<i
   tb::fill_array(l_pw->value, p_b.proj_w);
   tb::fill_channel_quant(l_pcq->value, p_b.proj_cq);
   const std::vector<int8_t> l_got = tb::run_streaming<sizeof(typename F::InWord), sizeof(typename F::OutWord)>(
-      p_name, p_in, p_want.size(), F::kModelledCycles, [&](auto& p_i, auto& p_o) {
+      p_name, p_in, p_want.size(), [&](auto& p_i, auto& p_o) {
         p_run(p_i, p_o, l_ew->value, l_ecq->value, p_b.exp_q, l_dw->value, l_dcq->value, p_b.dw_q, l_pw->value,
               l_pcq->value, p_b.proj_q, p_b.add);
       });

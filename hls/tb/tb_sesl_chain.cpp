@@ -50,11 +50,8 @@ void chain_case(uint32_t p_seed) {
   tb::fill_channel_quant(l_dcq->value, l_dwCq);
   tb::fill_array(l_pw->value, l_pwW);
   tb::fill_channel_quant(l_pcq->value, l_pwCq);
-  // C simulation runs the DATAFLOW processes one after the other: the ticks add up.
-  const uint64_t l_cycles = Conv::kModelledCycles + inst::ChainResize::kModelledCycles +
-                            inst::MnV2Dw1::kModelledCycles + inst::MnV2Pw1::kModelledCycles;
   const std::vector<int8_t> l_got = tb::run_streaming<3, 4>(
-      "sesl_chain_top", l_in, l_want.size(), l_cycles, [&](auto& p_i, auto& p_o) {
+      "sesl_chain_top", l_in, l_want.size(), [&](auto& p_i, auto& p_o) {
         sesl_chain_top(p_i, p_o, l_cw->value, l_ccq->value, l_convQ, l_dw->value, l_dcq->value, l_dwQ, l_pw->value,
                        l_pcq->value, l_pwQ);
       });

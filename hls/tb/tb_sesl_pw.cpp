@@ -41,7 +41,7 @@ void resize_case(uint32_t p_seed) {
   const std::vector<int8_t> l_data = tb::random_bytes(l_rng, size_t{t_Words} * t_InW);
   const std::string l_name = "resize " + std::to_string(t_InW) + "->" + std::to_string(t_OutW);
   const std::vector<int8_t> l_got = tb::run_streaming<t_InW, t_OutW>(
-      l_name, l_data, l_data.size(), R::kModelledCycles, [](auto& p_i, auto& p_o) { R::run(p_i, p_o); });
+      l_name, l_data, l_data.size(), [](auto& p_i, auto& p_o) { R::run(p_i, p_o); });
   tb::compare(l_name, l_got, l_data, 1, static_cast<int>(t_OutW));
 }
 

@@ -19,7 +19,10 @@
 #include <cstdint>
 
 #include "fibha/arith.hpp"
+#include "fibha/axi.hpp"
+#include "fibha/latency.hpp"
 #include "fibha/regmap.hpp"
+#include "fibha/schedule.hpp"
 #include "fibha/seml.hpp"
 #include "fibha/types.hpp"
 
@@ -38,15 +41,14 @@ constexpr uint32_t kSeslAddBytes = regmap::kSeslAddWords * 4;
 /// \tparam t_Cols weights per row
 /// \tparam t_C    output channels (per-channel table length)
 template <unsigned t_Rows, unsigned t_Cols, unsigned t_C>
-bool load_sesl_layer(const uint32_t* p_bundle, uint32_t& p_off, int8_t p_w[t_Rows][t_Cols],
+bool load_sesl_layer(AxiIn<uint32_t> p_bundle, uint32_t& p_off, int8_t p_w[t_Rows][t_Cols],
                      int32_t p_cq[kChannelQuantRows][t_C], QuantParams& p_q) {
   const regmap::SeslLayerHead l_head = regmap::sesl_layer_head_from_words(p_bundle + p_off / 4);
   p_q = QuantParams{l_head.in_zp, l_head.out_zp, l_head.act_min, l_head.act_max};
   bool l_ok = quant_params_valid(p_q);
   p_off += regmap::kSeslLayerHeadWords * 4;
-table_load_loop:
-  for (unsigned l_c = 0; l_c < t_C; ++l_c) {
-#pragma HLS PIPELINE II=1
+  FIBHA_PIPELINED_FOR(table_load_loop, latency::kCopy) (unsigned l_c = 0; l_c < t_C; ++l_c) {
+    FIBHA_PIPELINE(table_load_loop, 1);
     const int32_t l_mult = bundle_word(p_bundle, p_off + 4 * (t_C + l_c));
     const int32_t l_shift = bundle_word(p_bundle, p_off + 4 * (2 * t_C + l_c));
     l_ok = l_ok && channel_quant_valid(l_mult, l_shift);
@@ -55,9 +57,8 @@ table_load_loop:
     p_cq[kShiftRow][l_c] = channel_quant_valid(l_mult, l_shift) ? l_shift : 0;
   }
   p_off += 3 * 4 * t_C;
-weight_load_loop:
-  for (unsigned l_i = 0; l_i < t_Rows * t_Cols; ++l_i) {
-#pragma HLS PIPELINE II=1
+  FIBHA_PIPELINED_FOR(weight_load_loop, latency::kCopy) (unsigned l_i = 0; l_i < t_Rows * t_Cols; ++l_i) {
+    FIBHA_PIPELINE(weight_load_loop, 1);
     p_w[l_i / t_Cols][l_i % t_Cols] = bundle_byte(p_bundle, p_off + l_i);
   }
   p_off += ((t_Rows * t_Cols + 3) / 4) * 4;
@@ -65,7 +66,7 @@ weight_load_loop:
 }
 
 /// Loads an ADD blob at p_off (advanced past it).
-inline bool load_sesl_add(const uint32_t* p_bundle, uint32_t& p_off, AddParams& p_p) {
+inline bool load_sesl_add(AxiIn<uint32_t> p_bundle, uint32_t& p_off, AddParams& p_p) {
   const regmap::SeslAdd l_a = regmap::sesl_add_from_words(p_bundle + p_off / 4);
   p_p = AddParams{l_a.a_zp,       l_a.a_mult,   l_a.a_shift,   l_a.b_zp,   l_a.b_mult,  l_a.b_shift,
                   l_a.left_shift, l_a.out_mult, l_a.out_shift, l_a.out_zp, l_a.act_min, l_a.act_max};
@@ -95,7 +96,7 @@ struct FirbParams {
       sesl_layer_bytes(t_Firb::kOutC * t_Firb::kExpC, t_Firb::kOutC) + (t_Firb::kSkip ? kSeslAddBytes : 0);
 
   /// Loads the blob at p_off (advanced past it); false on out-of-range parameters.
-  bool load(const uint32_t* p_bundle, uint32_t& p_off) {
+  bool load(AxiIn<uint32_t> p_bundle, uint32_t& p_off) {
     bool l_ok = true;
     if (t_Firb::kHasExpand) {
       l_ok = load_sesl_layer<t_Firb::kExpRows, t_Firb::kExpCols, t_Firb::kExpRows>(p_bundle, p_off, exp_w, exp_cq,
@@ -133,7 +134,7 @@ struct LayerParams {
 
   static constexpr uint32_t kBlobBytes = sesl_layer_bytes(t_Rows * t_Cols, t_C);
 
-  bool load(const uint32_t* p_bundle, uint32_t& p_off) {
+  bool load(AxiIn<uint32_t> p_bundle, uint32_t& p_off) {
     return load_sesl_layer<t_Rows, t_Cols, t_C>(p_bundle, p_off, w, cq, q);
   }
 };

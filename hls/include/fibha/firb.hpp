@@ -15,7 +15,7 @@
 //      per pass); with a skip, the matching input pixel comes out of the skip FIFO and
 //      the ADD is applied before each output word is written.
 // The stages of one scan position follow each other, each an II=1 pipelined loop, while
-// positions stream through; kModelledCycles is the resulting iteration count.
+// positions stream through.
 //
 // On-chip buffers, all of them (sizes as constexprs below, in bytes):
 //   kLineBufferBytes  DW line buffer, (K-1) scan rows + K pixels of kExpC channels: the
@@ -44,7 +44,9 @@
 #endif
 
 #include "fibha/arith.hpp"
+#include "fibha/latency.hpp"
 #include "fibha/line_buffer.hpp"
+#include "fibha/schedule.hpp"
 #include "fibha/sesl_dw.hpp"
 #include "fibha/stream.hpp"
 #include "fibha/types.hpp"
@@ -128,13 +130,6 @@ struct Firb {
       (kHasExpand ? kExpC * t_InC + kExpC * kChannelQuantRows * 4 : 0) + kTaps * kExpC +
       kExpC * kChannelQuantRows * 4 + t_OutC * kExpC + t_OutC * kChannelQuantRows * 4;
 
-  /// Modelled cycles per image: pipelined iterations at II=1 of all stages in sequence.
-  static constexpr uint64_t kFillInputCycles = kHasExpand ? uint64_t{kNfE} * kSfE : kSfE;
-  static constexpr uint64_t kPerOutputCycles =
-      uint64_t{kWordsD} * kTaps + (t_Skip ? kSfE : 0) + uint64_t{kNfP} * kSfP;
-  static constexpr uint64_t kModelledCycles =
-      uint64_t{Geo::kInPixels} * kFillInputCycles +
-      uint64_t{Geo::kScanPositions - Geo::kInPixels} * kWordsD + uint64_t{Geo::kOutPixels} * kPerOutputCycles;
 
   /// Runs one image through the bottleneck.
   /// \param p_in       block input, raster order
@@ -168,8 +163,8 @@ struct Firb {
     assert(!kHasExpand || quant_params_valid(p_expQ));
     assert(!t_Skip || add_params_valid(p_add));
 #endif
-    DwWord l_lineBuf[Geo::kBufPixels][kWordsD];
-#pragma HLS BIND_STORAGE variable=l_lineBuf type=ram_s2p
+    LineBuffer<Geo, t_SimdD, kWordsD> l_lineBuf;
+    FIBHA_BIND_STORAGE(l_lineBuf, ram_s2p, bram);
     int8_t l_inPixel[t_InC];
 #pragma HLS ARRAY_PARTITION variable=l_inPixel type=complete
     int8_t l_dwPixel[kExpC];
@@ -184,27 +179,25 @@ struct Firb {
   scan_loop:
     for (unsigned l_pos = 0; l_pos < Geo::kScanPositions; ++l_pos) {
       if (!l_scan.is_input()) {
-      pad_loop:
-        for (unsigned l_w = 0; l_w < kWordsD; ++l_w) {
-#pragma HLS PIPELINE II=1
+        FIBHA_PIPELINED_FOR(pad_loop, latency::kCopy) (unsigned l_w = 0; l_w < kWordsD; ++l_w) {
+          FIBHA_PIPELINE(pad_loop, 1);
           l_lineBuf[l_head][l_w] = splat<t_SimdD>(p_dwQ.in_zp);
-          csim::tick();
         }
       } else if (kHasExpand) {
-        expand_pixel(p_in, l_skip, l_inPixel, l_lineBuf[l_head], p_expW, p_expCq, p_expQ);
+        expand_pixel(p_in, l_skip, l_inPixel, l_lineBuf, l_head, p_expW, p_expCq, p_expQ);
       } else {
-      copy_loop:
-        for (unsigned l_sf = 0; l_sf < kSfE; ++l_sf) {
-#pragma HLS PIPELINE II=1
+        FIBHA_PIPELINED_FOR(copy_loop, latency::kCopy) (unsigned l_sf = 0; l_sf < kSfE; ++l_sf) {
+          FIBHA_PIPELINE(copy_loop, 1);
           const InWord l_x = p_in.read();
           if (t_Skip) {
             l_skip.write(l_x);
           }
+          DwWord l_word;
           for (unsigned l_s = 0; l_s < t_SimdE; ++l_s) {
 #pragma HLS UNROLL
-            l_lineBuf[l_head][l_sf].v[l_s] = l_x.v[l_s];
+            l_word.v[l_s] = l_x.v[l_s];
           }
-          csim::tick();
+          l_lineBuf[l_head][l_sf] = l_word;
         }
       }
       if (l_scan.window_ready()) {
@@ -217,15 +210,13 @@ struct Firb {
           }
         }
         if (t_Skip) {
-        skip_loop:
-          for (unsigned l_sf = 0; l_sf < kSfE; ++l_sf) {
-#pragma HLS PIPELINE II=1
+          FIBHA_PIPELINED_FOR(skip_loop, latency::kCopy) (unsigned l_sf = 0; l_sf < kSfE; ++l_sf) {
+            FIBHA_PIPELINE(skip_loop, 1);
             const InWord l_x = l_skip.read();
             for (unsigned l_s = 0; l_s < t_SimdE; ++l_s) {
 #pragma HLS UNROLL
               l_skipPixel[l_sf * t_SimdE + l_s] = l_x.v[l_s];
             }
-            csim::tick();
           }
         }
         project_pixel(p_out, l_dwPixel, l_skipPixel, p_projW, p_projCq, p_projQ, p_add);
@@ -238,18 +229,18 @@ struct Firb {
  private:
   /// Stage 1: reads one input pixel and writes its t_ExpC expanded channels into the
   /// line-buffer slot p_slot, one expand pass (t_PeE channels) per word.
-  template <class t_SkipStream>
+  template <class t_SkipStream, class t_Buf>
   static void expand_pixel(hls::stream<InWord>& p_in, t_SkipStream& p_skip, int8_t p_inPixel[t_InC],
-                           DwWord p_slot[kWordsD], const int8_t p_expW[kExpRows][kExpCols],
+                           t_Buf& p_lineBuf, unsigned p_slot, const int8_t p_expW[kExpRows][kExpCols],
                            const int32_t p_expCq[kChannelQuantRows][kExpRows], const QuantParams& p_expQ) {
   expand_fold_loop:
     for (unsigned l_nf = 0; l_nf < kNfE; ++l_nf) {
       int32_t l_acc[t_PeE];
 #pragma HLS ARRAY_PARTITION variable=l_acc type=complete
       bias_init<t_PeE, kExpRows>(l_acc, p_expCq, l_nf * t_PeE);
-    expand_mac_loop:
-      for (unsigned l_sf = 0; l_sf < kSfE; ++l_sf) {
-#pragma HLS PIPELINE II=1
+      FIBHA_PIPELINED_FOR(expand_mac_loop, latency::kStreamRead + latency::mac(t_SimdE)) (unsigned l_sf = 0;
+                                                                                          l_sf < kSfE; ++l_sf) {
+        FIBHA_PIPELINE(expand_mac_loop, 1);
         if (l_nf == 0) {
           const InWord l_x = p_in.read();
           if (t_Skip) {
@@ -262,15 +253,15 @@ struct Firb {
         }
         mac_block<t_PeE, t_SimdE, kExpRows, kExpCols>(l_acc, p_inPixel + l_sf * t_SimdE, p_expQ.in_zp, p_expW,
                                                       l_nf * t_PeE, l_sf * t_SimdE);
-        csim::tick();
       }
+      FIBHA_SPEND(latency::kRequantize);
       DwWord l_y;
       for (unsigned l_pe = 0; l_pe < t_PeE; ++l_pe) {
 #pragma HLS UNROLL
         const unsigned l_oc = l_nf * t_PeE + l_pe;
         l_y.v[l_pe] = requantize(l_acc[l_pe], p_expCq[kMultRow][l_oc], p_expCq[kShiftRow][l_oc], p_expQ);
       }
-      p_slot[l_nf] = l_y;
+      p_lineBuf[p_slot][l_nf] = l_y;
     }
   }
 
@@ -284,13 +275,12 @@ struct Firb {
       int32_t l_acc[t_PeP];
 #pragma HLS ARRAY_PARTITION variable=l_acc type=complete
       bias_init<t_PeP, t_OutC>(l_acc, p_projCq, l_nf * t_PeP);
-    project_mac_loop:
-      for (unsigned l_sf = 0; l_sf < kSfP; ++l_sf) {
-#pragma HLS PIPELINE II=1
+      FIBHA_PIPELINED_FOR(project_mac_loop, latency::mac(t_SimdP)) (unsigned l_sf = 0; l_sf < kSfP; ++l_sf) {
+        FIBHA_PIPELINE(project_mac_loop, 1);
         mac_block<t_PeP, t_SimdP, t_OutC, kExpC>(l_acc, p_dwPixel + l_sf * t_SimdP, p_projQ.in_zp, p_projW,
                                                  l_nf * t_PeP, l_sf * t_SimdP);
-        csim::tick();
       }
+      FIBHA_SPEND(t_Skip ? latency::kRequantize + latency::kAddRequantize : latency::kRequantize);
       OutWord l_y;
       for (unsigned l_pe = 0; l_pe < t_PeP; ++l_pe) {
 #pragma HLS UNROLL

@@ -21,6 +21,8 @@
 #include <cassert>
 #endif
 
+#include "fibha/latency.hpp"
+#include "fibha/schedule.hpp"
 #include "fibha/stream.hpp"
 #include "fibha/types.hpp"
 
@@ -136,16 +138,19 @@ class ScanCursor {
   unsigned m_x = 0;
 };
 
+/// The line buffer of a streaming engine: kBufPixels slots of t_Sf words. Its words are
+/// Vec structs that Vitis splits per lane (no AGGREGATE), in a simple dual-port RAM.
+template <class t_Geo, unsigned t_Simd, unsigned t_Sf>
+using LineBuffer = Array<Vec<t_Simd>, t_Geo::kBufPixels, t_Sf>;
+
 /// Stores one scan position's pixel (t_Sf words) into line-buffer slot p_slot: the next
 /// input pixel at an input position, the zero point p_zp at a padding position.
-template <unsigned t_Simd, unsigned t_Sf, class t_Stream>
-inline void fill_slot(Vec<t_Simd> p_slot[t_Sf], t_Stream& p_in, bool p_isInput, int32_t p_zp) {
+template <unsigned t_Simd, unsigned t_Sf, class t_Buf, class t_Stream>
+inline void fill_slot(t_Buf& p_lineBuf, unsigned p_slot, t_Stream& p_in, bool p_isInput, int32_t p_zp) {
 #pragma HLS INLINE
-fill_loop:
-  for (unsigned l_sf = 0; l_sf < t_Sf; ++l_sf) {
-#pragma HLS PIPELINE II=1
-    p_slot[l_sf] = p_isInput ? p_in.read() : splat<t_Simd>(p_zp);
-    csim::tick();
+  FIBHA_PIPELINED_FOR(fill_loop, latency::kCopy) (unsigned l_sf = 0; l_sf < t_Sf; ++l_sf) {
+    FIBHA_PIPELINE(fill_loop, 1);
+    p_lineBuf[p_slot][l_sf] = p_isInput ? p_in.read() : splat<t_Simd>(p_zp);
   }
 }
 
@@ -155,14 +160,14 @@ fill_loop:
 template <class t_Engine, class t_Geo, unsigned t_Simd, unsigned t_Sf, class t_In, class t_Out, class t_W, class t_Cq>
 inline void scan_image(t_In& p_in, t_Out& p_out, const t_W& p_w, const t_Cq& p_cq, const QuantParams& p_q) {
 #pragma HLS INLINE
-  Vec<t_Simd> l_lineBuf[t_Geo::kBufPixels][t_Sf];
-#pragma HLS BIND_STORAGE variable=l_lineBuf type=ram_s2p
+  LineBuffer<t_Geo, t_Simd, t_Sf> l_lineBuf;
+  FIBHA_BIND_STORAGE(l_lineBuf, ram_s2p, bram);
   unsigned l_head = 0;
   ScanCursor<t_Geo> l_scan;
 
 scan_loop:
   for (unsigned l_pos = 0; l_pos < t_Geo::kScanPositions; ++l_pos) {
-    fill_slot<t_Simd, t_Sf>(l_lineBuf[l_head], p_in, l_scan.is_input(), p_q.in_zp);
+    fill_slot<t_Simd, t_Sf>(l_lineBuf, l_head, p_in, l_scan.is_input(), p_q.in_zp);
     if (l_scan.window_ready()) {
       t_Engine::compute_window(l_lineBuf, l_head, p_out, p_w, p_cq, p_q);
     }

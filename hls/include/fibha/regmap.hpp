@@ -152,10 +152,10 @@ constexpr Field kCode{8, 8};
 constexpr Field kLayer{16, 16};
 }  // namespace status
 
-/// Modelled cycles of the last run: the SESL part's modelled steady-state cycles plus the
-/// pipelined loop iterations the SEML engines executed. Counted by the kernel itself, the same
-/// on hardware and in C simulation; not a wall-clock measurement (memory stalls are not
-/// included). (64-bit, ro, port p_cycles)
+/// Clock cycles of the last run from ap_start to ap_done, counted by a free-running counter
+/// process beside the kernel. In the virtual board's C simulation it is the timed model's
+/// figure (hls/README.md, "Timed C simulation"): modelled, not measured. (64-bit, ro, port
+/// p_cycles)
 constexpr uint32_t kCycles = 0x88;
 /// High word of cycles.
 constexpr uint32_t kCyclesHi = 0x8C;
@@ -240,6 +240,10 @@ enum class StatusCode : uint32_t {
   /// mode.verify: the bundle's CRC-32 does not match the crc32 word of its header (the copy in
   /// device memory is corrupt).
   kChecksum = 18,
+  /// Virtual board only: the timed C simulation found the design's processes unable to make
+  /// progress (on hardware the accelerator would hang until reset); the kernel's log names the
+  /// processes and streams.
+  kDeadlock = 19,
 };
 
 /// Kinds of SEML layer (descriptor.kind).
@@ -305,6 +309,8 @@ inline const char* status_code_name(StatusCode p_code) {
       return "address_unmapped";
     case StatusCode::kChecksum:
       return "checksum";
+    case StatusCode::kDeadlock:
+      return "deadlock";
   }
   return "unknown";
 }
@@ -337,9 +343,10 @@ struct BundleHeader {
   uint32_t reserved;  ///< Zero.
 };
 
-/// Decodes a BundleHeader from kBundleHeaderWords words (any integer element type).
-template <typename t_Word>
-inline BundleHeader bundle_header_from_words(const t_Word* p_words) {
+/// Decodes a BundleHeader from kBundleHeaderWords words (a pointer or array of any integer
+/// element type).
+template <typename t_Words>
+inline BundleHeader bundle_header_from_words(const t_Words& p_words) {
   BundleHeader l_value;
   l_value.magic = static_cast<uint32_t>(static_cast<uint32_t>(p_words[0]));
   l_value.version = static_cast<uint32_t>(static_cast<uint32_t>(p_words[1]));
@@ -424,9 +431,10 @@ struct LayerDesc {
   uint32_t reserved1;  ///< Zero.
 };
 
-/// Decodes a LayerDesc from kLayerDescWords words (any integer element type).
-template <typename t_Word>
-inline LayerDesc layer_desc_from_words(const t_Word* p_words) {
+/// Decodes a LayerDesc from kLayerDescWords words (a pointer or array of any integer element
+/// type).
+template <typename t_Words>
+inline LayerDesc layer_desc_from_words(const t_Words& p_words) {
   LayerDesc l_value;
   l_value.magic = static_cast<uint32_t>(static_cast<uint32_t>(p_words[0]));
   l_value.kind = static_cast<uint32_t>(static_cast<uint32_t>(p_words[1]));
@@ -517,9 +525,10 @@ struct SeslLayerHead {
   int32_t act_max;  ///< Upper output clamp.
 };
 
-/// Decodes a SeslLayerHead from kSeslLayerHeadWords words (any integer element type).
-template <typename t_Word>
-inline SeslLayerHead sesl_layer_head_from_words(const t_Word* p_words) {
+/// Decodes a SeslLayerHead from kSeslLayerHeadWords words (a pointer or array of any integer
+/// element type).
+template <typename t_Words>
+inline SeslLayerHead sesl_layer_head_from_words(const t_Words& p_words) {
   SeslLayerHead l_value;
   l_value.in_zp = static_cast<int32_t>(static_cast<uint32_t>(p_words[0]));
   l_value.out_zp = static_cast<int32_t>(static_cast<uint32_t>(p_words[1]));
@@ -546,9 +555,9 @@ struct SeslAdd {
   int32_t act_max;  ///< Upper output clamp.
 };
 
-/// Decodes a SeslAdd from kSeslAddWords words (any integer element type).
-template <typename t_Word>
-inline SeslAdd sesl_add_from_words(const t_Word* p_words) {
+/// Decodes a SeslAdd from kSeslAddWords words (a pointer or array of any integer element type).
+template <typename t_Words>
+inline SeslAdd sesl_add_from_words(const t_Words& p_words) {
   SeslAdd l_value;
   l_value.a_zp = static_cast<int32_t>(static_cast<uint32_t>(p_words[0]));
   l_value.a_mult = static_cast<int32_t>(static_cast<uint32_t>(p_words[1]));

@@ -21,7 +21,6 @@ struct EngineResources {
   unsigned macs_per_cycle;   ///< int8 multiplies the template instantiates per cycle (kMacsPerCycle)
   unsigned modelled_pes;     ///< processing elements the compiler's model charged (one MAC per cycle each)
   unsigned modelled_dsp;     ///< DSP slices the model charged for them
-  uint64_t template_cycles;  ///< the template's modelled cycles per image (kModelledCycles; 0: SEML, per layer)
   uint64_t plan_cycles;      ///< the compiler's modelled cycles of the engine per image
 };
 

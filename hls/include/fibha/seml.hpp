@@ -24,6 +24,8 @@
 #include <cstdint>
 
 #include "fibha/arith.hpp"
+#include "fibha/axi.hpp"
+#include "fibha/latency.hpp"
 #include "fibha/line_buffer.hpp"
 #include "fibha/regmap.hpp"
 #include "fibha/stream.hpp"
@@ -38,9 +40,9 @@ using regmap::StatusCode;
 
 /// The three feature-map buffers the SEML engines may address, with their sizes.
 struct FmapPorts {
-  const int8_t* input;     ///< read-only input buffer
-  int8_t* output;          ///< output buffer
-  int8_t* scratch;         ///< scratch buffer
+  AxiIn<int8_t> input;     ///< read-only input buffer
+  AxiOut<int8_t> output;   ///< output buffer
+  AxiOut<int8_t> scratch;  ///< scratch buffer
   uint32_t input_bytes;    ///< size of input
   uint32_t output_bytes;   ///< size of output
   uint32_t scratch_bytes;  ///< size of scratch
@@ -82,12 +84,12 @@ inline void fm_store(const FmapPorts& p_fm, uint32_t p_id, uint32_t p_off, int8_
 }
 
 /// Byte p_off of the bundle (bytes are packed little-endian into 32-bit words).
-inline int8_t bundle_byte(const uint32_t* p_bundle, uint32_t p_off) {
+inline int8_t bundle_byte(AxiIn<uint32_t> p_bundle, uint32_t p_off) {
   return static_cast<int8_t>(static_cast<uint8_t>(p_bundle[p_off >> 2] >> (8 * (p_off & 3))));
 }
 
 /// The 4-aligned word at byte offset p_off of the bundle.
-inline int32_t bundle_word(const uint32_t* p_bundle, uint32_t p_off) {
+inline int32_t bundle_word(AxiIn<uint32_t> p_bundle, uint32_t p_off) {
   return static_cast<int32_t>(p_bundle[p_off >> 2]);
 }
 
@@ -130,12 +132,11 @@ inline AddParams desc_add(const LayerDesc& p_d) {
 /// rejecting pairs TFLite cannot produce. Counts one pipelined iteration per channel.
 /// \tparam t_Tile entries the on-chip table holds (p_count <= t_Tile)
 template <unsigned t_Tile>
-StatusCode load_channel_quant(const uint32_t* p_bundle, const LayerDesc& p_d, uint32_t p_first, uint32_t p_count,
-                              int32_t p_cq[kChannelQuantRows][t_Tile], uint64_t& p_iterations) {
+StatusCode load_channel_quant(AxiIn<uint32_t> p_bundle, const LayerDesc& p_d, uint32_t p_first, uint32_t p_count,
+                              int32_t p_cq[kChannelQuantRows][t_Tile]) {
   StatusCode l_status = StatusCode::kOk;
-quant_load_loop:
-  for (uint32_t l_i = 0; l_i < p_count; ++l_i) {
-#pragma HLS PIPELINE II=1
+  FIBHA_PIPELINED_FOR(quant_load_loop, latency::kCopy) (uint32_t l_i = 0; l_i < p_count; ++l_i) {
+    FIBHA_PIPELINE(quant_load_loop, 1);
 #pragma HLS LOOP_TRIPCOUNT max=t_Tile
     const uint32_t l_byte = 4 * (p_first + l_i);
     const int32_t l_mult = bundle_word(p_bundle, p_d.mult_off + l_byte);
@@ -146,8 +147,6 @@ quant_load_loop:
     p_cq[kBiasRow][l_i] = bundle_word(p_bundle, p_d.bias_off + l_byte);
     p_cq[kMultRow][l_i] = l_mult;
     p_cq[kShiftRow][l_i] = channel_quant_valid(l_mult, l_shift) ? l_shift : 0;
-    ++p_iterations;
-    csim::tick();
   }
   return l_status;
 }
@@ -204,7 +203,7 @@ inline void store_group(const FmapPorts& p_fm, const LayerDesc& p_d, const int32
 /// \tparam t_MaxC channels the buffer holds (p_nc <= t_MaxC)
 template <unsigned t_Rows, unsigned t_MaxW, unsigned t_MaxC>
 void load_band(const FmapPorts& p_fm, const LayerDesc& p_d, int32_t p_row0, uint32_t p_rows, uint32_t p_c0,
-               uint32_t p_nc, int8_t p_band[t_Rows][t_MaxW][t_MaxC], uint64_t& p_iterations) {
+               uint32_t p_nc, int8_t p_band[t_Rows][t_MaxW][t_MaxC]) {
 band_row_loop:
   for (uint32_t l_r = 0; l_r < p_rows; ++l_r) {
 #pragma HLS LOOP_TRIPCOUNT max=t_Rows
@@ -213,15 +212,12 @@ band_row_loop:
   band_pixel_loop:
     for (uint32_t l_x = 0; l_x < p_d.in_w; ++l_x) {
 #pragma HLS LOOP_TRIPCOUNT max=t_MaxW
-    band_channel_loop:
-      for (uint32_t l_c = 0; l_c < p_nc; ++l_c) {
-#pragma HLS PIPELINE II=1
+      FIBHA_PIPELINED_FOR(band_channel_loop, latency::kCopy) (uint32_t l_c = 0; l_c < p_nc; ++l_c) {
+        FIBHA_PIPELINE(band_channel_loop, 1);
 #pragma HLS LOOP_TRIPCOUNT max=t_MaxC
         const uint32_t l_off =
             p_d.in_off + (static_cast<uint32_t>(l_iy) * p_d.in_w + l_x) * p_d.in_c + p_c0 + l_c;
         p_band[l_r][l_x][l_c] = l_inside ? fm_load(p_fm, p_d.in_buf, l_off) : static_cast<int8_t>(p_d.in_zp);
-        ++p_iterations;
-        csim::tick();
       }
     }
   }
@@ -235,20 +231,20 @@ template <class t_Engine, unsigned t_BandRows, unsigned t_MaxW, unsigned t_BandC
           class t_Cq>
 inline void run_bands(const LayerDesc& p_d, const FmapPorts& p_fm, int8_t p_band[t_BandRows][t_MaxW][t_BandC],
                       const t_W& p_w, const t_Cq& p_cq, const QuantParams& p_q, uint32_t p_bandC0, uint32_t p_bandNc,
-                      uint32_t p_c0, uint32_t p_nc, uint64_t& p_iterations) {
+                      uint32_t p_c0, uint32_t p_nc) {
 #pragma HLS INLINE
 row_band_loop:
   for (uint32_t l_oy0 = 0; l_oy0 < p_d.out_h; l_oy0 += t_TileRows) {
     const uint32_t l_rows = tile_len<t_TileRows>(p_d.out_h, l_oy0);
     load_band<t_BandRows, t_MaxW, t_BandC>(p_fm, p_d, band_row0(p_d, l_oy0), band_rows(p_d, l_rows), p_bandC0,
-                                           p_bandNc, p_band, p_iterations);
+                                           p_bandNc, p_band);
   band_out_row_loop:
     for (uint32_t l_r = 0; l_r < l_rows; ++l_r) {
 #pragma HLS LOOP_TRIPCOUNT max=t_TileRows
     band_out_col_loop:
       for (uint32_t l_ox = 0; l_ox < p_d.out_w; ++l_ox) {
 #pragma HLS LOOP_TRIPCOUNT max=t_MaxW
-        t_Engine::compute_pixel(p_d, p_fm, p_band, p_w, p_cq, p_q, p_c0, p_nc, l_r, l_oy0 + l_r, l_ox, p_iterations);
+        t_Engine::compute_pixel(p_d, p_fm, p_band, p_w, p_cq, p_q, p_c0, p_nc, l_r, l_oy0 + l_r, l_ox);
       }
     }
   }
@@ -350,9 +346,8 @@ struct SemlPw {
     return p_d.in_c <= t_MaxC ? StatusCode::kOk : StatusCode::kEngineLimit;
   }
 
-  /// Runs one validated descriptor; p_iterations grows by the pipelined iterations run.
-  static StatusCode run(const LayerDesc& p_d, const FmapPorts& p_fm, const uint32_t* p_bundle,
-                        uint64_t& p_iterations) {
+  /// Runs one validated descriptor.
+  static StatusCode run(const LayerDesc& p_d, const FmapPorts& p_fm, AxiIn<uint32_t> p_bundle) {
     int8_t l_w[t_TileOc][t_MaxC];
 #pragma HLS ARRAY_PARTITION variable=l_w type=cyclic factor=t_Pe dim=1
 #pragma HLS ARRAY_PARTITION variable=l_w type=cyclic factor=t_Simd dim=2
@@ -370,15 +365,13 @@ struct SemlPw {
     weight_load_loop:
       for (uint32_t l_o = 0; l_o < l_noc; ++l_o) {
 #pragma HLS LOOP_TRIPCOUNT max=t_TileOc
-        for (uint32_t l_c = 0; l_c < p_d.in_c; ++l_c) {
-#pragma HLS PIPELINE II=1
+        FIBHA_PIPELINED_FOR(weight_copy_loop, latency::kCopy) (uint32_t l_c = 0; l_c < p_d.in_c; ++l_c) {
+          FIBHA_PIPELINE(weight_copy_loop, 1);
 #pragma HLS LOOP_TRIPCOUNT max=t_MaxC
           l_w[l_o][l_c] = bundle_byte(p_bundle, p_d.weight_off + (l_oc0 + l_o) * p_d.in_c + l_c);
-          ++p_iterations;
-          csim::tick();
         }
       }
-      const StatusCode l_status = load_channel_quant<t_TileOc>(p_bundle, p_d, l_oc0, l_noc, l_cq, p_iterations);
+      const StatusCode l_status = load_channel_quant<t_TileOc>(p_bundle, p_d, l_oc0, l_noc, l_cq);
       if (l_status != StatusCode::kOk) {
         return l_status;
       }
@@ -388,18 +381,16 @@ struct SemlPw {
       input_load_loop:
         for (uint32_t l_p = 0; l_p < l_np; ++l_p) {
 #pragma HLS LOOP_TRIPCOUNT max=t_TilePix
-          for (uint32_t l_c = 0; l_c < p_d.in_c; ++l_c) {
-#pragma HLS PIPELINE II=1
+          FIBHA_PIPELINED_FOR(input_copy_loop, latency::kCopy) (uint32_t l_c = 0; l_c < p_d.in_c; ++l_c) {
+            FIBHA_PIPELINE(input_copy_loop, 1);
 #pragma HLS LOOP_TRIPCOUNT max=t_MaxC
             l_in[l_p][l_c] = fm_load(p_fm, p_d.in_buf, p_d.in_off + (l_p0 + l_p) * p_d.in_c + l_c);
-            ++p_iterations;
-            csim::tick();
           }
         }
       compute_pixel_loop:
         for (uint32_t l_p = 0; l_p < l_np; ++l_p) {
 #pragma HLS LOOP_TRIPCOUNT max=t_TilePix
-          compute_pixel(p_d, p_fm, l_w, l_cq, l_in[l_p], l_q, l_oc0, l_noc, l_p0 + l_p, p_iterations);
+          compute_pixel(p_d, p_fm, l_w, l_cq, l_in[l_p], l_q, l_oc0, l_noc, l_p0 + l_p);
         }
       }
     }
@@ -409,17 +400,15 @@ struct SemlPw {
  private:
   static void compute_pixel(const LayerDesc& p_d, const FmapPorts& p_fm, const int8_t p_w[t_TileOc][t_MaxC],
                             const int32_t p_cq[kChannelQuantRows][t_TileOc], const int8_t p_x[t_MaxC],
-                            const QuantParams& p_q, uint32_t p_oc0, uint32_t p_noc, uint32_t p_pixel,
-                            uint64_t& p_iterations) {
+                            const QuantParams& p_q, uint32_t p_oc0, uint32_t p_noc, uint32_t p_pixel) {
   fold_loop:
     for (uint32_t l_ob = 0; l_ob < groups_of(p_noc, t_Pe); ++l_ob) {
 #pragma HLS LOOP_TRIPCOUNT max=t_TileOc / t_Pe
       int32_t l_acc[t_Pe];
 #pragma HLS ARRAY_PARTITION variable=l_acc type=complete
       init_group<t_Pe, t_TileOc>(l_acc, p_cq, l_ob, p_noc);
-    mac_loop:
-      for (uint32_t l_cb = 0; l_cb < groups_of(p_d.in_c, t_Simd); ++l_cb) {
-#pragma HLS PIPELINE II=1
+      FIBHA_PIPELINED_FOR(mac_loop, latency::mac(t_Simd)) (uint32_t l_cb = 0; l_cb < groups_of(p_d.in_c, t_Simd); ++l_cb) {
+        FIBHA_PIPELINE(mac_loop, 1);
 #pragma HLS LOOP_TRIPCOUNT max=t_MaxC / t_Simd
         for (unsigned l_pe = 0; l_pe < t_Pe; ++l_pe) {
 #pragma HLS UNROLL
@@ -432,8 +421,6 @@ struct SemlPw {
             }
           }
         }
-        ++p_iterations;
-        csim::tick();
       }
       store_group<t_Pe, t_TileOc>(p_fm, p_d, l_acc, p_cq, p_q, l_ob, p_noc, p_d.out_off + p_pixel * p_d.out_c + p_oc0);
     }
@@ -462,8 +449,7 @@ struct SemlDw {
     return p_d.in_w <= t_MaxW && p_d.kernel <= t_MaxK ? StatusCode::kOk : StatusCode::kEngineLimit;
   }
 
-  static StatusCode run(const LayerDesc& p_d, const FmapPorts& p_fm, const uint32_t* p_bundle,
-                        uint64_t& p_iterations) {
+  static StatusCode run(const LayerDesc& p_d, const FmapPorts& p_fm, AxiIn<uint32_t> p_bundle) {
     int8_t l_band[kBandRows][t_MaxW][t_TileC];
 #pragma HLS ARRAY_PARTITION variable=l_band type=cyclic factor=t_Simd dim=3
     int8_t l_w[t_MaxK * t_MaxK][t_TileC];
@@ -480,20 +466,18 @@ struct SemlDw {
     weight_load_loop:
       for (uint32_t l_t = 0; l_t < l_taps; ++l_t) {
 #pragma HLS LOOP_TRIPCOUNT max=t_MaxK * t_MaxK
-        for (uint32_t l_c = 0; l_c < l_nc; ++l_c) {
-#pragma HLS PIPELINE II=1
+        FIBHA_PIPELINED_FOR(weight_copy_loop, latency::kCopy) (uint32_t l_c = 0; l_c < l_nc; ++l_c) {
+          FIBHA_PIPELINE(weight_copy_loop, 1);
 #pragma HLS LOOP_TRIPCOUNT max=t_TileC
           l_w[l_t][l_c] = bundle_byte(p_bundle, p_d.weight_off + l_t * p_d.in_c + l_c0 + l_c);
-          ++p_iterations;
-          csim::tick();
         }
       }
-      const StatusCode l_status = load_channel_quant<t_TileC>(p_bundle, p_d, l_c0, l_nc, l_cq, p_iterations);
+      const StatusCode l_status = load_channel_quant<t_TileC>(p_bundle, p_d, l_c0, l_nc, l_cq);
       if (l_status != StatusCode::kOk) {
         return l_status;
       }
       run_bands<SemlDw, kBandRows, t_MaxW, t_TileC, t_TileRows>(p_d, p_fm, l_band, l_w, l_cq, l_q, l_c0, l_nc, l_c0,
-                                                                l_nc, p_iterations);
+                                                                l_nc);
     }
     return StatusCode::kOk;
   }
@@ -502,16 +486,15 @@ struct SemlDw {
   static void compute_pixel(const LayerDesc& p_d, const FmapPorts& p_fm, const int8_t p_band[kBandRows][t_MaxW][t_TileC],
                             const int8_t p_w[t_MaxK * t_MaxK][t_TileC], const int32_t p_cq[kChannelQuantRows][t_TileC],
                             const QuantParams& p_q, uint32_t p_c0, uint32_t p_nc, uint32_t p_bandRow, uint32_t p_oy,
-                            uint32_t p_ox, uint64_t& p_iterations) {
+                            uint32_t p_ox) {
   group_loop:
     for (uint32_t l_cb = 0; l_cb < groups_of(p_nc, t_Simd); ++l_cb) {
 #pragma HLS LOOP_TRIPCOUNT max=t_TileC / t_Simd
       int32_t l_acc[t_Simd];
 #pragma HLS ARRAY_PARTITION variable=l_acc type=complete
       init_group<t_Simd, t_TileC>(l_acc, p_cq, l_cb, p_nc);
-    tap_loop:
-      for (uint32_t l_t = 0; l_t < p_d.kernel * p_d.kernel; ++l_t) {
-#pragma HLS PIPELINE II=1
+      FIBHA_PIPELINED_FOR(tap_loop, latency::mac(1)) (uint32_t l_t = 0; l_t < p_d.kernel * p_d.kernel; ++l_t) {
+        FIBHA_PIPELINE(tap_loop, 1);
 #pragma HLS LOOP_TRIPCOUNT max=t_MaxK * t_MaxK
         const uint32_t l_ky = l_t / p_d.kernel;
         const uint32_t l_kx = l_t % p_d.kernel;
@@ -525,8 +508,6 @@ struct SemlDw {
             l_acc[l_s] = wrap_add(l_acc[l_s], mac_term(l_x, p_q.in_zp, p_w[l_t][l_c]));
           }
         }
-        ++p_iterations;
-        csim::tick();
       }
       store_group<t_Simd, t_TileC>(p_fm, p_d, l_acc, p_cq, p_q, l_cb, p_nc,
                                    p_d.out_off + (p_oy * p_d.out_w + p_ox) * p_d.out_c + p_c0);
@@ -561,8 +542,7 @@ struct SemlConv {
                                                                                : StatusCode::kEngineLimit;
   }
 
-  static StatusCode run(const LayerDesc& p_d, const FmapPorts& p_fm, const uint32_t* p_bundle,
-                        uint64_t& p_iterations) {
+  static StatusCode run(const LayerDesc& p_d, const FmapPorts& p_fm, AxiIn<uint32_t> p_bundle) {
     int8_t l_band[kBandRows][t_MaxW][t_MaxInC];
 #pragma HLS ARRAY_PARTITION variable=l_band type=cyclic factor=t_Simd dim=3
     int8_t l_w[t_TileOc][t_MaxK * t_MaxK][t_MaxInC];
@@ -582,21 +562,19 @@ struct SemlConv {
 #pragma HLS LOOP_TRIPCOUNT max=t_TileOc
         for (uint32_t l_t = 0; l_t < l_taps; ++l_t) {
 #pragma HLS LOOP_TRIPCOUNT max=t_MaxK * t_MaxK
-          for (uint32_t l_c = 0; l_c < p_d.in_c; ++l_c) {
-#pragma HLS PIPELINE II=1
+          FIBHA_PIPELINED_FOR(weight_copy_loop, latency::kCopy) (uint32_t l_c = 0; l_c < p_d.in_c; ++l_c) {
+            FIBHA_PIPELINE(weight_copy_loop, 1);
 #pragma HLS LOOP_TRIPCOUNT max=t_MaxInC
             l_w[l_o][l_t][l_c] = bundle_byte(p_bundle, p_d.weight_off + ((l_oc0 + l_o) * l_taps + l_t) * p_d.in_c + l_c);
-            ++p_iterations;
-            csim::tick();
           }
         }
       }
-      const StatusCode l_status = load_channel_quant<t_TileOc>(p_bundle, p_d, l_oc0, l_noc, l_cq, p_iterations);
+      const StatusCode l_status = load_channel_quant<t_TileOc>(p_bundle, p_d, l_oc0, l_noc, l_cq);
       if (l_status != StatusCode::kOk) {
         return l_status;
       }
       run_bands<SemlConv, kBandRows, t_MaxW, t_MaxInC, t_TileRows>(p_d, p_fm, l_band, l_w, l_cq, l_q, 0, p_d.in_c,
-                                                                   l_oc0, l_noc, p_iterations);
+                                                                   l_oc0, l_noc);
     }
     return StatusCode::kOk;
   }
@@ -606,7 +584,7 @@ struct SemlConv {
                             const int8_t p_band[kBandRows][t_MaxW][t_MaxInC],
                             const int8_t p_w[t_TileOc][t_MaxK * t_MaxK][t_MaxInC],
                             const int32_t p_cq[kChannelQuantRows][t_TileOc], const QuantParams& p_q, uint32_t p_oc0,
-                            uint32_t p_noc, uint32_t p_bandRow, uint32_t p_oy, uint32_t p_ox, uint64_t& p_iterations) {
+                            uint32_t p_noc, uint32_t p_bandRow, uint32_t p_oy, uint32_t p_ox) {
     const uint32_t l_groups = groups_of(p_d.in_c, t_Simd);
   fold_loop:
     for (uint32_t l_ob = 0; l_ob < groups_of(p_noc, t_Pe); ++l_ob) {
@@ -614,9 +592,8 @@ struct SemlConv {
       int32_t l_acc[t_Pe];
 #pragma HLS ARRAY_PARTITION variable=l_acc type=complete
       init_group<t_Pe, t_TileOc>(l_acc, p_cq, l_ob, p_noc);
-    mac_loop:
-      for (uint32_t l_i = 0; l_i < p_d.kernel * p_d.kernel * l_groups; ++l_i) {
-#pragma HLS PIPELINE II=1
+      FIBHA_PIPELINED_FOR(mac_loop, latency::mac(t_Simd)) (uint32_t l_i = 0; l_i < p_d.kernel * p_d.kernel * l_groups; ++l_i) {
+        FIBHA_PIPELINE(mac_loop, 1);
 #pragma HLS LOOP_TRIPCOUNT max=t_MaxK * t_MaxK * t_MaxInC / t_Simd
         const uint32_t l_t = l_i / l_groups;
         const uint32_t l_cb = l_i % l_groups;
@@ -636,8 +613,6 @@ struct SemlConv {
             }
           }
         }
-        ++p_iterations;
-        csim::tick();
       }
       store_group<t_Pe, t_TileOc>(p_fm, p_d, l_acc, p_cq, p_q, l_ob, p_noc,
                                   p_d.out_off + (p_oy * p_d.out_w + p_ox) * p_d.out_c + p_oc0);
@@ -658,12 +633,11 @@ struct SemlAdd {
 
   static StatusCode check(const LayerDesc&) { return StatusCode::kOk; }
 
-  static StatusCode run(const LayerDesc& p_d, const FmapPorts& p_fm, const uint32_t*, uint64_t& p_iterations) {
+  static StatusCode run(const LayerDesc& p_d, const FmapPorts& p_fm, AxiIn<uint32_t>) {
     const AddParams l_p = desc_add(p_d);
     const uint32_t l_n = p_d.in_h * p_d.in_w * p_d.in_c;
-  add_loop:
-    for (uint32_t l_i0 = 0; l_i0 < l_n; l_i0 += t_Simd) {
-#pragma HLS PIPELINE II=1
+    FIBHA_PIPELINED_FOR(add_loop, latency::kAddRequantize + latency::kCopy) (uint32_t l_i0 = 0; l_i0 < l_n; l_i0 += t_Simd) {
+      FIBHA_PIPELINE(add_loop, 1);
       for (unsigned l_s = 0; l_s < t_Simd; ++l_s) {
 #pragma HLS UNROLL
         const uint32_t l_i = l_i0 + l_s;
@@ -673,8 +647,6 @@ struct SemlAdd {
           fm_store(p_fm, p_d.out_buf, p_d.out_off + l_i, add_requantize(l_a, l_b, l_p));
         }
       }
-      ++p_iterations;
-      csim::tick();
     }
     return StatusCode::kOk;
   }
@@ -688,7 +660,7 @@ struct SemlAbsent {
 
   static StatusCode check(const LayerDesc&) { return StatusCode::kEngineLimit; }
 
-  static StatusCode run(const LayerDesc&, const FmapPorts&, const uint32_t*, uint64_t&) {
+  static StatusCode run(const LayerDesc&, const FmapPorts&, AxiIn<uint32_t>) {
     return StatusCode::kEngineLimit;
   }
 };
@@ -720,17 +692,16 @@ struct SemlEngines {
   }
 
   /// Runs one descriptor that check_layer() accepted.
-  static StatusCode run_layer(const LayerDesc& p_d, const FmapPorts& p_fm, const uint32_t* p_bundle,
-                              uint64_t& p_iterations) {
+  static StatusCode run_layer(const LayerDesc& p_d, const FmapPorts& p_fm, AxiIn<uint32_t> p_bundle) {
     switch (static_cast<LayerKind>(p_d.kind)) {
       case LayerKind::kConv:
-        return t_Conv::run(p_d, p_fm, p_bundle, p_iterations);
+        return t_Conv::run(p_d, p_fm, p_bundle);
       case LayerKind::kDepthwise:
-        return t_Dw::run(p_d, p_fm, p_bundle, p_iterations);
+        return t_Dw::run(p_d, p_fm, p_bundle);
       case LayerKind::kPointwise:
-        return t_Pw::run(p_d, p_fm, p_bundle, p_iterations);
+        return t_Pw::run(p_d, p_fm, p_bundle);
       case LayerKind::kAdd:
-        return t_Add::run(p_d, p_fm, p_bundle, p_iterations);
+        return t_Add::run(p_d, p_fm, p_bundle);
     }
     return StatusCode::kLayerKind;
   }

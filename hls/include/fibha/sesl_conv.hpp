@@ -19,7 +19,9 @@
 #endif
 
 #include "fibha/arith.hpp"
+#include "fibha/latency.hpp"
 #include "fibha/line_buffer.hpp"
+#include "fibha/schedule.hpp"
 #include "fibha/stream.hpp"
 #include "fibha/types.hpp"
 
@@ -59,9 +61,6 @@ struct SeslConv {
   static constexpr unsigned kLineBufferBytes = Geo::kBufPixels * t_InC;
   /// On-chip weight and per-channel table bytes.
   static constexpr unsigned kWeightBytes = t_OutC * kDepth + t_OutC * kChannelQuantRows * 4;
-  /// Modelled cycles per image: pipelined iterations at II=1 (fill + MAC loops).
-  static constexpr uint64_t kModelledCycles =
-      uint64_t{Geo::kScanPositions} * kSf + uint64_t{Geo::kOutPixels} * kNf * Geo::kTaps * kSf;
 
   /// Runs one image.
   /// \param p_in     input pixels, raster order
@@ -83,24 +82,24 @@ struct SeslConv {
   }
 
   /// The outputs of the window ending at p_head (scan_image's step).
-  static void compute_window(const InWord p_lineBuf[Geo::kBufPixels][kSf], unsigned p_head,
-                             hls::stream<OutWord>& p_out, const int8_t p_weights[t_OutC][kDepth],
-                             const int32_t p_cq[kChannelQuantRows][t_OutC], const QuantParams& p_q) {
+  template <class t_Buf>
+  static void compute_window(const t_Buf& p_lineBuf, unsigned p_head, hls::stream<OutWord>& p_out,
+                             const int8_t p_weights[t_OutC][kDepth], const int32_t p_cq[kChannelQuantRows][t_OutC],
+                             const QuantParams& p_q) {
   fold_loop:
     for (unsigned l_nf = 0; l_nf < kNf; ++l_nf) {
       int32_t l_acc[t_Pe];
 #pragma HLS ARRAY_PARTITION variable=l_acc type=complete
       bias_init<t_Pe, t_OutC>(l_acc, p_cq, l_nf * t_Pe);
-    mac_loop:
-      for (unsigned l_i = 0; l_i < Geo::kTaps * kSf; ++l_i) {
-#pragma HLS PIPELINE II=1
+      FIBHA_PIPELINED_FOR(mac_loop, latency::mac(t_Simd)) (unsigned l_i = 0; l_i < Geo::kTaps * kSf; ++l_i) {
+        FIBHA_PIPELINE(mac_loop, 1);
         const unsigned l_tap = l_i / kSf;
         const unsigned l_sf = l_i % kSf;
         const InWord l_x = p_lineBuf[Ring<Geo::kBufPixels>::back(p_head, Geo::tap_distance(l_tap))][l_sf];
         mac_block<t_Pe, t_Simd, t_OutC, kDepth>(l_acc, l_x.v, p_q.in_zp, p_weights, l_nf * t_Pe,
                                                 l_tap * t_InC + l_sf * t_Simd);
-        csim::tick();
       }
+      FIBHA_SPEND(latency::kRequantize);
       p_out.write(requantize_word<t_Pe, t_OutC>(l_acc, p_cq, l_nf * t_Pe, p_q));
     }
   }

@@ -18,7 +18,9 @@
 #endif
 
 #include "fibha/arith.hpp"
+#include "fibha/latency.hpp"
 #include "fibha/line_buffer.hpp"
+#include "fibha/schedule.hpp"
 #include "fibha/stream.hpp"
 #include "fibha/types.hpp"
 
@@ -52,8 +54,6 @@ struct SeslDw {
   static constexpr unsigned kMacsPerCycle = t_Simd;
   static constexpr unsigned kLineBufferBytes = Geo::kBufPixels * t_C;
   static constexpr unsigned kWeightBytes = kTaps * t_C + t_C * kChannelQuantRows * 4;
-  static constexpr uint64_t kModelledCycles =
-      uint64_t{Geo::kScanPositions} * kSf + uint64_t{Geo::kOutPixels} * kSf * kTaps;
 
   /// Runs one image.
   /// \param p_in      input pixels, raster order
@@ -73,7 +73,8 @@ struct SeslDw {
   }
 
   /// The outputs of the window ending at p_head, one word per channel group (scan_image's step).
-  static void compute_window(const Word p_lineBuf[Geo::kBufPixels][kSf], unsigned p_head, hls::stream<Word>& p_out,
+  template <class t_Buf>
+  static void compute_window(const t_Buf& p_lineBuf, unsigned p_head, hls::stream<Word>& p_out,
                              const int8_t p_weights[kTaps][t_C], const int32_t p_cq[kChannelQuantRows][t_C],
                              const QuantParams& p_q) {
   group_loop:
@@ -83,22 +84,21 @@ struct SeslDw {
   }
 
   /// One group of t_Simd channels of the window ending at p_head (shared with FIRB).
-  static Word compute_group(const Word p_lineBuf[Geo::kBufPixels][kSf], unsigned p_head, unsigned p_sf,
-                            const int8_t p_weights[kTaps][t_C],
+  template <class t_Buf>
+  static Word compute_group(const t_Buf& p_lineBuf, unsigned p_head, unsigned p_sf, const int8_t p_weights[kTaps][t_C],
                             const int32_t p_cq[kChannelQuantRows][t_C], const QuantParams& p_q) {
     int32_t l_acc[t_Simd];
 #pragma HLS ARRAY_PARTITION variable=l_acc type=complete
     bias_init<t_Simd, t_C>(l_acc, p_cq, p_sf * t_Simd);
-  tap_loop:
-    for (unsigned l_tap = 0; l_tap < kTaps; ++l_tap) {
-#pragma HLS PIPELINE II=1
+    FIBHA_PIPELINED_FOR(tap_loop, latency::mac(1)) (unsigned l_tap = 0; l_tap < kTaps; ++l_tap) {
+      FIBHA_PIPELINE(tap_loop, 1);
       const Word l_x = p_lineBuf[Ring<Geo::kBufPixels>::back(p_head, Geo::tap_distance(l_tap))][p_sf];
       for (unsigned l_s = 0; l_s < t_Simd; ++l_s) {
 #pragma HLS UNROLL
         l_acc[l_s] = wrap_add(l_acc[l_s], mac_term(l_x.v[l_s], p_q.in_zp, p_weights[l_tap][p_sf * t_Simd + l_s]));
       }
-      csim::tick();
     }
+    FIBHA_SPEND(latency::kRequantize);
     return requantize_word<t_Simd, t_C>(l_acc, p_cq, p_sf * t_Simd, p_q);
   }
 };

@@ -18,6 +18,8 @@
 #endif
 
 #include "fibha/arith.hpp"
+#include "fibha/latency.hpp"
+#include "fibha/schedule.hpp"
 #include "fibha/stream.hpp"
 #include "fibha/types.hpp"
 
@@ -50,7 +52,6 @@ struct SeslPw {
   /// The pixel kept for reuse across passes (no line buffer).
   static constexpr unsigned kInputBufferBytes = t_InC;
   static constexpr unsigned kWeightBytes = t_OutC * t_InC + t_OutC * kChannelQuantRows * 4;
-  static constexpr uint64_t kModelledCycles = uint64_t{t_H} * t_W * kNf * kSf;
 
   /// Runs one image.
   /// \param p_in      input pixels, raster order
@@ -76,9 +77,9 @@ struct SeslPw {
         int32_t l_acc[t_Pe];
 #pragma HLS ARRAY_PARTITION variable=l_acc type=complete
         bias_init<t_Pe, t_OutC>(l_acc, p_cq, l_nf * t_Pe);
-      mac_loop:
-        for (unsigned l_sf = 0; l_sf < kSf; ++l_sf) {
-#pragma HLS PIPELINE II=1
+        FIBHA_PIPELINED_FOR(mac_loop, latency::kStreamRead + latency::mac(t_Simd)) (unsigned l_sf = 0; l_sf < kSf;
+                                                                                      ++l_sf) {
+          FIBHA_PIPELINE(mac_loop, 1);
           InWord l_x;
           if (l_nf == 0) {
             l_x = p_in.read();
@@ -87,8 +88,8 @@ struct SeslPw {
             l_x = l_inBuf[l_sf];
           }
           mac_block<t_Pe, t_Simd, t_OutC, t_InC>(l_acc, l_x.v, p_q.in_zp, p_weights, l_nf * t_Pe, l_sf * t_Simd);
-          csim::tick();
         }
+        FIBHA_SPEND(latency::kRequantize);
         p_out.write(requantize_word<t_Pe, t_OutC>(l_acc, p_cq, l_nf * t_Pe, p_q));
       }
     }
@@ -108,36 +109,35 @@ struct StreamResize {
   static_assert((uint64_t{t_InWords} * t_InW) % t_OutW == 0, "the image must fill whole output words");
 
   static constexpr unsigned kOutWords = static_cast<unsigned>(uint64_t{t_InWords} * t_InW / t_OutW);
-  static constexpr uint64_t kModelledCycles = t_InWords > kOutWords ? t_InWords : kOutWords;
 
   static void run(hls::stream<Vec<t_InW>>& p_in, hls::stream<Vec<t_OutW>>& p_out) {
     if (t_InW >= t_OutW) {
     split_loop:
       for (unsigned l_i = 0; l_i < t_InWords; ++l_i) {
         const Vec<t_InW> l_in = p_in.read();
-        for (unsigned l_part = 0; l_part < t_InW / t_OutW; ++l_part) {
-#pragma HLS PIPELINE II=1
+        FIBHA_PIPELINED_FOR(split_part_loop, latency::kStreamWrite) (unsigned l_part = 0; l_part < t_InW / t_OutW;
+                                                                     ++l_part) {
+          FIBHA_PIPELINE(split_part_loop, 1);
           Vec<t_OutW> l_out;
           for (unsigned l_k = 0; l_k < t_OutW; ++l_k) {
 #pragma HLS UNROLL
             l_out.v[l_k] = l_in.v[l_part * t_OutW + l_k];
           }
           p_out.write(l_out);
-          csim::tick();
         }
       }
     } else {
     merge_loop:
       for (unsigned l_o = 0; l_o < kOutWords; ++l_o) {
         Vec<t_OutW> l_out;
-        for (unsigned l_part = 0; l_part < t_OutW / t_InW; ++l_part) {
-#pragma HLS PIPELINE II=1
+        FIBHA_PIPELINED_FOR(merge_part_loop, latency::kStreamRead) (unsigned l_part = 0; l_part < t_OutW / t_InW;
+                                                                    ++l_part) {
+          FIBHA_PIPELINE(merge_part_loop, 1);
           const Vec<t_InW> l_in = p_in.read();
           for (unsigned l_k = 0; l_k < t_InW; ++l_k) {
 #pragma HLS UNROLL
             l_out.v[l_part * t_InW + l_k] = l_in.v[l_k];
           }
-          csim::tick();
         }
         p_out.write(l_out);
       }

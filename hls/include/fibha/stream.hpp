@@ -1,11 +1,8 @@
-// Stream header selection and the C-simulation instrumentation every engine shares.
+// Stream header selection and the end-of-run stream check.
 //
-// With Vitis HLS installed, <hls_stream.h> is the vendor's; elsewhere the C model in
+// With Vitis HLS installed, <hls_stream.h> is the vendor's; elsewhere the timed C model in
 // fibha/csim/hls_stream.h stands in for it, so g++ builds the same sources. Nothing
-// else in fibha names the vendor header.
-//
-// The instrumentation (tick counting, the end-of-run stream check) compiles away under
-// __SYNTHESIS__: hardware gets none of it.
+// else in fibha names the vendor header. The check compiles away under __SYNTHESIS__.
 #ifndef FIBHA_STREAM_HPP
 #define FIBHA_STREAM_HPP
 
@@ -22,22 +19,6 @@
 
 namespace fibha {
 namespace csim {
-
-/// Modelled cycles counted during C simulation: one per iteration of a loop that the
-/// sources pipeline at II=1. Engines publish the same count as a constexpr formula;
-/// the testbenches check that the two agree, so the formula the compiler's model is
-/// compared with is the one the code actually executes.
-inline std::uint64_t& ticks() {
-  static std::uint64_t l_ticks = 0;
-  return l_ticks;
-}
-
-/// Counts one pipelined iteration (no-op in synthesis).
-inline void tick() {
-#ifndef __SYNTHESIS__
-  ++ticks();
-#endif
-}
 
 /// True when no stream holds data: every stream destroyed so far was drained, and every
 /// live one is empty. Prints each offender to p_report. With the vendor header, Vitis

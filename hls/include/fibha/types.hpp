@@ -20,6 +20,19 @@ struct Vec {
   int8_t v[t_N];
 };
 
+#ifndef __SYNTHESIS__
+}  // namespace fibha
+#include "fibha/csim/memory.hpp"
+namespace fibha {
+namespace csim {
+/// Vitis splits an array of Vec<N> into N lanes unless the array is aggregated.
+template <unsigned t_N>
+struct ElementLanes<Vec<t_N>> {
+  static constexpr unsigned kValue = t_N;
+};
+}  // namespace csim
+#endif
+
 /// A word whose every lane holds p_value (used for padding with the zero point).
 /// \tparam t_N channels per word
 template <unsigned t_N>

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use fibha_model::bundle::{Bundle, BundleError};
 use fibha_model::device::{BUNDLE_VERSION, INTERFACE_VERSION};
+use fibha_model::timing::TimingReport;
 use fibha_model::{DType, Graph, ModelError, TensorId};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -28,7 +29,7 @@ use sha2::{Digest, Sha256};
 /// The manifest's file name in a build directory.
 pub const MANIFEST: &str = "manifest.json";
 /// The manifest layout this runtime reads.
-pub const MANIFEST_FORMAT_VERSION: u32 = 2;
+pub const MANIFEST_FORMAT_VERSION: u32 = 3;
 /// The bitstream's file name: a `.bit.bin` from the Vivado flow on a board, the instance
 /// descriptor for the virtual board (the virtual board loads it the same way).
 pub const BITSTREAM: &str = "fibha.bit.bin";
@@ -158,6 +159,9 @@ pub struct Manifest {
     pub bundle_format_version: u32,
     /// The plan document.
     pub plan: FileRef,
+    /// The plan against the timed C simulation (absent when built without the virtual board).
+    #[serde(default)]
+    pub timing: Option<FileRef>,
     /// Minimum DMA buffer sizes by u-dma-buf name.
     pub buffers: BTreeMap<String, u64>,
     /// Board name.
@@ -215,6 +219,21 @@ pub struct PlanFiguresModelled {
     pub period_s: f64,
 }
 
+/// Reads and validates the build's timing report, checked against its manifest hash.
+fn read_timing(dir: &Path, file: &FileRef) -> Result<TimingReport, InstanceError> {
+    let path = dir.join(&file.file);
+    let bytes = read_file(&path, "the timing report")?;
+    check_hash(&path, &bytes, &file.sha256)?;
+    let report: TimingReport = serde_json::from_slice(&bytes).map_err(|e| InstanceError::Json {
+        path: path.clone(),
+        detail: e.to_string(),
+    })?;
+    report
+        .validate()
+        .map_err(|detail| InstanceError::Json { path, detail })?;
+    Ok(report)
+}
+
 /// A validated build directory.
 #[derive(Debug)]
 pub struct Instance {
@@ -231,6 +250,8 @@ pub struct Instance {
     pub split: Split,
     /// The plan's modelled figures.
     pub modelled: PlanFiguresModelled,
+    /// The plan against the timed C simulation of its HLS code, when the build has it.
+    pub timing: Option<TimingReport>,
 }
 
 impl Instance {
@@ -283,6 +304,10 @@ impl Instance {
         let graph = Arc::new(load_model(dir, &manifest.model)?);
         let split = split(&graph, &plan.model.host, &plan_path)?;
         check_io_sizes(&graph, &split, &bundle, &plan_path)?;
+        let timing = match &manifest.timing {
+            Some(file) => Some(read_timing(dir, file)?),
+            None => None,
+        };
         Ok(Instance {
             dir: dir.to_path_buf(),
             plan_hash,
@@ -293,6 +318,7 @@ impl Instance {
                 latency_s: plan.modelled.fibha.latency_ms * 1e-3,
                 period_s: plan.modelled.fibha.period_ms * 1e-3,
             },
+            timing,
             manifest,
         })
     }

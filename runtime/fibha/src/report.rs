@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use fibha_board::RailGroup;
+use fibha_model::timing::TimingReport;
 use serde::Serialize;
 
 use crate::accelerator::DriverStats;
@@ -39,6 +40,9 @@ pub struct RunInfo {
     pub plan_latency_us: Option<f64>,
     /// What the inputs were.
     pub input: String,
+    /// The build's plan against the timed C simulation (reports carry it at their top).
+    #[serde(skip)]
+    pub timing: Option<TimingReport>,
 }
 
 /// How a run ended.
@@ -196,6 +200,9 @@ pub struct BenchReport {
     pub host_operators: Vec<OpTime>,
     /// What the driver recovered from.
     pub driver: Option<DriverStats>,
+    /// The plan's cycles against the timed C simulation's, per engine, SEML layer and image
+    /// (from the build directory's timing.json; both modelled).
+    pub timing: Option<TimingReport>,
     /// Notes (recoveries, caveats).
     pub notes: Vec<String>,
     /// Published figures of other systems.
@@ -277,11 +284,12 @@ pub fn bench_report(
         command: "bench",
         modelled_note: modelled.then(|| {
             format!(
-                "virtual board: the accelerator's time is its cycle register at the plan's {} MHz clock (modelled); host stages are measured on this machine; latency and throughput replay the pipeline with both",
+                "virtual board: the accelerator's time is its cycle register at the plan's {} MHz clock (modelled: timed C simulation of the instance's HLS code); host stages are measured on this machine; latency and throughput replay the pipeline with both",
                 run.clock_mhz.unwrap_or_default()
             )
         }),
         peers: peers_for(&run.model),
+        timing: run.timing.clone(),
         latency_us: Group {
             modelled,
             figures: percentiles(timeline.latencies.iter().copied()),
@@ -475,6 +483,9 @@ impl BenchReport {
         for note in &self.notes {
             let _ = writeln!(out, "note: {note}");
         }
+        if let Some(t) = &self.timing {
+            out.push_str(&t.table());
+        }
         peers_text(&mut out, &self.peers);
         files_text(&mut out, &self.files);
         out
@@ -607,6 +618,8 @@ pub struct EnergyReport {
     pub per_inference: Group<PerInference>,
     /// What the driver recovered from.
     pub driver: Option<DriverStats>,
+    /// The plan's cycles against the timed C simulation's (from the build directory).
+    pub timing: Option<TimingReport>,
     /// Notes.
     pub notes: Vec<String>,
     /// Published figures of other systems.

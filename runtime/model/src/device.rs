@@ -181,10 +181,10 @@ pub mod status {
     pub const LAYER: Field = Field { lsb: 16, bits: 16 };
 }
 
-/// Modelled cycles of the last run: the SESL part's modelled steady-state cycles plus the
-/// pipelined loop iterations the SEML engines executed. Counted by the kernel itself, the same
-/// on hardware and in C simulation; not a wall-clock measurement (memory stalls are not
-/// included). (64-bit, ro, kernel argument `p_cycles`)
+/// Clock cycles of the last run from ap_start to ap_done, counted by a free-running counter
+/// process beside the kernel. In the virtual board's C simulation it is the timed model's
+/// figure (hls/README.md, "Timed C simulation"): modelled, not measured. (64-bit, ro, kernel
+/// argument `p_cycles`)
 pub const CYCLES: u32 = 0x88;
 /// High word of `cycles`.
 pub const CYCLES_HI: u32 = 0x8C;
@@ -379,6 +379,10 @@ pub enum StatusCode {
     /// mode.verify: the bundle's CRC-32 does not match the crc32 word of its header (the copy
     /// in device memory is corrupt).
     Checksum = 18,
+    /// Virtual board only: the timed C simulation found the design's processes unable to make
+    /// progress (on hardware the accelerator would hang until reset); the kernel's log names
+    /// the processes and streams.
+    Deadlock = 19,
 }
 
 impl StatusCode {
@@ -403,6 +407,7 @@ impl StatusCode {
         StatusCode::Quant,
         StatusCode::AddressUnmapped,
         StatusCode::Checksum,
+        StatusCode::Deadlock,
     ];
 
     /// The value with this number, if there is one.
@@ -427,6 +432,7 @@ impl StatusCode {
             16 => Some(Self::Quant),
             17 => Some(Self::AddressUnmapped),
             18 => Some(Self::Checksum),
+            19 => Some(Self::Deadlock),
             _ => None,
         }
     }
@@ -453,6 +459,7 @@ impl StatusCode {
             Self::Quant => "quant",
             Self::AddressUnmapped => "address_unmapped",
             Self::Checksum => "checksum",
+            Self::Deadlock => "deadlock",
         }
     }
 
@@ -499,6 +506,9 @@ impl StatusCode {
             }
             Self::Checksum => {
                 "mode.verify: the bundle's CRC-32 does not match the crc32 word of its header (the copy in device memory is corrupt)."
+            }
+            Self::Deadlock => {
+                "Virtual board only: the timed C simulation found the design's processes unable to make progress (on hardware the accelerator would hang until reset); the kernel's log names the processes and streams."
             }
         }
     }

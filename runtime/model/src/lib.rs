@@ -9,7 +9,8 @@
 //! The accelerator's side of the format lives here too: [`device`], the register map and
 //! byte layouts generated from `hls/regmap.toml` (the description the kernel's C++ header
 //! comes from), and [`bundle`], the weight bundle `fibha-compile build` writes and the
-//! runtime validates before anything reaches the accelerator.
+//! runtime validates before anything reaches the accelerator, and [`timing`], the report of
+//! the plan's cycles next to the timed C simulation's that a build directory carries.
 //!
 //! This crate depends on no other fibha crate: the runtime and the tools both build on it.
 
@@ -19,6 +20,7 @@ pub mod device;
 mod error;
 mod ir;
 pub mod tflite;
+pub mod timing;
 
 pub use error::ModelError;
 pub use ir::{

@@ -94,6 +94,33 @@ pub struct Memory {
     pub source: String,
 }
 
+/// The PS-PL (or memory-controller) ports the accelerator's m_axi masters use, and how the
+/// HLS m_axi adapter drives them: the numbers the timed C simulation keeps time with
+/// (generated into each instance's configuration) and the bandwidth the ports can move.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ports {
+    /// Ports the generated design uses (one per m_axi bundle).
+    pub count: u32,
+    /// Data width of one port, bits.
+    pub width_bits: u32,
+    /// Cycles from a transaction's request to its first beat.
+    pub latency_cycles: u32,
+    /// Beats per transaction at most.
+    pub max_burst_beats: u32,
+    /// Transactions in flight per port and direction.
+    pub outstanding: u32,
+    /// Where the figures come from.
+    pub source: String,
+}
+
+impl Ports {
+    /// Bytes one port moves per beat.
+    pub fn width_bytes(&self) -> u32 {
+        self.width_bits / 8
+    }
+}
+
 /// The share of the device the accelerator may use.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -124,6 +151,8 @@ pub struct Board {
     pub clock: Clock,
     /// Off-chip memory.
     pub memory: Memory,
+    /// The ports to it.
+    pub ports: Ports,
     /// The accelerator's share of the device.
     pub accelerator: Share,
 }
@@ -189,6 +218,20 @@ impl Board {
             return Err(invalid(format!(
                 "memory.ddr_gbps is {}, expected > 0",
                 board.memory.ddr_gbps
+            )));
+        }
+        let p = &board.ports;
+        if p.count == 0
+            || p.width_bits < 8
+            || !p.width_bits.is_power_of_two()
+            || p.max_burst_beats == 0
+            || p.outstanding == 0
+        {
+            return Err(invalid(format!(
+                "ports: count {}, width_bits {}, max_burst_beats {}, outstanding {}: expected a \
+                 positive count, a power-of-two width of at least 8 bits, and positive burst \
+                 and outstanding limits",
+                p.count, p.width_bits, p.max_burst_beats, p.outstanding
             )));
         }
         for (field, v) in [

@@ -7,7 +7,8 @@
 //! | `model.fibha` | the weight bundle (`fibha_model::bundle`), exactly the image the kernel reads |
 //! | `hls/fibha_top.tcl` | the Vitis HLS script of this instance's kernel (csynth, export as IP) |
 //! | `vivado/params.tcl`, `vivado/fibha.dtso` | ZCU102 only: the parameters of `bitstreams/zcu102/build.tcl` and the device-tree overlay |
-//! | `vboard/fibha_kernel`, `fibha.bit.bin` | the virtual board's executable form: the same HLS C++ compiled by g++ behind `tools/vboard`'s kernel shell, and the instance descriptor the virtual board loads as its "bitstream" |
+//! | `vboard/fibha_kernel`, `fibha.bit.bin` | the virtual board's executable form: the same HLS C++ compiled by g++ for the timed C simulation behind the kernel shell (`make -C hls kernel`), and the instance descriptor the virtual board loads as its "bitstream" |
+//! | `timing.json` | the plan's cycles against the timed C simulation's, per engine, SEML layer and image ([`crate::timing`]) |
 //! | `manifest.json` | ties the plan hash, the bundle's SHA-256, the model and every file above |
 //!
 //! Invariant: nothing is written before the plan fits, the HLS configuration renders and
@@ -30,9 +31,10 @@ use crate::pack;
 use crate::planner::{PlanOptions, Planner};
 use crate::report::{self, PlanDoc, Search};
 use crate::topology::hex;
+use fibha_model::timing::TimingReport;
 
 /// Version of the manifest's layout.
-pub const MANIFEST_FORMAT_VERSION: u32 = 2;
+pub const MANIFEST_FORMAT_VERSION: u32 = 3;
 /// AXI masters of the kernel (`gmem0` feature maps, `gmem1` bundle: the m_axi bundles of
 /// `hls/src/fibha_top.cpp`), one HP port each in the ZCU102 block design.
 pub const M_AXI_MASTERS: u32 = 2;
@@ -67,6 +69,17 @@ pub enum BuildError {
     /// The overlay cannot be rendered.
     #[error("rendering the device-tree overlay")]
     Overlay(#[from] overlay::OverlayError),
+    /// The HLS sources are nowhere to be found.
+    #[error(
+        "cannot find fibha's HLS sources (hls/ with its Makefile); pass --hls-dir DIR or set FIBHA_HLS_DIR (looked in {looked})"
+    )]
+    NoHlsSources {
+        /// Where it looked.
+        looked: String,
+    },
+    /// The timed C simulation of the instance failed.
+    #[error(transparent)]
+    Timing(#[from] crate::timing::TimingError),
     /// The C-simulation kernel did not compile or run.
     #[error("{what} failed ({command}):\n{output}")]
     Tool {
@@ -136,6 +149,8 @@ pub struct Manifest {
     pub vboard_kernel: Option<FileRef>,
     /// The virtual board's instance descriptor.
     pub vboard_instance: Option<FileRef>,
+    /// The plan against the timed C simulation (`timing.json`, with the vboard kernel).
+    pub timing: Option<FileRef>,
     /// Minimum size of each DMA buffer, by u-dma-buf device name.
     pub buffers: BTreeMap<String, u64>,
     /// Board name.
@@ -160,8 +175,6 @@ pub struct EngineResources {
     pub modelled_pes: u32,
     /// DSP slices the model charged.
     pub modelled_dsp: u32,
-    /// The template's modelled cycles per image (0: an SEML engine, cycles per layer).
-    pub template_cycles: u64,
     /// The plan's modelled cycles per image.
     pub plan_cycles: u64,
 }
@@ -169,28 +182,47 @@ pub struct EngineResources {
 /// How to build besides the plan.
 #[derive(Clone, Debug)]
 pub struct BuildOptions {
-    /// Compile the virtual board's executable form.
+    /// Compile the virtual board's executable form (and time it).
     pub vboard: bool,
-    /// The HLS sources (`hls/`).
+    /// The HLS sources (`hls/`, with its Makefile).
     pub hls_dir: PathBuf,
-    /// The virtual board's kernel shell (`tools/vboard/csim`).
-    pub shell_dir: PathBuf,
     /// The C++ compiler.
     pub cxx: String,
 }
 
-impl Default for BuildOptions {
-    /// The sources of this checkout (`FIBHA_HLS_DIR` overrides `hls/`), `$CXX` or g++.
-    fn default() -> Self {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+impl BuildOptions {
+    /// Options with the HLS sources at `hls_dir`, `$CXX` or g++.
+    pub fn with_hls_dir(hls_dir: PathBuf) -> BuildOptions {
         BuildOptions {
             vboard: true,
-            hls_dir: std::env::var_os("FIBHA_HLS_DIR")
-                .map_or_else(|| root.join("hls"), PathBuf::from),
-            shell_dir: root.join("tools/vboard/csim"),
+            hls_dir,
             cxx: std::env::var("CXX").unwrap_or_else(|_| "g++".into()),
         }
     }
+}
+
+/// Where the HLS sources are when no option names them: `FIBHA_HLS_DIR`, else beside the
+/// running executable: an installation's `../share/fibha/hls`, or the checkout the
+/// executable was built in (`hls/` above `target/<profile>/`).
+pub fn find_hls_dir() -> Result<PathBuf, BuildError> {
+    if let Some(dir) = std::env::var_os("FIBHA_HLS_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    let exe = std::env::current_exe().map_err(|e| BuildError::NoHlsSources {
+        looked: format!("(the running executable's path is unknown: {e})"),
+    })?;
+    let mut looked = Vec::new();
+    for dir in exe.ancestors().skip(1) {
+        for candidate in [dir.join("share/fibha/hls"), dir.join("hls")] {
+            if candidate.join("Makefile").is_file() && candidate.join("include/fibha").is_dir() {
+                return Ok(candidate);
+            }
+            looked.push(candidate.display().to_string());
+        }
+    }
+    Err(BuildError::NoHlsSources {
+        looked: looked.join(", "),
+    })
 }
 
 /// What `build` wrote.
@@ -202,8 +234,12 @@ pub struct BuildOutput {
     pub files: Vec<PathBuf>,
     /// Per engine, template multipliers against the model's charge (with the vboard kernel).
     pub resources: Option<Vec<EngineResources>>,
+    /// The plan against the timed C simulation (with the vboard kernel).
+    pub timing: Option<TimingReport>,
     /// Seconds the C-simulation kernel took to compile.
     pub compile_seconds: Option<f64>,
+    /// Seconds its timed run took.
+    pub timing_seconds: Option<f64>,
 }
 
 /// The generator string recorded in outputs.
@@ -333,20 +369,29 @@ pub fn build_plan(
         .collect();
     let (mut kernel_ref, mut instance_ref, mut resources, mut compile_seconds) =
         (None, None, None, None);
+    let (mut timing, mut timing_ref, mut timing_seconds) = (None, None, None);
     if bopts.vboard {
         let started = Instant::now();
         compile_kernel(out, bopts)?;
         compile_seconds = Some(started.elapsed().as_secs_f64());
         kernel_ref = Some(w.record(KERNEL)?);
         resources = Some(read_resources(&out.join(KERNEL))?);
+        let started = Instant::now();
+        let report = crate::timing::measure(&out.join(KERNEL), &bundle_path, doc)?;
+        timing_seconds = Some(started.elapsed().as_secs_f64());
+        timing_ref = Some(w.write(
+            fibha_model::timing::FILE_NAME,
+            &to_json("timing.json", &report)?,
+        )?);
         let spec = fibha_vboard::InstanceSpec {
             plan_hash: hardware_id,
             executable: PathBuf::from(KERNEL),
             args: Vec::new(),
-            modelled_cycles: modelled_cycles(doc),
+            modelled_cycles: report.image.timed_cycles,
             clock_mhz: board.clock.mhz,
             buffers: buffer_sizes.clone(),
         };
+        timing = Some(report);
         spec.write(out)?;
         instance_ref = Some(w.record(fibha_vboard::instance::FILE_NAME)?);
     }
@@ -367,6 +412,7 @@ pub fn build_plan(
         overlay_source: dtso_ref,
         vboard_kernel: kernel_ref,
         vboard_instance: instance_ref,
+        timing: timing_ref,
         buffers: buffer_sizes,
         board: board.name.clone(),
         part: board.part.clone(),
@@ -378,17 +424,14 @@ pub fn build_plan(
         hardware_id,
         files: w.files,
         resources,
+        timing,
         compile_seconds,
+        timing_seconds,
     })
 }
 
 /// The virtual board's kernel, relative to the build directory.
 pub const KERNEL: &str = "vboard/fibha_kernel";
-
-/// Cycles of one inference, modelled: the plan's latency at its clock.
-fn modelled_cycles(doc: &PlanDoc) -> u64 {
-    ((doc.modelled.fibha.latency_ms * 1e-3 * doc.board.clock_mhz * 1e6).round() as u64).max(1)
-}
 
 fn run_tool(what: &str, cmd: &mut Command) -> Result<std::process::Output, BuildError> {
     let command = format!("{cmd:?}");
@@ -410,80 +453,33 @@ fn run_tool(what: &str, cmd: &mut Command) -> Result<std::process::Output, Build
     Ok(child)
 }
 
-/// Compiles `hls/src/fibha_top.cpp` and the C-simulation main against the generated
-/// configuration, with the virtual board's kernel shell, into `vboard/fibha_kernel`: the
-/// translation units in parallel, then one link.
+/// Builds the virtual board's kernel for this directory's configuration with the HLS
+/// sources' own make target (`make -C hls kernel`, the one the tests use), then removes
+/// the objects.
 fn compile_kernel(out: &Path, b: &BuildOptions) -> Result<(), BuildError> {
     let obj = out.join("vboard/obj");
-    std::fs::create_dir_all(&obj).map_err(Writer::io(&obj))?;
-    let sources = [
-        b.hls_dir.join("src/fibha_top.cpp"),
-        b.hls_dir.join("src/csim_kernel.cpp"),
-        b.shell_dir.join("kernel_shell.cpp"),
-    ];
-    let flags = [
-        "-std=c++17",
-        "-O2",
-        "-Wall",
-        "-Wextra",
-        "-Wno-unknown-pragmas",
-        "-Wno-unused-label",
-    ];
-    let includes = [
-        b.hls_dir.join("include"),
-        b.hls_dir.join("src"),
-        out.to_path_buf(),
-        b.shell_dir.clone(),
-    ];
-    let mut children = Vec::new();
-    let mut objects = Vec::new();
-    for src in &sources {
-        let o = obj.join(
-            src.file_stem()
-                .map_or_else(|| "unit".into(), |s| s.to_string_lossy().into_owned())
-                + ".o",
-        );
-        let mut cmd = Command::new(&b.cxx);
-        cmd.args(flags);
-        for i in &includes {
-            cmd.arg("-I").arg(i);
-        }
-        cmd.arg("-c").arg(src).arg("-o").arg(&o);
-        let command = format!("{cmd:?}");
-        let child = cmd
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| BuildError::Tool {
-                what: "compiling the C-simulation kernel".into(),
-                command: command.clone(),
-                output: format!(
-                    "cannot start {}: {e} (set CXX, or build with --no-vboard)",
-                    b.cxx
-                ),
-            })?;
-        children.push((command, child));
-        objects.push(o);
-    }
-    for (command, child) in children {
-        let output = child.wait_with_output().map_err(|e| BuildError::Tool {
-            what: "compiling the C-simulation kernel".into(),
-            command: command.clone(),
-            output: e.to_string(),
-        })?;
-        if !output.status.success() {
-            return Err(BuildError::Tool {
-                what: "compiling the C-simulation kernel".into(),
-                command,
-                output: String::from_utf8_lossy(&output.stderr).into_owned(),
-            });
-        }
-    }
-    let mut link = Command::new(&b.cxx);
-    link.args(&objects).arg("-o").arg(out.join(KERNEL));
-    run_tool("linking the C-simulation kernel", &mut link)?;
+    let mut make = Command::new("make");
+    make.arg("-C")
+        .arg(&b.hls_dir)
+        .args(["--no-print-directory", "-j2", "kernel"])
+        .arg(format!("CXX={}", b.cxx))
+        .arg(format!("CONFIG_DIR={}", absolute(out)?.display()))
+        .arg(format!(
+            "KERNEL_OUT={}",
+            absolute(&out.join(KERNEL))?.display()
+        ))
+        .arg(format!("KERNEL_OBJ={}", absolute(&obj)?.display()));
+    run_tool(
+        "compiling the C-simulation kernel (make -C hls kernel)",
+        &mut make,
+    )?;
     std::fs::remove_dir_all(&obj).map_err(Writer::io(&obj))?;
     Ok(())
+}
+
+/// `path` made absolute against the working directory (make runs in the HLS directory).
+fn absolute(path: &Path) -> Result<PathBuf, BuildError> {
+    std::path::absolute(path).map_err(Writer::io(path))
 }
 
 /// Runs `kernel --resources`: one tab-separated line per engine.
@@ -502,7 +498,7 @@ fn read_resources(kernel: &Path) -> Result<Vec<EngineResources>, BuildError> {
         .filter(|l| !l.starts_with('#'))
         .map(|line| {
             let f: Vec<&str> = line.split('\t').collect();
-            let [engine, macs, pes, dsp, tc, pc] = f[..] else {
+            let [engine, macs, pes, dsp, pc] = f[..] else {
                 return Err(bad(line));
             };
             let n = |s: &str| s.parse::<u64>().map_err(|_| bad(line));
@@ -511,7 +507,6 @@ fn read_resources(kernel: &Path) -> Result<Vec<EngineResources>, BuildError> {
                 template_macs: n(macs)? as u32,
                 modelled_pes: n(pes)? as u32,
                 modelled_dsp: n(dsp)? as u32,
-                template_cycles: n(tc)?,
                 plan_cycles: n(pc)?,
             })
         })

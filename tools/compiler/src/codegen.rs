@@ -277,11 +277,14 @@ pub fn hls_config(doc: &PlanDoc, depths: Depths, generator: &str) -> Result<Stri
         "//\n// The instance src/fibha_top.cpp is compiled against (its header comment lists what\n\
          // this file defines). Template parameters: shapes first, then parallelism.\n",
     );
-    o.push_str("#ifndef FIBHA_CONFIG_HPP\n#define FIBHA_CONFIG_HPP\n\n#include <algorithm>\n#include <cstdint>\n\n");
+    o.push_str("#ifndef FIBHA_CONFIG_HPP\n#define FIBHA_CONFIG_HPP\n\n#include <cstdint>\n\n");
     for h in [
+        "axi",
         "bundle",
         "firb",
+        "latency",
         "resources",
+        "schedule",
         "seml",
         "sesl_conv",
         "sesl_dw",
@@ -310,6 +313,7 @@ pub fn hls_config(doc: &PlanDoc, depths: Depths, generator: &str) -> Result<Stri
         "/// SEML descriptors a run accepts (the plan's SEML layers).\nconstexpr uint32_t kMaxLayers = {};\n",
         hw.seml.max_layers.max(1)
     );
+    platform_block(&mut o, doc);
     let chain: Vec<ChainEngine> = hw
         .sesl
         .iter()
@@ -347,8 +351,6 @@ pub fn hls_config(doc: &PlanDoc, depths: Depths, generator: &str) -> Result<Stri
         }
     );
     // Streams and resizes between the stages.
-    let mut cycles: Vec<String> =
-        vec!["uint64_t{kSeslInH * kSeslInW * kSeslInC / kSeslInWord}".into()];
     let mut body = String::new();
     let mut decls = String::new();
     let mut prev = "p_in".to_string();
@@ -365,8 +367,11 @@ pub fn hls_config(doc: &PlanDoc, depths: Depths, generator: &str) -> Result<Stri
                 "  hls::stream<Vec<{word}>> {name}(\"sesl.{}_in{r}\");",
                 hw.sesl[i].name
             );
-            let _ = writeln!(body, "  {ty}::run({prev}, {name});");
-            cycles.push(format!("{ty}::kModelledCycles"));
+            let _ = writeln!(
+                body,
+                "  FIBHA_PROCESS(sesl_chain, \"{}.resize{r}\", {ty}::run({prev}, {name}));",
+                hw.sesl[i].name
+            );
             prev = name;
         }
         let dst = if i + 1 == chain.len() {
@@ -382,10 +387,10 @@ pub fn hls_config(doc: &PlanDoc, depths: Depths, generator: &str) -> Result<Stri
         };
         let _ = writeln!(
             body,
-            "  {}",
-            (c.run)(&c.alias, &format!("e{i}"), &prev, &dst)
+            "  FIBHA_PROCESS(sesl_chain, \"{}\", {});",
+            hw.sesl[i].name,
+            (c.run)(&c.alias, &format!("e{i}"), &prev, &dst).trim_end_matches(';')
         );
-        cycles.push(format!("{}::kModelledCycles", c.alias));
         prev = dst;
         prev_word = c.out_word;
         prev_bytes = c.output.bytes();
@@ -394,17 +399,9 @@ pub fn hls_config(doc: &PlanDoc, depths: Depths, generator: &str) -> Result<Stri
         let _ = writeln!(
             body,
             "  // No SESL part: the image goes to the SEML part unchanged.\n\
-             copy_loop:\n  for (unsigned l_i = 0; l_i < kSeslInH * kSeslInW * kSeslInC / kSeslInWord; ++l_i) {{\n\
-             #pragma HLS PIPELINE II=1\n    p_out.write(p_in.read());\n    csim::tick();\n  }}"
+             \x20 FIBHA_PROCESS(sesl_chain, \"copy\", copy_words(p_in, p_out));"
         );
     }
-    let _ = writeln!(
-        o,
-        "\n/// DATAFLOW overlaps the SESL stages: the slowest one (or the image read) sets the pace\n\
-         /// (modelled: the templates' pipelined-iteration counts).\n\
-         constexpr uint64_t kSeslModelledCycles = std::max<uint64_t>({{{}}});",
-        cycles.join(", ")
-    );
     // On-chip weights.
     o.push_str("\n/// On-chip parameters of the SESL engines, loaded from the bundle's SESL section.\nstruct SeslWeights {\n");
     for (i, c) in chain.iter().enumerate() {
@@ -416,7 +413,7 @@ pub fn hls_config(doc: &PlanDoc, depths: Depths, generator: &str) -> Result<Stri
         .collect();
     let _ = writeln!(
         o,
-        "\n  static constexpr uint32_t kBytes = {};\n\n  bool load(const uint32_t* p_bundle, uint32_t p_off) {{\n    bool l_ok = true;",
+        "\n  static constexpr uint32_t kBytes = {};\n\n  bool load(AxiIn<uint32_t> p_bundle, uint32_t p_off) {{\n    bool l_ok = true;",
         if bytes.is_empty() {
             "0".to_string()
         } else {
@@ -430,11 +427,21 @@ pub fn hls_config(doc: &PlanDoc, depths: Depths, generator: &str) -> Result<Stri
         o.push_str("    (void)p_bundle;\n    (void)p_off;\n");
     }
     o.push_str("    return l_ok;\n  }\n};\n");
+    if chain.is_empty() {
+        o.push_str(
+            "\n/// The image unchanged, word by word (no SESL engine in this plan).\n\
+             inline void copy_words(hls::stream<Vec<kSeslInWord>>& p_in, hls::stream<Vec<kSeslOutWord>>& p_out) {\n\
+             \x20 FIBHA_PIPELINED_FOR(copy_loop, latency::kCopy) (unsigned l_i = 0; l_i < kSeslInH * kSeslInW * kSeslInC / kSeslInWord; ++l_i) {\n\
+             \x20   FIBHA_PIPELINE(copy_loop, 1);\n\
+             \x20   p_out.write(p_in.read());\n\
+             \x20 }\n}\n",
+        );
+    }
     let _ = writeln!(
         o,
-        "\n/// The SESL chain, stages joined by named streams.\n\
+        "\n/// The SESL chain: one DATAFLOW process per engine, joined by named streams.\n\
          inline void sesl_chain(hls::stream<Vec<kSeslInWord>>& p_in, hls::stream<Vec<kSeslOutWord>>& p_out,\n\
-         {}const SeslWeights& p_w) {{\n#pragma HLS DATAFLOW\n{}{}{}}}",
+         {}const SeslWeights& p_w) {{\n  FIBHA_DATAFLOW(sesl_chain);\n{}{}{}  FIBHA_DATAFLOW_RUN(sesl_chain);\n}}",
         " ".repeat(23),
         if chain.is_empty() {
             "  (void)p_w;\n"
@@ -448,6 +455,26 @@ pub fn hls_config(doc: &PlanDoc, depths: Depths, generator: &str) -> Result<Stri
     resources_block(&mut o, doc, &chain)?;
     o.push_str("\n}  // namespace config\n}  // namespace fibha\n\n#endif  // FIBHA_CONFIG_HPP\n");
     Ok(o)
+}
+
+/// The memory system the kernel's m_axi ports see, from the board file: what the timed C
+/// simulation keeps time with.
+fn platform_block(o: &mut String, doc: &PlanDoc) {
+    let p = &doc.board.ports;
+    let ddr_bytes_per_cycle = doc.board.ddr_gbps * 1e9 / (doc.board.clock_mhz * 1e6);
+    let _ = writeln!(
+        o,
+        "/// The memory system of {} as the timed C simulation models it (board file [ports] and\n\
+         /// [memory]; each figure's source is given there).\n\
+         constexpr unsigned kAxiPortBytes = {};\nconstexpr unsigned kAxiLatency = {};\n\
+         constexpr unsigned kAxiMaxBurst = {};\nconstexpr unsigned kAxiOutstanding = {};\n\
+         constexpr double kDdrBytesPerCycle = {ddr_bytes_per_cycle:?};\n",
+        doc.board.name,
+        p.width_bytes(),
+        p.latency_cycles,
+        p.max_burst_beats,
+        p.outstanding
+    );
 }
 
 fn seml_block(o: &mut String, hw: &HwDesign) {
@@ -504,13 +531,7 @@ fn resources_block(
     };
     let mut rows = Vec::new();
     for (c, e) in chain.iter().zip(&hw.sesl) {
-        rows.push((
-            e.name.clone(),
-            c.alias.clone(),
-            e.pes,
-            e.dsp,
-            format!("{}::kModelledCycles", c.alias),
-        ));
+        rows.push((e.name.clone(), c.alias.clone(), e.pes, e.dsp));
     }
     for (name, pes, dsp) in &hw.seml.charged {
         let ty = match name.as_str() {
@@ -524,22 +545,22 @@ fn resources_block(
                 });
             }
         };
-        rows.push((name.clone(), ty.to_string(), *pes, *dsp, "0".to_string()));
+        rows.push((name.clone(), ty.to_string(), *pes, *dsp));
     }
     o.push_str(
         "\n/// Per engine: the int8 multipliers its template instantiates per cycle, next to the PEs\n\
-         /// and DSP slices the compiler's model charged it and both modelled cycle counts.\n\
+         /// and DSP slices the compiler's model charged it and the plan's cycles per image.\n\
          constexpr EngineResources kEngines[] = {\n",
     );
-    for (name, ty, pes, dsp, cycles) in &rows {
+    for (name, ty, pes, dsp) in &rows {
         let _ = writeln!(
             o,
-            "    {{\"{name}\", {ty}::kMacsPerCycle, {pes}, {dsp}, {cycles}, {}}},",
+            "    {{\"{name}\", {ty}::kMacsPerCycle, {pes}, {dsp}, {}}},",
             plan_cycles(name)
         );
     }
     o.push_str("};\n\n");
-    for (name, ty, pes, _, _) in &rows {
+    for (name, ty, pes, _) in &rows {
         let _ = writeln!(
             o,
             "static_assert({ty}::kMacsPerCycle == {pes}, \"{name}: the template's multipliers per cycle differ from the {pes} PEs the plan charged\");"

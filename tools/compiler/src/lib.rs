@@ -35,4 +35,5 @@ pub mod pack;
 pub mod planner;
 pub mod report;
 pub mod sweep;
+pub mod timing;
 pub mod topology;

@@ -144,9 +144,16 @@ struct BuildArgs {
     /// Output directory (created).
     #[arg(long, short = 'o')]
     out: PathBuf,
-    /// Skip the virtual board's executable form (the C-simulation kernel compiled by g++).
+    /// Skip the virtual board's executable form (the C-simulation kernel compiled by g++)
+    /// and its timed run.
     #[arg(long)]
     no_vboard: bool,
+    /// fibha's HLS sources (default: FIBHA_HLS_DIR, else found beside this executable).
+    #[arg(long, value_name = "DIR")]
+    hls_dir: Option<PathBuf>,
+    /// Print one JSON document (files, resources, timing) on stdout; the report goes to stderr.
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> ExitCode {
@@ -283,9 +290,13 @@ fn build(a: BuildArgs) -> Result<()> {
     let (board, budget) = a.budget.resolve()?;
     let model = models::load(&a.model).with_context(|| format!("loading model {}", a.model))?;
     let started = Instant::now();
+    let hls_dir = match a.hls_dir.clone() {
+        Some(dir) => dir,
+        None => fibha_compiler::build::find_hls_dir()?,
+    };
     let bopts = BuildOptions {
         vboard: !a.no_vboard,
-        ..BuildOptions::default()
+        ..BuildOptions::with_hls_dir(hls_dir)
     };
     let out = fibha_compiler::build::build(
         &model,
@@ -304,9 +315,12 @@ fn build(a: BuildArgs) -> Result<()> {
         out.hardware_id,
         a.out.display(),
         started.elapsed().as_secs_f64(),
-        out.compile_seconds.map_or(String::new(), |s| format!(
-            ", of which {s:.1} s compiling the C-simulation kernel"
-        ))
+        match (out.compile_seconds, out.timing_seconds) {
+            (Some(c), Some(t)) => format!(
+                ", of which {c:.1} s compiling the C-simulation kernel and {t:.1} s timing it"
+            ),
+            _ => String::new(),
+        }
     );
     for f in &out.files {
         eprintln!("  {}", f.display());
@@ -314,6 +328,20 @@ fn build(a: BuildArgs) -> Result<()> {
     match &out.resources {
         Some(rows) => eprint!("{}", render_resources(rows)),
         None => eprintln!("resources: not read back (built with --no-vboard)"),
+    }
+    match &out.timing {
+        Some(t) => eprint!("{}", t.table()),
+        None => eprintln!("timing: not run (built with --no-vboard)"),
+    }
+    if a.json {
+        let doc = serde_json::json!({
+            "out": a.out,
+            "plan_hash": format!("{:016x}", out.hardware_id),
+            "files": out.files,
+            "resources": out.resources,
+            "timing": out.timing,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     }
     Ok(())
 }
@@ -328,23 +356,17 @@ fn render_resources(rows: &[EngineResources]) -> String {
     );
     let _ = writeln!(
         o,
-        "  {:<10} {:>9} {:>9} {:>9} {:>15} {:>13}  check",
-        "engine", "template", "model PE", "model DSP", "template cyc", "plan cycles"
+        "  {:<10} {:>9} {:>9} {:>9}  check",
+        "engine", "template", "model PE", "model DSP"
     );
     for r in rows {
         let _ = writeln!(
             o,
-            "  {:<10} {:>9} {:>9} {:>9} {:>15} {:>13}  {}",
+            "  {:<10} {:>9} {:>9} {:>9}  {}",
             r.engine,
             r.template_macs,
             r.modelled_pes,
             r.modelled_dsp,
-            if r.template_cycles == 0 {
-                "per layer".to_string()
-            } else {
-                r.template_cycles.to_string()
-            },
-            r.plan_cycles,
             if r.template_macs == r.modelled_pes {
                 "agree"
             } else {
@@ -352,12 +374,9 @@ fn render_resources(rows: &[EngineResources]) -> String {
             }
         );
     }
-    for line in [
-        "requantization and ADD rescaling multipliers are counted by neither side;",
-        "template cycles count each engine's pipelined loops run one after another,",
-        "plan cycles the model's overlapped stages (see tools/compiler/README.md)",
-    ] {
-        let _ = writeln!(o, "  {line}");
-    }
+    let _ = writeln!(
+        o,
+        "  requantization and ADD rescaling multipliers are counted by neither side"
+    );
     o
 }

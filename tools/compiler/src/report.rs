@@ -16,7 +16,7 @@ use crate::network::{Act, LayerKind, ModelSource, Network, Shape};
 use crate::planner::{Candidate, Plans, SplitStep};
 
 /// Version of the plan document's layout.
-pub const PLAN_FORMAT_VERSION: u32 = 2;
+pub const PLAN_FORMAT_VERSION: u32 = 3;
 
 /// Which search's design becomes the plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -58,6 +58,8 @@ pub struct BoardInfo {
     pub clock_mhz: f64,
     /// DDR bandwidth in GB/s.
     pub ddr_gbps: f64,
+    /// The ports to DDR and their m_axi parameters.
+    pub ports: crate::board::Ports,
     /// DSP slices available to the accelerator.
     pub dsp: u32,
     /// BRAM36 available to the accelerator.
@@ -534,6 +536,7 @@ pub fn plan_document(
             part: board.part.clone(),
             clock_mhz: board.clock.mhz,
             ddr_gbps: board.memory.ddr_gbps,
+            ports: board.ports.clone(),
             dsp: budget.dsp,
             bram36: budget.bram36,
             macs_per_dsp: budget.macs_per_dsp,

@@ -1,17 +1,22 @@
 // C-simulation stand-in for the vendor's <hls_stream.h>, used only where Vitis HLS is absent.
 //
-// It offers the subset of hls::stream the fibha sources use (write, read, read_nb,
-// write_nb, empty, full, size, the << and >> operators, a name, and a depth template
-// argument) with stricter checks than the vendor's C model, because a testbench that
-// passes here must not hang in RTL co-simulation:
-//   * reading an empty stream is a fatal error (the vendor model only warns);
-//   * writing a stream declared with a depth (hls::stream<T, N>) while it holds N
-//     elements is a fatal error: inside one sequential function that FIFO would block
-//     forever in hardware. Streams without a depth are unbounded, as in the vendor model,
-//     because C simulation runs DATAFLOW processes one after the other;
+// It offers the subset of hls::stream the fibha sources use (write, read, the << and >>
+// operators, a name, and a depth template argument) and keeps time (fibha/csim/timing.hpp):
+//   * inside a timed kernel run, a stream is a FIFO of its declared depth (Vitis's default
+//     of 2 where none is declared): every token carries the cycle it was written in, a
+//     read returns it one cycle later at the earliest, and the write of token n waits
+//     until token n - depth has been read. A reader of an empty stream or a writer of a
+//     full one blocks (its process's fiber yields) as the hardware's would;
+//   * outside a kernel run (a testbench filling an engine's input, reading its output),
+//     streams are unbounded and untimed: tokens written there are available at cycle 0;
+//     reading an empty one is a fatal error (the vendor model only warns);
 //   * every stream left holding data, when destroyed or at the end of the run, is
 //     recorded; fibha::csim::streams_clean() reports them (the vendor model only prints a
 //     warning for leftovers).
+// The non-blocking calls (empty, size) answer only outside a kernel run (a testbench
+// checking what an engine left): inside one their answer would depend on timing the C
+// model cannot know ahead, and no fibha engine needs them (read_nb and write_nb are not
+// offered).
 #ifndef FIBHA_CSIM_HLS_STREAM_H
 #define FIBHA_CSIM_HLS_STREAM_H
 
@@ -22,6 +27,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include "fibha/csim/timing.hpp"
 
 namespace fibha {
 namespace csim {
@@ -54,17 +61,23 @@ class StreamLedger {
   std::vector<Leftover> m_leftovers;
 };
 
-/// Ends the simulation on a stream protocol error: the design would hang in hardware.
+/// Ends the simulation on a stream protocol error.
 [[noreturn]] inline void stream_fatal(const std::string& p_name, const char* p_what) {
   std::fprintf(stderr, "csim: hls::stream '%s' %s\n", p_name.c_str(), p_what);
   std::abort();
 }
 
-/// Type-erased view of a live stream, so streams_clean() can inspect every one of them.
+/// Type-erased view of a stream: what the ledger, the scheduler and reports need.
 class StreamBase {
  public:
-  explicit StreamBase(const char* p_name) : m_name(p_name != nullptr ? p_name : "unnamed") {
+  StreamBase(const char* p_name, int p_depth)
+      : m_name(p_name != nullptr ? p_name : "unnamed"),
+        m_depth(p_depth > 0 ? static_cast<std::size_t>(p_depth) : 2),
+        m_timed(Kernel::active() != nullptr) {
     StreamLedger::instance().enroll(this);
+    if (m_timed) {
+      m_readTimes.assign(m_depth, 0);
+    }
   }
   StreamBase(const StreamBase&) = delete;
   StreamBase& operator=(const StreamBase&) = delete;
@@ -74,9 +87,64 @@ class StreamBase {
   virtual std::size_t occupancy() const = 0;
   /// The name given at construction (the vendor model's debug name).
   const std::string& name() const { return m_name; }
+  /// The FIFO depth in hardware (the declared one, or Vitis's default of 2).
+  std::size_t depth() const { return m_depth; }
+  /// Whether the stream belongs to a timed kernel run (bounded, timed) or to its caller.
+  bool timed() const { return m_timed; }
+  /// The last processes that wrote and read it (for deadlock reports), or nullptr.
+  const Process* writer() const { return m_writer; }
+  const Process* reader() const { return m_reader; }
+  /// The process blocked on this stream, or nullptr (the kernel's bookkeeping).
+  Process*& waiter() { return m_waiter; }
 
- private:
+ protected:
+  /// Timing of a read by the running process of the token written at p_written.
+  void timed_read(Kernel& p_kernel, Cycle p_written) {
+    Process& l_p = p_kernel.current();
+    m_reader = &l_p;
+    l_p.wait_until(p_written + 1, Cause::kStarved, this, m_name.c_str());
+    if (m_timed) {
+      m_readTimes[m_reads % m_depth] = l_p.now();
+    }
+    ++m_reads;
+    after_access(l_p);
+    p_kernel.wake(*this);
+  }
+
+  /// Timing of a write by the running process; returns the token's cycle.
+  Cycle timed_write(Kernel& p_kernel) {
+    Process& l_p = p_kernel.current();
+    m_writer = &l_p;
+    const Cycle l_offset = l_p.write_offset();
+    if (m_timed && m_writes >= m_depth) {
+      // Token n - depth must have been read (one cycle before this write lands).
+      const Cycle l_free = m_readTimes[(m_writes - m_depth) % m_depth] + 1;
+      if (l_free > l_p.now() + l_offset) {
+        l_p.wait_until(l_free - l_offset, Cause::kBlocked, this, m_name.c_str());
+      }
+    }
+    const Cycle l_at = l_p.now() + l_offset;
+    ++m_writes;
+    after_access(l_p);
+    return l_at;
+  }
+
+  /// A stream access outside a pipelined loop is one FSM state of its own.
+  static void after_access(Process& p_process) {
+    if (p_process.pipeline() == nullptr) {
+      p_process.advance(1, Cause::kSequential);
+    }
+  }
+
   std::string m_name;
+  std::size_t m_depth;
+  bool m_timed;
+  std::vector<Cycle> m_readTimes;  // read cycle of the last m_depth tokens (timed streams)
+  std::size_t m_reads = 0;
+  std::size_t m_writes = 0;
+  Process* m_writer = nullptr;
+  Process* m_reader = nullptr;
+  Process* m_waiter = nullptr;
 };
 
 }  // namespace csim
@@ -86,14 +154,14 @@ namespace hls {
 
 /// A FIFO channel between HLS processes (C model).
 /// \tparam T       element type
-/// \tparam t_Depth capacity; 0 means unbounded (the vendor's default)
+/// \tparam t_Depth FIFO depth; 0 means Vitis's default (2)
 template <typename T, int t_Depth = 0>
 class stream : public fibha::csim::StreamBase {
   static_assert(t_Depth >= 0, "a stream depth cannot be negative");
 
  public:
-  stream() : fibha::csim::StreamBase("unnamed") {}
-  explicit stream(const char* p_name) : fibha::csim::StreamBase(p_name) {}
+  stream() : fibha::csim::StreamBase("unnamed", t_Depth) {}
+  explicit stream(const char* p_name) : fibha::csim::StreamBase(p_name, t_Depth) {}
   ~stream() override {
     if (!m_fifo.empty()) {
       fibha::csim::StreamLedger::instance().note_leftover(name(), m_fifo.size());
@@ -101,56 +169,70 @@ class stream : public fibha::csim::StreamBase {
   }
 
   void write(const T& p_value) {
-    if (full()) {
-      fibha::csim::stream_fatal(name(), "written while full (depth exceeded)");
+    fibha::csim::Kernel* const l_kernel = fibha::csim::Kernel::active();
+    if (l_kernel == nullptr) {
+      m_fifo.push_back(Token{p_value, 0});
+      return;
     }
-    m_fifo.push_back(p_value);
-    if (m_fifo.size() > m_highWater) {
-      m_highWater = m_fifo.size();
+    if (m_timed) {
+      while (m_fifo.size() >= m_depth) {
+        l_kernel->block_on(*this, true);
+      }
     }
+    m_fifo.push_back(Token{p_value, timed_write(*l_kernel)});
+    l_kernel->wake(*this);
   }
 
   T read() {
-    if (m_fifo.empty()) {
-      fibha::csim::stream_fatal(name(), "read while empty");
+    fibha::csim::Kernel* const l_kernel = fibha::csim::Kernel::active();
+    if (l_kernel == nullptr) {
+      if (m_fifo.empty()) {
+        fibha::csim::stream_fatal(name(), "read while empty");
+      }
+      const T l_value = m_fifo.front().value;
+      m_fifo.pop_front();
+      return l_value;
     }
-    T l_value = m_fifo.front();
+    while (m_fifo.empty()) {
+      l_kernel->block_on(*this, false);
+    }
+    const Token l_token = m_fifo.front();
     m_fifo.pop_front();
-    return l_value;
+    timed_read(*l_kernel, l_token.time);
+    return l_token.value;
   }
 
   void read(T& p_value) { p_value = read(); }
-
-  bool read_nb(T& p_value) {
-    if (m_fifo.empty()) {
-      return false;
-    }
-    p_value = read();
-    return true;
-  }
-
-  bool write_nb(const T& p_value) {
-    if (full()) {
-      return false;
-    }
-    write(p_value);
-    return true;
-  }
-
   void operator<<(const T& p_value) { write(p_value); }
   void operator>>(T& p_value) { p_value = read(); }
 
-  bool empty() const { return m_fifo.empty(); }
-  bool full() const { return t_Depth > 0 && m_fifo.size() >= static_cast<std::size_t>(t_Depth); }
-  std::size_t size() const { return m_fifo.size(); }
   std::size_t occupancy() const override { return m_fifo.size(); }
 
-  /// The most elements this stream ever held (C model only; not in the vendor header).
-  std::size_t high_water() const { return m_highWater; }
+  /// Whether the stream is empty (testbenches only, outside a kernel run).
+  bool empty() const {
+    untimed_only("empty()");
+    return m_fifo.empty();
+  }
+  /// Tokens queued (testbenches only, outside a kernel run).
+  std::size_t size() const {
+    untimed_only("size()");
+    return m_fifo.size();
+  }
 
  private:
-  std::deque<T> m_fifo;
-  std::size_t m_highWater = 0;
+  void untimed_only(const char* p_call) const {
+    if (fibha::csim::Kernel::active() != nullptr) {
+      fibha::csim::stream_fatal(name(), (std::string(p_call) + " called inside a kernel run: its answer depends on "
+                                                                "timing; use blocking reads and writes")
+                                            .c_str());
+    }
+  }
+
+  struct Token {
+    T value;
+    fibha::csim::Cycle time;
+  };
+  std::deque<Token> m_fifo;
 };
 
 }  // namespace hls

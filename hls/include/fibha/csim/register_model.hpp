@@ -22,7 +22,7 @@ namespace fibha {
 namespace csim {
 
 /// The kernel's C signature (fibha_top, or the virtual board's build of it).
-using Kernel = decltype(&fibha_top);
+using KernelFunction = decltype(&fibha_top);
 
 /// Maps [address, address + bytes) of the device's address space to host memory;
 /// returns nullptr when the range is not backed.
@@ -31,7 +31,7 @@ using Translate = std::function<void*(uint64_t p_address, uint64_t p_bytes)>;
 /// The register block of one accelerator instance.
 class RegisterModel {
  public:
-  RegisterModel(Kernel p_kernel, Translate p_translate) : m_kernel(p_kernel), m_translate(std::move(p_translate)) {}
+  RegisterModel(KernelFunction p_kernel, Translate p_translate) : m_kernel(p_kernel), m_translate(std::move(p_translate)) {}
 
   /// A 32-bit register read, with its side effects (clear-on-read bits).
   uint32_t read32(uint32_t p_offset) {
@@ -172,7 +172,7 @@ class RegisterModel {
     ++m_runs;
   }
 
-  Kernel m_kernel;
+  KernelFunction m_kernel;
   Translate m_translate;
   uint32_t m_args[kArgWords] = {};
   bool m_done = false;

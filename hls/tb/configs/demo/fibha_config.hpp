@@ -14,12 +14,12 @@
 #ifndef FIBHA_CONFIG_HPP
 #define FIBHA_CONFIG_HPP
 
-#include <algorithm>
 #include <cstdint>
 
 #include "fibha/bundle.hpp"
 #include "fibha/firb.hpp"
 #include "fibha/resources.hpp"
+#include "fibha/schedule.hpp"
 #include "fibha/seml.hpp"
 #include "fibha/sesl_conv.hpp"
 #include "fibha/stream.hpp"
@@ -53,10 +53,13 @@ constexpr unsigned kSeslOutWord = 4;
 constexpr BufferId kSeslOutBuf = BufferId::kScratch;
 constexpr uint32_t kSeslOutOff = 0;
 
-/// DATAFLOW overlaps the SESL stages: the slowest one sets the pace (modelled).
-constexpr uint64_t kSeslModelledCycles =
-    std::max({Conv0::kModelledCycles, Firb1::kModelledCycles, Firb2::kModelledCycles,
-              uint64_t{kSeslInH * kSeslInW * kSeslInC / kSeslInWord}});
+/// The memory system the timed C simulation gives the kernel's m_axi ports: the ZCU102's
+/// (tools/compiler/boards/zcu102.toml, where each number's source is given).
+constexpr unsigned kAxiPortBytes = 16;
+constexpr unsigned kAxiLatency = 64;
+constexpr unsigned kAxiMaxBurst = 16;
+constexpr unsigned kAxiOutstanding = 16;
+constexpr double kDdrBytesPerCycle = 96.0;
 
 /// On-chip parameters of the SESL engines, loaded from the bundle's SESL section.
 struct SeslWeights {
@@ -67,7 +70,7 @@ struct SeslWeights {
   static constexpr uint32_t kBytes =
       LayerParams<8, Conv0::kDepth, 8>::kBlobBytes + FirbParams<Firb1>::kBlobBytes + FirbParams<Firb2>::kBlobBytes;
 
-  bool load(const uint32_t* p_bundle, uint32_t p_off) {
+  bool load(AxiIn<uint32_t> p_bundle, uint32_t p_off) {
     bool l_ok = conv0.load(p_bundle, p_off);
     l_ok = firb1.load(p_bundle, p_off) && l_ok;
     l_ok = firb2.load(p_bundle, p_off) && l_ok;
@@ -78,14 +81,13 @@ struct SeslWeights {
 /// The SESL chain, stages joined by named streams.
 inline void sesl_chain(hls::stream<Vec<kSeslInWord>>& p_in, hls::stream<Vec<kSeslOutWord>>& p_out,
                        const SeslWeights& p_w) {
-#pragma HLS DATAFLOW
+  FIBHA_DATAFLOW(sesl_chain);
   hls::stream<Conv0::OutWord> l_conv0Out("sesl.conv0_out");
   hls::stream<Firb1::OutWord> l_firb1Out("sesl.firb1_out");
-  Conv0::run(p_in, l_conv0Out, p_w.conv0.w, p_w.conv0.cq, p_w.conv0.q);
-  Firb1::run(l_conv0Out, l_firb1Out, p_w.firb1.exp_w, p_w.firb1.exp_cq, p_w.firb1.exp_q, p_w.firb1.dw_w,
-             p_w.firb1.dw_cq, p_w.firb1.dw_q, p_w.firb1.proj_w, p_w.firb1.proj_cq, p_w.firb1.proj_q, p_w.firb1.add);
-  Firb2::run(l_firb1Out, p_out, p_w.firb2.exp_w, p_w.firb2.exp_cq, p_w.firb2.exp_q, p_w.firb2.dw_w, p_w.firb2.dw_cq,
-             p_w.firb2.dw_q, p_w.firb2.proj_w, p_w.firb2.proj_cq, p_w.firb2.proj_q, p_w.firb2.add);
+  FIBHA_PROCESS(sesl_chain, "conv0", Conv0::run(p_in, l_conv0Out, p_w.conv0.w, p_w.conv0.cq, p_w.conv0.q));
+  FIBHA_PROCESS(sesl_chain, "firb1", p_w.firb1.run(l_conv0Out, l_firb1Out));
+  FIBHA_PROCESS(sesl_chain, "firb2", p_w.firb2.run(l_firb1Out, p_out));
+  FIBHA_DATAFLOW_RUN(sesl_chain);
 }
 
 using SemlConvEngine = SemlConv<16, 16, 5, 8, 2, 4, 4>;
@@ -95,12 +97,12 @@ using Seml = SemlEngines<SemlConvEngine, SemlDwEngine, SemlPwEngine, SemlAdd<4>>
 
 /// The fixture has no plan: its "charged" figures restate the templates' own.
 constexpr EngineResources kEngines[] = {
-    {"conv0", Conv0::kMacsPerCycle, Conv0::kMacsPerCycle, Conv0::kMacsPerCycle, Conv0::kModelledCycles, 0},
-    {"firb1", Firb1::kMacsPerCycle, Firb1::kMacsPerCycle, Firb1::kMacsPerCycle, Firb1::kModelledCycles, 0},
-    {"firb2", Firb2::kMacsPerCycle, Firb2::kMacsPerCycle, Firb2::kMacsPerCycle, Firb2::kModelledCycles, 0},
-    {"seml.conv", SemlConvEngine::kMacsPerCycle, SemlConvEngine::kMacsPerCycle, SemlConvEngine::kMacsPerCycle, 0, 0},
-    {"seml.dw", SemlDwEngine::kMacsPerCycle, SemlDwEngine::kMacsPerCycle, SemlDwEngine::kMacsPerCycle, 0, 0},
-    {"seml.pw", SemlPwEngine::kMacsPerCycle, SemlPwEngine::kMacsPerCycle, SemlPwEngine::kMacsPerCycle, 0, 0},
+    {"conv0", Conv0::kMacsPerCycle, Conv0::kMacsPerCycle, Conv0::kMacsPerCycle, 0},
+    {"firb1", Firb1::kMacsPerCycle, Firb1::kMacsPerCycle, Firb1::kMacsPerCycle, 0},
+    {"firb2", Firb2::kMacsPerCycle, Firb2::kMacsPerCycle, Firb2::kMacsPerCycle, 0},
+    {"seml.conv", SemlConvEngine::kMacsPerCycle, SemlConvEngine::kMacsPerCycle, SemlConvEngine::kMacsPerCycle, 0},
+    {"seml.dw", SemlDwEngine::kMacsPerCycle, SemlDwEngine::kMacsPerCycle, SemlDwEngine::kMacsPerCycle, 0},
+    {"seml.pw", SemlPwEngine::kMacsPerCycle, SemlPwEngine::kMacsPerCycle, SemlPwEngine::kMacsPerCycle, 0},
 };
 
 }  // namespace config

@@ -151,7 +151,7 @@ fn build(
         outcome,
         modelled,
         modelled_note: modelled.then(|| {
-            "virtual board: its rails report the documented power model of tools/vboard (idle and active per rail group, the fabric active for each run's modelled time); joules per inference are the idle power over the pipeline's modelled period plus the modelled energy above idle".to_string()
+            "virtual board: its rails report the documented power model of tools/vboard (idle and active per rail group, the fabric active for each run's cycle register at the plan's clock: the timed C simulation of the instance's HLS code); joules per inference are the idle power over the pipeline's modelled period plus the modelled energy above idle".to_string()
         }),
         rails,
         idle: group(analysis.idle),
@@ -161,6 +161,7 @@ fn build(
             figures: per,
         },
         driver: None,
+        timing: info.timing.clone(),
         notes,
         peers: report::peers_for(&info.model),
         files: Vec::new(),

@@ -127,6 +127,7 @@ fn prepare_cpu(args: &ModelArgs, options: RunnerOptions, input: String) -> Resul
             clock_mhz: None,
             plan_latency_us: None,
             input,
+            timing: None,
         },
         session: None,
     })
@@ -194,6 +195,7 @@ fn prepare_board(args: &ModelArgs, options: RunnerOptions, input: String) -> Res
             clock_mhz: Some(instance.manifest.clock_mhz),
             plan_latency_us: Some(instance.modelled.latency_s * 1e6),
             input,
+            timing: instance.timing.clone(),
         },
         session: Some(session),
     })

@@ -15,29 +15,25 @@ use fibha_board::Root;
 use fibha_board::fpga::{FpgaManager, LoadOptions};
 use fibha_vboard::InstanceSpec;
 
-/// Compiles `csim/kernel_shell.cpp` + `csim/test_kernel.cpp` once per test run.
+/// Builds the test kernel (`hls/csim/test_kernel.cpp` behind the kernel shell) once per
+/// test run, with the HLS sources' own make target.
 pub fn test_kernel() -> &'static Path {
     static KERNEL: OnceLock<PathBuf> = OnceLock::new();
     KERNEL.get_or_init(|| {
-        let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let hls = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../hls");
         let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
         // Built under a private name, then renamed: concurrent test runs never see half
         // a binary, and only one file stays behind.
         let partial = out_dir.join(format!(".vboard_test_kernel.{}", std::process::id()));
         let out = out_dir.join("vboard_test_kernel");
-        let status = Command::new("g++")
-            .args(["-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror"])
-            .arg("-I")
-            .arg(crate_dir.join("../../hls/include"))
-            .arg("-I")
-            .arg(crate_dir.join("csim"))
-            .arg(crate_dir.join("csim/kernel_shell.cpp"))
-            .arg(crate_dir.join("csim/test_kernel.cpp"))
-            .arg("-o")
-            .arg(&partial)
+        let status = Command::new("make")
+            .arg("-C")
+            .arg(&hls)
+            .args(["--no-print-directory", "-B", "test-kernel"])
+            .arg(format!("TEST_KERNEL_OUT={}", partial.display()))
             .status()
-            .expect("g++ runs");
-        assert!(status.success(), "compiling the test kernel failed");
+            .expect("make runs");
+        assert!(status.success(), "building the test kernel failed");
         std::fs::rename(&partial, &out).unwrap();
         out
     })

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "fibha/regmap.hpp"
-#include "kernel_shell.hpp"
+#include "fibha/csim/kernel_shell.hpp"
 
 namespace {
 

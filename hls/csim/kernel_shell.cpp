@@ -1,6 +1,6 @@
 // The C-simulation shell: the virtual board's line protocol and the DMA buffer mappings.
 // See kernel_shell.hpp for the protocol; tools/vboard/src/kernel.rs is the other side.
-#include "kernel_shell.hpp"
+#include "fibha/csim/kernel_shell.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>

@@ -1,0 +1,321 @@
+//! Plan against code: the instance's C-simulation kernel run once on its bundle under the
+//! timed C simulation (`fibha_kernel --timing`), and its cycles set beside the plan's per
+//! engine, per SEML layer and per image ([`fibha_model::timing::TimingReport`]).
+//!
+//! The kernel's report names processes by their path in the DATAFLOW tree
+//! (`fibha_top/run/.../sesl_chain/e2.firb`: the generated configuration names each SESL
+//! process after its plan engine) and the SEML layers by spans (`seml_layer`, the
+//! descriptor index, which is the position of the layer among the plan's SEML layers).
+
+use std::path::Path;
+use std::process::Command;
+
+use fibha_model::timing::{
+    Cycles, EngineTiming, FORMAT, LayerTiming, PortTraffic, ScheduleFinding, TimingReport,
+};
+use serde::Deserialize;
+
+use crate::design::Part;
+use crate::report::PlanDoc;
+
+/// Why the timing run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TimingError {
+    /// The kernel could not run or ended badly.
+    #[error("running {command}: {detail}")]
+    Kernel {
+        /// The command line.
+        command: String,
+        /// What went wrong (its output).
+        detail: String,
+    },
+    /// Its report does not parse or does not match the plan.
+    #[error("the timing report of {kernel}: {detail}")]
+    Report {
+        /// The kernel.
+        kernel: String,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// `fibha_kernel --timing` output.
+#[derive(Debug, Deserialize)]
+struct KernelOutput {
+    cycle_register: u64,
+    timing: KernelTiming,
+}
+
+#[derive(Debug, Deserialize)]
+struct KernelTiming {
+    processes: Vec<ProcessJson>,
+    spans: Vec<SpanJson>,
+    ports: Vec<PortJson>,
+    schedule: Vec<FindingJson>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChargeJson {
+    cause: String,
+    what: String,
+    cycles: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct ProcessJson {
+    path: String,
+    start: u64,
+    end: u64,
+    charges: Vec<ChargeJson>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SpanJson {
+    kind: String,
+    index: u32,
+    start: u64,
+    end: u64,
+    charges: Vec<ChargeJson>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DirectionJson {
+    transactions: u64,
+    bytes: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct PortJson {
+    bundle: String,
+    read: DirectionJson,
+    write: DirectionJson,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename = "finding")]
+struct FindingJson {
+    #[serde(rename = "loop")]
+    loop_name: String,
+    source: String,
+    array: String,
+    accesses: u32,
+    ports: u32,
+    declared_ii: u32,
+    effective_ii: u32,
+}
+
+/// What bounds a process or span: its largest charge, in words.
+fn bound(charges: &[ChargeJson]) -> String {
+    let Some(top) = charges.iter().max_by_key(|c| c.cycles) else {
+        return "nothing (no cycles)".into();
+    };
+    let what = |prefix: &str| {
+        if top.what.is_empty() {
+            prefix.to_string()
+        } else {
+            format!("{prefix} {}", top.what)
+        }
+    };
+    match top.cause.as_str() {
+        "issue" => "compute (iterations at their II)".into(),
+        "drain" => what("pipeline drains of"),
+        "bank conflict" => what("bank conflicts raising the II of"),
+        "input stream" => what("its input FIFO (starved):"),
+        "output stream" => what("its output FIFO (full):"),
+        "m_axi" => what("memory port"),
+        "sequential" => "straight-line code between loops".into(),
+        "dataflow" => "its DATAFLOW processes".into(),
+        other => other.to_string(),
+    }
+}
+
+fn cycles_of(charges: &[ChargeJson], cause: &str) -> u64 {
+    charges
+        .iter()
+        .filter(|c| c.cause == cause)
+        .map(|c| c.cycles)
+        .sum()
+}
+
+/// Runs `kernel --timing bundle` and sets its figures beside the plan's.
+pub fn measure(kernel: &Path, bundle: &Path, doc: &PlanDoc) -> Result<TimingReport, TimingError> {
+    let command = format!("{} --timing {}", kernel.display(), bundle.display());
+    let output = Command::new(kernel)
+        .arg("--timing")
+        .arg(bundle)
+        .output()
+        .map_err(|e| TimingError::Kernel {
+            command: command.clone(),
+            detail: format!("cannot start: {e}"),
+        })?;
+    if !output.status.success() {
+        return Err(TimingError::Kernel {
+            command,
+            detail: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    let parsed: KernelOutput =
+        serde_json::from_slice(&output.stdout).map_err(|e| TimingError::Report {
+            kernel: kernel.display().to_string(),
+            detail: e.to_string(),
+        })?;
+    compare(doc, &parsed).map_err(|detail| TimingError::Report {
+        kernel: kernel.display().to_string(),
+        detail,
+    })
+}
+
+fn compare(doc: &PlanDoc, k: &KernelOutput) -> Result<TimingReport, String> {
+    let clock_hz = doc.board.clock_mhz * 1e6;
+    let plan = |ms: f64| (ms * 1e-3 * clock_hz).round() as u64;
+    let f = &doc.modelled.fibha;
+    let span = |kind: &str| k.timing.spans.iter().find(|s| s.kind == kind);
+    let span_cycles = |kind: &str| span(kind).map_or(0, |s| s.end - s.start);
+
+    let mut parts = Vec::new();
+    let sesl = span("sesl_part");
+    parts.push(EngineTiming {
+        name: "sesl part".into(),
+        cycles: Cycles {
+            plan_cycles: plan(f.sesl_ms),
+            timed_cycles: span_cycles("sesl_part"),
+        },
+        bound: sesl.map_or_else(|| "not run".into(), |s| bound(&s.charges)),
+    });
+    let seml_spans: Vec<&SpanJson> = k
+        .timing
+        .spans
+        .iter()
+        .filter(|s| s.kind == "seml_layer")
+        .collect();
+    let seml_timed: u64 = seml_spans.iter().map(|s| s.end - s.start).sum();
+    let seml_plan = plan(f.seml_ms);
+    let mut seml_charges: Vec<ChargeJson> = Vec::new();
+    for cause in [
+        "issue",
+        "drain",
+        "bank conflict",
+        "m_axi",
+        "sequential",
+        "input stream",
+        "output stream",
+        "dataflow",
+    ] {
+        let cycles = seml_spans
+            .iter()
+            .map(|s| cycles_of(&s.charges, cause))
+            .sum();
+        seml_charges.push(ChargeJson {
+            cause: cause.into(),
+            what: String::new(),
+            cycles,
+        });
+    }
+    parts.push(EngineTiming {
+        name: "seml part".into(),
+        cycles: Cycles {
+            plan_cycles: seml_plan,
+            timed_cycles: seml_timed,
+        },
+        bound: bound(&seml_charges),
+    });
+    let accounted = span_cycles("sesl_part") + seml_timed;
+    parts.push(EngineTiming {
+        name: "checks, descriptors, SESL weights".into(),
+        cycles: Cycles {
+            plan_cycles: 0,
+            timed_cycles: k.cycle_register.saturating_sub(accounted),
+        },
+        bound: span("sesl_weights").map_or_else(
+            || "descriptor reads".into(),
+            |s| format!("SESL weight load: {}", bound(&s.charges)),
+        ),
+    });
+
+    let mut engines = Vec::new();
+    for e in doc.engines.iter().filter(|e| e.part == Part::Sesl) {
+        let suffix = format!("/{}", e.name);
+        let p = k
+            .timing
+            .processes
+            .iter()
+            .find(|p| p.path.ends_with(&suffix))
+            .ok_or_else(|| format!("no process for the plan's engine {}", e.name))?;
+        let waited = cycles_of(&p.charges, "input stream") + cycles_of(&p.charges, "output stream");
+        engines.push(EngineTiming {
+            name: e.name.clone(),
+            cycles: Cycles {
+                plan_cycles: e.cycles,
+                timed_cycles: (p.end - p.start).saturating_sub(waited),
+            },
+            bound: bound(&p.charges),
+        });
+    }
+
+    let seml_layers: Vec<_> = doc.layers.iter().filter(|l| l.part == Part::Seml).collect();
+    if seml_spans.len() != seml_layers.len() {
+        return Err(format!(
+            "{} SEML layer spans for the plan's {} SEML layers",
+            seml_spans.len(),
+            seml_layers.len()
+        ));
+    }
+    let layers = seml_spans
+        .iter()
+        .map(|s| {
+            let l = seml_layers[s.index as usize];
+            LayerTiming {
+                index: s.index,
+                layer: l.name.clone(),
+                engine: l.engine.clone(),
+                cycles: Cycles {
+                    plan_cycles: (l.modelled_us * 1e-6 * clock_hz).round() as u64,
+                    timed_cycles: s.end - s.start,
+                },
+                bound: bound(&s.charges),
+            }
+        })
+        .collect();
+
+    let report = TimingReport {
+        format: FORMAT.into(),
+        source: "timed C simulation of the instance's HLS code (hls/csim), one run on its bundle"
+            .into(),
+        clock_mhz: doc.board.clock_mhz,
+        image: Cycles {
+            plan_cycles: plan(f.latency_ms).max(1),
+            timed_cycles: k.cycle_register,
+        },
+        parts,
+        engines,
+        seml_layers: layers,
+        schedule: k
+            .timing
+            .schedule
+            .iter()
+            .map(|s| ScheduleFinding {
+                loop_name: s.loop_name.clone(),
+                source: s.source.clone(),
+                array: s.array.clone(),
+                accesses: s.accesses,
+                ports: s.ports,
+                declared_ii: s.declared_ii,
+                effective_ii: s.effective_ii,
+            })
+            .collect(),
+        ports: k
+            .timing
+            .ports
+            .iter()
+            .map(|p| PortTraffic {
+                bundle: p.bundle.clone(),
+                read_bytes: p.read.bytes,
+                read_transactions: p.read.transactions,
+                write_bytes: p.write.bytes,
+                write_transactions: p.write.transactions,
+            })
+            .collect(),
+    };
+    report.validate()?;
+    Ok(report)
+}
