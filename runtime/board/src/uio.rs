@@ -298,18 +298,26 @@ impl Irq {
     /// Re-arms, then blocks until the next interrupt or `timeout`, and returns the kernel's
     /// interrupt count.
     pub fn wait(&mut self, timeout: Duration) -> Result<u32> {
+        self.wait_slice(timeout)?
+            .ok_or_else(|| BoardError::Timeout {
+                what: format!("an interrupt from {}", self.device),
+                after: timeout,
+            })
+    }
+
+    /// As [`Irq::wait`], but a wait that ends without an interrupt is `Ok(None)`, not an
+    /// error: a driver that waits in slices (checking the hardware between them) then
+    /// allocates nothing for a silent slice.
+    pub fn wait_slice(&mut self, timeout: Duration) -> Result<Option<u32>> {
         self.arm()?;
         let deadline = Instant::now() + timeout;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if !self.channel.poll_readable(remaining)? {
-                return Err(BoardError::Timeout {
-                    what: format!("an interrupt from {}", self.device),
-                    after: timeout,
-                });
+                return Ok(None);
             }
             if let Some(count) = self.channel.read_count(&self.device)? {
-                return Ok(self.record(count));
+                return Ok(Some(self.record(count)));
             }
         }
     }

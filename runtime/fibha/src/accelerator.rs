@@ -655,12 +655,12 @@ impl Accelerator {
             loop {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let waited = match &mut self.irq {
-                    Some(irq) => irq.wait(slice.min(left)),
+                    Some(irq) => irq.wait_slice(slice.min(left)),
                     None => return Err(AccelError::Protocol("the interrupt went away")),
                 };
                 match waited {
-                    Ok(_) => return Ok(()),
-                    Err(BoardError::Timeout { .. }) => {}
+                    Ok(Some(_)) => return Ok(()),
+                    Ok(None) => {}
                     Err(other) => {
                         return Err(self.gone_or(board("waiting for the interrupt")(other)));
                     }

@@ -331,6 +331,7 @@ fn a_buffer_too_small_for_the_plan_is_named_with_its_size_and_need() {
         "manifest.json",
         "plan.json",
         "model.fibha",
+        "timing.json",
         "vboard/fibha_kernel",
     ] {
         std::fs::copy(model.join(file), copy.join(file)).unwrap();

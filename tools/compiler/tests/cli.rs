@@ -34,7 +34,10 @@ fn plan_json_is_one_document_on_stdout() {
     let o = run(&["plan", "mobilenet_v2", "--board", "zcu102", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let doc: PlanDoc = serde_json::from_slice(&o.stdout).expect("stdout is one plan document");
-    assert_eq!(doc.format_version, 2);
+    assert_eq!(
+        doc.format_version,
+        fibha_compiler::report::PLAN_FORMAT_VERSION
+    );
     assert!(doc.fits());
     assert_eq!(doc.board.part, "xczu9eg-ffvb1156-2-e");
     assert!(doc.modelled.note.contains("not board measurements"));
