@@ -353,6 +353,7 @@ void Kernel::body_of(Process& p_process) {
   p_process.await_writes();
   p_process.m_end = p_process.m_now;
   p_process.m_finished = true;
+  wake_emptiness_waiters();
   if (Process* const l_parent = p_process.m_parent) {
     if (--l_parent->m_pendingChildren == 0 && l_parent->m_wait == Process::Wait::kJoin) {
       make_ready(*l_parent);
@@ -385,6 +386,25 @@ void Kernel::block_on(StreamBase& p_stream, bool p_write) {
   }
 }
 
+bool Kernel::await_writer(StreamBase& p_stream, Cycle p_cycle) {
+  Process& l_p = *m_current;
+  if (m_cancelling) {
+    throw Cancelled{};
+  }
+  l_p.m_wait = Process::Wait::kEmpty;
+  l_p.m_waitStream = &p_stream;
+  l_p.m_queryTime = p_cycle;
+  l_p.m_resolvedEmpty = false;
+  p_stream.waiter() = &l_p;
+  suspend();
+  l_p.m_wait = Process::Wait::kNone;
+  l_p.m_waitStream = nullptr;
+  if (m_cancelling) {
+    throw Cancelled{};
+  }
+  return l_p.m_resolvedEmpty;
+}
+
 void Kernel::wake(StreamBase& p_stream) {
   Process*& l_waiter = p_stream.waiter();
   if (l_waiter != nullptr) {
@@ -402,8 +422,44 @@ void collect(Process& p_process, std::vector<Process*>& p_out) {
 }
 }  // namespace
 
+void Kernel::wake_emptiness_waiters() {
+  std::vector<Process*> l_all;
+  collect(*m_root, l_all);
+  for (Process* l_p : l_all) {
+    if (!l_p->m_finished && l_p->m_wait == Process::Wait::kEmpty) {
+      const_cast<StreamBase*>(l_p->m_waitStream)->waiter() = nullptr;
+      make_ready(*l_p);
+    }
+  }
+}
+
+bool Kernel::resolve_emptiness() {
+  // Every process is blocked. A token a blocked process writes later comes after the
+  // event that unblocks it, and every such event happens at or after the earliest pending
+  // emptiness question: so that question's answer is "empty".
+  std::vector<Process*> l_all;
+  collect(*m_root, l_all);
+  Process* l_first = nullptr;
+  for (Process* l_p : l_all) {
+    if (!l_p->m_finished && l_p->m_wait == Process::Wait::kEmpty &&
+        (l_first == nullptr || l_p->m_queryTime < l_first->m_queryTime)) {
+      l_first = l_p;
+    }
+  }
+  if (l_first == nullptr) {
+    return false;
+  }
+  const_cast<StreamBase*>(l_first->m_waitStream)->waiter() = nullptr;
+  l_first->m_resolvedEmpty = true;
+  make_ready(*l_first);
+  return true;
+}
+
 void Kernel::schedule() {
   while (!m_root->m_finished) {
+    if (m_ready.empty() && !m_cancelling && resolve_emptiness()) {
+      continue;
+    }
     if (m_ready.empty()) {
       if (m_cancelling && !m_deadlock.empty()) {
         std::fprintf(stderr, "csim: the processes could not be unwound after a deadlock\n%s\n", m_deadlock.c_str());
@@ -416,7 +472,7 @@ void Kernel::schedule() {
         std::vector<Process*> l_all;
         collect(*m_root, l_all);
         for (const Process* l_p : l_all) {
-          if (!l_p->m_finished && l_p->m_wait != Process::Wait::kNone && l_p->m_wait != Process::Wait::kJoin) {
+          if (!l_p->m_finished && (l_p->m_wait == Process::Wait::kRead || l_p->m_wait == Process::Wait::kWrite)) {
             l_msg << "\n  " << describe_wait(*l_p);
           }
         }

@@ -4,7 +4,7 @@
 /// Defines a FIRB instance top declared with FIBHA_DECLARE_FIRB_TOP.
 #define FIBHA_DEFINE_FIRB_TOP(name, F)                                                                   \
   FIBHA_DECLARE_FIRB_TOP(name, F) {                                                                      \
-    F::run(p_in, p_out, p_expW, p_expCq, p_expQ, p_dwW, p_dwCq, p_dwQ, p_projW, p_projCq, p_projQ, p_add); \
+    F::run(p_in, p_out, p_p);                                                                            \
   }
 
 FIBHA_DEFINE_FIRB_TOP(firb_b0_top, fibha::inst::FirbB0)

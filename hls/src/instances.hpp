@@ -50,30 +50,21 @@ using MnV2Seml = SemlEngines<MnV2SemlConv, MnV2SemlDw, MnV2SemlPw, MnV2SemlAdd>;
 }  // namespace fibha
 
 void sesl_conv_top(hls::stream<fibha::Vec<3>>& p_in, hls::stream<fibha::Vec<8>>& p_out,
-                   const int8_t p_w[32][fibha::inst::MnV2Conv0::kDepth],
-                   const int32_t p_cq[fibha::kChannelQuantRows][32], fibha::QuantParams p_q);
+                   const fibha::inst::MnV2Conv0::Params& p_p);
 
-void sesl_dw_top(hls::stream<fibha::Vec<8>>& p_in, hls::stream<fibha::Vec<8>>& p_out, const int8_t p_w[9][32],
-                 const int32_t p_cq[fibha::kChannelQuantRows][32], fibha::QuantParams p_q);
+void sesl_dw_top(hls::stream<fibha::Vec<8>>& p_in, hls::stream<fibha::Vec<8>>& p_out,
+                 const fibha::inst::MnV2Dw1::Params& p_p);
 
-void sesl_pw_top(hls::stream<fibha::Vec<8>>& p_in, hls::stream<fibha::Vec<4>>& p_out, const int8_t p_w[16][32],
-                 const int32_t p_cq[fibha::kChannelQuantRows][16], fibha::QuantParams p_q);
+void sesl_pw_top(hls::stream<fibha::Vec<8>>& p_in, hls::stream<fibha::Vec<4>>& p_out,
+                 const fibha::inst::MnV2Pw1::Params& p_p);
 
 void sesl_chain_top(hls::stream<fibha::Vec<3>>& p_in, hls::stream<fibha::Vec<4>>& p_out,
-                    const int8_t p_convW[32][fibha::inst::ChainConv0::kDepth],
-                    const int32_t p_convCq[fibha::kChannelQuantRows][32], fibha::QuantParams p_convQ,
-                    const int8_t p_dwW[9][32], const int32_t p_dwCq[fibha::kChannelQuantRows][32],
-                    fibha::QuantParams p_dwQ, const int8_t p_pwW[16][32],
-                    const int32_t p_pwCq[fibha::kChannelQuantRows][16], fibha::QuantParams p_pwQ);
+                    const fibha::inst::ChainConv0::Params& p_conv, const fibha::inst::MnV2Dw1::Params& p_dw,
+                    const fibha::inst::MnV2Pw1::Params& p_pw);
 
-/// Declares a FIRB instance top with the argument list of Firb::run.
-#define FIBHA_DECLARE_FIRB_TOP(name, F)                                                                           \
-  void name(hls::stream<F::InWord>& p_in, hls::stream<F::OutWord>& p_out, const int8_t p_expW[F::kExpRows][F::kExpCols], \
-            const int32_t p_expCq[fibha::kChannelQuantRows][F::kExpRows], fibha::QuantParams p_expQ,              \
-            const int8_t p_dwW[F::kTaps][F::kExpC], const int32_t p_dwCq[fibha::kChannelQuantRows][F::kExpC],     \
-            fibha::QuantParams p_dwQ, const int8_t p_projW[F::kOutC][F::kExpC],                                  \
-            const int32_t p_projCq[fibha::kChannelQuantRows][F::kOutC], fibha::QuantParams p_projQ,               \
-            fibha::AddParams p_add)
+/// Declares a FIRB instance top: Firb::run's arguments.
+#define FIBHA_DECLARE_FIRB_TOP(name, F) \
+  void name(hls::stream<F::InWord>& p_in, hls::stream<F::OutWord>& p_out, const F::Params& p_p)
 
 FIBHA_DECLARE_FIRB_TOP(firb_b0_top, fibha::inst::FirbB0);
 FIBHA_DECLARE_FIRB_TOP(firb_b1_top, fibha::inst::FirbB1);

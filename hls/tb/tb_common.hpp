@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -17,6 +18,7 @@
 
 #include "fibha/stream.hpp"
 #include "fibha/types.hpp"
+#include "fill_params.hpp"
 #include "ref_ops.hpp"
 
 namespace fibha {
@@ -252,6 +254,22 @@ inline bool compare(const std::string& p_what, const std::vector<int8_t>& p_got,
   return false;
 }
 
+/// With FIBHA_TB_TIMING set, prints every process of a run and its three largest charges.
+inline void print_processes(const csim::Kernel& p_kernel) {
+  if (std::getenv("FIBHA_TB_TIMING") == nullptr) {
+    return;
+  }
+  for (const csim::ProcessReport& l_p : p_kernel.processes()) {
+    std::printf("    %*s%-40s %10llu ..%10llu", 2 * l_p.depth, "", l_p.path.substr(l_p.path.rfind('/') + 1).c_str(),
+                static_cast<unsigned long long>(l_p.start), static_cast<unsigned long long>(l_p.end));
+    for (std::size_t l_i = 0; l_i < l_p.charges.size() && l_i < 3; ++l_i) {
+      std::printf("  %s %s %llu", csim::cause_name(l_p.charges[l_i].cause), l_p.charges[l_i].what.c_str(),
+                  static_cast<unsigned long long>(l_p.charges[l_i].cycles));
+    }
+    std::printf("\n");
+  }
+}
+
 /// The platform the testbenches time engines on: the ZCU102's m_axi figures
 /// (tools/compiler/boards/zcu102.toml).
 inline csim::Platform bench_platform() { return csim::Platform{}; }
@@ -269,6 +287,7 @@ std::vector<int8_t> run_streaming(const std::string& p_name, const std::vector<i
   csim::Kernel l_kernel(p_name, bench_platform());
   const csim::Cycle l_cycles = l_kernel.run([&] { p_run(l_in, l_out); });
   std::printf("  cycles %-57s %10llu (timed C simulation)\n", p_name.c_str(), static_cast<unsigned long long>(l_cycles));
+  print_processes(l_kernel);
   if (!l_in.empty()) {
     fail(p_name + ": the engine left " + std::to_string(l_in.size()) + " input word(s) unread");
     while (!l_in.empty()) {
@@ -313,19 +332,17 @@ int run_bench(int p_argc, char** p_argv, const char* p_bench, t_Golden p_golden,
   return finish(p_bench);
 }
 
-/// Loads one layer's weights (into a heap t_Weights array) and per-channel tables, streams
-/// p_in through engine E with p_run(in, out, weights, channel_quant, q) and compares the
-/// output with p_want (p_shape locates a mismatch).
-template <class E, class t_Weights, class t_Run>
+/// Fills engine E's parameters from one layer (weights in TFLite's layout, per-channel
+/// tables), streams p_in through it with p_run(in, out, params) and compares the output
+/// with p_want (p_shape locates a mismatch).
+template <class E, class t_Run>
 void check_layer(const std::string& p_name, const ref::ConvShape& p_shape, const std::vector<int8_t>& p_in,
                  const std::vector<int8_t>& p_w, const ref::ChannelQuant& p_cq, const QuantParams& p_q,
                  const std::vector<int8_t>& p_want, t_Run p_run) {
-  auto l_w = make_box<t_Weights>();
-  auto l_cq = make_box<int32_t[kChannelQuantRows][E::kOutC]>();
-  fill_array(l_w->value, p_w);
-  fill_channel_quant(l_cq->value, p_cq);
+  auto l_p = make_box<typename E::Params>();
+  fill(l_p->value, p_w, p_cq, p_q);
   const std::vector<int8_t> l_got = run_streaming<sizeof(typename E::InWord), sizeof(typename E::OutWord)>(
-      p_name, p_in, p_want.size(), [&](auto& p_i, auto& p_o) { p_run(p_i, p_o, l_w->value, l_cq->value, p_q); });
+      p_name, p_in, p_want.size(), [&](auto& p_i, auto& p_o) { p_run(p_i, p_o, l_p->value); });
   compare(p_name, l_got, p_want, p_shape.out_w, p_shape.out_c);
 }
 

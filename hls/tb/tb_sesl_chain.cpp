@@ -38,23 +38,15 @@ void chain_case(uint32_t p_seed) {
       ref::depthwise(l_dwShape, ref::conv(l_convShape, l_in, l_convW, l_convCq, l_convQ), l_dwW, l_dwCq, l_dwQ),
       l_pwW, l_pwCq, l_pwQ);
 
-  auto l_cw = tb::make_box<int8_t[32][Conv::kDepth]>();
-  auto l_ccq = tb::make_box<int32_t[kChannelQuantRows][32]>();
-  auto l_dw = tb::make_box<int8_t[9][32]>();
-  auto l_dcq = tb::make_box<int32_t[kChannelQuantRows][32]>();
-  auto l_pw = tb::make_box<int8_t[16][32]>();
-  auto l_pcq = tb::make_box<int32_t[kChannelQuantRows][16]>();
-  tb::fill_array(l_cw->value, l_convW);
-  tb::fill_channel_quant(l_ccq->value, l_convCq);
-  tb::fill_array(l_dw->value, l_dwW);
-  tb::fill_channel_quant(l_dcq->value, l_dwCq);
-  tb::fill_array(l_pw->value, l_pwW);
-  tb::fill_channel_quant(l_pcq->value, l_pwCq);
+  auto l_cp = tb::make_box<Conv::Params>();
+  auto l_dp = tb::make_box<inst::MnV2Dw1::Params>();
+  auto l_pp = tb::make_box<inst::MnV2Pw1::Params>();
+  tb::fill(l_cp->value, l_convW, l_convCq, l_convQ);
+  tb::fill(l_dp->value, l_dwW, l_dwCq, l_dwQ);
+  tb::fill(l_pp->value, l_pwW, l_pwCq, l_pwQ);
   const std::vector<int8_t> l_got = tb::run_streaming<3, 4>(
-      "sesl_chain_top", l_in, l_want.size(), [&](auto& p_i, auto& p_o) {
-        sesl_chain_top(p_i, p_o, l_cw->value, l_ccq->value, l_convQ, l_dw->value, l_dcq->value, l_dwQ, l_pw->value,
-                       l_pcq->value, l_pwQ);
-      });
+      "sesl_chain_top", l_in, l_want.size(),
+      [&](auto& p_i, auto& p_o) { sesl_chain_top(p_i, p_o, l_cp->value, l_dp->value, l_pp->value); });
   tb::compare("sesl_chain_top conv0 -> dw1 -> pw1, 224x224x3 -> 112x112x16", l_got, l_want, 112, 16);
 }
 

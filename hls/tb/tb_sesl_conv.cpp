@@ -16,10 +16,6 @@ namespace {
 
 using namespace fibha;
 
-/// The weight array engine E takes.
-template <class E>
-using Weights = int8_t[E::kOutC][E::kDepth];
-
 /// A random layer for template instance E.
 template <unsigned t_H, unsigned t_W, unsigned t_InC, unsigned t_OutC, unsigned t_K, unsigned t_S, Padding t_Pad,
           unsigned t_Simd, unsigned t_Pe>
@@ -36,7 +32,7 @@ void random_case(const std::string& p_name, uint32_t p_seed, bool p_relu6) {
   const ref::ChannelQuant l_cq = tb::random_channel_quant(l_rng, t_OutC, static_cast<int>(E::kDepth));
   const QuantParams l_q = tb::random_quant(l_rng, p_relu6);
   const std::vector<int8_t> l_want = ref::conv(l_shape, l_in, l_w, l_cq, l_q);
-  tb::check_layer<E, Weights<E>>(p_name, l_shape, l_in, l_w, l_cq, l_q, l_want,
+  tb::check_layer<E>(p_name, l_shape, l_in, l_w, l_cq, l_q, l_want,
                                  [](auto&... p_args) { E::run(p_args...); });
 }
 
@@ -57,7 +53,7 @@ void golden_case(const std::string& p_dir) {
     tb::fail("golden " + p_dir + ": shapes differ from sesl_conv_top's (224x224x3 -> 32, 3x3/2 SAME)");
     return;
   }
-  tb::check_layer<E, Weights<E>>("golden " + p_dir + " (sesl_conv_top)", l_s, l_l.input, l_l.weights, l_l.cq, l_l.q,
+  tb::check_layer<E>("golden " + p_dir + " (sesl_conv_top)", l_s, l_l.input, l_l.weights, l_l.cq, l_l.q,
                                  l_l.expected, sesl_conv_top);
 }
 
@@ -83,7 +79,7 @@ int main(int p_argc, char** p_argv) {
       const std::vector<int8_t> l_w = tb::random_bytes(l_rng, 32 * E::kDepth, -127, 127);
       const ref::ChannelQuant l_cq = tb::random_channel_quant(l_rng, 32, static_cast<int>(E::kDepth));
       const QuantParams l_q = tb::random_quant(l_rng, true);
-      tb::check_layer<E, Weights<E>>("sesl_conv_top 224x224x3->112x112x32", l_shape, l_in, l_w, l_cq, l_q,
+      tb::check_layer<E>("sesl_conv_top 224x224x3->112x112x32", l_shape, l_in, l_w, l_cq, l_q,
                                      ref::conv(l_shape, l_in, l_w, l_cq, l_q), sesl_conv_top);
     }
   });

@@ -16,10 +16,6 @@ namespace {
 
 using namespace fibha;
 
-/// The weight array engine E takes.
-template <class E>
-using Weights = int8_t[E::kTaps][E::kOutC];
-
 template <unsigned t_H, unsigned t_W, unsigned t_C, unsigned t_K, unsigned t_S, Padding t_Pad, unsigned t_Simd>
 void random_case(const std::string& p_name, uint32_t p_seed, bool p_relu6) {
   using E = SeslDw<t_H, t_W, t_C, t_K, t_S, t_Pad, t_Simd>;
@@ -29,7 +25,7 @@ void random_case(const std::string& p_name, uint32_t p_seed, bool p_relu6) {
   const std::vector<int8_t> l_w = tb::random_bytes(l_rng, size_t{t_K} * t_K * t_C, -127, 127);
   const ref::ChannelQuant l_cq = tb::random_channel_quant(l_rng, t_C, static_cast<int>(t_K * t_K));
   const QuantParams l_q = tb::random_quant(l_rng, p_relu6);
-  tb::check_layer<E, Weights<E>>(p_name, l_shape, l_in, l_w, l_cq, l_q, ref::depthwise(l_shape, l_in, l_w, l_cq, l_q),
+  tb::check_layer<E>(p_name, l_shape, l_in, l_w, l_cq, l_q, ref::depthwise(l_shape, l_in, l_w, l_cq, l_q),
                                  [](auto&... p_args) { E::run(p_args...); });
 }
 
@@ -46,7 +42,7 @@ void golden_case(const std::string& p_dir) {
     tb::fail("golden " + p_dir + ": shapes differ from sesl_dw_top's (112x112x32, 3x3/1 SAME)");
     return;
   }
-  tb::check_layer<inst::MnV2Dw1, Weights<inst::MnV2Dw1>>("golden " + p_dir + " (sesl_dw_top)", l_s, l_l.input,
+  tb::check_layer<inst::MnV2Dw1>("golden " + p_dir + " (sesl_dw_top)", l_s, l_l.input,
                                                          l_l.weights, l_l.cq, l_l.q, l_l.expected, sesl_dw_top);
 }
 
@@ -71,7 +67,7 @@ int main(int p_argc, char** p_argv) {
       const std::vector<int8_t> l_w = tb::random_bytes(l_rng, 9 * 32, -127, 127);
       const ref::ChannelQuant l_cq = tb::random_channel_quant(l_rng, 32, 9);
       const QuantParams l_q = tb::random_quant(l_rng, true);
-      tb::check_layer<inst::MnV2Dw1, Weights<inst::MnV2Dw1>>("sesl_dw_top 112x112x32 k3 s1", l_shape, l_in, l_w, l_cq,
+      tb::check_layer<inst::MnV2Dw1>("sesl_dw_top 112x112x32 k3 s1", l_shape, l_in, l_w, l_cq,
                                                              l_q, ref::depthwise(l_shape, l_in, l_w, l_cq, l_q),
                                                              sesl_dw_top);
     }

@@ -16,10 +16,6 @@ namespace {
 
 using namespace fibha;
 
-/// The weight array engine E takes.
-template <class E>
-using Weights = int8_t[E::kOutC][E::kSf * sizeof(typename E::InWord)];
-
 template <unsigned t_H, unsigned t_W, unsigned t_InC, unsigned t_OutC, unsigned t_Simd, unsigned t_Pe>
 void random_case(const std::string& p_name, uint32_t p_seed, bool p_relu6) {
   using E = SeslPw<t_H, t_W, t_InC, t_OutC, t_Simd, t_Pe>;
@@ -29,7 +25,7 @@ void random_case(const std::string& p_name, uint32_t p_seed, bool p_relu6) {
   const std::vector<int8_t> l_w = tb::random_bytes(l_rng, size_t{t_OutC} * t_InC, -127, 127);
   const ref::ChannelQuant l_cq = tb::random_channel_quant(l_rng, t_OutC, static_cast<int>(t_InC));
   const QuantParams l_q = tb::random_quant(l_rng, p_relu6);
-  tb::check_layer<E, Weights<E>>(p_name, l_shape, l_in, l_w, l_cq, l_q, ref::conv(l_shape, l_in, l_w, l_cq, l_q),
+  tb::check_layer<E>(p_name, l_shape, l_in, l_w, l_cq, l_q, ref::conv(l_shape, l_in, l_w, l_cq, l_q),
                                  [](auto&... p_args) { E::run(p_args...); });
 }
 
@@ -56,7 +52,7 @@ void golden_case(const std::string& p_dir) {
     tb::fail("golden " + p_dir + ": shapes differ from sesl_pw_top's (112x112x32 -> 16)");
     return;
   }
-  tb::check_layer<inst::MnV2Pw1, Weights<inst::MnV2Pw1>>("golden " + p_dir + " (sesl_pw_top)", l_s, l_l.input,
+  tb::check_layer<inst::MnV2Pw1>("golden " + p_dir + " (sesl_pw_top)", l_s, l_l.input,
                                                          l_l.weights, l_l.cq, l_l.q, l_l.expected, sesl_pw_top);
 }
 
@@ -82,7 +78,7 @@ int main(int p_argc, char** p_argv) {
       const std::vector<int8_t> l_w = tb::random_bytes(l_rng, 16 * 32, -127, 127);
       const ref::ChannelQuant l_cq = tb::random_channel_quant(l_rng, 16, 32);
       const QuantParams l_q = tb::random_quant(l_rng, false);
-      tb::check_layer<inst::MnV2Pw1, Weights<inst::MnV2Pw1>>("sesl_pw_top 112x112x32->16", l_shape, l_in, l_w, l_cq,
+      tb::check_layer<inst::MnV2Pw1>("sesl_pw_top 112x112x32->16", l_shape, l_in, l_w, l_cq,
                                                              l_q, ref::conv(l_shape, l_in, l_w, l_cq, l_q),
                                                              sesl_pw_top);
     }

@@ -26,7 +26,7 @@
 #include "fibha/arith.hpp"
 #include "fibha/axi.hpp"
 #include "fibha/latency.hpp"
-#include "fibha/line_buffer.hpp"
+#include "fibha/window.hpp"
 #include "fibha/regmap.hpp"
 #include "fibha/stream.hpp"
 #include "fibha/types.hpp"

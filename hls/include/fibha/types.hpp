@@ -33,6 +33,15 @@ struct ElementLanes<Vec<t_N>> {
 }  // namespace csim
 #endif
 
+/// t_N int32 accumulators of consecutive output channels: what a multiply-accumulate
+/// stage hands its requantization stage.
+/// \tparam t_N lanes
+template <unsigned t_N>
+struct Acc {
+  static_assert(t_N > 0, "an accumulator vector has at least one lane");
+  int32_t v[t_N];
+};
+
 /// A word whose every lane holds p_value (used for padding with the zero point).
 /// \tparam t_N channels per word
 template <unsigned t_N>

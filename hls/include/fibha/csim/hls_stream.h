@@ -13,10 +13,14 @@
 //   * every stream left holding data, when destroyed or at the end of the run, is
 //     recorded; fibha::csim::streams_clean() reports them (the vendor model only prints a
 //     warning for leftovers).
-// The non-blocking calls (empty, size) answer only outside a kernel run (a testbench
-// checking what an engine left): inside one their answer would depend on timing the C
-// model cannot know ahead, and no fibha engine needs them (read_nb and write_nb are not
-// offered).
+//   * the non-blocking calls ask about the running process's current cycle: empty() is
+//     true unless a token is visible now (written at least one cycle before), and
+//     read_nb() reads only such a token. Where the writer's process has not yet reached
+//     that cycle in the simulation, the asking process waits for it (the writer writes,
+//     passes the cycle, or ends); when every process waits, the earliest question is
+//     answered "empty", which is exact: any later token comes after that cycle. Outside a
+//     kernel run they report the C FIFO (a testbench checking what an engine left).
+// write_nb and full() are not offered: no fibha engine needs them.
 #ifndef FIBHA_CSIM_HLS_STREAM_H
 #define FIBHA_CSIM_HLS_STREAM_H
 
@@ -208,11 +212,32 @@ class stream : public fibha::csim::StreamBase {
 
   std::size_t occupancy() const override { return m_fifo.size(); }
 
-  /// Whether the stream is empty (testbenches only, outside a kernel run).
-  bool empty() const {
-    untimed_only("empty()");
-    return m_fifo.empty();
+  /// Whether no token is visible at the running process's cycle (see the file comment).
+  bool empty() {
+    fibha::csim::Kernel* const l_kernel = fibha::csim::Kernel::active();
+    if (l_kernel == nullptr) {
+      return m_fifo.empty();
+    }
+    const fibha::csim::Cycle l_now = l_kernel->current().now();
+    for (;;) {
+      if (!m_fifo.empty()) {
+        return m_fifo.front().time + 1 > l_now;
+      }
+      if (writer_past(l_now) || l_kernel->await_writer(*this, l_now)) {
+        return true;
+      }
+    }
   }
+
+  /// Reads a token if one is visible at the running process's cycle.
+  bool read_nb(T& p_value) {
+    if (empty()) {
+      return false;
+    }
+    p_value = read();
+    return true;
+  }
+
   /// Tokens queued (testbenches only, outside a kernel run).
   std::size_t size() const {
     untimed_only("size()");
@@ -220,6 +245,12 @@ class stream : public fibha::csim::StreamBase {
   }
 
  private:
+  /// True when the stream's writer can no longer write a token visible at p_cycle.
+  bool writer_past(fibha::csim::Cycle p_cycle) const {
+    const fibha::csim::Process* const l_w = writer();
+    return l_w != nullptr && (l_w->finished() || l_w->now() + l_w->write_offset() >= p_cycle);
+  }
+
   void untimed_only(const char* p_call) const {
     if (fibha::csim::Kernel::active() != nullptr) {
       fibha::csim::stream_fatal(name(), (std::string(p_call) + " called inside a kernel run: its answer depends on "

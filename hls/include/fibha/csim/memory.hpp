@@ -121,8 +121,11 @@ class Array : public CountedMemory {
   T* data() { return m_data; }
   const T* data() const { return m_data; }
 
+  // The declarations only touch the (mutable) metadata, so a const array can be declared
+  // where an engine receives it.
+
   /// FIBHA_ARRAY_PARTITION / FIBHA_ARRAY_COMPLETE: p_dim is 1-based, 0 = every dimension.
-  void partition(const char* p_name, PartitionKind p_kind, unsigned p_factor, unsigned p_dim) {
+  void partition(const char* p_name, PartitionKind p_kind, unsigned p_factor, unsigned p_dim) const {
     m_meta.name = p_name;
     for (unsigned l_d = 0; l_d < kRank; ++l_d) {
       if (p_dim == 0 || p_dim == l_d + 1) {
@@ -133,12 +136,12 @@ class Array : public CountedMemory {
     m_meta.layout_ready = false;
   }
   /// FIBHA_BIND_STORAGE.
-  void storage(const char* p_name, StorageKind p_kind) {
+  void storage(const char* p_name, StorageKind p_kind) const {
     m_meta.name = p_name;
     m_meta.storage = p_kind;
   }
   /// FIBHA_AGGREGATE: struct elements stay one word.
-  void aggregate(const char* p_name) {
+  void aggregate(const char* p_name) const {
     m_meta.name = p_name;
     m_meta.aggregated = true;
   }

@@ -87,6 +87,8 @@ class Process {
   /// The process's path from the root, e.g. "fibha_top/sesl_part/e1.firb".
   std::string path() const;
   Process* parent() const { return m_parent; }
+  /// Whether the process has ended.
+  bool finished() const { return m_finished; }
   Cycle start() const { return m_start; }
   Cycle end() const { return m_end; }
   /// The process's clock: the issue cycle of the current iteration inside a pipelined
@@ -152,8 +154,10 @@ class Process {
   // Scheduling state (Kernel's).
   std::unique_ptr<Fiber> m_fiber;
   std::function<void()> m_body;
-  enum class Wait : uint8_t { kNone, kRead, kWrite, kJoin } m_wait = Wait::kNone;
+  enum class Wait : uint8_t { kNone, kRead, kWrite, kJoin, kEmpty } m_wait = Wait::kNone;
   const StreamBase* m_waitStream = nullptr;
+  Cycle m_queryTime = 0;       // kEmpty: the cycle the emptiness is asked for
+  bool m_resolvedEmpty = false;  // kEmpty: the scheduler decided "empty"
   unsigned m_pendingChildren = 0;
   bool m_finished = false;
   bool m_queued = false;
@@ -335,6 +339,10 @@ class Kernel {
 
   /// Blocks the running process until p_stream can be read/written (kernel-internal).
   void block_on(StreamBase& p_stream, bool p_write);
+  /// Blocks the running process, asking whether p_stream is empty at p_cycle, until its
+  /// writer writes, a process ends, or the scheduler decides: true when it decided
+  /// "empty" (no process can write a token visible by p_cycle any more).
+  bool await_writer(StreamBase& p_stream, Cycle p_cycle);
   /// Wakes the process (if any) waiting on p_stream.
   void wake(StreamBase& p_stream);
 
@@ -362,6 +370,8 @@ class Kernel {
   void schedule();
   void suspend();
   void make_ready(Process& p_process);
+  void wake_emptiness_waiters();
+  bool resolve_emptiness();
   void body_of(Process& p_process);
   [[noreturn]] void deadlock();
   std::string describe_wait(const Process& p_process) const;
