@@ -8,15 +8,19 @@
 //   fibha_kernel --trace              the same, and one line per run on stderr with the
 //                                     status, the cycles and where the time went
 //   fibha_kernel --resources          print the instance's resource table and exit: per
-//                                     engine, tab separated, name, template multipliers per
-//                                     cycle, PEs and DSP slices the model charged, and the
-//                                     plan's cycles
-//   fibha_kernel --timing BUNDLE      run the bundle once on a zero image outside the
-//                                     virtual board and print the timing report as JSON
-//                                     (processes, spans, ports, schedule findings)
+//                                     engine, tab separated, name, the template's int8
+//                                     multipliers per cycle, requantizer multipliers and
+//                                     DSP slices, the PEs and DSP slices the model charged,
+//                                     and the plan's cycles
+//   fibha_kernel --timing BUNDLE      run the bundle on one zero image and on three,
+//                                     outside the virtual board, and print the timing
+//                                     report as JSON: the one-image run's cycle register
+//                                     (latency), processes, spans, ports and schedule
+//                                     findings, and the three-image run's cycle register
+//                                     (throughput: the parts overlap consecutive images)
 //
 // Each run translates the buffer registers through the shell's DeviceMemory: an address
-// range outside every DMA buffer (or a misaligned bundle) ends the run with status
+// range outside every DMA buffer (or one not 16-byte aligned) ends the run with status
 // address_unmapped before the kernel touches memory, as a bus fault would on the board. A
 // run whose processes deadlock ends with status deadlock (the log names them); a run that
 // leaves data in a stream (a hang in hardware) throws, so the board sees the kernel die.
@@ -58,14 +62,15 @@ fibha::csim::Platform platform() {
 
 /// The kernel's arguments as host pointers and register values.
 struct Call {
-  const int8_t* input;
-  int8_t* output;
-  const uint32_t* bundle;
-  int8_t* scratch;
+  const fibha::BundleBeat* input;
+  fibha::BundleBeat* output;
+  const fibha::BundleBeat* bundle;
+  const fibha::BundleBeat* params_a;
+  const fibha::BundleBeat* params_b;
   uint32_t input_bytes;
   uint32_t output_bytes;
   uint32_t bundle_bytes;
-  uint32_t scratch_bytes;
+  uint32_t image_count;
   uint32_t layer_count;
   uint32_t mode;
 };
@@ -76,9 +81,9 @@ RunResult timed_run(const Call& p_call, fibha::csim::Kernel& p_kernel) {
   uint64_t l_id = 0;
   try {
     p_kernel.run([&] {
-      fibha_top(p_call.input, p_call.output, p_call.bundle, p_call.scratch, p_call.input_bytes, p_call.output_bytes,
-                p_call.bundle_bytes, p_call.scratch_bytes, p_call.layer_count, p_call.mode, &l_id, &l_result.status,
-                &l_result.cycles);
+      fibha_top(p_call.input, p_call.output, p_call.bundle, p_call.params_a, p_call.params_b, p_call.input_bytes,
+                p_call.output_bytes, p_call.bundle_bytes, p_call.image_count, p_call.layer_count, p_call.mode, &l_id,
+                &l_result.status, &l_result.cycles);
     });
   } catch (const fibha::csim::Deadlock& l_deadlock) {
     std::fprintf(stderr, "fibha_kernel: %s\n", l_deadlock.what());
@@ -114,29 +119,38 @@ std::string summary(const fibha::csim::Kernel& p_kernel) {
   return l_out;
 }
 
+/// One buffer of 16-byte beats, or nullptr when its range is not DMA memory or not 16-byte
+/// aligned (the m_axi ports are 128 bits wide).
+const fibha::BundleBeat* beats(const RunArgs& p_args, DeviceMemory& p_memory, uint32_t p_addrReg, uint32_t p_bytesReg) {
+  uint8_t* const l_host = buffer(p_args, p_memory, p_addrReg, p_bytesReg);
+  return l_host != nullptr && p_args.pair(p_addrReg) % 16 == 0 ? reinterpret_cast<const fibha::BundleBeat*>(l_host)
+                                                                : nullptr;
+}
+
 std::optional<RunResult> run(const RunArgs& p_args, DeviceMemory& p_memory, bool p_trace) {
   const uint32_t l_mode = p_args.word(rm::kMode);
   Call l_call{nullptr,
               nullptr,
               nullptr,
               nullptr,
+              nullptr,
               p_args.word(rm::kInputBytes),
               p_args.word(rm::kOutputBytes),
               p_args.word(rm::kBundleBytes),
-              p_args.word(rm::kScratchBytes),
+              p_args.word(rm::kImageCount),
               p_args.word(rm::kLayerCount),
               l_mode};
   if (rm::mode::kIdentify.get(l_mode) == 0) {
-    uint8_t* const l_bundle = buffer(p_args, p_memory, rm::kBundleAddr, rm::kBundleBytes);
-    l_call.input = reinterpret_cast<const int8_t*>(buffer(p_args, p_memory, rm::kInputAddr, rm::kInputBytes));
-    l_call.output = reinterpret_cast<int8_t*>(buffer(p_args, p_memory, rm::kOutputAddr, rm::kOutputBytes));
-    l_call.scratch = reinterpret_cast<int8_t*>(buffer(p_args, p_memory, rm::kScratchAddr, rm::kScratchBytes));
-    l_call.bundle = reinterpret_cast<const uint32_t*>(l_bundle);
+    l_call.bundle = beats(p_args, p_memory, rm::kBundleAddr, rm::kBundleBytes);
+    l_call.params_a = beats(p_args, p_memory, rm::kParamsAAddr, rm::kBundleBytes);
+    l_call.params_b = beats(p_args, p_memory, rm::kParamsBAddr, rm::kBundleBytes);
+    l_call.input = beats(p_args, p_memory, rm::kInputAddr, rm::kInputBytes);
+    l_call.output = const_cast<fibha::BundleBeat*>(beats(p_args, p_memory, rm::kOutputAddr, rm::kOutputBytes));
     const bool l_verifyOnly = rm::mode::kVerify.get(l_mode) != 0;
-    const bool l_mapped = l_bundle != nullptr && (l_verifyOnly || (l_call.input != nullptr &&
-                                                                    l_call.output != nullptr &&
-                                                                    l_call.scratch != nullptr));
-    if (!l_mapped || reinterpret_cast<uintptr_t>(l_bundle) % 4 != 0) {
+    const bool l_mapped = l_call.bundle != nullptr &&
+                          (l_verifyOnly || (l_call.input != nullptr && l_call.output != nullptr &&
+                                            l_call.params_a != nullptr && l_call.params_b != nullptr));
+    if (!l_mapped) {
       RunResult l_result;
       l_result.status = fibha::vboard::error_status(rm::StatusCode::kAddressUnmapped);
       l_result.id = fibha::config::kPlanHash;
@@ -156,14 +170,44 @@ std::optional<RunResult> run(const RunArgs& p_args, DeviceMemory& p_memory, bool
 }
 
 void print_resources() {
-  std::printf("# engine\ttemplate_macs_per_cycle\tmodelled_pes\tmodelled_dsp\tplan_cycles\n");
+  std::printf("# engine\ttemplate_macs_per_cycle\ttemplate_requantizers\ttemplate_dsp\tmodelled_pes\tmodelled_dsp\t"
+              "plan_cycles\n");
   for (const fibha::EngineResources& l_e : fibha::config::kEngines) {
-    std::printf("%s\t%u\t%u\t%u\t%" PRIu64 "\n", l_e.name, l_e.macs_per_cycle, l_e.modelled_pes, l_e.modelled_dsp,
+    std::printf("%s\t%u\t%u\t%u\t%u\t%u\t%" PRIu64 "\n", l_e.name, l_e.macs_per_cycle, l_e.requantizers,
+                fibha::engine_dsp(l_e.macs_per_cycle, l_e.requantizers), l_e.modelled_pes, l_e.modelled_dsp,
                 l_e.plan_cycles);
   }
 }
 
-/// --timing BUNDLE: one run of the bundle on a zero image; the report on stdout.
+/// Images in the throughput run of --timing: enough for the two parts to reach their
+/// steady state (image 0 fills the SESL part, the last one drains the SEML part).
+constexpr uint32_t kThroughputImages = 3;
+
+/// Runs the bundle on p_images zero images; the kernel is kept for its report.
+RunResult run_bundle(const std::vector<char>& p_bytes, uint32_t p_images, fibha::csim::Kernel& p_kernel) {
+  std::vector<fibha::BundleBeat> l_bundle(p_bytes.size() / 16);
+  std::memcpy(static_cast<void*>(l_bundle.data()), p_bytes.data(), p_bytes.size());
+  uint32_t l_words[rm::kBundleHeaderWords];
+  std::memcpy(l_words, p_bytes.data(), sizeof(l_words));
+  const rm::BundleHeader l_header = rm::bundle_header_from_words(l_words);
+  std::vector<fibha::BundleBeat> l_input(p_images * (l_header.input_bytes / 16 + 1), fibha::BundleBeat{});
+  std::vector<fibha::BundleBeat> l_output(p_images * (l_header.output_bytes / 16 + 1), fibha::BundleBeat{});
+  const Call l_call{l_input.data(),
+                    l_output.data(),
+                    l_bundle.data(),
+                    l_bundle.data(),
+                    l_bundle.data(),
+                    static_cast<uint32_t>(l_input.size() * 16),
+                    static_cast<uint32_t>(l_output.size() * 16),
+                    static_cast<uint32_t>(p_bytes.size()),
+                    p_images,
+                    l_header.layer_count,
+                    0};
+  return timed_run(l_call, p_kernel);
+}
+
+/// --timing BUNDLE: the bundle on one zero image (latency, with the whole report) and on
+/// kThroughputImages images (the cycle register only); JSON on stdout.
 int timing_report(const char* p_path) {
   std::ifstream l_file(p_path, std::ios::binary);
   if (!l_file) {
@@ -171,37 +215,25 @@ int timing_report(const char* p_path) {
     return 2;
   }
   const std::vector<char> l_bytes((std::istreambuf_iterator<char>(l_file)), std::istreambuf_iterator<char>());
-  if (l_bytes.size() < rm::kBundleHeaderWords * 4 || l_bytes.size() % 4 != 0) {
-    std::fprintf(stderr, "fibha_kernel: %s: %zu bytes is not a bundle (a header of %u words, whole words)\n", p_path,
-                 l_bytes.size(), rm::kBundleHeaderWords);
+  if (l_bytes.size() < rm::kBundleHeaderWords * 4 || l_bytes.size() % 16 != 0) {
+    std::fprintf(stderr, "fibha_kernel: %s: %zu bytes is not a bundle (a header of %u words, whole 16-byte beats)\n",
+                 p_path, l_bytes.size(), rm::kBundleHeaderWords);
     return 2;
   }
-  std::vector<uint32_t> l_bundle(l_bytes.size() / 4);
-  std::memcpy(l_bundle.data(), l_bytes.data(), l_bytes.size());
-  const rm::BundleHeader l_header = rm::bundle_header_from_words(l_bundle.data());
-  std::vector<int8_t> l_input(l_header.input_bytes, 0);
-  std::vector<int8_t> l_output(l_header.output_bytes, 0);
-  std::vector<int8_t> l_scratch(l_header.scratch_bytes > 0 ? l_header.scratch_bytes : 1, 0);
-  const Call l_call{l_input.data(),
-                    l_output.data(),
-                    l_bundle.data(),
-                    l_scratch.data(),
-                    static_cast<uint32_t>(l_input.size()),
-                    static_cast<uint32_t>(l_output.size()),
-                    static_cast<uint32_t>(l_bytes.size()),
-                    l_header.scratch_bytes,
-                    l_header.layer_count,
-                    0};
-  fibha::csim::Kernel l_kernel("fibha_top", platform());
-  const RunResult l_result = timed_run(l_call, l_kernel);
-  if (l_result.status != 0) {
+  fibha::csim::Kernel l_single("fibha_top", platform());
+  const RunResult l_one = run_bundle(l_bytes, 1, l_single);
+  fibha::csim::Kernel l_stream("fibha_top", platform());
+  const RunResult l_many = l_one.status == 0 ? run_bundle(l_bytes, kThroughputImages, l_stream) : l_one;
+  if (l_many.status != 0) {
     std::fprintf(stderr, "fibha_kernel: %s: the run ended with status 0x%08" PRIx32 " (%s)\n", p_path,
-                 l_result.status,
-                 rm::status_code_name(static_cast<rm::StatusCode>(rm::status::kCode.get(l_result.status))));
+                 l_many.status,
+                 rm::status_code_name(static_cast<rm::StatusCode>(rm::status::kCode.get(l_many.status))));
     return 1;
   }
-  std::printf("{\"cycle_register\":%" PRIu64 ",\"timing\":", l_result.cycles);
-  l_kernel.write_json(stdout);
+  std::printf("{\"cycle_register\":%" PRIu64 ",\"stream\":{\"images\":%u,\"cycle_register\":%" PRIu64
+              "},\"timing\":",
+              l_one.cycles, kThroughputImages, l_many.cycles);
+  l_single.write_json(stdout);
   std::printf("}\n");
   return 0;
 }

@@ -92,6 +92,7 @@ class Spec:
     bundle_crc_word: int
     sesl_structs: list[PlainStruct]
     desc_magic: int
+    desc_flags: list[Enumerator]
     desc_fields: list[StructField]
 
 
@@ -249,6 +250,7 @@ def parse(text: str) -> Spec:
         bundle_crc_word=crc_words[0],
         sesl_structs=parse_plain_structs(need(doc, "sesl_struct", "file")),
         desc_magic=int(need(descriptor, "magic", "descriptor")),
+        desc_flags=parse_enumerators(descriptor.get("flag", []), "descriptor.flag", 31),
         desc_fields=parse_struct(need(descriptor, "fields", "descriptor"), "descriptor"),
     )
 
@@ -354,7 +356,7 @@ def gen_cpp(spec: Spec) -> str:
     for title, enum, items in (
         ("Status codes (status.code).", "StatusCode", spec.status_codes),
         ("Kinds of SEML layer (descriptor.kind).", "LayerKind", spec.layer_kinds),
-        ("Feature-map buffers a descriptor can name (in_buf, in2_buf, out_buf).", "BufferId", spec.buffer_ids),
+        ("Feature-map buffers a descriptor can name (in_buf, res_buf, out_buf).", "BufferId", spec.buffer_ids),
     ):
         out.extend(cpp_comment(title))
         w(f"enum class {enum} : uint32_t {{")
@@ -377,7 +379,8 @@ def gen_cpp(spec: Spec) -> str:
         ("The device bundle header at offset 0 of the bundle.", "BundleHeader", spec.bundle_magic, spec.bundle_fields,
          [("kBundleVersion", spec.bundle_version, "Device bundle format version the kernel accepts."),
           ("kBundleCrcWord", spec.bundle_crc_word, "Index of the header word the bundle's CRC-32 leaves out.")]),
-        ("One SEML layer descriptor.", "LayerDesc", spec.desc_magic, spec.desc_fields, []),
+        ("One SEML layer descriptor.", "LayerDesc", spec.desc_magic, spec.desc_fields,
+         [(f"kFlag{camel(f.name)}", 1 << f.value, f"LayerDesc.flags bit {f.value}: {f.doc}") for f in spec.desc_flags]),
     ):
         prefix = "Bundle" if struct == "BundleHeader" else "Desc"
         out.extend(cpp_comment(f"Magic word of a {struct}."))
@@ -551,7 +554,7 @@ def rust_common(spec: Spec, out: list[str]) -> None:
     for title, enum, items in (
         ("Status codes (`status::CODE`).", "StatusCode", spec.status_codes),
         ("Kinds of SEML layer (`LayerDesc::kind`).", "LayerKind", spec.layer_kinds),
-        ("Feature-map buffers a descriptor can name (`in_buf`, `in2_buf`, `out_buf`).", "BufferId", spec.buffer_ids),
+        ("Feature-map buffers a descriptor can name (`in_buf`, `res_buf`, `out_buf`).", "BufferId", spec.buffer_ids),
     ):
         out.extend(rust_doc(title))
         w("#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]")
@@ -660,7 +663,8 @@ def rust_struct_specs(spec: Spec):
     return (
         ("The device bundle header at offset 0 of the bundle.", "BundleHeader", "BUNDLE_MAGIC", spec.bundle_magic,
          spec.bundle_fields, [("BUNDLE_VERSION", spec.bundle_version, "Device bundle format version the kernel accepts.")]),
-        ("One SEML layer descriptor.", "LayerDesc", "DESC_MAGIC", spec.desc_magic, spec.desc_fields, []),
+        ("One SEML layer descriptor.", "LayerDesc", "DESC_MAGIC", spec.desc_magic, spec.desc_fields,
+         [(f"FLAG_{f.name.upper()}", 1 << f.value, f"`LayerDesc::flags` bit {f.value}: {f.doc}") for f in spec.desc_flags]),
     )
 
 

@@ -1,21 +1,22 @@
 // The top-level kernel of a FiBHA instance: the SESL part (dedicated streaming engines
-// with on-chip weights, chained under DATAFLOW) followed by the SEML part (reusable
-// engines driven by layer descriptors from the bundle).
+// with on-chip weights, chained under DATAFLOW) and the SEML part (the reusable engines
+// of fibha/seml.hpp driven by layer descriptors from the bundle), running concurrently on
+// consecutive images: while the SEML part computes image n, the SESL part computes image
+// n + 1 and leaves it in the hand-off FIFO.
 //
 // The instance comes from fibha_config.hpp, which `fibha-compile build` generates (the
 // testbenches use the fixture in tb/configs/demo). It must define, in fibha::config:
 //   kPlanHash            uint64_t, the plan's hash (published in the id register)
-//   kMaxLayers           uint32_t, the largest layer_count accepted
-//   kSeslInH/W/C         SESL input image shape; kSeslInWord its stream word width
-//   kSeslOutH/W/C        SESL output shape; kSeslOutWord its stream word width
-//   kSeslOutBuf/Off      where the SESL output goes (BufferId and byte offset)
-//   SeslWeights          on-chip SESL parameters: kBytes, bool load(bundle, offset)
+//   kMaxLayers           uint32_t, the largest layer_count accepted (0: no SEML part)
+//   kSeslInH/W/C         the input image; kSeslInWord the first engine's input word
+//   kSeslOutH/W/C        the SESL part's output (the hand-off); kSeslOutWord its word
+//   SeslWeights          on-chip SESL parameters: kBlobBeats, bool load(bundle, beat)
 //   sesl_chain(in, out, weights)   the DATAFLOW chain of SESL engines
-//   Seml                 a SemlEngines<...> instantiation
+//   Seml                 a SemlPart<...> instantiation (the SEML part)
 //   FIBHA_CFG_*_DEPTH    macros: m_axi depths (elements) for C/RTL co-simulation
+//   kAxi*, kDdrBytesPerCycle       the board's memory system (for the timed C simulation)
 //   kEngines             EngineResources[]: per engine, the multipliers its template
-//                        instantiates (kMacsPerCycle) next to what the compiler's model
-//                        charged it (the C-simulation kernel prints them with --resources)
+//                        instantiates next to what the compiler's model charged it
 //
 // The top is a DATAFLOW region of two processes: the run itself and a cycle counter that
 // counts every clock cycle until the run signals its end (the cycle register). In C
@@ -23,18 +24,19 @@
 //
 // Order of a run (every check happens before any memory is written):
 //   mode -> bundle header (magic, version, size) -> plan hash -> [mode.verify: CRC-32 of
-//   the bundle, then stop] -> layer count -> SESL section and buffers -> every descriptor
-//   -> load SESL weights -> SESL part -> SEML layers.
-// Only per-channel multipliers/shifts of SEML layers are checked as they are loaded, so
-// a bad one can stop a run after earlier layers wrote their (in-range) outputs.
+//   the bundle, then stop] -> layer count, sections, image count and buffers -> every
+//   descriptor and the chain between them -> SESL weights -> SESL and SEML parts.
+// Per-channel multipliers and shifts of SEML layers are checked as they are absorbed; a
+// bad one makes the run end with status quant after the images were computed.
 #include "fibha/top.hpp"
 
 #include <cstdint>
 
 #include "fibha/axi.hpp"
-#include "fibha/bundle.hpp"
 #include "fibha/latency.hpp"
+#include "fibha/params.hpp"
 #include "fibha/regmap.hpp"
+#include "fibha/repack.hpp"
 #include "fibha/schedule.hpp"
 #include "fibha/seml.hpp"
 #include "fibha/stream.hpp"
@@ -44,14 +46,25 @@
 namespace fibha {
 namespace {
 
-constexpr uint32_t kSeslInBytes = config::kSeslInH * config::kSeslInW * config::kSeslInC;
-constexpr uint32_t kSeslOutBytes = config::kSeslOutH * config::kSeslOutW * config::kSeslOutC;
-constexpr uint32_t kSeslInWords = kSeslInBytes / config::kSeslInWord;
-constexpr uint32_t kSeslOutWords = kSeslOutBytes / config::kSeslOutWord;
-static_assert(kSeslInBytes % config::kSeslInWord == 0, "the SESL input word must divide the image");
-static_assert(kSeslOutBytes % config::kSeslOutWord == 0, "the SESL output word must divide its output");
-static_assert(config::kSeslOutBuf != BufferId::kInput, "the SESL part cannot write the input buffer");
+constexpr uint32_t kInBytes = config::kSeslInH * config::kSeslInW * config::kSeslInC;
+constexpr uint32_t kHandoffBytes = config::kSeslOutH * config::kSeslOutW * config::kSeslOutC;
+constexpr uint32_t kInBeats = kInBytes / kBeatBytes;
+constexpr uint32_t kSeslBytes = config::SeslWeights::kBlobBeats * kBeatBytes;
+constexpr bool kHasSeml = config::kMaxLayers > 0;
+static_assert(kInBytes % kBeatBytes == 0, "the input image is read in whole 16-byte beats");
+static_assert(kHasSeml || kHandoffBytes % kBeatBytes == 0, "the output is written in whole 16-byte beats");
 static_assert(config::kMaxLayers < kNoLayer, "layer indices must fit status.layer");
+
+/// The input image: 16-byte beats to the first engine's words.
+using ImageRepack = Repack<1, kInBytes, kBeatBytes, config::kSeslInWord>;
+/// The SESL part's output as the SEML part's 16-channel words (pixel by pixel).
+using HandoffRepack = Repack<config::kSeslOutH * config::kSeslOutW, config::kSeslOutC, config::kSeslOutWord, kFmLanes>;
+/// Without an SEML part: the SESL part's output as 16-byte output beats.
+using OutputRepack = Repack<1, kHandoffBytes, config::kSeslOutWord, kBeatBytes>;
+constexpr uint32_t kHandoffWords = config::kSeslOutH * config::kSeslOutW * fm_words(config::kSeslOutC);
+using Handoff = typename config::Seml::Handoff;
+static_assert(!kHasSeml || config::Seml::kHandoffWords == kHandoffWords,
+              "the hand-off FIFO holds the SESL part's whole output map");
 
 /// Outcome of a run: a status code and the layer it concerns.
 struct Outcome {
@@ -71,59 +84,86 @@ uint32_t pack_status(const Outcome& p_outcome) {
   return regmap::status::kLayer.put(l_word, p_outcome.layer);
 }
 
-/// Streams the input image out of DDR in words of kSeslInWord channels: a burst of
-/// kSeslInWord int8 beats per word (the port is as wide as its int8_t elements).
-void read_image(AxiIn<int8_t> p_src, hls::stream<Vec<config::kSeslInWord>>& p_out) {
-#ifndef __SYNTHESIS__
-  csim::BurstRead l_burst(p_src.port(), 1, config::kSeslInWord, kSeslInWords);
-#endif
-  FIBHA_PIPELINED_FOR(read_image_loop, latency::kCopy) (uint32_t l_i = 0; l_i < kSeslInWords; ++l_i) {
-    FIBHA_PIPELINE(read_image_loop, 1);
-    FIBHA_AXI_ARRIVE(l_burst, l_i);
-    Vec<config::kSeslInWord> l_word;
-    for (unsigned l_k = 0; l_k < config::kSeslInWord; ++l_k) {
-#pragma HLS UNROLL
-      l_word.v[l_k] = FIBHA_AXI_RAW(p_src)[l_i * config::kSeslInWord + l_k];
-    }
-    p_out.write(l_word);
-  }
-}
-
-/// Writes the SESL output stream to DDR, kSeslOutWord int8 beats per word.
-void write_image(hls::stream<Vec<config::kSeslOutWord>>& p_in, AxiOut<int8_t> p_dst) {
-#ifndef __SYNTHESIS__
-  csim::BurstWrite l_burst(p_dst.port(), 1, config::kSeslOutWord, kSeslOutWords);
-#endif
-  FIBHA_PIPELINED_FOR(write_image_loop, latency::kCopy) (uint32_t l_i = 0; l_i < kSeslOutWords; ++l_i) {
-    FIBHA_PIPELINE(write_image_loop, 1);
-    const Vec<config::kSeslOutWord> l_word = p_in.read();
-    FIBHA_AXI_SEND(l_burst, l_i);
-    for (unsigned l_k = 0; l_k < config::kSeslOutWord; ++l_k) {
-#pragma HLS UNROLL
-      FIBHA_AXI_RAW(p_dst)[l_i * config::kSeslOutWord + l_k] = l_word.v[l_k];
-    }
-  }
-}
-
-/// The SESL part: DDR -> chain of dedicated engines -> DDR, all stages concurrent.
-void sesl_part(AxiIn<int8_t> p_input, AxiOut<int8_t> p_dst, const config::SeslWeights& p_weights) {
-  FIBHA_DATAFLOW(sesl_part);
+/// One image through the SESL part: DDR -> repack -> chain -> p_out, all stages concurrent.
+/// \tparam t_Repack the SESL output's repacking into p_out's words
+template <class t_Repack, class t_Out>
+void sesl_image(AxiIn<BundleBeat> p_input, uint32_t p_image, const config::SeslWeights& p_weights, t_Out& p_out) {
+  FIBHA_DATAFLOW(sesl_image);
+  hls::stream<BundleBeat> l_beats("sesl.image_beats");
   hls::stream<Vec<config::kSeslInWord>> l_in("sesl.in");
   hls::stream<Vec<config::kSeslOutWord>> l_out("sesl.out");
-  FIBHA_PROCESS(sesl_part, "read_image", read_image(p_input, l_in));
-  FIBHA_PROCESS(sesl_part, "sesl_chain", config::sesl_chain(l_in, l_out, p_weights));
-  FIBHA_PROCESS(sesl_part, "write_image", write_image(l_out, p_dst));
-  FIBHA_DATAFLOW_RUN(sesl_part);
+  FIBHA_PROCESS(sesl_image, "read_image", axi::burst_read<kInBeats>(p_input, p_image * kInBeats, kInBeats, l_beats));
+  FIBHA_PROCESS(sesl_image, "unpack_image", ImageRepack::run(l_beats, l_in));
+  FIBHA_PROCESS(sesl_image, "sesl_chain", config::sesl_chain(l_in, l_out, p_weights));
+  FIBHA_PROCESS(sesl_image, "pack_output", t_Repack::run(l_out, p_out));
+  FIBHA_DATAFLOW_RUN(sesl_image);
 }
 
+/// The SESL part: p_images images, one after the other, into the hand-off FIFO.
+void sesl_part(AxiIn<BundleBeat> p_input, uint32_t p_images, const config::SeslWeights& p_weights, Handoff& p_out) {
+sesl_image_loop:
+  for (uint32_t l_n = 0; l_n < p_images; ++l_n) {
+#pragma HLS LOOP_TRIPCOUNT max=1
+    FIBHA_SPAN(sesl_image, l_n);
+    sesl_image<HandoffRepack>(p_input, l_n, p_weights, p_out);
+  }
+}
+
+/// Without an SEML part: each image's SESL output straight to DDR.
+void sesl_only(AxiIn<BundleBeat> p_input, uint32_t p_images, const config::SeslWeights& p_weights,
+               AxiOut<BundleBeat> p_output) {
+  constexpr uint32_t kOutBeats = kHandoffBytes / kBeatBytes;
+sesl_only_loop:
+  for (uint32_t l_n = 0; l_n < p_images; ++l_n) {
+#pragma HLS LOOP_TRIPCOUNT max=1
+    FIBHA_SPAN(sesl_image, l_n);
+    FIBHA_DATAFLOW(sesl_only);
+    hls::stream<BundleBeat> l_beats("sesl.output_beats");
+    FIBHA_PROCESS(sesl_only, "sesl", sesl_image<OutputRepack>(p_input, l_n, p_weights, l_beats));
+    FIBHA_PROCESS(sesl_only, "write_output",
+                  axi::burst_write<kOutBeats>(l_beats, p_output, l_n * kOutBeats, kOutBeats));
+    FIBHA_DATAFLOW_RUN(sesl_only);
+  }
+}
+
+/// The two parts on p_images images, concurrently; *p_fault as Seml::run leaves it.
+template <bool t_Seml>
+struct Accelerate {
+  static void run(AxiIn<BundleBeat> p_input, AxiOut<BundleBeat> p_output, AxiIn<BundleBeat> p_bundle,
+                  AxiIn<BundleBeat> p_paramsA, AxiIn<BundleBeat> p_paramsB, uint32_t p_descBeat, uint32_t p_layers,
+                  uint32_t p_images, uint32_t p_outWords, const config::SeslWeights& p_weights, uint32_t* p_fault) {
+    FIBHA_DATAFLOW(accelerate);
+    Handoff l_handoff("handoff");
+#pragma HLS BIND_STORAGE variable=l_handoff type=fifo impl=bram
+    FIBHA_PROCESS(accelerate, "sesl_part", sesl_part(p_input, p_images, p_weights, l_handoff));
+    FIBHA_PROCESS(accelerate, "seml_part",
+                  config::Seml::run(p_bundle, p_paramsA, p_paramsB, p_descBeat, p_layers, p_images, l_handoff,
+                                    p_output, p_outWords, p_fault));
+    FIBHA_DATAFLOW_RUN(accelerate);
+  }
+};
+
+/// An instance without an SEML part: the SESL part alone.
+template <>
+struct Accelerate<false> {
+  static void run(AxiIn<BundleBeat> p_input, AxiOut<BundleBeat> p_output, AxiIn<BundleBeat>, AxiIn<BundleBeat>,
+                  AxiIn<BundleBeat>, uint32_t, uint32_t, uint32_t p_images, uint32_t,
+                  const config::SeslWeights& p_weights, uint32_t* p_fault) {
+    sesl_only(p_input, p_images, p_weights, p_output);
+    *p_fault = 0;
+  }
+};
+
 /// The bundle header checks: size, alignment, magic, version, extent, plan hash.
-StatusCode check_bundle(AxiIn<uint32_t> p_bundle, uint32_t p_bundleBytes, regmap::BundleHeader& p_header) {
-  if (p_bundleBytes < regmap::kBundleHeaderWords * 4 || p_bundleBytes % 4 != 0) {
+StatusCode check_bundle(AxiIn<BundleBeat> p_bundle, uint32_t p_bundleBytes, regmap::BundleHeader& p_header) {
+  if (p_bundleBytes < regmap::kBundleHeaderWords * 4 || p_bundleBytes % kBeatBytes != 0) {
     return StatusCode::kBundleHeader;
   }
-  p_header = regmap::bundle_header_from_words(p_bundle);
+  uint32_t l_words[regmap::kBundleHeaderWords];
+  read_words<regmap::kBundleHeaderWords>(p_bundle, 0, l_words);
+  p_header = regmap::bundle_header_from_words(l_words);
   if (p_header.magic != regmap::kBundleMagic || p_header.version != regmap::kBundleVersion ||
-      p_header.reserved != 0 || p_header.total_bytes % 4 != 0 ||
+      p_header.reserved != 0 || p_header.total_bytes % kBeatBytes != 0 ||
       p_header.total_bytes < regmap::kBundleHeaderWords * 4 || p_header.total_bytes > p_bundleBytes) {
     return StatusCode::kBundleHeader;
   }
@@ -142,37 +182,99 @@ uint32_t crc32_byte(uint32_t p_crc, uint32_t p_byte) {
 }
 
 /// mode.verify: the CRC-32 of the bundle's first total_bytes bytes without the crc32 word,
-/// one word per cycle read as one burst, against the header's.
-StatusCode verify_bundle(AxiIn<uint32_t> p_bundle, const regmap::BundleHeader& p_header) {
+/// one 32-bit word per cycle (a beat every four), read as one burst, against the header's.
+StatusCode verify_bundle(AxiIn<BundleBeat> p_bundle, const regmap::BundleHeader& p_header) {
   uint32_t l_crc = 0xFFFFFFFFu;
   const uint32_t l_words = p_header.total_bytes / 4;
 #ifndef __SYNTHESIS__
-  csim::BurstRead l_burst(p_bundle.port(), 4, l_words);
+  csim::BurstRead l_burst(p_bundle.port(), kBeatBytes, l_words / 4);
 #endif
+  BundleBeat l_beat = {};
   FIBHA_PIPELINED_FOR(crc_loop, latency::kCopy + 4) (uint32_t l_i = 0; l_i < l_words; ++l_i) {
     FIBHA_PIPELINE(crc_loop, 1);
-#pragma HLS LOOP_TRIPCOUNT max=FIBHA_CFG_BUNDLE_DEPTH
-    FIBHA_AXI_ARRIVE(l_burst, l_i);
-    const uint32_t l_word = FIBHA_AXI_RAW(p_bundle)[l_i];
+#pragma HLS LOOP_TRIPCOUNT max=FIBHA_CFG_BUNDLE_DEPTH * 4
+    if (l_i % 4 == 0) {
+      FIBHA_AXI_ARRIVE(l_burst, l_i / 4);
+      l_beat = FIBHA_AXI_RAW(p_bundle)[l_i / 4];
+    }
     if (l_i != regmap::kBundleCrcWord) {
       for (unsigned l_b = 0; l_b < 4; ++l_b) {
 #pragma HLS UNROLL
-        l_crc = crc32_byte(l_crc, (l_word >> (8 * l_b)) & 0xFFu);
+        l_crc = crc32_byte(l_crc, static_cast<uint8_t>(l_beat.v[4 * (l_i % 4) + l_b]));
       }
     }
   }
   return ~l_crc == p_header.crc32 ? StatusCode::kOk : StatusCode::kChecksum;
 }
 
-/// Reads descriptor p_index (the table was checked to lie inside the bundle): one single
-/// read per word.
-LayerDesc read_descriptor(AxiIn<uint32_t> p_bundle, const regmap::BundleHeader& p_header, uint32_t p_index) {
-  return regmap::layer_desc_from_words(p_bundle + (p_header.desc_off / 4) + p_index * regmap::kLayerDescWords);
+/// Reads descriptor p_index (the table was checked to lie inside the bundle): one burst
+/// of eight beats.
+LayerDesc read_descriptor(AxiIn<BundleBeat> p_bundle, const regmap::BundleHeader& p_header, uint32_t p_index) {
+  uint32_t l_words[regmap::kLayerDescWords];
+  read_words<regmap::kLayerDescWords>(p_bundle, p_header.desc_off / kBeatBytes + p_index * (regmap::kLayerDescWords / 4),
+                                      l_words);
+  return regmap::layer_desc_from_words(l_words);
 }
 
-Outcome run_checked(AxiIn<int8_t> p_input, AxiOut<int8_t> p_output, AxiIn<uint32_t> p_bundle,
-                    AxiOut<int8_t> p_scratch, uint32_t p_inputBytes, uint32_t p_outputBytes, uint32_t p_bundleBytes,
-                    uint32_t p_scratchBytes, uint32_t p_layerCount, uint32_t p_mode) {
+/// The sections, image count and buffer sizes.
+Outcome check_run(const regmap::BundleHeader& p_header, uint32_t p_inputBytes, uint32_t p_outputBytes,
+                  uint32_t p_imageCount, uint32_t p_layerCount) {
+  const uint32_t l_total = p_header.total_bytes;
+  if (p_layerCount != p_header.layer_count || p_layerCount > config::kMaxLayers || (kHasSeml && p_layerCount == 0) ||
+      p_header.desc_off % kBeatBytes != 0 ||
+      !region_inside(p_header.desc_off, uint64_t{p_layerCount} * regmap::kLayerDescWords * 4, l_total)) {
+    return Outcome{StatusCode::kLayerCount, kNoLayer};
+  }
+  if (p_header.sesl_bytes != kSeslBytes || p_header.sesl_off % kBeatBytes != 0 ||
+      !region_inside(p_header.sesl_off, p_header.sesl_bytes, l_total)) {
+    return Outcome{StatusCode::kSeslParams, kNoLayer};
+  }
+  if (p_header.input_bytes != kInBytes || p_header.handoff_bytes != kHandoffBytes) {
+    return Outcome{StatusCode::kSeslBuffers, kNoLayer};
+  }
+  if (p_header.params_off % kBeatBytes != 0 || p_header.params_bytes % kBeatBytes != 0 ||
+      !region_inside(p_header.params_off, p_header.params_bytes, l_total)) {
+    return Outcome{StatusCode::kParamRange, kNoLayer};
+  }
+  if (p_imageCount == 0 || uint64_t{p_imageCount} * kInBytes > p_inputBytes) {
+    return Outcome{StatusCode::kImageCount, kNoLayer};
+  }
+  if (p_header.output_bytes == 0 || p_header.output_bytes % kBeatBytes != 0 ||
+      uint64_t{p_imageCount} * p_header.output_bytes > p_outputBytes ||
+      (!kHasSeml && p_header.output_bytes != kHandoffBytes)) {
+    return Outcome{StatusCode::kOutputRange, kNoLayer};
+  }
+  return ok_outcome();
+}
+
+/// Every descriptor, and the chain between them.
+Outcome check_program(AxiIn<BundleBeat> p_bundle, const regmap::BundleHeader& p_header, uint32_t p_layerCount) {
+  typename config::Seml::ProgramCheck l_chain;
+  l_chain.start(config::kSeslOutH, config::kSeslOutW, config::kSeslOutC);
+  const uint32_t l_first = p_header.params_off / kBeatBytes;
+  const uint32_t l_end = l_first + p_header.params_bytes / kBeatBytes;
+check_loop:
+  for (uint32_t l_i = 0; l_i < p_layerCount; ++l_i) {
+#pragma HLS LOOP_TRIPCOUNT max=config::kMaxLayers
+    const LayerDesc l_d = read_descriptor(p_bundle, p_header, l_i);
+    StatusCode l_code = config::Seml::check_layer(l_d, l_first, l_end);
+    if (l_code == StatusCode::kOk) {
+      l_code = l_chain.next(l_d);
+    }
+    if (l_code != StatusCode::kOk) {
+      return Outcome{l_code, l_i};
+    }
+  }
+  if (p_layerCount > 0 && !l_chain.finish(p_header.output_bytes)) {
+    return Outcome{StatusCode::kOutputRange, p_layerCount - 1};
+  }
+  return ok_outcome();
+}
+
+Outcome run_checked(AxiIn<BundleBeat> p_input, AxiOut<BundleBeat> p_output, AxiIn<BundleBeat> p_bundle,
+                    AxiIn<BundleBeat> p_paramsA, AxiIn<BundleBeat> p_paramsB, uint32_t p_inputBytes,
+                    uint32_t p_outputBytes, uint32_t p_bundleBytes, uint32_t p_imageCount, uint32_t p_layerCount,
+                    uint32_t p_mode) {
   if ((p_mode & ~(regmap::mode::kIdentify.mask() | regmap::mode::kVerify.mask())) != 0) {
     return Outcome{StatusCode::kMode, kNoLayer};
   }
@@ -187,64 +289,40 @@ Outcome run_checked(AxiIn<int8_t> p_input, AxiOut<int8_t> p_output, AxiIn<uint32
   if (regmap::mode::kVerify.get(p_mode) != 0) {
     return Outcome{verify_bundle(p_bundle, l_header), kNoLayer};
   }
-  // From here on the bundle's extent is its own total_bytes (at most bundle_bytes).
-  const uint32_t l_bundleBytes = l_header.total_bytes;
-  if (p_layerCount != l_header.layer_count || p_layerCount > config::kMaxLayers || l_header.desc_off % 4 != 0 ||
-      !region_inside(l_header.desc_off, uint64_t{p_layerCount} * regmap::kLayerDescWords * 4, l_bundleBytes)) {
-    return Outcome{StatusCode::kLayerCount, kNoLayer};
+  const Outcome l_run = check_run(l_header, p_inputBytes, p_outputBytes, p_imageCount, p_layerCount);
+  if (l_run.code != StatusCode::kOk) {
+    return l_run;
   }
-  if (l_header.sesl_bytes != config::SeslWeights::kBytes || l_header.sesl_off % 4 != 0 ||
-      !region_inside(l_header.sesl_off, l_header.sesl_bytes, l_bundleBytes)) {
-    return Outcome{StatusCode::kSeslParams, kNoLayer};
-  }
-  const FmapPorts l_fm{p_input, p_output, p_scratch, p_inputBytes, p_outputBytes, p_scratchBytes};
-  if (p_inputBytes < kSeslInBytes ||
-      !region_inside(config::kSeslOutOff, kSeslOutBytes, fm_size(l_fm, static_cast<uint32_t>(config::kSeslOutBuf)))) {
-    return Outcome{StatusCode::kSeslBuffers, kNoLayer};
-  }
-check_loop:
-  for (uint32_t l_i = 0; l_i < p_layerCount; ++l_i) {
-#pragma HLS LOOP_TRIPCOUNT max=config::kMaxLayers
-    const StatusCode l_code =
-        config::Seml::check_layer(read_descriptor(p_bundle, l_header, l_i), l_fm, l_bundleBytes);
-    if (l_code != StatusCode::kOk) {
-      return Outcome{l_code, l_i};
-    }
+  const Outcome l_program = check_program(p_bundle, l_header, p_layerCount);
+  if (l_program.code != StatusCode::kOk) {
+    return l_program;
   }
   static config::SeslWeights l_weights;
   {
     FIBHA_SPAN(sesl_weights, 0);
-    if (!l_weights.load(p_bundle, l_header.sesl_off)) {
+    uint32_t l_beat = l_header.sesl_off / kBeatBytes;
+    if (!l_weights.load(p_bundle, l_beat)) {
       return Outcome{StatusCode::kSeslParams, kNoLayer};
     }
   }
-  const AxiOut<int8_t> l_seslDst =
-      (config::kSeslOutBuf == BufferId::kOutput ? p_output : p_scratch) + config::kSeslOutOff;
-  {
-    FIBHA_SPAN(sesl_part, 0);
-    sesl_part(p_input, l_seslDst, l_weights);
-  }
-layer_loop:
-  for (uint32_t l_i = 0; l_i < p_layerCount; ++l_i) {
-#pragma HLS LOOP_TRIPCOUNT max=config::kMaxLayers
-    FIBHA_SPAN(seml_layer, l_i);
-    const StatusCode l_code = config::Seml::run_layer(read_descriptor(p_bundle, l_header, l_i), l_fm, p_bundle);
-    if (l_code != StatusCode::kOk) {
-      return Outcome{l_code, l_i};
-    }
+  uint32_t l_fault = 0;
+  Accelerate<kHasSeml>::run(p_input, p_output, p_bundle, p_paramsA, p_paramsB, l_header.desc_off / kBeatBytes, p_layerCount,
+             p_imageCount, l_header.output_bytes / kBeatBytes, l_weights, &l_fault);
+  if (l_fault != 0) {
+    return Outcome{StatusCode::kQuant, l_fault - 1};
   }
   return ok_outcome();
 }
 
-/// The run: every check, the SESL part, the SEML layers; then the status and id, and the
-/// end token for the cycle counter.
-void run_accelerator(AxiIn<int8_t> p_input, AxiOut<int8_t> p_output, AxiIn<uint32_t> p_bundle,
-                     AxiOut<int8_t> p_scratch, uint32_t p_inputBytes, uint32_t p_outputBytes, uint32_t p_bundleBytes,
-                     uint32_t p_scratchBytes, uint32_t p_layerCount, uint32_t p_mode, uint64_t* p_id,
-                     uint32_t* p_status, hls::stream<uint32_t>& p_done) {
+/// The run: every check, the two parts; then the status and id, and the end token for the
+/// cycle counter.
+void run_accelerator(AxiIn<BundleBeat> p_input, AxiOut<BundleBeat> p_output, AxiIn<BundleBeat> p_bundle,
+                     AxiIn<BundleBeat> p_paramsA, AxiIn<BundleBeat> p_paramsB, uint32_t p_inputBytes,
+                     uint32_t p_outputBytes, uint32_t p_bundleBytes, uint32_t p_imageCount, uint32_t p_layerCount,
+                     uint32_t p_mode, uint64_t* p_id, uint32_t* p_status, hls::stream<uint32_t>& p_done) {
   *p_id = config::kPlanHash;
-  const Outcome l_outcome = run_checked(p_input, p_output, p_bundle, p_scratch, p_inputBytes, p_outputBytes,
-                                        p_bundleBytes, p_scratchBytes, p_layerCount, p_mode);
+  const Outcome l_outcome = run_checked(p_input, p_output, p_bundle, p_paramsA, p_paramsB, p_inputBytes,
+                                        p_outputBytes, p_bundleBytes, p_imageCount, p_layerCount, p_mode);
   FIBHA_AXI_WRITES_DONE();
   const uint32_t l_status = pack_status(l_outcome);
   *p_status = l_status;
@@ -273,22 +351,25 @@ cycle_count_loop:
 }  // namespace
 }  // namespace fibha
 
-void fibha_top(fibha::AxiIn<int8_t> p_input, fibha::AxiOut<int8_t> p_output, fibha::AxiIn<uint32_t> p_bundle,
-               fibha::AxiOut<int8_t> p_scratch, uint32_t p_inputBytes, uint32_t p_outputBytes, uint32_t p_bundleBytes,
-               uint32_t p_scratchBytes, uint32_t p_layerCount, uint32_t p_mode, uint64_t* p_id, uint32_t* p_status,
-               uint64_t* p_cycles) {
-  // Two AXI masters, gmem0 (feature maps) and gmem1 (the bundle): the block design in
-  // bitstreams/zcu102 gives each m_axi master gmem<i> its own HP port (hp_ports = 2).
+void fibha_top(fibha::AxiIn<fibha::BundleBeat> p_input, fibha::AxiOut<fibha::BundleBeat> p_output,
+               fibha::AxiIn<fibha::BundleBeat> p_bundle, fibha::AxiIn<fibha::BundleBeat> p_paramsA,
+               fibha::AxiIn<fibha::BundleBeat> p_paramsB, uint32_t p_inputBytes, uint32_t p_outputBytes,
+               uint32_t p_bundleBytes, uint32_t p_imageCount, uint32_t p_layerCount, uint32_t p_mode, uint64_t* p_id,
+               uint32_t* p_status, uint64_t* p_cycles) {
+  // Four AXI masters, each on its own HP port (bitstreams/zcu102, hp_ports = 4): gmem0 the
+  // images, gmem1 the bundle's header, descriptors and SESL weights, gmem2 and gmem3 the
+  // two halves of the SEML parameter stream.
   FIBHA_M_AXI(p_input, gmem0, FIBHA_CFG_INPUT_DEPTH);
   FIBHA_M_AXI(p_output, gmem0, FIBHA_CFG_OUTPUT_DEPTH);
-  FIBHA_M_AXI(p_scratch, gmem0, FIBHA_CFG_SCRATCH_DEPTH);
   FIBHA_M_AXI(p_bundle, gmem1, FIBHA_CFG_BUNDLE_DEPTH);
+  FIBHA_M_AXI(p_paramsA, gmem2, FIBHA_CFG_BUNDLE_DEPTH);
+  FIBHA_M_AXI(p_paramsB, gmem3, FIBHA_CFG_BUNDLE_DEPTH);
   FIBHA_REGMAP_SAXI_PRAGMAS
   FIBHA_DATAFLOW(fibha_top);
   hls::stream<uint32_t> l_done("done");
   FIBHA_PROCESS(fibha_top, "run",
-                fibha::run_accelerator(p_input, p_output, p_bundle, p_scratch, p_inputBytes, p_outputBytes,
-                                       p_bundleBytes, p_scratchBytes, p_layerCount, p_mode, p_id, p_status, l_done));
+                fibha::run_accelerator(p_input, p_output, p_bundle, p_paramsA, p_paramsB, p_inputBytes, p_outputBytes,
+                                       p_bundleBytes, p_imageCount, p_layerCount, p_mode, p_id, p_status, l_done));
   FIBHA_PROCESS(fibha_top, "cycle_counter", fibha::count_cycles(l_done, p_cycles));
   FIBHA_DATAFLOW_RUN(fibha_top);
 }

@@ -9,7 +9,8 @@
 //   firb_b0_top     bottleneck 0: t=1, 112x112x32 -> 16, 3x3/1, no skip
 //   firb_b1_top     bottleneck 1: t=6, 112x112x16 -> 56x56x24, 3x3/2, no skip
 //   firb_b2_top     bottleneck 2: t=6, 56x56x24 -> 24, 3x3/1, skip
-// and MnV2Seml, a set of SEML engines large enough for any MobileNetV2 layer.
+// and MnV2Seml, an SEML part for MobileNetV2's SEML layers (maps up to 28x28, up to 1280
+// channels) at the full-budget plan's parallelism.
 // Parallelism here is a reasonable hand choice for unit synthesis; the instances a plan
 // uses come from fibha-compile's generated configuration.
 #ifndef FIBHA_SRC_INSTANCES_HPP
@@ -38,13 +39,9 @@ using FirbB0 = Firb<112, 112, 32, 1, 16, 3, 1, false, 8, 8, 8, 8, 4>;
 using FirbB1 = Firb<112, 112, 16, 6, 24, 3, 2, false, 8, 8, 8, 8, 4>;
 using FirbB2 = Firb<56, 56, 24, 6, 24, 3, 1, true, 8, 8, 8, 8, 4>;
 
-/// SEML engines whose maximums hold every MobileNetV2 1.0/224 layer (rows up to 224
-/// wide, inputs up to 960 channels); tb_seml runs real layer shapes and goldens on them.
-using MnV2SemlConv = SemlConv<4, 224, 3, 32, 2, 4, 8>;
-using MnV2SemlDw = SemlDw<112, 5, 32, 4, 8>;
-using MnV2SemlPw = SemlPw<960, 32, 16, 8, 8>;
-using MnV2SemlAdd = SemlAdd<8>;
-using MnV2Seml = SemlEngines<MnV2SemlConv, MnV2SemlDw, MnV2SemlPw, MnV2SemlAdd>;
+/// 2 pixels x 48 channels x 16 pointwise, 12-word depthwise (tb_seml runs MobileNetV2
+/// bottlenecks on it).
+using MnV2Seml = SemlPart<2, 48, 12, 784, 80, 392, 9, 1, 8, 2, 784 * 2>;
 
 }  // namespace inst
 }  // namespace fibha

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "fibha/firb.hpp"
 #include "fibha/types.hpp"
 #include "ref_ops.hpp"
 #include "tb_common.hpp"
@@ -77,6 +78,22 @@ inline Bottleneck random_bottleneck(Rng& p_rng, int p_inH, int p_inW, int p_inC,
     l_b.add = AddParams{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -128, 127};
   }
   return l_b;
+}
+
+/// The expand stage's parameters (a FIRB without expansion has none).
+template <class t_M, class t_Rq>
+void fill_expand(MvauParams<t_M, t_Rq>& p_exp, const Bottleneck& p_b) {
+  fill(p_exp, p_b.exp_w, p_b.exp_cq, p_b.exp_q);
+}
+inline void fill_expand(NoStage&, const Bottleneck&) {}
+
+/// A FIRB engine's parameters from a bottleneck.
+template <class t_P>
+void fill_firb(t_P& p_p, const Bottleneck& p_b) {
+  fill_expand(p_p.exp, p_b);
+  fill(p_p.dw, p_b.dw_w, p_b.dw_cq, p_b.dw_q);
+  fill(p_p.proj, p_b.proj_w, p_b.proj_cq, p_b.proj_q);
+  p_p.add = p_b.add;
 }
 
 }  // namespace tb

@@ -24,22 +24,12 @@ using Block = tb::Bottleneck;
 
 std::vector<int8_t> reference(const Block& p_b, const std::vector<int8_t>& p_in) { return tb::run_reference(p_b, p_in); }
 
-/// The expand stage's parameters (a FIRB without expansion has none).
-template <class t_M, class t_Rq>
-void fill_expand(MvauParams<t_M, t_Rq>& p_exp, const Block& p_b) {
-  tb::fill(p_exp, p_b.exp_w, p_b.exp_cq, p_b.exp_q);
-}
-void fill_expand(NoStage&, const Block&) {}
-
 /// Runs engine F through p_run and compares with the reference.
 template <class F, class t_Run>
 void check_case(const std::string& p_name, const Block& p_b, const std::vector<int8_t>& p_in,
                 const std::vector<int8_t>& p_want, t_Run p_run) {
   auto l_p = tb::make_box<typename F::Params>();
-  fill_expand(l_p->value.exp, p_b);
-  tb::fill(l_p->value.dw, p_b.dw_w, p_b.dw_cq, p_b.dw_q);
-  tb::fill(l_p->value.proj, p_b.proj_w, p_b.proj_cq, p_b.proj_q);
-  l_p->value.add = p_b.add;
+  tb::fill_firb(l_p->value, p_b);
   const std::vector<int8_t> l_got = tb::run_streaming<sizeof(typename F::InWord), sizeof(typename F::OutWord)>(
       p_name, p_in, p_want.size(), [&](auto& p_i, auto& p_o) { p_run(p_i, p_o, l_p->value); });
   tb::compare(p_name, l_got, p_want, static_cast<int>(F::kOutW), static_cast<int>(F::kOutC));

@@ -1,9 +1,15 @@
-// Testbench of the SEML engines (fibha/seml.hpp) driven directly by descriptors: random
-// layers of every kind, on a small instance whose tiles force ragged channel, pixel and
-// row tiles, and on a MobileNetV2-sized instance with realistic layer shapes; each output
-// compared byte for byte with the nested-loop reference, and every byte of the buffers
-// outside the layer's output region checked unchanged. Goldens (op conv, depthwise,
-// pointwise, add) run on the MobileNetV2-sized instance with --golden DIR.
+// Testbench of the SEML part (fibha/seml.hpp) on its own: programs of depthwise and
+// pointwise layers (with fused residual ADDs) run through SemlPart::run from a hand-off
+// stream to DDR, compared byte for byte with the nested-loop reference applied to the
+// same layers, on
+//   * a small instance whose shapes force ragged edges everywhere (channels that are not
+//     whole words or folds, pixel counts that are not whole pixel groups, a 5x5/2 window),
+//     two images through one call;
+//   * a MobileNetV2-sized instance on MobileNetV2 bottlenecks (timed; the cycles are the
+//     engine's, printed next to the model's formula for the same layers);
+// and bad parameters (a negative multiplier absorbed mid-program). Goldens (op depthwise
+// or pointwise) run as one-layer programs with --golden DIR; add goldens are checked with
+// the reference (the SEML part runs ADD only fused into a pointwise layer).
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -19,126 +25,176 @@
 namespace {
 
 using namespace fibha;
-using regmap::BufferId;
 using regmap::LayerKind;
+using tb::SemlSpec;
 
-/// Tiles small enough that every shape below spans several tiles with ragged edges.
-using Small = SemlEngines<SemlConv<8, 12, 5, 4, 2, 4, 2>, SemlDw<12, 5, 8, 2, 4>, SemlPw<24, 8, 5, 4, 4>, SemlAdd<3>>;
-/// Maximums that hold every MobileNetV2 1.0/224 layer (widest rows 224, deepest input 960).
+/// Two pixels x 32 channels x 16 per cycle, two-word depthwise: small enough that every
+/// shape below has ragged folds, pixel groups and word groups.
+using Small = SemlPart<2, 32, 2, 64, 5, 96, 25, 1, 4, 1, 64 * 5>;
+/// MobileNetV2's SEML shapes at the full-budget plan's parallelism.
 using MnV2 = inst::MnV2Seml;
+/// Maximums that hold every MobileNetV2 layer (112x112 maps): for goldens only, not a
+/// size an FPGA holds.
+using MnV2All = SemlPart<2, 48, 12, 12544, 80, 6272, 9, 1, 8, 2, 12544 * 6>;
 
-constexpr int8_t kFill = 0x5A;  ///< pattern of every buffer byte no layer should touch
-
-/// The three feature-map buffers of one test, pre-filled with kFill.
-struct Buffers {
-  std::vector<int8_t> input, output, scratch;
-  Buffers(size_t p_in, size_t p_out, size_t p_scratch)
-      : input(p_in, kFill), output(p_out, kFill), scratch(p_scratch, kFill) {}
-  FmapPorts ports() {
-    return FmapPorts{input.data(), output.data(), scratch.data(), static_cast<uint32_t>(input.size()),
-                     static_cast<uint32_t>(output.size()), static_cast<uint32_t>(scratch.size())};
-  }
-  std::vector<int8_t>& of(uint32_t p_id) {
-    return p_id == static_cast<uint32_t>(BufferId::kInput)    ? input
-           : p_id == static_cast<uint32_t>(BufferId::kOutput) ? output
-                                                              : scratch;
-  }
-  void place(uint32_t p_id, uint32_t p_off, const std::vector<int8_t>& p_data) {
-    std::memcpy(of(p_id).data() + p_off, p_data.data(), p_data.size());
-  }
-};
-
-/// Runs one descriptor through engine set S; checks its output and that nothing else moved.
+/// Runs a program on the hand-off maps (one per image) and returns each image's output.
 template <class S>
-void run_case(const std::string& p_name, const regmap::LayerDesc& p_d, const std::vector<uint32_t>& p_bundle,
-              Buffers& p_buf, const std::vector<int8_t>& p_want) {
-  const FmapPorts l_fm = p_buf.ports();
-  const uint32_t l_bundleBytes = static_cast<uint32_t>(p_bundle.size() * 4);
-  const StatusCode l_check = S::check_layer(p_d, l_fm, l_bundleBytes);
-  if (l_check != StatusCode::kOk) {
-    tb::fail(p_name + ": descriptor rejected: " + regmap::status_code_name(l_check));
-    return;
+std::vector<std::vector<int8_t>> run_program(const std::string& p_name, const std::vector<SemlSpec>& p_layers,
+                                             const std::vector<std::vector<int8_t>>& p_images, uint32_t* p_fault = nullptr) {
+  const ref::ConvShape& l_first = p_layers.front().shape;
+  const ref::ConvShape& l_last = p_layers.back().shape;
+  const uint32_t l_descBeats = static_cast<uint32_t>(p_layers.size()) * (regmap::kLayerDescWords / 4);
+  const tb::SemlProgram l_prog = tb::seml_program(p_layers, S::kPe, l_descBeats);
+  tb::Beats l_bundle;
+  typename S::ProgramCheck l_chain;
+  l_chain.start(static_cast<uint32_t>(l_first.in_h), static_cast<uint32_t>(l_first.in_w),
+                static_cast<uint32_t>(l_first.in_c));
+  for (size_t l_i = 0; l_i < l_prog.descs.size(); ++l_i) {
+    const regmap::LayerDesc& l_d = l_prog.descs[l_i];
+    StatusCode l_code = S::check_layer(l_d, l_descBeats, l_descBeats + l_prog.params.count());
+    if (l_code == StatusCode::kOk) {
+      l_code = l_chain.next(l_d);
+    }
+    if (l_code != StatusCode::kOk) {
+      tb::fail(p_name + ": layer " + std::to_string(l_i) + " rejected: " + regmap::status_code_name(l_code));
+      return {};
+    }
+    uint32_t l_words[regmap::kLayerDescWords];
+    regmap::layer_desc_to_words(l_d, l_words);
+    for (const uint32_t l_w : l_words) {
+      l_bundle.word(l_w);
+    }
   }
-  const Buffers l_before = p_buf;
-  StatusCode l_run = StatusCode::kOk;
+  const size_t l_outBytes = static_cast<size_t>(l_last.out_h) * l_last.out_w * l_last.out_c;
+  if (!l_chain.finish(static_cast<uint32_t>(l_outBytes))) {
+    tb::fail(p_name + ": the program's output is not whole words");
+    return {};
+  }
+  l_bundle.append(l_prog.params);
+  const std::vector<BundleBeat> l_beats = l_bundle.as_beats();
+  typename S::Handoff l_handoff("tb.handoff");
+  for (const std::vector<int8_t>& l_image : p_images) {
+    for (const FmWord& l_w : tb::to_fm_words(l_image, static_cast<size_t>(l_first.in_h) * l_first.in_w,
+                                             static_cast<size_t>(l_first.in_c))) {
+      l_handoff.write(l_w);
+    }
+  }
+  const uint32_t l_outWords = static_cast<uint32_t>(l_outBytes / kFmLanes);
+  std::vector<FmWord> l_out(l_outWords * p_images.size(), splat<kFmLanes>(0x5A));
+  uint32_t l_fault = 0;
   csim::Kernel l_kernel(p_name, tb::bench_platform());
   const csim::Cycle l_cycles = l_kernel.run([&] {
-    FmapPorts l_ports = l_fm;
-    l_ports.input.bind("gmem0");
-    l_ports.output.bind("gmem0");
-    l_ports.scratch.bind("gmem0");
-    AxiIn<uint32_t> l_bundle(p_bundle.data());
-    l_bundle.bind("gmem1");
-    l_run = S::run_layer(p_d, l_ports, l_bundle);
+    AxiIn<BundleBeat> l_bundlePort(l_beats.data());
+    AxiIn<BundleBeat> l_a(l_beats.data());
+    AxiIn<BundleBeat> l_b(l_beats.data());
+    AxiOut<FmWord> l_dst(l_out.data());
+    l_bundlePort.bind("gmem1");
+    l_a.bind("gmem2");
+    l_b.bind("gmem3");
+    l_dst.bind("gmem0");
+    S::run(l_bundlePort, l_a, l_b, 0, static_cast<uint32_t>(p_layers.size()), static_cast<uint32_t>(p_images.size()),
+           l_handoff, l_dst, l_outWords, &l_fault);
   });
-  if (l_run != StatusCode::kOk) {
-    tb::fail(p_name + ": run failed: " + regmap::status_code_name(l_run));
-    return;
-  }
   std::printf("  cycles %-57s %10llu (timed C simulation)\n", p_name.c_str(), static_cast<unsigned long long>(l_cycles));
-  std::vector<int8_t>& l_out = p_buf.of(p_d.out_buf);
-  const std::vector<int8_t> l_got(l_out.begin() + p_d.out_off, l_out.begin() + p_d.out_off + p_want.size());
-  tb::compare(p_name, l_got, p_want, static_cast<int>(p_d.out_w), static_cast<int>(p_d.out_c));
-  // Everything outside the output region must be as it was.
-  std::vector<int8_t> l_expectOut = l_before.output;
-  std::vector<int8_t> l_expectScratch = l_before.scratch;
-  std::vector<int8_t>& l_region =
-      p_d.out_buf == static_cast<uint32_t>(BufferId::kOutput) ? l_expectOut : l_expectScratch;
-  std::memcpy(l_region.data() + p_d.out_off, p_want.data(), p_want.size());
-  if (p_buf.input != l_before.input || p_buf.output != l_expectOut || p_buf.scratch != l_expectScratch) {
-    tb::fail(p_name + ": bytes outside the output region changed");
+  tb::print_processes(l_kernel);
+  if (p_fault != nullptr) {
+    *p_fault = l_fault;
+  } else if (l_fault != 0) {
+    tb::fail(p_name + ": the engine reported a bad multiplier or shift in layer " + std::to_string(l_fault - 1));
+  }
+  if (!l_handoff.empty()) {
+    tb::fail(p_name + ": the engine left hand-off words unread");
+  }
+  std::vector<std::vector<int8_t>> l_results;
+  for (size_t l_n = 0; l_n < p_images.size(); ++l_n) {
+    const int8_t* const l_base = l_out[l_n * l_outWords].v;
+    l_results.emplace_back(l_base, l_base + l_outBytes);
+  }
+  return l_results;
+}
+
+/// Random parameters for a layer of the given shape.
+SemlSpec random_layer(tb::Rng& p_rng, LayerKind p_kind, const ref::ConvShape& p_s, int32_t p_inZp, uint32_t p_in,
+                      uint32_t p_out) {
+  SemlSpec l_l;
+  l_l.kind = p_kind;
+  l_l.shape = p_s;
+  const size_t l_taps = static_cast<size_t>(p_s.k) * p_s.k;
+  const bool l_dw = p_kind == LayerKind::kDepthwise;
+  l_l.w = tb::random_bytes(p_rng, l_dw ? l_taps * p_s.out_c : static_cast<size_t>(p_s.in_c) * p_s.out_c, -127, 127);
+  l_l.cq = tb::random_channel_quant(p_rng, p_s.out_c, static_cast<int>(l_dw ? l_taps : p_s.in_c));
+  l_l.q = tb::random_quant(p_rng, p_rng.uniform(0, 1) != 0);
+  l_l.q.in_zp = p_inZp;
+  l_l.in_buf = p_in;
+  l_l.out_buf = p_out;
+  return l_l;
+}
+
+/// Makes a pointwise layer add the residual in p_res (zero point p_resZp).
+void add_residual(tb::Rng& p_rng, SemlSpec& p_l, uint32_t p_res, int32_t p_resZp) {
+  p_l.q.act_min = -128;
+  p_l.q.act_max = 127;
+  p_l.residual = true;
+  p_l.res_buf = p_res;
+  p_l.add = tb::random_add_params(p_rng, p_l.q.out_zp, p_resZp);
+}
+
+/// An inverted-residual block (expand, depthwise, project with residual) on an h x w x c
+/// hand-off in fm0, expansion t, depthwise k x k stride s; then a pointwise head to p_head
+/// channels when p_head > 0.
+std::vector<SemlSpec> block(tb::Rng& p_rng, int p_h, int p_w, int p_c, int p_t, int p_k, int p_s, int p_head,
+                            int32_t p_inZp) {
+  std::vector<SemlSpec> l_p;
+  const int l_e = p_c * p_t;
+  l_p.push_back(random_layer(p_rng, LayerKind::kPointwise, ref::make_shape(p_h, p_w, p_c, l_e, 1, 1, Padding::kSame),
+                             p_inZp, 0, 1));
+  l_p.push_back(random_layer(p_rng, LayerKind::kDepthwise, ref::make_shape(p_h, p_w, l_e, l_e, p_k, 1, Padding::kSame),
+                             l_p.back().q.out_zp, 1, 2));
+  l_p.push_back(random_layer(p_rng, LayerKind::kPointwise, ref::make_shape(p_h, p_w, l_e, p_c, 1, 1, Padding::kSame),
+                             l_p.back().q.out_zp, 2, 1));
+  add_residual(p_rng, l_p.back(), 0, p_inZp);
+  if (p_s > 1 || p_head > 0) {
+    const ref::ConvShape l_dw = ref::make_shape(p_h, p_w, p_c, p_c, p_k, p_s, Padding::kSame);
+    l_p.push_back(random_layer(p_rng, LayerKind::kDepthwise, l_dw, l_p.back().add.out_zp, 1, 2));
+    l_p.push_back(random_layer(p_rng, LayerKind::kPointwise,
+                               ref::make_shape(l_dw.out_h, l_dw.out_w, p_c, p_head, 1, 1, Padding::kSame),
+                               l_p.back().q.out_zp, 2, 0));
+  }
+  return l_p;
+}
+
+template <class S>
+void program_case(const std::string& p_name, uint32_t p_seed, int p_h, int p_w, int p_c, int p_t, int p_k, int p_s,
+                  int p_head, size_t p_images) {
+  tb::Rng l_rng(p_seed);
+  const int32_t l_inZp = static_cast<int32_t>(l_rng.uniform(-128, 127));
+  const std::vector<SemlSpec> l_layers = block(l_rng, p_h, p_w, p_c, p_t, p_k, p_s, p_head, l_inZp);
+  std::vector<std::vector<int8_t>> l_images;
+  for (size_t l_n = 0; l_n < p_images; ++l_n) {
+    l_images.push_back(tb::random_bytes(l_rng, static_cast<size_t>(p_h) * p_w * p_c));
+  }
+  const std::vector<std::vector<int8_t>> l_got = run_program<S>(p_name, l_layers, l_images);
+  const ref::ConvShape& l_out = l_layers.back().shape;
+  for (size_t l_n = 0; l_n < l_got.size(); ++l_n) {
+    tb::compare(p_name + " image " + std::to_string(l_n), l_got[l_n], tb::seml_reference(l_layers, l_images[l_n]),
+                l_out.out_w, l_out.out_c);
   }
 }
 
-/// A random conv, depthwise or pointwise layer: input in scratch at an odd offset, output
-/// in the output buffer at another.
-template <class S>
-void conv_like_case(const std::string& p_name, uint32_t p_seed, LayerKind p_kind, const ref::ConvShape& p_s) {
-  tb::Rng l_rng(p_seed);
-  const size_t l_inBytes = static_cast<size_t>(p_s.in_h) * p_s.in_w * p_s.in_c;
-  const size_t l_outBytes = static_cast<size_t>(p_s.out_h) * p_s.out_w * p_s.out_c;
-  const size_t l_taps = static_cast<size_t>(p_s.k) * p_s.k;
-  const size_t l_weights = p_kind == LayerKind::kDepthwise ? l_taps * p_s.out_c : l_taps * p_s.in_c * p_s.out_c;
-  const int l_fanIn = static_cast<int>(p_kind == LayerKind::kDepthwise ? l_taps : l_taps * p_s.in_c);
-  const std::vector<int8_t> l_in = tb::random_bytes(l_rng, l_inBytes);
-  const std::vector<int8_t> l_w = tb::random_bytes(l_rng, l_weights, -127, 127);
-  const ref::ChannelQuant l_cq = tb::random_channel_quant(l_rng, p_s.out_c, l_fanIn);
-  const QuantParams l_q = tb::random_quant(l_rng, l_rng.uniform(0, 1) != 0);
-  const std::vector<int8_t> l_want = p_kind == LayerKind::kDepthwise ? ref::depthwise(p_s, l_in, l_w, l_cq, l_q)
-                                                                      : ref::conv(p_s, l_in, l_w, l_cq, l_q);
-  tb::BundleBuilder l_b;
-  l_b.reserve(36);
-  const uint32_t l_inOff = 13;
-  const uint32_t l_outOff = 7;
-  regmap::LayerDesc l_d = tb::conv_desc(p_kind, p_s, BufferId::kScratch, l_inOff, BufferId::kOutput, l_outOff, l_q);
-  l_b.add_layer_params(l_d, l_w, l_cq);
-  Buffers l_buf(16, l_outOff + l_outBytes + 9, l_inOff + l_inBytes + 5);
-  l_buf.place(l_d.in_buf, l_inOff, l_in);
-  run_case<S>(p_name, l_d, l_b.words(), l_buf, l_want);
+/// A negative multiplier in the third layer's first fold: absorbed while the second layer
+/// computes, reported against the third.
+void bad_multiplier_case() {
+  tb::Rng l_rng(77);
+  std::vector<SemlSpec> l_layers = block(l_rng, 4, 4, 16, 2, 3, 1, 0, 5);
+  l_layers[2].cq.mult[3] = -5;
+  uint32_t l_fault = 0;
+  run_program<Small>("bad multiplier in layer 2", l_layers, {tb::random_bytes(l_rng, 4 * 4 * 16)}, &l_fault);
+  if (l_fault != 3) {
+    tb::fail("bad multiplier: fault " + std::to_string(l_fault) + ", want 3 (layer 2)");
+  }
 }
 
-/// A random ADD: a in the input buffer, b in scratch, result in scratch after b.
-template <class S>
-void add_case(const std::string& p_name, uint32_t p_seed, int p_h, int p_w, int p_c) {
-  tb::Rng l_rng(p_seed);
-  const size_t l_n = static_cast<size_t>(p_h) * p_w * p_c;
-  const std::vector<int8_t> l_a = tb::random_bytes(l_rng, l_n);
-  const std::vector<int8_t> l_bIn = tb::random_bytes(l_rng, l_n);
-  const AddParams l_p = tb::random_add_params(l_rng, static_cast<int32_t>(l_rng.uniform(-128, 127)),
-                                              static_cast<int32_t>(l_rng.uniform(-128, 127)));
-  const uint32_t l_bOff = 3;
-  const uint32_t l_outOff = static_cast<uint32_t>(l_bOff + l_n + 2);
-  const regmap::LayerDesc l_d =
-      tb::add_desc(p_h, p_w, p_c, BufferId::kInput, 5, BufferId::kScratch, l_bOff, BufferId::kScratch, l_outOff, l_p);
-  tb::BundleBuilder l_b;
-  l_b.reserve(4);
-  Buffers l_buf(5 + l_n, 4, l_outOff + l_n + 1);
-  l_buf.place(l_d.in_buf, 5, l_a);
-  l_buf.place(l_d.in2_buf, l_bOff, l_bIn);
-  run_case<S>(p_name, l_d, l_b.words(), l_buf, ref::add(l_a, l_bIn, l_p));
-}
-
-/// A golden layer on the MobileNetV2-sized engines.
+/// A golden depthwise or pointwise layer as a one-layer program.
 void golden_case(const std::string& p_dir) {
   tb::Golden l_g(p_dir);
   if (!l_g.ok()) {
@@ -154,76 +210,58 @@ void golden_case(const std::string& p_dir) {
     const std::vector<int8_t> l_a = l_g.bytes("input.bin", l_n);
     const std::vector<int8_t> l_bIn = l_g.bytes("input2.bin", l_n);
     const std::vector<int8_t> l_want = l_g.bytes("expected.bin", l_n);
-    if (!l_g.ok()) {
-      return;
+    if (l_g.ok()) {
+      tb::compare("golden " + p_dir + " (reference add; the SEML part fuses it into a pointwise layer)",
+                  ref::add(l_a, l_bIn, l_p), l_want, l_w, l_c);
     }
-    tb::compare("golden " + p_dir + " (reference)", ref::add(l_a, l_bIn, l_p), l_want, l_w, l_c);
-    const regmap::LayerDesc l_d =
-        tb::add_desc(l_h, l_w, l_c, BufferId::kInput, 0, BufferId::kScratch, 0, BufferId::kOutput, 0, l_p);
-    Buffers l_buf(l_n, l_n, l_n);
-    l_buf.place(l_d.in_buf, 0, l_a);
-    l_buf.place(l_d.in2_buf, 0, l_bIn);
-    tb::BundleBuilder l_b;
-    l_b.reserve(4);
-    run_case<MnV2>("golden " + p_dir + " (SEML add)", l_d, l_b.words(), l_buf, l_want);
     return;
   }
-  LayerKind l_kind = LayerKind::kConv;
-  if (l_op == "depthwise") {
-    l_kind = LayerKind::kDepthwise;
-  } else if (l_op == "pointwise") {
-    l_kind = LayerKind::kPointwise;
-  } else if (l_op != "conv") {
+  if (l_op == "conv") {
+    std::printf("  golden %s: a standard conv runs on the SESL engines (tb_sesl_conv), not the SEML part\n",
+                p_dir.c_str());
+    return;
+  }
+  if (l_op != "depthwise" && l_op != "pointwise") {
     tb::fail("golden " + p_dir + ": op '" + l_op + "' is not one of conv, depthwise, pointwise, add");
     return;
   }
   tb::LayerGolden l_l;
-  if (!tb::read_layer(l_g, l_kind == LayerKind::kDepthwise, l_l)) {
+  if (!tb::read_layer(l_g, l_op == "depthwise", l_l)) {
     return;
   }
-  tb::BundleBuilder l_b;
-  regmap::LayerDesc l_d = tb::conv_desc(l_kind, l_l.shape, BufferId::kInput, 0, BufferId::kOutput, 0, l_l.q);
-  l_b.add_layer_params(l_d, l_l.weights, l_l.cq);
-  Buffers l_buf(l_l.input.size(), l_l.expected.size(), 16);
-  l_buf.place(l_d.in_buf, 0, l_l.input);
-  run_case<MnV2>("golden " + p_dir + " (SEML " + l_op + ")", l_d, l_b.words(), l_buf, l_l.expected);
-}
-
-ref::ConvShape shape(int p_h, int p_w, int p_inC, int p_outC, int p_k, int p_s, Padding p_pad) {
-  return ref::make_shape(p_h, p_w, p_inC, p_outC, p_k, p_s, p_pad);
+  if (l_l.shape.out_c % kFmLanes != 0) {
+    std::printf("  golden %s: %d output channels are not whole words; the SEML part's last layer needs them\n",
+                p_dir.c_str(), l_l.shape.out_c);
+    return;
+  }
+  SemlSpec l_spec;
+  l_spec.kind = l_op == "depthwise" ? LayerKind::kDepthwise : LayerKind::kPointwise;
+  l_spec.shape = l_l.shape;
+  l_spec.w = l_l.weights;
+  l_spec.cq = l_l.cq;
+  l_spec.q = l_l.q;
+  l_spec.in_buf = 0;
+  l_spec.out_buf = 1;
+  const std::vector<std::vector<int8_t>> l_got =
+      run_program<MnV2All>("golden " + p_dir + " (SEML " + l_op + ")", {l_spec}, {l_l.input});
+  if (!l_got.empty()) {
+    tb::compare("golden " + p_dir + " (SEML " + l_op + ")", l_got[0], l_l.expected, l_l.shape.out_w, l_l.shape.out_c);
+  }
 }
 
 }  // namespace
 
 int main(int p_argc, char** p_argv) {
   return tb::run_bench(p_argc, p_argv, "tb_seml", golden_case, [] {
-    std::printf("tb_seml: small tiles (ragged channel, pixel and row tiles)\n");
-    conv_like_case<Small>("conv 9x11x5->7 k3 s2 same", 41, LayerKind::kConv, shape(9, 11, 5, 7, 3, 2, Padding::kSame));
-    conv_like_case<Small>("conv 7x7x8->9 k5 s1 same", 42, LayerKind::kConv, shape(7, 7, 8, 9, 5, 1, Padding::kSame));
-    conv_like_case<Small>("conv 8x8x3->4 k3 s2 valid", 43, LayerKind::kConv, shape(8, 8, 3, 4, 3, 2, Padding::kValid));
-    conv_like_case<Small>("conv 5x12x2->5 k1 s1", 44, LayerKind::kConv, shape(5, 12, 2, 5, 1, 1, Padding::kSame));
-    conv_like_case<Small>("dw 9x12x11 k3 s1 same", 45, LayerKind::kDepthwise,
-                          shape(9, 12, 11, 11, 3, 1, Padding::kSame));
-    conv_like_case<Small>("dw 12x7x8 k5 s2 same", 46, LayerKind::kDepthwise, shape(12, 7, 8, 8, 5, 2, Padding::kSame));
-    conv_like_case<Small>("dw 5x5x3 k3 s2 valid", 47, LayerKind::kDepthwise, shape(5, 5, 3, 3, 3, 2, Padding::kValid));
-    conv_like_case<Small>("dw 1x1x5 k3 s1 same (single pixel)", 48, LayerKind::kDepthwise,
-                          shape(1, 1, 5, 5, 3, 1, Padding::kSame));
-    conv_like_case<Small>("pw 6x5x24->13", 49, LayerKind::kPointwise, shape(6, 5, 24, 13, 1, 1, Padding::kSame));
-    conv_like_case<Small>("pw 3x3x7->20", 50, LayerKind::kPointwise, shape(3, 3, 7, 20, 1, 1, Padding::kSame));
-    add_case<Small>("add 5x7x9", 51, 5, 7, 9);
-    add_case<Small>("add 1x1x1", 52, 1, 1, 1);
+    std::printf("tb_seml: small instance (ragged folds, pixel groups and word groups)\n");
+    program_case<Small>("7x9x20 t2 3x3/1, head 5x5/2 -> 32, two images", 41, 7, 9, 20, 2, 5, 2, 32, 2);
+    program_case<Small>("5x5x16 t3 3x3/1, head 3x3/2 -> 48", 42, 5, 5, 16, 3, 3, 2, 48, 1);
+    program_case<Small>("1x1x32 t2 3x3/1 (single pixel)", 43, 1, 1, 32, 2, 3, 1, 0, 1);
+    bad_multiplier_case();
 
-    std::printf("tb_seml: MobileNetV2-sized engines on MobileNetV2 layer shapes\n");
-    conv_like_case<MnV2>("conv 224x224x3->32 k3 s2 (layer 0)", 61, LayerKind::kConv,
-                         shape(224, 224, 3, 32, 3, 2, Padding::kSame));
-    conv_like_case<MnV2>("pw 14x14x96->576 (expand)", 62, LayerKind::kPointwise,
-                         shape(14, 14, 96, 576, 1, 1, Padding::kSame));
-    conv_like_case<MnV2>("dw 14x14x576 k3 s1", 63, LayerKind::kDepthwise,
-                         shape(14, 14, 576, 576, 3, 1, Padding::kSame));
-    conv_like_case<MnV2>("dw 14x14x576 k3 s2", 64, LayerKind::kDepthwise,
-                         shape(14, 14, 576, 576, 3, 2, Padding::kSame));
-    conv_like_case<MnV2>("pw 7x7x960->320 (project)", 65, LayerKind::kPointwise,
-                         shape(7, 7, 960, 320, 1, 1, Padding::kSame));
-    add_case<MnV2>("add 14x14x64 (residual)", 66, 14, 14, 64);
+    std::printf("tb_seml: MobileNetV2-sized instance on MobileNetV2 bottlenecks\n");
+    program_case<MnV2>("28x28x32 t6 3x3/1, head 3x3/2 -> 64", 61, 28, 28, 32, 6, 3, 2, 64, 1);
+    program_case<MnV2>("14x14x96 t6 3x3/1", 62, 14, 14, 96, 6, 3, 1, 0, 1);
+    program_case<MnV2>("7x7x160 t6 3x3/1, head -> 320", 63, 7, 7, 160, 6, 3, 1, 320, 2);
   });
 }

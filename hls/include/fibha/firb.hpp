@@ -50,6 +50,7 @@ namespace fibha {
 struct NoStage {
   static constexpr uint32_t kBlobBeats = 0;
   void declare() const {}
+  bool load(AxiIn<BundleBeat>, uint32_t&) { return true; }
 };
 
 /// Copies every input word to two streams (the expansion and the skip FIFO).
@@ -249,6 +250,15 @@ struct Firb {
       exp.declare();
       dw.declare();
       proj.declare();
+    }
+
+    /// Loads the stages' blobs at p_beat (advanced past them); false on out-of-range
+    /// parameters.
+    bool load(AxiIn<BundleBeat> p_bundle, uint32_t& p_beat) {
+      bool l_ok = exp.load(p_bundle, p_beat);
+      l_ok = dw.load(p_bundle, p_beat) && l_ok;
+      l_ok = proj.load(p_bundle, p_beat) && l_ok;
+      return (!t_Skip || load_add(p_bundle, p_beat, add)) && l_ok;
     }
   };
 

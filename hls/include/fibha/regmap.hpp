@@ -14,7 +14,7 @@ namespace fibha {
 namespace regmap {
 
 /// Version of this interface; bumped on any incompatible change.
-constexpr uint32_t kInterfaceVersion = 2;
+constexpr uint32_t kInterfaceVersion = 3;
 /// Width of the s_axilite address bus.
 constexpr uint32_t kAddrBits = 8;
 
@@ -73,50 +73,59 @@ constexpr Field kDone{0, 1};
 constexpr Field kReady{1, 1};
 }  // namespace isr
 
-/// Device address of the input image (int8 NHWC), read by the kernel. (64-bit, rw, port
-/// p_input)
+/// Device address of the input images (int8 NHWC, image n at n * the bundle's input_bytes),
+/// read by the kernel (m_axi gmem0). (64-bit, rw, port p_input)
 constexpr uint32_t kInputAddr = 0x10;
 /// High word of input_addr.
 constexpr uint32_t kInputAddrHi = 0x14;
 
-/// Device address of the output buffer (int8 NHWC), written by the kernel. (64-bit, rw, port
-/// p_output)
+/// Device address of the output buffer (int8 NHWC, image n at n * the bundle's output_bytes),
+/// 16-byte aligned, written by the kernel (m_axi gmem0). (64-bit, rw, port p_output)
 constexpr uint32_t kOutputAddr = 0x1C;
 /// High word of output_addr.
 constexpr uint32_t kOutputAddrHi = 0x20;
 
-/// Device address of the device bundle (header, layer descriptors, weights), 4-byte aligned,
-/// read by the kernel. (64-bit, rw, port p_bundle)
+/// Device address of the device bundle (header, layer descriptors, weights), 16-byte aligned,
+/// read by the kernel (m_axi gmem1: header, descriptors, SESL weights). (64-bit, rw, port
+/// p_bundle)
 constexpr uint32_t kBundleAddr = 0x28;
 /// High word of bundle_addr.
 constexpr uint32_t kBundleAddrHi = 0x2C;
 
-/// Device address of the scratch buffer for intermediate feature maps, read and written by the
-/// kernel. (64-bit, rw, port p_scratch)
-constexpr uint32_t kScratchAddr = 0x34;
-/// High word of scratch_addr.
-constexpr uint32_t kScratchAddrHi = 0x38;
+/// The bundle's device address again: the SEML part's first parameter loader reads its half of
+/// every blob through its own port (m_axi gmem2). (64-bit, rw, port p_paramsA)
+constexpr uint32_t kParamsAAddr = 0x34;
+/// High word of params_a_addr.
+constexpr uint32_t kParamsAAddrHi = 0x38;
+
+/// The bundle's device address again, for the second parameter loader (m_axi gmem3). (64-bit,
+/// rw, port p_paramsB)
+constexpr uint32_t kParamsBAddr = 0x40;
+/// High word of params_b_addr.
+constexpr uint32_t kParamsBAddrHi = 0x44;
 
 /// Size of the input buffer in bytes; the kernel never reads past it. (32-bit, rw, port
 /// p_inputBytes)
-constexpr uint32_t kInputBytes = 0x40;
+constexpr uint32_t kInputBytes = 0x4C;
 
 /// Size of the output buffer in bytes; the kernel never writes past it. (32-bit, rw, port
 /// p_outputBytes)
-constexpr uint32_t kOutputBytes = 0x48;
+constexpr uint32_t kOutputBytes = 0x54;
 
-/// Size of the device bundle in bytes (a multiple of 4). (32-bit, rw, port p_bundleBytes)
-constexpr uint32_t kBundleBytes = 0x50;
+/// Size of the device bundle in bytes (a multiple of 16). (32-bit, rw, port p_bundleBytes)
+constexpr uint32_t kBundleBytes = 0x5C;
 
-/// Size of the scratch buffer in bytes. (32-bit, rw, port p_scratchBytes)
-constexpr uint32_t kScratchBytes = 0x58;
+/// Images to run in this call (at least 1). They stream through the SESL part and then the SEML
+/// part, which work on consecutive images at the same time: one image gives the latency,
+/// several the throughput. (32-bit, rw, port p_imageCount)
+constexpr uint32_t kImageCount = 0x64;
 
 /// Number of SEML layer descriptors to run after the SESL part (at most the instance's
 /// maximum). (32-bit, rw, port p_layerCount)
-constexpr uint32_t kLayerCount = 0x60;
+constexpr uint32_t kLayerCount = 0x6C;
 
 /// Run mode. (32-bit, rw, port p_mode)
-constexpr uint32_t kMode = 0x68;
+constexpr uint32_t kMode = 0x74;
 /// Bit fields of mode.
 namespace mode {
 /// Only publish id, status and cycles; touch no memory. Used to read the plan hash before
@@ -132,16 +141,16 @@ constexpr Field kVerify{1, 1};
 /// Plan hash of the instance (a 64-bit constant of the generated configuration), written at
 /// every run; the kernel refuses a bundle with another plan hash, and the runtime can read it
 /// with mode.identify before loading one. (64-bit, ro, port p_id)
-constexpr uint32_t kId = 0x70;
+constexpr uint32_t kId = 0x7C;
 /// High word of id.
-constexpr uint32_t kIdHi = 0x74;
+constexpr uint32_t kIdHi = 0x80;
 /// Control word of id: bit 0 ap_vld (clear on read).
-constexpr uint32_t kIdVld = 0x78;
+constexpr uint32_t kIdVld = 0x84;
 
 /// Outcome of the last run. (32-bit, ro, port p_status)
-constexpr uint32_t kStatus = 0x80;
+constexpr uint32_t kStatus = 0x8C;
 /// Control word of status: bit 0 ap_vld (clear on read).
-constexpr uint32_t kStatusVld = 0x84;
+constexpr uint32_t kStatusVld = 0x90;
 /// Bit fields of status.
 namespace status {
 /// 1 when the run stopped on an error; code and layer say which. (ro)
@@ -156,11 +165,11 @@ constexpr Field kLayer{16, 16};
 /// process beside the kernel. In the virtual board's C simulation it is the timed model's
 /// figure (hls/README.md, "Timed C simulation"): modelled, not measured. (64-bit, ro, port
 /// p_cycles)
-constexpr uint32_t kCycles = 0x88;
+constexpr uint32_t kCycles = 0x94;
 /// High word of cycles.
-constexpr uint32_t kCyclesHi = 0x8C;
+constexpr uint32_t kCyclesHi = 0x98;
 /// Control word of cycles: bit 0 ap_vld (clear on read).
-constexpr uint32_t kCyclesVld = 0x90;
+constexpr uint32_t kCyclesVld = 0x9C;
 
 /// One register of the map, for tables and dumps.
 struct RegisterInfo {
@@ -180,16 +189,17 @@ constexpr RegisterInfo kRegisters[] = {
     {"input_addr", 0x10, 64, 0x00, "rw"},
     {"output_addr", 0x1C, 64, 0x00, "rw"},
     {"bundle_addr", 0x28, 64, 0x00, "rw"},
-    {"scratch_addr", 0x34, 64, 0x00, "rw"},
-    {"input_bytes", 0x40, 32, 0x00, "rw"},
-    {"output_bytes", 0x48, 32, 0x00, "rw"},
-    {"bundle_bytes", 0x50, 32, 0x00, "rw"},
-    {"scratch_bytes", 0x58, 32, 0x00, "rw"},
-    {"layer_count", 0x60, 32, 0x00, "rw"},
-    {"mode", 0x68, 32, 0x00, "rw"},
-    {"id", 0x70, 64, 0x78, "ro"},
-    {"status", 0x80, 32, 0x84, "ro"},
-    {"cycles", 0x88, 64, 0x90, "ro"},
+    {"params_a_addr", 0x34, 64, 0x00, "rw"},
+    {"params_b_addr", 0x40, 64, 0x00, "rw"},
+    {"input_bytes", 0x4C, 32, 0x00, "rw"},
+    {"output_bytes", 0x54, 32, 0x00, "rw"},
+    {"bundle_bytes", 0x5C, 32, 0x00, "rw"},
+    {"image_count", 0x64, 32, 0x00, "rw"},
+    {"layer_count", 0x6C, 32, 0x00, "rw"},
+    {"mode", 0x74, 32, 0x00, "rw"},
+    {"id", 0x7C, 64, 0x84, "ro"},
+    {"status", 0x8C, 32, 0x90, "ro"},
+    {"cycles", 0x94, 64, 0x9C, "ro"},
 };
 
 /// Status codes (status.code).
@@ -209,28 +219,32 @@ enum class StatusCode : uint32_t {
   /// The SESL weight section is out of the bundle, has the wrong size, or holds out-of-range
   /// quantization parameters.
   kSeslParams = 5,
-  /// The input buffer is smaller than the SESL input image, or the buffer receiving the SESL
-  /// output is too small.
+  /// The bundle header's input_bytes or handoff_bytes differs from the instance's SESL input or
+  /// output map.
   kSeslBuffers = 6,
   /// A descriptor's magic word is wrong or a reserved word is not zero.
   kDescMagic = 7,
-  /// A descriptor names an unknown layer kind.
+  /// A descriptor names a layer kind the SEML part does not run (it runs depthwise and
+  /// pointwise, the residual ADD fused into a pointwise layer), sets unknown flags, or follows
+  /// a depthwise layer with another.
   kLayerKind = 8,
   /// A descriptor's shapes, kernel, stride or padding are inconsistent.
   kGeometry = 9,
-  /// A descriptor exceeds the engine's maximums (channels, width or kernel size the tiles were
-  /// built for).
+  /// A descriptor exceeds the engines' maximums (pixels, channel words, kernel size or
+  /// feature-map memory the instance was built for).
   kEngineLimit = 10,
-  /// A descriptor names an unknown buffer, or writes to the input buffer.
+  /// A descriptor names an unknown feature-map memory, reads or adds the one it writes, or does
+  /// not read the map the layer before it wrote (the first layer: fm0, the hand-off).
   kBufferId = 11,
-  /// A descriptor's input region lies outside its buffer.
+  /// A descriptor's input (or residual) shape differs from the map it reads.
   kInputRange = 12,
-  /// A descriptor's output region lies outside its buffer.
+  /// The last layer's output is not the bundle's output_bytes, or not whole 16-channel words;
+  /// or the output buffer is smaller than image_count outputs.
   kOutputRange = 13,
-  /// A descriptor's output region overlaps one of its input regions.
-  kOverlap = 14,
-  /// A descriptor's weight, bias, multiplier or shift array lies outside the bundle or is
-  /// misaligned.
+  /// image_count is 0, or the input buffer is smaller than image_count input images.
+  kImageCount = 14,
+  /// A descriptor's parameter blob lies outside the bundle's SEML parameter section, or its
+  /// size is not the one its shape needs.
   kParamRange = 15,
   /// A zero point, clamp, multiplier or shift is out of the range TFLite produces.
   kQuant = 16,
@@ -248,24 +262,26 @@ enum class StatusCode : uint32_t {
 
 /// Kinds of SEML layer (descriptor.kind).
 enum class LayerKind : uint32_t {
-  /// Standard K x K convolution, weights OHWI.
+  /// Standard K x K convolution (the SESL part runs it; SEML descriptors may not name it).
   kConv = 1,
   /// Depthwise K x K convolution (depth multiplier 1), weights [K][K][C].
   kDepthwise = 2,
   /// 1 x 1 convolution, weights [out_c][in_c].
   kPointwise = 3,
-  /// Element-wise int8 ADD of the input and input2 regions (TFLite's input1 and input2).
+  /// Element-wise int8 ADD (SEML: fused into the pointwise layer before it, flags.residual;
+  /// descriptors may not name it).
   kAdd = 4,
 };
 
-/// Feature-map buffers a descriptor can name (in_buf, in2_buf, out_buf).
+/// Feature-map buffers a descriptor can name (in_buf, res_buf, out_buf).
 enum class BufferId : uint32_t {
-  /// The input buffer (read-only).
-  kInput = 0,
-  /// The output buffer.
-  kOutput = 1,
-  /// The scratch buffer.
-  kScratch = 2,
+  /// On-chip feature-map memory 0 of the SEML part; the SESL part's output (the hand-off) lands
+  /// here.
+  kFm0 = 0,
+  /// On-chip feature-map memory 1.
+  kFm1 = 1,
+  /// On-chip feature-map memory 2.
+  kFm2 = 2,
 };
 
 /// The name of a status code ("unknown" for values outside the list).
@@ -299,8 +315,8 @@ inline const char* status_code_name(StatusCode p_code) {
       return "input_range";
     case StatusCode::kOutputRange:
       return "output_range";
-    case StatusCode::kOverlap:
-      return "overlap";
+    case StatusCode::kImageCount:
+      return "image_count";
     case StatusCode::kParamRange:
       return "param_range";
     case StatusCode::kQuant:
@@ -318,7 +334,7 @@ inline const char* status_code_name(StatusCode p_code) {
 /// Magic word of a BundleHeader.
 constexpr uint32_t kBundleMagic = 0x42484246;
 /// Device bundle format version the kernel accepts.
-constexpr uint32_t kBundleVersion = 2;
+constexpr uint32_t kBundleVersion = 3;
 /// Index of the header word the bundle's CRC-32 leaves out.
 constexpr uint32_t kBundleCrcWord = 5;
 /// Size of a BundleHeader in 32-bit words.
@@ -326,20 +342,20 @@ constexpr unsigned kBundleHeaderWords = 16;
 /// The device bundle header at offset 0 of the bundle.
 struct BundleHeader {
   uint32_t magic;  ///< 0x42484246 ("FBHB").
-  uint32_t version;  ///< Device bundle format version (2).
+  uint32_t version;  ///< Device bundle format version (3).
   uint32_t plan_hash_lo;  ///< Plan hash, low word; must equal the kernel's id.
   uint32_t plan_hash_hi;  ///< Plan hash, high word.
-  uint32_t total_bytes;  ///< Size of the bundle in bytes (a multiple of 4, header included); nothing past it is read, and bundle_bytes must be at least this.
+  uint32_t total_bytes;  ///< Size of the bundle in bytes (a multiple of 16, header included); nothing past it is read, and bundle_bytes must be at least this.
   uint32_t crc32;  ///< CRC-32 (IEEE 802.3, zlib's) of the first total_bytes bytes with this word left out. The runtime checks it on load; the kernel on request (mode.verify).
   uint32_t layer_count;  ///< Number of SEML layer descriptors; the layer_count register must equal it.
-  uint32_t desc_off;  ///< Byte offset of the first layer descriptor (4-aligned).
-  uint32_t sesl_off;  ///< Byte offset of the SESL weight section (4-aligned).
+  uint32_t desc_off;  ///< Byte offset of the first layer descriptor (16-aligned).
+  uint32_t sesl_off;  ///< Byte offset of the SESL weight section (16-aligned).
   uint32_t sesl_bytes;  ///< Size of the SESL weight section; must equal the instance's.
-  uint32_t params_off;  ///< Byte offset of the SEML parameter section (4-aligned); every descriptor's weights and tables lie inside it.
+  uint32_t params_off;  ///< Byte offset of the SEML parameter section (16-aligned); every descriptor's parameter blob lies inside it.
   uint32_t params_bytes;  ///< Size of the SEML parameter section.
   uint32_t input_bytes;  ///< Bytes of the input image the kernel reads from offset 0 of the input buffer (int8 NHWC).
   uint32_t output_bytes;  ///< Bytes of the tensor the accelerator produces, at offset 0 of the output buffer (int8 NHWC).
-  uint32_t scratch_bytes;  ///< Smallest scratch buffer every descriptor's regions fit in (0 when no layer uses scratch).
+  uint32_t handoff_bytes;  ///< Bytes of the SESL part's output map, the hand-off to the SEML part (the output itself when there is no SEML layer); must equal the instance's.
   uint32_t reserved;  ///< Zero.
 };
 
@@ -362,7 +378,7 @@ inline BundleHeader bundle_header_from_words(const t_Words& p_words) {
   l_value.params_bytes = static_cast<uint32_t>(static_cast<uint32_t>(p_words[11]));
   l_value.input_bytes = static_cast<uint32_t>(static_cast<uint32_t>(p_words[12]));
   l_value.output_bytes = static_cast<uint32_t>(static_cast<uint32_t>(p_words[13]));
-  l_value.scratch_bytes = static_cast<uint32_t>(static_cast<uint32_t>(p_words[14]));
+  l_value.handoff_bytes = static_cast<uint32_t>(static_cast<uint32_t>(p_words[14]));
   l_value.reserved = static_cast<uint32_t>(static_cast<uint32_t>(p_words[15]));
   return l_value;
 }
@@ -383,52 +399,51 @@ inline void bundle_header_to_words(const BundleHeader& p_value, uint32_t* p_word
   p_words[11] = static_cast<uint32_t>(p_value.params_bytes);
   p_words[12] = static_cast<uint32_t>(p_value.input_bytes);
   p_words[13] = static_cast<uint32_t>(p_value.output_bytes);
-  p_words[14] = static_cast<uint32_t>(p_value.scratch_bytes);
+  p_words[14] = static_cast<uint32_t>(p_value.handoff_bytes);
   p_words[15] = static_cast<uint32_t>(p_value.reserved);
 }
 
 /// Magic word of a LayerDesc.
 constexpr uint32_t kDescMagic = 0x44484246;
+/// LayerDesc.flags bit 0: A pointwise layer adds the residual in res_buf to its output (TFLite
+/// ADD, a = this layer's output, b = the residual).
+constexpr uint32_t kFlagResidual = 1;
 /// Size of a LayerDesc in 32-bit words.
-constexpr unsigned kLayerDescWords = 36;
+constexpr unsigned kLayerDescWords = 32;
 /// One SEML layer descriptor.
 struct LayerDesc {
   uint32_t magic;  ///< 0x44484246 ("FBHD").
-  uint32_t kind;  ///< A layer_kind value.
+  uint32_t kind;  ///< A layer_kind value (depthwise or pointwise).
+  uint32_t flags;  ///< Flag bits (flag list below); others zero.
   uint32_t in_h;  ///< Input rows.
   uint32_t in_w;  ///< Input columns.
   uint32_t in_c;  ///< Input channels.
   uint32_t out_h;  ///< Output rows.
   uint32_t out_w;  ///< Output columns.
   uint32_t out_c;  ///< Output channels.
-  uint32_t kernel;  ///< Kernel size K (square); 1 for pointwise and add.
+  uint32_t kernel;  ///< Kernel size K (square); 1 for pointwise.
   uint32_t stride;  ///< Stride (1 or 2).
   uint32_t pad_top;  ///< Padding rows above the input (TFLite SAME: the smaller half).
   uint32_t pad_left;  ///< Padding columns left of the input.
-  uint32_t in_buf;  ///< buffer_id of the input.
-  uint32_t in_off;  ///< Byte offset of the input in its buffer.
-  uint32_t in2_buf;  ///< buffer_id of the second ADD input (add only, else 0).
-  uint32_t in2_off;  ///< Byte offset of the second ADD input (add only, else 0).
-  uint32_t out_buf;  ///< buffer_id of the output (output or scratch).
-  uint32_t out_off;  ///< Byte offset of the output in its buffer.
-  uint32_t weight_off;  ///< Bundle offset of the int8 weights (conv, depthwise, pointwise).
-  uint32_t bias_off;  ///< Bundle offset of the int32 biases, out_c of them (4-aligned).
-  uint32_t mult_off;  ///< Bundle offset of the int32 Q31 multipliers, out_c of them (4-aligned).
-  uint32_t shift_off;  ///< Bundle offset of the int32 shifts (positive = left), out_c of them (4-aligned).
-  int32_t in_zp;  ///< Input zero point (ADD: input1's).
-  int32_t in2_zp;  ///< ADD: input2's zero point (else 0).
-  int32_t out_zp;  ///< Output zero point.
-  int32_t act_min;  ///< Lower output clamp.
-  int32_t act_max;  ///< Upper output clamp.
-  int32_t left_shift;  ///< ADD: left shift of both offset inputs (20), else 0.
-  int32_t in1_mult;  ///< ADD: input1 multiplier, else 0.
-  int32_t in1_shift;  ///< ADD: input1 shift (<= 0), else 0.
-  int32_t in2_mult;  ///< ADD: input2 multiplier, else 0.
-  int32_t in2_shift;  ///< ADD: input2 shift (<= 0), else 0.
-  int32_t out_mult;  ///< ADD: output multiplier, else 0.
-  int32_t out_shift;  ///< ADD: output shift (<= 0), else 0.
-  uint32_t reserved0;  ///< Zero.
-  uint32_t reserved1;  ///< Zero.
+  uint32_t in_buf;  ///< buffer_id of the input map (the first layer: fm0, the hand-off).
+  uint32_t res_buf;  ///< buffer_id of the residual map (flags bit 0), else 0.
+  uint32_t out_buf;  ///< buffer_id of the output map (the last layer's is copied to the output buffer).
+  uint32_t params_off;  ///< Beat (16 bytes) of the bundle where the layer's parameter blob starts.
+  uint32_t params_beats;  ///< Beats of the parameter blob.
+  int32_t in_zp;  ///< Input zero point.
+  int32_t out_zp;  ///< Output zero point (with a residual: the ADD's output zero point).
+  int32_t act_min;  ///< Lower output clamp (with a residual: the ADD's).
+  int32_t act_max;  ///< Upper output clamp (with a residual: the ADD's).
+  int32_t conv_zp;  ///< With a residual: the pointwise output's zero point before the ADD (its clamp is the full int8 range), else 0.
+  int32_t res_zp;  ///< With a residual: the residual's zero point (ADD input b), else 0.
+  int32_t left_shift;  ///< With a residual: left shift of both offset inputs (20), else 0.
+  int32_t a_mult;  ///< With a residual: multiplier of the pointwise output, else 0.
+  int32_t a_shift;  ///< With a residual: its shift (<= 0), else 0.
+  int32_t b_mult;  ///< With a residual: multiplier of the residual, else 0.
+  int32_t b_shift;  ///< With a residual: its shift (<= 0), else 0.
+  int32_t add_mult;  ///< With a residual: multiplier of the sum, else 0.
+  int32_t add_shift;  ///< With a residual: its shift (<= 0), else 0.
+  uint32_t reserved;  ///< Zero.
 };
 
 /// Decodes a LayerDesc from kLayerDescWords words (a pointer or array of any integer element
@@ -438,40 +453,36 @@ inline LayerDesc layer_desc_from_words(const t_Words& p_words) {
   LayerDesc l_value;
   l_value.magic = static_cast<uint32_t>(static_cast<uint32_t>(p_words[0]));
   l_value.kind = static_cast<uint32_t>(static_cast<uint32_t>(p_words[1]));
-  l_value.in_h = static_cast<uint32_t>(static_cast<uint32_t>(p_words[2]));
-  l_value.in_w = static_cast<uint32_t>(static_cast<uint32_t>(p_words[3]));
-  l_value.in_c = static_cast<uint32_t>(static_cast<uint32_t>(p_words[4]));
-  l_value.out_h = static_cast<uint32_t>(static_cast<uint32_t>(p_words[5]));
-  l_value.out_w = static_cast<uint32_t>(static_cast<uint32_t>(p_words[6]));
-  l_value.out_c = static_cast<uint32_t>(static_cast<uint32_t>(p_words[7]));
-  l_value.kernel = static_cast<uint32_t>(static_cast<uint32_t>(p_words[8]));
-  l_value.stride = static_cast<uint32_t>(static_cast<uint32_t>(p_words[9]));
-  l_value.pad_top = static_cast<uint32_t>(static_cast<uint32_t>(p_words[10]));
-  l_value.pad_left = static_cast<uint32_t>(static_cast<uint32_t>(p_words[11]));
-  l_value.in_buf = static_cast<uint32_t>(static_cast<uint32_t>(p_words[12]));
-  l_value.in_off = static_cast<uint32_t>(static_cast<uint32_t>(p_words[13]));
-  l_value.in2_buf = static_cast<uint32_t>(static_cast<uint32_t>(p_words[14]));
-  l_value.in2_off = static_cast<uint32_t>(static_cast<uint32_t>(p_words[15]));
-  l_value.out_buf = static_cast<uint32_t>(static_cast<uint32_t>(p_words[16]));
-  l_value.out_off = static_cast<uint32_t>(static_cast<uint32_t>(p_words[17]));
-  l_value.weight_off = static_cast<uint32_t>(static_cast<uint32_t>(p_words[18]));
-  l_value.bias_off = static_cast<uint32_t>(static_cast<uint32_t>(p_words[19]));
-  l_value.mult_off = static_cast<uint32_t>(static_cast<uint32_t>(p_words[20]));
-  l_value.shift_off = static_cast<uint32_t>(static_cast<uint32_t>(p_words[21]));
-  l_value.in_zp = static_cast<int32_t>(static_cast<uint32_t>(p_words[22]));
-  l_value.in2_zp = static_cast<int32_t>(static_cast<uint32_t>(p_words[23]));
-  l_value.out_zp = static_cast<int32_t>(static_cast<uint32_t>(p_words[24]));
-  l_value.act_min = static_cast<int32_t>(static_cast<uint32_t>(p_words[25]));
-  l_value.act_max = static_cast<int32_t>(static_cast<uint32_t>(p_words[26]));
-  l_value.left_shift = static_cast<int32_t>(static_cast<uint32_t>(p_words[27]));
-  l_value.in1_mult = static_cast<int32_t>(static_cast<uint32_t>(p_words[28]));
-  l_value.in1_shift = static_cast<int32_t>(static_cast<uint32_t>(p_words[29]));
-  l_value.in2_mult = static_cast<int32_t>(static_cast<uint32_t>(p_words[30]));
-  l_value.in2_shift = static_cast<int32_t>(static_cast<uint32_t>(p_words[31]));
-  l_value.out_mult = static_cast<int32_t>(static_cast<uint32_t>(p_words[32]));
-  l_value.out_shift = static_cast<int32_t>(static_cast<uint32_t>(p_words[33]));
-  l_value.reserved0 = static_cast<uint32_t>(static_cast<uint32_t>(p_words[34]));
-  l_value.reserved1 = static_cast<uint32_t>(static_cast<uint32_t>(p_words[35]));
+  l_value.flags = static_cast<uint32_t>(static_cast<uint32_t>(p_words[2]));
+  l_value.in_h = static_cast<uint32_t>(static_cast<uint32_t>(p_words[3]));
+  l_value.in_w = static_cast<uint32_t>(static_cast<uint32_t>(p_words[4]));
+  l_value.in_c = static_cast<uint32_t>(static_cast<uint32_t>(p_words[5]));
+  l_value.out_h = static_cast<uint32_t>(static_cast<uint32_t>(p_words[6]));
+  l_value.out_w = static_cast<uint32_t>(static_cast<uint32_t>(p_words[7]));
+  l_value.out_c = static_cast<uint32_t>(static_cast<uint32_t>(p_words[8]));
+  l_value.kernel = static_cast<uint32_t>(static_cast<uint32_t>(p_words[9]));
+  l_value.stride = static_cast<uint32_t>(static_cast<uint32_t>(p_words[10]));
+  l_value.pad_top = static_cast<uint32_t>(static_cast<uint32_t>(p_words[11]));
+  l_value.pad_left = static_cast<uint32_t>(static_cast<uint32_t>(p_words[12]));
+  l_value.in_buf = static_cast<uint32_t>(static_cast<uint32_t>(p_words[13]));
+  l_value.res_buf = static_cast<uint32_t>(static_cast<uint32_t>(p_words[14]));
+  l_value.out_buf = static_cast<uint32_t>(static_cast<uint32_t>(p_words[15]));
+  l_value.params_off = static_cast<uint32_t>(static_cast<uint32_t>(p_words[16]));
+  l_value.params_beats = static_cast<uint32_t>(static_cast<uint32_t>(p_words[17]));
+  l_value.in_zp = static_cast<int32_t>(static_cast<uint32_t>(p_words[18]));
+  l_value.out_zp = static_cast<int32_t>(static_cast<uint32_t>(p_words[19]));
+  l_value.act_min = static_cast<int32_t>(static_cast<uint32_t>(p_words[20]));
+  l_value.act_max = static_cast<int32_t>(static_cast<uint32_t>(p_words[21]));
+  l_value.conv_zp = static_cast<int32_t>(static_cast<uint32_t>(p_words[22]));
+  l_value.res_zp = static_cast<int32_t>(static_cast<uint32_t>(p_words[23]));
+  l_value.left_shift = static_cast<int32_t>(static_cast<uint32_t>(p_words[24]));
+  l_value.a_mult = static_cast<int32_t>(static_cast<uint32_t>(p_words[25]));
+  l_value.a_shift = static_cast<int32_t>(static_cast<uint32_t>(p_words[26]));
+  l_value.b_mult = static_cast<int32_t>(static_cast<uint32_t>(p_words[27]));
+  l_value.b_shift = static_cast<int32_t>(static_cast<uint32_t>(p_words[28]));
+  l_value.add_mult = static_cast<int32_t>(static_cast<uint32_t>(p_words[29]));
+  l_value.add_shift = static_cast<int32_t>(static_cast<uint32_t>(p_words[30]));
+  l_value.reserved = static_cast<uint32_t>(static_cast<uint32_t>(p_words[31]));
   return l_value;
 }
 
@@ -479,40 +490,36 @@ inline LayerDesc layer_desc_from_words(const t_Words& p_words) {
 inline void layer_desc_to_words(const LayerDesc& p_value, uint32_t* p_words) {
   p_words[0] = static_cast<uint32_t>(p_value.magic);
   p_words[1] = static_cast<uint32_t>(p_value.kind);
-  p_words[2] = static_cast<uint32_t>(p_value.in_h);
-  p_words[3] = static_cast<uint32_t>(p_value.in_w);
-  p_words[4] = static_cast<uint32_t>(p_value.in_c);
-  p_words[5] = static_cast<uint32_t>(p_value.out_h);
-  p_words[6] = static_cast<uint32_t>(p_value.out_w);
-  p_words[7] = static_cast<uint32_t>(p_value.out_c);
-  p_words[8] = static_cast<uint32_t>(p_value.kernel);
-  p_words[9] = static_cast<uint32_t>(p_value.stride);
-  p_words[10] = static_cast<uint32_t>(p_value.pad_top);
-  p_words[11] = static_cast<uint32_t>(p_value.pad_left);
-  p_words[12] = static_cast<uint32_t>(p_value.in_buf);
-  p_words[13] = static_cast<uint32_t>(p_value.in_off);
-  p_words[14] = static_cast<uint32_t>(p_value.in2_buf);
-  p_words[15] = static_cast<uint32_t>(p_value.in2_off);
-  p_words[16] = static_cast<uint32_t>(p_value.out_buf);
-  p_words[17] = static_cast<uint32_t>(p_value.out_off);
-  p_words[18] = static_cast<uint32_t>(p_value.weight_off);
-  p_words[19] = static_cast<uint32_t>(p_value.bias_off);
-  p_words[20] = static_cast<uint32_t>(p_value.mult_off);
-  p_words[21] = static_cast<uint32_t>(p_value.shift_off);
-  p_words[22] = static_cast<uint32_t>(p_value.in_zp);
-  p_words[23] = static_cast<uint32_t>(p_value.in2_zp);
-  p_words[24] = static_cast<uint32_t>(p_value.out_zp);
-  p_words[25] = static_cast<uint32_t>(p_value.act_min);
-  p_words[26] = static_cast<uint32_t>(p_value.act_max);
-  p_words[27] = static_cast<uint32_t>(p_value.left_shift);
-  p_words[28] = static_cast<uint32_t>(p_value.in1_mult);
-  p_words[29] = static_cast<uint32_t>(p_value.in1_shift);
-  p_words[30] = static_cast<uint32_t>(p_value.in2_mult);
-  p_words[31] = static_cast<uint32_t>(p_value.in2_shift);
-  p_words[32] = static_cast<uint32_t>(p_value.out_mult);
-  p_words[33] = static_cast<uint32_t>(p_value.out_shift);
-  p_words[34] = static_cast<uint32_t>(p_value.reserved0);
-  p_words[35] = static_cast<uint32_t>(p_value.reserved1);
+  p_words[2] = static_cast<uint32_t>(p_value.flags);
+  p_words[3] = static_cast<uint32_t>(p_value.in_h);
+  p_words[4] = static_cast<uint32_t>(p_value.in_w);
+  p_words[5] = static_cast<uint32_t>(p_value.in_c);
+  p_words[6] = static_cast<uint32_t>(p_value.out_h);
+  p_words[7] = static_cast<uint32_t>(p_value.out_w);
+  p_words[8] = static_cast<uint32_t>(p_value.out_c);
+  p_words[9] = static_cast<uint32_t>(p_value.kernel);
+  p_words[10] = static_cast<uint32_t>(p_value.stride);
+  p_words[11] = static_cast<uint32_t>(p_value.pad_top);
+  p_words[12] = static_cast<uint32_t>(p_value.pad_left);
+  p_words[13] = static_cast<uint32_t>(p_value.in_buf);
+  p_words[14] = static_cast<uint32_t>(p_value.res_buf);
+  p_words[15] = static_cast<uint32_t>(p_value.out_buf);
+  p_words[16] = static_cast<uint32_t>(p_value.params_off);
+  p_words[17] = static_cast<uint32_t>(p_value.params_beats);
+  p_words[18] = static_cast<uint32_t>(p_value.in_zp);
+  p_words[19] = static_cast<uint32_t>(p_value.out_zp);
+  p_words[20] = static_cast<uint32_t>(p_value.act_min);
+  p_words[21] = static_cast<uint32_t>(p_value.act_max);
+  p_words[22] = static_cast<uint32_t>(p_value.conv_zp);
+  p_words[23] = static_cast<uint32_t>(p_value.res_zp);
+  p_words[24] = static_cast<uint32_t>(p_value.left_shift);
+  p_words[25] = static_cast<uint32_t>(p_value.a_mult);
+  p_words[26] = static_cast<uint32_t>(p_value.a_shift);
+  p_words[27] = static_cast<uint32_t>(p_value.b_mult);
+  p_words[28] = static_cast<uint32_t>(p_value.b_shift);
+  p_words[29] = static_cast<uint32_t>(p_value.add_mult);
+  p_words[30] = static_cast<uint32_t>(p_value.add_shift);
+  p_words[31] = static_cast<uint32_t>(p_value.reserved);
 }
 
 /// Size of a SeslLayerHead in 32-bit words.
@@ -583,15 +590,16 @@ inline SeslAdd sesl_add_from_words(const t_Words& p_words) {
   _Pragma("HLS INTERFACE mode=s_axilite port=p_input offset=0x10 bundle=control") \
   _Pragma("HLS INTERFACE mode=s_axilite port=p_output offset=0x1C bundle=control") \
   _Pragma("HLS INTERFACE mode=s_axilite port=p_bundle offset=0x28 bundle=control") \
-  _Pragma("HLS INTERFACE mode=s_axilite port=p_scratch offset=0x34 bundle=control") \
-  _Pragma("HLS INTERFACE mode=s_axilite port=p_inputBytes offset=0x40 bundle=control") \
-  _Pragma("HLS INTERFACE mode=s_axilite port=p_outputBytes offset=0x48 bundle=control") \
-  _Pragma("HLS INTERFACE mode=s_axilite port=p_bundleBytes offset=0x50 bundle=control") \
-  _Pragma("HLS INTERFACE mode=s_axilite port=p_scratchBytes offset=0x58 bundle=control") \
-  _Pragma("HLS INTERFACE mode=s_axilite port=p_layerCount offset=0x60 bundle=control") \
-  _Pragma("HLS INTERFACE mode=s_axilite port=p_mode offset=0x68 bundle=control") \
-  _Pragma("HLS INTERFACE mode=s_axilite port=p_id offset=0x70 bundle=control") \
-  _Pragma("HLS INTERFACE mode=s_axilite port=p_status offset=0x80 bundle=control") \
-  _Pragma("HLS INTERFACE mode=s_axilite port=p_cycles offset=0x88 bundle=control")
+  _Pragma("HLS INTERFACE mode=s_axilite port=p_paramsA offset=0x34 bundle=control") \
+  _Pragma("HLS INTERFACE mode=s_axilite port=p_paramsB offset=0x40 bundle=control") \
+  _Pragma("HLS INTERFACE mode=s_axilite port=p_inputBytes offset=0x4C bundle=control") \
+  _Pragma("HLS INTERFACE mode=s_axilite port=p_outputBytes offset=0x54 bundle=control") \
+  _Pragma("HLS INTERFACE mode=s_axilite port=p_bundleBytes offset=0x5C bundle=control") \
+  _Pragma("HLS INTERFACE mode=s_axilite port=p_imageCount offset=0x64 bundle=control") \
+  _Pragma("HLS INTERFACE mode=s_axilite port=p_layerCount offset=0x6C bundle=control") \
+  _Pragma("HLS INTERFACE mode=s_axilite port=p_mode offset=0x74 bundle=control") \
+  _Pragma("HLS INTERFACE mode=s_axilite port=p_id offset=0x7C bundle=control") \
+  _Pragma("HLS INTERFACE mode=s_axilite port=p_status offset=0x8C bundle=control") \
+  _Pragma("HLS INTERFACE mode=s_axilite port=p_cycles offset=0x94 bundle=control")
 
 #endif  // FIBHA_REGMAP_HPP

@@ -42,11 +42,15 @@
 #define FIBHA_DATAFLOW(region) FIBHA_PRAGMA(HLS DATAFLOW)
 #define FIBHA_PROCESS(region, name, ...) __VA_ARGS__
 #define FIBHA_DATAFLOW_RUN(region)
+// (void)var: a declaration is a use of the array (a function that only declares its
+// arguments' banks has no other).
 #define FIBHA_ARRAY_PARTITION(var, kind, factor, dim) \
-  FIBHA_PRAGMA(HLS ARRAY_PARTITION variable=var type=kind factor=factor dim=dim)
-#define FIBHA_ARRAY_COMPLETE(var, dim) FIBHA_PRAGMA(HLS ARRAY_PARTITION variable=var type=complete dim=dim)
-#define FIBHA_BIND_STORAGE(var, kind, impl) FIBHA_PRAGMA(HLS BIND_STORAGE variable=var type=kind impl=impl)
-#define FIBHA_AGGREGATE(var) FIBHA_PRAGMA(HLS AGGREGATE variable=var compact=bit)
+  FIBHA_PRAGMA(HLS ARRAY_PARTITION variable=var type=kind factor=factor dim=dim)(void)(var)
+#define FIBHA_ARRAY_COMPLETE(var, dim) \
+  FIBHA_PRAGMA(HLS ARRAY_PARTITION variable=var type=complete dim=dim)(void)(var)
+#define FIBHA_BIND_STORAGE(var, kind, impl) \
+  FIBHA_PRAGMA(HLS BIND_STORAGE variable=var type=kind impl=impl)(void)(var)
+#define FIBHA_AGGREGATE(var) FIBHA_PRAGMA(HLS AGGREGATE variable=var compact=bit)(void)(var)
 #define FIBHA_SPAN(kind, index)
 #define FIBHA_SPEND(cycles)
 

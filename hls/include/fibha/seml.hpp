@@ -1,23 +1,52 @@
-// SEML engines: reusable standard-conv, depthwise, pointwise and ADD engines that run any
-// layer a descriptor describes, within the maximums their tiles were built for.
+// The SEML part: one reusable pointwise engine and one reusable depthwise engine that run
+// the layers after the SESL part one after another, with every feature map on chip.
 //
-// Feature maps and parameters live in DDR and are reached through AXI masters (m_axi
-// pointers in the top level; plain pointers in C simulation): three feature-map buffers
-// (input, output, scratch, chosen per descriptor by buffer id) and the device bundle
-// (32-bit words: descriptors, per-channel tables, int8 weights packed little-endian).
-// Each engine copies a tile of weights and a tile of the input into on-chip arrays sized
-// by its template parameters, computes with PE x SIMD parallelism, and writes results
-// straight back.
+// Processes (a DATAFLOW region, SemlPart::run):
+//   sequence    reads each image's layer descriptors from the bundle (one burst of 8
+//               beats per descriptor) and hands them to the engine and the two loaders;
+//   load_a/b    stream each layer's parameter blob from DDR in 128-bit bursts, one half
+//               each over their own m_axi port (two beats, 32 bytes, per cycle in all);
+//   engine      owns the feature-map memories and runs, per image: the hand-off (the SESL
+//               part's output into FM 0), every layer, the copy-out of the last layer's
+//               map; while a phase computes, it absorbs the parameters of the next phase
+//               into the other half of a double buffer (the prefetch);
+//   write_out   the output stream to DDR in bursts.
 //
-// Safety invariant: an engine touches memory only after check_layer() accepted the
-// descriptor against the engine's maximums and the byte sizes of the buffers it was
-// given; every index an engine forms is then inside its on-chip arrays and inside those
-// buffers (all bound arithmetic is done in 64 bits, so no wrap-around can sneak past).
-// Per-channel multipliers and shifts are checked as they are loaded; a bad one stops the
-// layer with StatusCode::kQuant before any output of the tile is written.
+// Feature maps: three on-chip memories (buffer_id fm0..fm2) of 16-channel words (a pixel
+// of C channels is ceil(C / 16) words, lanes past C unused). Word j of pixel p of a map
+// with G = ceil(words / t_Kd) word groups lives in bank [p % t_Pp][j % t_Kd] at
+// (p / t_Pp) * G + j / t_Kd: the pointwise engine reads word j of t_Pp pixels per cycle,
+// the depthwise engine t_Kd words of one pixel, each from its own bank.
 //
-// Arithmetic is TFLite's (fibha/arith.hpp): the engines agree byte for byte with the
-// SESL engines and the reference kernels.
+// Pointwise engine: t_Pp pixels x t_Pe output channels x 16 input channels per cycle.
+// A layer is cut into folds of t_Pe output channels; a fold runs one flattened loop over
+// pixel groups and input words (CF = ceil(C_in / 16)) and holds its weights, t_Pe x CF
+// words, in one half of a double-buffered tile. When a pixel group's accumulators are
+// complete they are staged, and the requantizer writes them back while the next group
+// accumulates: t_RqWords words per cycle, or with a residual (TFLite ADD fused into the
+// write-back) t_AddLanes lanes per cycle; a group takes max(CF, drain steps) cycles.
+// Depthwise engine: t_Kd words (16 t_Kd channels) of one output pixel per cycle, one tap
+// per cycle; the zero point outside the image; t_DwRqWords words requantized per cycle.
+//
+// Parameter blobs (the bundle's SEML section; the packer in tools/compiler/src/pack.rs
+// writes this layout, hls/tb/bundle_builder.hpp the testbench's): a blob is a sequence of
+// blocks, one per compute phase, each an even number of 16-byte beats; logical beat 2k
+// goes to loader A and 2k+1 to loader B, and the blob is stored as [A's beats][B's beats]
+// so that each loader reads one contiguous burst.
+//   pointwise, per fold f:  bias, multiplier, shift of channels f*t_Pe .. + t_Pe (int32,
+//                           t_Pe / 4 beats each); then for each input word cf, for each
+//                           output channel pe of the fold: the 16 weights
+//                           W[f*t_Pe + pe][16 cf .. 16 cf + 16) as one beat;
+//                           channels past C_out (and inputs past C_in) are zero
+//   depthwise:              bias, multiplier, shift of 16 * words channels (4 * words
+//                           beats each); then for each tap, the words of weights
+//                           W[tap][16 j .. 16 j + 16); one zero beat if the total is odd
+//
+// Safety invariant: the engine only runs descriptors check_layer() accepted against this
+// instance's maximums (every index it forms is then inside its arrays); the chain between
+// descriptors (each layer reads what the one before wrote) is check_program()'s.
+// Multipliers and shifts are checked as they are absorbed; a bad one makes the run end
+// with StatusCode::kQuant naming the layer (the outputs of that image are then undefined).
 #ifndef FIBHA_SEML_HPP
 #define FIBHA_SEML_HPP
 
@@ -26,10 +55,12 @@
 #include "fibha/arith.hpp"
 #include "fibha/axi.hpp"
 #include "fibha/latency.hpp"
-#include "fibha/window.hpp"
+#include "fibha/params.hpp"
 #include "fibha/regmap.hpp"
+#include "fibha/schedule.hpp"
 #include "fibha/stream.hpp"
 #include "fibha/types.hpp"
+#include "fibha/window.hpp"
 
 namespace fibha {
 
@@ -38,672 +69,824 @@ using regmap::LayerDesc;
 using regmap::LayerKind;
 using regmap::StatusCode;
 
-/// The three feature-map buffers the SEML engines may address, with their sizes.
-struct FmapPorts {
-  AxiIn<int8_t> input;     ///< read-only input buffer
-  AxiOut<int8_t> output;   ///< output buffer
-  AxiOut<int8_t> scratch;  ///< scratch buffer
-  uint32_t input_bytes;    ///< size of input
-  uint32_t output_bytes;   ///< size of output
-  uint32_t scratch_bytes;  ///< size of scratch
-};
+/// Channels per feature-map word of the SEML part.
+constexpr unsigned kFmLanes = 16;
+/// One feature-map word.
+using FmWord = Vec<kFmLanes>;
+/// Feature-map memories of the SEML part.
+constexpr unsigned kFmCount = 3;
 
-/// Size of buffer p_id, 0 for an unknown id.
-inline uint32_t fm_size(const FmapPorts& p_fm, uint32_t p_id) {
-  switch (static_cast<BufferId>(p_id)) {
-    case BufferId::kInput:
-      return p_fm.input_bytes;
-    case BufferId::kOutput:
-      return p_fm.output_bytes;
-    case BufferId::kScratch:
-      return p_fm.scratch_bytes;
-  }
-  return 0;
+/// Words of a pixel of p_c channels.
+constexpr uint32_t fm_words(uint32_t p_c) { return (p_c + kFmLanes - 1) / kFmLanes; }
+
+/// Beats of one pointwise fold block: three tables of p_pe entries, p_pe x p_cf weight beats.
+constexpr uint32_t pw_fold_beats(uint32_t p_pe, uint32_t p_cf) { return 3 * (p_pe / 4) + p_pe * p_cf; }
+/// Beats of a depthwise block: three tables of 16 * p_words entries, p_taps x p_words
+/// weight beats, rounded up to even.
+constexpr uint32_t dw_block_beats(uint32_t p_words, uint32_t p_taps) {
+  return (12 * p_words + p_taps * p_words + 1) / 2 * 2;
 }
 
-/// One byte of buffer p_id (validated offset).
-inline int8_t fm_load(const FmapPorts& p_fm, uint32_t p_id, uint32_t p_off) {
-  switch (static_cast<BufferId>(p_id)) {
-    case BufferId::kInput:
-      return p_fm.input[p_off];
-    case BufferId::kOutput:
-      return p_fm.output[p_off];
-    case BufferId::kScratch:
-      return p_fm.scratch[p_off];
-  }
-  return 0;
-}
-
-/// Writes one byte of buffer p_id (validated offset; the input buffer is never written).
-inline void fm_store(const FmapPorts& p_fm, uint32_t p_id, uint32_t p_off, int8_t p_value) {
-  if (p_id == static_cast<uint32_t>(BufferId::kOutput)) {
-    p_fm.output[p_off] = p_value;
-  } else if (p_id == static_cast<uint32_t>(BufferId::kScratch)) {
-    p_fm.scratch[p_off] = p_value;
-  }
-}
-
-/// Byte p_off of the bundle (bytes are packed little-endian into 32-bit words).
-inline int8_t bundle_byte(AxiIn<uint32_t> p_bundle, uint32_t p_off) {
-  return static_cast<int8_t>(static_cast<uint8_t>(p_bundle[p_off >> 2] >> (8 * (p_off & 3))));
-}
-
-/// The 4-aligned word at byte offset p_off of the bundle.
-inline int32_t bundle_word(AxiIn<uint32_t> p_bundle, uint32_t p_off) {
-  return static_cast<int32_t>(p_bundle[p_off >> 2]);
-}
-
-/// True when [p_off, p_off + p_bytes) lies inside a buffer of p_size bytes.
+/// True when [p_off, p_off + p_bytes) lies inside a region of p_size.
 inline bool region_inside(uint64_t p_off, uint64_t p_bytes, uint64_t p_size) {
   return p_off <= p_size && p_bytes <= p_size - p_off;
 }
 
-/// True when two regions of the same buffer share a byte.
-inline bool regions_overlap(uint32_t p_bufA, uint64_t p_offA, uint64_t p_bytesA, uint32_t p_bufB, uint64_t p_offB,
-                            uint64_t p_bytesB) {
-  return p_bufA == p_bufB && p_bytesA != 0 && p_bytesB != 0 && p_offA < p_offB + p_bytesB &&
-         p_offB < p_offA + p_bytesA;
+/// Where a loader finds its half of a blob.
+struct ParamRange {
+  uint32_t beat;   ///< first beat in the bundle
+  uint32_t beats;  ///< beats to stream
+};
+
+/// A layer as the engine runs it: a descriptor's facts in the engine's units.
+struct SemlLayer {
+  bool depthwise;
+  bool residual;
+  uint32_t in_buf, out_buf, res_buf;
+  uint32_t in_h, in_w, out_h, out_w;
+  uint32_t in_words, out_words;
+  uint32_t kernel, stride, pad_top, pad_left;
+  QuantParams q;       ///< the conv's requantization (with a residual: clamp = int8 range)
+  AddParams add;       ///< the residual ADD (a = the conv's output, b = the residual)
+
+  uint32_t in_pixels() const { return in_h * in_w; }
+  uint32_t out_pixels() const { return out_h * out_w; }
+};
+
+/// The engine's view of descriptor p_d (check_layer accepted it).
+inline SemlLayer seml_layer(const LayerDesc& p_d) {
+  SemlLayer l_l;
+  l_l.depthwise = p_d.kind == static_cast<uint32_t>(LayerKind::kDepthwise);
+  l_l.residual = (p_d.flags & regmap::kFlagResidual) != 0;
+  l_l.in_buf = p_d.in_buf;
+  l_l.out_buf = p_d.out_buf;
+  l_l.res_buf = p_d.res_buf;
+  l_l.in_h = p_d.in_h;
+  l_l.in_w = p_d.in_w;
+  l_l.out_h = p_d.out_h;
+  l_l.out_w = p_d.out_w;
+  l_l.in_words = fm_words(p_d.in_c);
+  l_l.out_words = fm_words(p_d.out_c);
+  l_l.kernel = p_d.kernel;
+  l_l.stride = p_d.stride;
+  l_l.pad_top = p_d.pad_top;
+  l_l.pad_left = p_d.pad_left;
+  l_l.q = QuantParams{p_d.in_zp, l_l.residual ? p_d.conv_zp : p_d.out_zp, l_l.residual ? -128 : p_d.act_min,
+                      l_l.residual ? 127 : p_d.act_max};
+  l_l.add = AddParams{p_d.conv_zp, p_d.a_mult,   p_d.a_shift,   p_d.res_zp, p_d.b_mult,  p_d.b_shift,
+                      p_d.left_shift, p_d.add_mult, p_d.add_shift, p_d.out_zp, p_d.act_min, p_d.act_max};
+  return l_l;
 }
 
-/// The conv-like scalars of a descriptor.
-inline QuantParams desc_quant(const LayerDesc& p_d) {
-  return QuantParams{p_d.in_zp, p_d.out_zp, p_d.act_min, p_d.act_max};
-}
+/// The SEML part of an instance.
+/// \tparam t_Pp        pointwise pixels per cycle
+/// \tparam t_Pe        pointwise output channels per cycle (a multiple of 16)
+/// \tparam t_Kd        depthwise words per cycle; the feature maps' word banks
+/// \tparam t_MaxPixels largest map (pixels)
+/// \tparam t_MaxWords  largest pixel (words)
+/// \tparam t_FmDepth   words per feature-map bank (the largest map's pixel groups x word groups)
+/// \tparam t_MaxTaps   largest depthwise window (K * K)
+/// \tparam t_RqWords   pointwise words requantized per cycle without a residual
+/// \tparam t_AddLanes  pointwise lanes requantized and added per cycle with a residual (divides 16)
+/// \tparam t_DwRqWords depthwise words requantized per cycle (divides t_Kd)
+/// \tparam t_HandoffWords the SESL part's output map in words (the hand-off FIFO)
+template <unsigned t_Pp, unsigned t_Pe, unsigned t_Kd, unsigned t_MaxPixels, unsigned t_MaxWords, unsigned t_FmDepth,
+          unsigned t_MaxTaps, unsigned t_RqWords, unsigned t_AddLanes, unsigned t_DwRqWords, unsigned t_HandoffWords>
+struct SemlPart {
+  static_assert(t_Pe % kFmLanes == 0, "the pointwise engine computes whole words");
+  static_assert(kFmLanes % t_AddLanes == 0, "ADD lanes divide a word");
+  static_assert(t_Kd % t_DwRqWords == 0, "depthwise requantizer words divide t_Kd");
+  static_assert(t_Kd >= 2, "two parameter beats a cycle go to two word banks");
 
-/// The ADD scalars of a descriptor (a = input/input1, b = input2).
-inline AddParams desc_add(const LayerDesc& p_d) {
-  AddParams l_p;
-  l_p.a_zp = p_d.in_zp;
-  l_p.a_mult = p_d.in1_mult;
-  l_p.a_shift = p_d.in1_shift;
-  l_p.b_zp = p_d.in2_zp;
-  l_p.b_mult = p_d.in2_mult;
-  l_p.b_shift = p_d.in2_shift;
-  l_p.left_shift = p_d.left_shift;
-  l_p.out_mult = p_d.out_mult;
-  l_p.out_shift = p_d.out_shift;
-  l_p.out_zp = p_d.out_zp;
-  l_p.act_min = p_d.act_min;
-  l_p.act_max = p_d.act_max;
-  return l_p;
-}
+  static constexpr unsigned kPp = t_Pp;
+  static constexpr unsigned kPe = t_Pe;
+  static constexpr unsigned kKd = t_Kd;
+  static constexpr unsigned kPeWords = t_Pe / kFmLanes;
+  static constexpr unsigned kMaxCf = t_MaxWords;
+  static constexpr unsigned kDwGroups = (t_MaxWords + t_Kd - 1) / t_Kd;
+  static constexpr unsigned kMaxChannels = t_MaxWords * kFmLanes;
+  static constexpr unsigned kDwLanes = t_Kd * kFmLanes;
+  /// int8 multipliers per cycle: pointwise and depthwise.
+  static constexpr unsigned kPwMacsPerCycle = t_Pp * t_Pe * kFmLanes;
+  static constexpr unsigned kDwMacsPerCycle = kDwLanes;
+  /// 32 x 32-bit multipliers of the requantizers: one per requantized lane, four per lane
+  /// of the residual path (its requantization and the ADD's three rescalings).
+  static constexpr unsigned kPwRequantizers = t_RqWords * kFmLanes + 4 * t_AddLanes;
+  static constexpr unsigned kDwRequantizers = t_DwRqWords * kFmLanes;
+  /// Feature-map memory bytes as declared.
+  static constexpr uint64_t kFmBytes = uint64_t{kFmCount} * t_Pp * t_Kd * t_FmDepth * kFmLanes;
+  static constexpr unsigned kLoaderFifoDepth = 32;
+  static constexpr unsigned kHandoffWords = t_HandoffWords;
+  /// Iteration latency of the engine's loops: operand read, then the longer of the MAC
+  /// and the requantization with ADD, then the store.
+  static constexpr unsigned kDepth =
+      latency::kBramRead +
+      (latency::mac(kFmLanes) > latency::kRequantize + latency::kAddRequantize
+           ? latency::mac(kFmLanes)
+           : latency::kRequantize + latency::kAddRequantize) +
+      1;
 
-/// Loads p_count per-channel entries (bias, multiplier, shift) from channel p_first on,
-/// rejecting pairs TFLite cannot produce. Counts one pipelined iteration per channel.
-/// \tparam t_Tile entries the on-chip table holds (p_count <= t_Tile)
-template <unsigned t_Tile>
-StatusCode load_channel_quant(AxiIn<uint32_t> p_bundle, const LayerDesc& p_d, uint32_t p_first, uint32_t p_count,
-                              int32_t p_cq[kChannelQuantRows][t_Tile]) {
-  StatusCode l_status = StatusCode::kOk;
-  FIBHA_PIPELINED_FOR(quant_load_loop, latency::kCopy) (uint32_t l_i = 0; l_i < p_count; ++l_i) {
-    FIBHA_PIPELINE(quant_load_loop, 1);
-#pragma HLS LOOP_TRIPCOUNT max=t_Tile
-    const uint32_t l_byte = 4 * (p_first + l_i);
-    const int32_t l_mult = bundle_word(p_bundle, p_d.mult_off + l_byte);
-    const int32_t l_shift = bundle_word(p_bundle, p_d.shift_off + l_byte);
-    if (!channel_quant_valid(l_mult, l_shift)) {
-      l_status = StatusCode::kQuant;
+  using Fm = Array<FmWord, kFmCount, t_Pp, t_Kd, t_FmDepth>;
+  using BeatStream = hls::stream<BundleBeat, kLoaderFifoDepth>;
+  using Handoff = hls::stream<FmWord, t_HandoffWords>;
+
+  /// Beats of a layer's parameter blob.
+  static uint32_t blob_beats(const LayerDesc& p_d) {
+    if (p_d.kind == static_cast<uint32_t>(LayerKind::kDepthwise)) {
+      return dw_block_beats(fm_words(p_d.in_c), p_d.kernel * p_d.kernel);
     }
-    p_cq[kBiasRow][l_i] = bundle_word(p_bundle, p_d.bias_off + l_byte);
-    p_cq[kMultRow][l_i] = l_mult;
-    p_cq[kShiftRow][l_i] = channel_quant_valid(l_mult, l_shift) ? l_shift : 0;
+    return ceil_div(p_d.out_c, t_Pe) * pw_fold_beats(t_Pe, fm_words(p_d.in_c));
   }
-  return l_status;
-}
 
-/// Number of t_Step-sized groups covering p_n (ceil division).
-inline uint32_t groups_of(uint32_t p_n, uint32_t p_step) { return (p_n + p_step - 1) / p_step; }
-
-/// Size of the tile that starts at p_start of p_total items cut into tiles of t_Tile.
-template <unsigned t_Tile>
-inline uint32_t tile_len(uint32_t p_total, uint32_t p_start) {
-  return p_total - p_start < t_Tile ? p_total - p_start : t_Tile;
-}
-
-/// First input row (may be negative: top padding) of the band whose first output row is p_oy0.
-inline int32_t band_row0(const LayerDesc& p_d, uint32_t p_oy0) {
-  return static_cast<int32_t>(p_oy0 * p_d.stride) - static_cast<int32_t>(p_d.pad_top);
-}
-
-/// Input rows a band of p_rows output rows reads.
-inline uint32_t band_rows(const LayerDesc& p_d, uint32_t p_rows) { return (p_rows - 1) * p_d.stride + p_d.kernel; }
-
-/// Starts t_N accumulators of group p_group with their channels' biases (0 past p_n).
-template <unsigned t_N, unsigned t_Tile>
-inline void init_group(int32_t p_acc[t_N], const int32_t p_cq[kChannelQuantRows][t_Tile], uint32_t p_group,
-                       uint32_t p_n) {
-#pragma HLS INLINE
-  for (unsigned l_i = 0; l_i < t_N; ++l_i) {
-#pragma HLS UNROLL
-    const uint32_t l_ch = p_group * t_N + l_i;
-    p_acc[l_i] = l_ch < p_n ? p_cq[kBiasRow][l_ch] : 0;
+  /// Feature-map bank depth a map of p_pixels x p_words needs.
+  static uint64_t map_depth(uint32_t p_pixels, uint32_t p_words) {
+    return uint64_t{ceil_div(p_pixels, t_Pp)} * ceil_div(p_words, t_Kd);
   }
-}
 
-/// Requantizes group p_group's t_N accumulators (channels past p_n are dropped) and stores
-/// channel ch of the tile at byte p_base + ch of the output buffer.
-template <unsigned t_N, unsigned t_Tile>
-inline void store_group(const FmapPorts& p_fm, const LayerDesc& p_d, const int32_t p_acc[t_N],
-                        const int32_t p_cq[kChannelQuantRows][t_Tile], const QuantParams& p_q, uint32_t p_group,
-                        uint32_t p_n, uint32_t p_base) {
-#pragma HLS INLINE
-  for (unsigned l_i = 0; l_i < t_N; ++l_i) {
-    const uint32_t l_ch = p_group * t_N + l_i;
-    if (l_ch < p_n) {
-      const int8_t l_y = requantize(p_acc[l_i], p_cq[kMultRow][l_ch], p_cq[kShiftRow][l_ch], p_q);
-      fm_store(p_fm, p_d.out_buf, p_base + l_ch, l_y);
+  /// Checks one descriptor against the engines' maximums and the bundle's parameter
+  /// section [p_paramsBeat, p_paramsEnd) (beats).
+  static StatusCode check_layer(const LayerDesc& p_d, uint32_t p_paramsBeat, uint32_t p_paramsEnd) {
+    if (p_d.magic != regmap::kDescMagic || p_d.reserved != 0) {
+      return StatusCode::kDescMagic;
     }
-  }
-}
-
-/// Loads a band of input rows [p_row0, p_row0 + p_rows) (rows outside the image become
-/// the zero point) of channels [p_c0, p_c0 + p_nc) into p_band[row][x][c].
-/// \tparam t_Rows band rows the buffer holds (p_rows <= t_Rows)
-/// \tparam t_MaxW columns the buffer holds (in_w <= t_MaxW)
-/// \tparam t_MaxC channels the buffer holds (p_nc <= t_MaxC)
-template <unsigned t_Rows, unsigned t_MaxW, unsigned t_MaxC>
-void load_band(const FmapPorts& p_fm, const LayerDesc& p_d, int32_t p_row0, uint32_t p_rows, uint32_t p_c0,
-               uint32_t p_nc, int8_t p_band[t_Rows][t_MaxW][t_MaxC]) {
-band_row_loop:
-  for (uint32_t l_r = 0; l_r < p_rows; ++l_r) {
-#pragma HLS LOOP_TRIPCOUNT max=t_Rows
-    const int32_t l_iy = p_row0 + static_cast<int32_t>(l_r);
-    const bool l_inside = l_iy >= 0 && l_iy < static_cast<int32_t>(p_d.in_h);
-  band_pixel_loop:
-    for (uint32_t l_x = 0; l_x < p_d.in_w; ++l_x) {
-#pragma HLS LOOP_TRIPCOUNT max=t_MaxW
-      FIBHA_PIPELINED_FOR(band_channel_loop, latency::kCopy) (uint32_t l_c = 0; l_c < p_nc; ++l_c) {
-        FIBHA_PIPELINE(band_channel_loop, 1);
-#pragma HLS LOOP_TRIPCOUNT max=t_MaxC
-        const uint32_t l_off =
-            p_d.in_off + (static_cast<uint32_t>(l_iy) * p_d.in_w + l_x) * p_d.in_c + p_c0 + l_c;
-        p_band[l_r][l_x][l_c] = l_inside ? fm_load(p_fm, p_d.in_buf, l_off) : static_cast<int8_t>(p_d.in_zp);
-      }
+    const bool l_dw = p_d.kind == static_cast<uint32_t>(LayerKind::kDepthwise);
+    if (!l_dw && p_d.kind != static_cast<uint32_t>(LayerKind::kPointwise)) {
+      return StatusCode::kLayerKind;
     }
-  }
-}
-
-/// Walks the output rows of a windowed layer (conv or depthwise) in bands of t_TileRows:
-/// loads each band's input rows (channels p_bandC0 .. p_bandC0 + p_bandNc - 1) and has
-/// t_Engine::compute_pixel compute every output pixel of the band for the tile's
-/// channels p_c0 .. p_c0 + p_nc - 1 from weights p_w and tables p_cq.
-template <class t_Engine, unsigned t_BandRows, unsigned t_MaxW, unsigned t_BandC, unsigned t_TileRows, class t_W,
-          class t_Cq>
-inline void run_bands(const LayerDesc& p_d, const FmapPorts& p_fm, int8_t p_band[t_BandRows][t_MaxW][t_BandC],
-                      const t_W& p_w, const t_Cq& p_cq, const QuantParams& p_q, uint32_t p_bandC0, uint32_t p_bandNc,
-                      uint32_t p_c0, uint32_t p_nc) {
-#pragma HLS INLINE
-row_band_loop:
-  for (uint32_t l_oy0 = 0; l_oy0 < p_d.out_h; l_oy0 += t_TileRows) {
-    const uint32_t l_rows = tile_len<t_TileRows>(p_d.out_h, l_oy0);
-    load_band<t_BandRows, t_MaxW, t_BandC>(p_fm, p_d, band_row0(p_d, l_oy0), band_rows(p_d, l_rows), p_bandC0,
-                                           p_bandNc, p_band);
-  band_out_row_loop:
-    for (uint32_t l_r = 0; l_r < l_rows; ++l_r) {
-#pragma HLS LOOP_TRIPCOUNT max=t_TileRows
-    band_out_col_loop:
-      for (uint32_t l_ox = 0; l_ox < p_d.out_w; ++l_ox) {
-#pragma HLS LOOP_TRIPCOUNT max=t_MaxW
-        t_Engine::compute_pixel(p_d, p_fm, p_band, p_w, p_cq, p_q, p_c0, p_nc, l_r, l_oy0 + l_r, l_ox);
-      }
+    const bool l_res = (p_d.flags & regmap::kFlagResidual) != 0;
+    if ((p_d.flags & ~regmap::kFlagResidual) != 0 || (l_res && l_dw)) {
+      return StatusCode::kLayerKind;
     }
-  }
-}
-
-/// Checks every descriptor fact that does not depend on an engine's maximums: magic,
-/// reserved words, kind, geometry, buffer ids and ranges, parameter ranges, quantization
-/// scalars. Touches no memory.
-inline StatusCode check_descriptor(const LayerDesc& p_d, const FmapPorts& p_fm, uint32_t p_bundleBytes) {
-  if (p_d.magic != regmap::kDescMagic || p_d.reserved0 != 0 || p_d.reserved1 != 0) {
-    return StatusCode::kDescMagic;
-  }
-  const LayerKind l_kind = static_cast<LayerKind>(p_d.kind);
-  if (l_kind != LayerKind::kConv && l_kind != LayerKind::kDepthwise && l_kind != LayerKind::kPointwise &&
-      l_kind != LayerKind::kAdd) {
-    return StatusCode::kLayerKind;
-  }
-  // Geometry.
-  if (p_d.in_h == 0 || p_d.in_w == 0 || p_d.in_c == 0 || p_d.out_h == 0 || p_d.out_w == 0 || p_d.out_c == 0) {
-    return StatusCode::kGeometry;
-  }
-  const bool l_windowed = l_kind == LayerKind::kConv || l_kind == LayerKind::kDepthwise;
-  if (l_windowed) {
-    if (p_d.kernel == 0 || p_d.stride == 0 || p_d.stride > 2 || p_d.pad_top >= p_d.kernel ||
-        p_d.pad_left >= p_d.kernel) {
+    if (p_d.in_h == 0 || p_d.in_w == 0 || p_d.in_c == 0 || p_d.out_h == 0 || p_d.out_w == 0 || p_d.out_c == 0 ||
+        p_d.stride == 0 || p_d.stride > 2 || p_d.kernel == 0) {
       return StatusCode::kGeometry;
     }
-    // The last window must start inside the padded input (rows and columns).
-    if (uint64_t{p_d.out_h - 1} * p_d.stride > uint64_t{p_d.in_h} - 1 + p_d.pad_top ||
-        uint64_t{p_d.out_w - 1} * p_d.stride > uint64_t{p_d.in_w} - 1 + p_d.pad_left) {
+    if (l_dw) {
+      if (p_d.out_c != p_d.in_c || p_d.pad_top >= p_d.kernel || p_d.pad_left >= p_d.kernel ||
+          (p_d.out_h - 1) * p_d.stride >= p_d.in_h + p_d.pad_top || (p_d.out_w - 1) * p_d.stride >= p_d.in_w + p_d.pad_left) {
+        return StatusCode::kGeometry;
+      }
+    } else if (p_d.kernel != 1 || p_d.stride != 1 || p_d.pad_top != 0 || p_d.pad_left != 0 || p_d.out_h != p_d.in_h ||
+               p_d.out_w != p_d.in_w) {
       return StatusCode::kGeometry;
     }
-  } else if (p_d.kernel != 1 || p_d.stride != 1 || p_d.pad_top != 0 || p_d.pad_left != 0 ||
-             p_d.out_h != p_d.in_h || p_d.out_w != p_d.in_w) {
-    return StatusCode::kGeometry;
-  }
-  if ((l_kind == LayerKind::kDepthwise || l_kind == LayerKind::kAdd) && p_d.in_c != p_d.out_c) {
-    return StatusCode::kGeometry;
-  }
-  // Buffers.
-  const bool l_twoInputs = l_kind == LayerKind::kAdd;
-  const uint32_t l_lastId = static_cast<uint32_t>(BufferId::kScratch);
-  if (p_d.in_buf > l_lastId || (l_twoInputs && p_d.in2_buf > l_lastId) ||
-      (p_d.out_buf != static_cast<uint32_t>(BufferId::kOutput) &&
-       p_d.out_buf != static_cast<uint32_t>(BufferId::kScratch))) {
-    return StatusCode::kBufferId;
-  }
-  const uint64_t l_inBytes = uint64_t{p_d.in_h} * p_d.in_w * p_d.in_c;
-  const uint64_t l_outBytes = uint64_t{p_d.out_h} * p_d.out_w * p_d.out_c;
-  if (!region_inside(p_d.in_off, l_inBytes, fm_size(p_fm, p_d.in_buf)) ||
-      (l_twoInputs && !region_inside(p_d.in2_off, l_inBytes, fm_size(p_fm, p_d.in2_buf)))) {
-    return StatusCode::kInputRange;
-  }
-  if (!region_inside(p_d.out_off, l_outBytes, fm_size(p_fm, p_d.out_buf))) {
-    return StatusCode::kOutputRange;
-  }
-  if (regions_overlap(p_d.out_buf, p_d.out_off, l_outBytes, p_d.in_buf, p_d.in_off, l_inBytes) ||
-      (l_twoInputs && regions_overlap(p_d.out_buf, p_d.out_off, l_outBytes, p_d.in2_buf, p_d.in2_off, l_inBytes))) {
-    return StatusCode::kOverlap;
-  }
-  // Parameters in the bundle.
-  if (l_kind == LayerKind::kAdd) {
-    return add_params_valid(desc_add(p_d)) ? StatusCode::kOk : StatusCode::kQuant;
-  }
-  const uint64_t l_k2 = uint64_t{p_d.kernel} * p_d.kernel;
-  const uint64_t l_weightBytes = l_kind == LayerKind::kConv        ? uint64_t{p_d.out_c} * l_k2 * p_d.in_c
-                                 : l_kind == LayerKind::kDepthwise ? l_k2 * p_d.out_c
-                                                                   : uint64_t{p_d.out_c} * p_d.in_c;
-  const uint64_t l_tableBytes = uint64_t{p_d.out_c} * 4;
-  const bool l_aligned = (p_d.bias_off & 3) == 0 && (p_d.mult_off & 3) == 0 && (p_d.shift_off & 3) == 0;
-  if (!l_aligned || !region_inside(p_d.weight_off, l_weightBytes, p_bundleBytes) ||
-      !region_inside(p_d.bias_off, l_tableBytes, p_bundleBytes) ||
-      !region_inside(p_d.mult_off, l_tableBytes, p_bundleBytes) ||
-      !region_inside(p_d.shift_off, l_tableBytes, p_bundleBytes)) {
-    return StatusCode::kParamRange;
-  }
-  return quant_params_valid(desc_quant(p_d)) ? StatusCode::kOk : StatusCode::kQuant;
-}
-
-/// Reusable pointwise engine.
-/// \tparam t_MaxC    largest input channel count (the weight and input tile depth)
-/// \tparam t_TileOc  output channels per weight tile
-/// \tparam t_TilePix pixels per input tile
-/// \tparam t_Simd    input channels multiplied per cycle (divides t_MaxC)
-/// \tparam t_Pe      output channels computed per cycle (divides t_TileOc)
-template <unsigned t_MaxC, unsigned t_TileOc, unsigned t_TilePix, unsigned t_Simd, unsigned t_Pe>
-struct SemlPw {
-  static_assert(t_MaxC % t_Simd == 0, "t_Simd must divide t_MaxC");
-  static_assert(t_TileOc % t_Pe == 0, "t_Pe must divide t_TileOc");
-  static_assert(t_TilePix > 0, "empty pixel tile");
-
-  static constexpr unsigned kMacsPerCycle = t_Pe * t_Simd;
-  static constexpr unsigned kWeightTileBytes = t_TileOc * t_MaxC;
-  static constexpr unsigned kInputTileBytes = t_TilePix * t_MaxC;
-  static constexpr unsigned kOnChipBytes = kWeightTileBytes + kInputTileBytes + t_TileOc * kChannelQuantRows * 4;
-
-  /// Engine maximums (the generic descriptor checks come first).
-  static StatusCode check(const LayerDesc& p_d) {
-    return p_d.in_c <= t_MaxC ? StatusCode::kOk : StatusCode::kEngineLimit;
-  }
-
-  /// Runs one validated descriptor.
-  static StatusCode run(const LayerDesc& p_d, const FmapPorts& p_fm, AxiIn<uint32_t> p_bundle) {
-    int8_t l_w[t_TileOc][t_MaxC];
-#pragma HLS ARRAY_PARTITION variable=l_w type=cyclic factor=t_Pe dim=1
-#pragma HLS ARRAY_PARTITION variable=l_w type=cyclic factor=t_Simd dim=2
-    int32_t l_cq[kChannelQuantRows][t_TileOc];
-#pragma HLS ARRAY_PARTITION variable=l_cq type=complete dim=1
-#pragma HLS ARRAY_PARTITION variable=l_cq type=cyclic factor=t_Pe dim=2
-    int8_t l_in[t_TilePix][t_MaxC];
-#pragma HLS ARRAY_PARTITION variable=l_in type=cyclic factor=t_Simd dim=2
-    const QuantParams l_q = desc_quant(p_d);
-    const uint32_t l_pixels = p_d.in_h * p_d.in_w;
-
-  oc_tile_loop:
-    for (uint32_t l_oc0 = 0; l_oc0 < p_d.out_c; l_oc0 += t_TileOc) {
-      const uint32_t l_noc = tile_len<t_TileOc>(p_d.out_c, l_oc0);
-    weight_load_loop:
-      for (uint32_t l_o = 0; l_o < l_noc; ++l_o) {
-#pragma HLS LOOP_TRIPCOUNT max=t_TileOc
-        FIBHA_PIPELINED_FOR(weight_copy_loop, latency::kCopy) (uint32_t l_c = 0; l_c < p_d.in_c; ++l_c) {
-          FIBHA_PIPELINE(weight_copy_loop, 1);
-#pragma HLS LOOP_TRIPCOUNT max=t_MaxC
-          l_w[l_o][l_c] = bundle_byte(p_bundle, p_d.weight_off + (l_oc0 + l_o) * p_d.in_c + l_c);
-        }
-      }
-      const StatusCode l_status = load_channel_quant<t_TileOc>(p_bundle, p_d, l_oc0, l_noc, l_cq);
-      if (l_status != StatusCode::kOk) {
-        return l_status;
-      }
-    pixel_tile_loop:
-      for (uint32_t l_p0 = 0; l_p0 < l_pixels; l_p0 += t_TilePix) {
-        const uint32_t l_np = tile_len<t_TilePix>(l_pixels, l_p0);
-      input_load_loop:
-        for (uint32_t l_p = 0; l_p < l_np; ++l_p) {
-#pragma HLS LOOP_TRIPCOUNT max=t_TilePix
-          FIBHA_PIPELINED_FOR(input_copy_loop, latency::kCopy) (uint32_t l_c = 0; l_c < p_d.in_c; ++l_c) {
-            FIBHA_PIPELINE(input_copy_loop, 1);
-#pragma HLS LOOP_TRIPCOUNT max=t_MaxC
-            l_in[l_p][l_c] = fm_load(p_fm, p_d.in_buf, p_d.in_off + (l_p0 + l_p) * p_d.in_c + l_c);
-          }
-        }
-      compute_pixel_loop:
-        for (uint32_t l_p = 0; l_p < l_np; ++l_p) {
-#pragma HLS LOOP_TRIPCOUNT max=t_TilePix
-          compute_pixel(p_d, p_fm, l_w, l_cq, l_in[l_p], l_q, l_oc0, l_noc, l_p0 + l_p);
-        }
-      }
+    if (p_d.in_h > t_MaxPixels || p_d.in_w > t_MaxPixels || uint64_t{p_d.in_h} * p_d.in_w > t_MaxPixels ||
+        fm_words(p_d.in_c) > t_MaxWords || fm_words(p_d.out_c) > t_MaxWords || p_d.kernel * p_d.kernel > t_MaxTaps ||
+        map_depth(p_d.in_h * p_d.in_w, fm_words(p_d.in_c)) > t_FmDepth ||
+        map_depth(p_d.out_h * p_d.out_w, fm_words(p_d.out_c)) > t_FmDepth) {
+      return StatusCode::kEngineLimit;
+    }
+    if (p_d.in_buf >= kFmCount || p_d.out_buf >= kFmCount || p_d.in_buf == p_d.out_buf ||
+        (l_res && (p_d.res_buf >= kFmCount || p_d.res_buf == p_d.in_buf || p_d.res_buf == p_d.out_buf)) ||
+        (!l_res && p_d.res_buf != 0)) {
+      return StatusCode::kBufferId;
+    }
+    const QuantParams l_q{p_d.in_zp, l_res ? p_d.conv_zp : p_d.out_zp, l_res ? -128 : p_d.act_min,
+                          l_res ? 127 : p_d.act_max};
+    const SemlLayer l_l = seml_layer(p_d);
+    if (!quant_params_valid(l_q) || (l_res && !add_params_valid(l_l.add)) ||
+        (!l_res && (p_d.conv_zp | p_d.res_zp | p_d.left_shift | p_d.a_mult | p_d.a_shift | p_d.b_mult | p_d.b_shift |
+                    p_d.add_mult | p_d.add_shift) != 0)) {
+      return StatusCode::kQuant;
+    }
+    if (p_d.params_beats != blob_beats(p_d) || p_d.params_beats % 2 != 0 || p_d.params_off < p_paramsBeat ||
+        !region_inside(p_d.params_off - p_paramsBeat, p_d.params_beats, p_paramsEnd - p_paramsBeat)) {
+      return StatusCode::kParamRange;
     }
     return StatusCode::kOk;
   }
 
- private:
-  static void compute_pixel(const LayerDesc& p_d, const FmapPorts& p_fm, const int8_t p_w[t_TileOc][t_MaxC],
-                            const int32_t p_cq[kChannelQuantRows][t_TileOc], const int8_t p_x[t_MaxC],
-                            const QuantParams& p_q, uint32_t p_oc0, uint32_t p_noc, uint32_t p_pixel) {
-  fold_loop:
-    for (uint32_t l_ob = 0; l_ob < groups_of(p_noc, t_Pe); ++l_ob) {
-#pragma HLS LOOP_TRIPCOUNT max=t_TileOc / t_Pe
-      int32_t l_acc[t_Pe];
-#pragma HLS ARRAY_PARTITION variable=l_acc type=complete
-      init_group<t_Pe, t_TileOc>(l_acc, p_cq, l_ob, p_noc);
-      FIBHA_PIPELINED_FOR(mac_loop, latency::mac(t_Simd)) (uint32_t l_cb = 0; l_cb < groups_of(p_d.in_c, t_Simd); ++l_cb) {
-        FIBHA_PIPELINE(mac_loop, 1);
-#pragma HLS LOOP_TRIPCOUNT max=t_MaxC / t_Simd
-        for (unsigned l_pe = 0; l_pe < t_Pe; ++l_pe) {
+  /// Checks the chain of a program of p_count accepted descriptors: layer 0 reads the
+  /// hand-off (fm0, the SESL part's output shape), each later layer its predecessor's
+  /// output, a residual has the output's shape and was written earlier and not
+  /// overwritten since, the last layer's output has whole words and p_outBytes bytes.
+  /// p_prev/p_live carry the state between calls (call with p_index 0, 1, ...).
+  struct ProgramCheck {
+    uint32_t buf = 0;           ///< where the previous layer's output lives
+    bool depthwise = false;     ///< the previous layer is a depthwise one
+    uint32_t h = 0, w = 0, c = 0;
+    uint32_t map_h[kFmCount] = {}, map_w[kFmCount] = {}, map_c[kFmCount] = {};
+
+    /// The hand-off: the SESL part's output in fm0.
+    void start(uint32_t p_h, uint32_t p_w, uint32_t p_c) {
+      buf = 0;
+      depthwise = false;
+      h = p_h;
+      w = p_w;
+      c = p_c;
+      for (unsigned l_b = 0; l_b < kFmCount; ++l_b) {
+        map_h[l_b] = l_b == 0 ? p_h : 0;
+        map_w[l_b] = l_b == 0 ? p_w : 0;
+        map_c[l_b] = l_b == 0 ? p_c : 0;
+      }
+    }
+
+    StatusCode next(const LayerDesc& p_d) {
+      if (p_d.in_buf != buf) {
+        return StatusCode::kBufferId;
+      }
+      // A depthwise layer's parameters arrive while the layer before it computes, into
+      // the one depthwise parameter memory.
+      const bool l_dw = p_d.kind == static_cast<uint32_t>(LayerKind::kDepthwise);
+      if (l_dw && depthwise) {
+        return StatusCode::kLayerKind;
+      }
+      depthwise = l_dw;
+      if (p_d.in_h != h || p_d.in_w != w || p_d.in_c != c) {
+        return StatusCode::kInputRange;
+      }
+      if ((p_d.flags & regmap::kFlagResidual) != 0 &&
+          (map_h[p_d.res_buf] != p_d.out_h || map_w[p_d.res_buf] != p_d.out_w || map_c[p_d.res_buf] != p_d.out_c)) {
+        return StatusCode::kInputRange;
+      }
+      buf = p_d.out_buf;
+      h = map_h[buf] = p_d.out_h;
+      w = map_w[buf] = p_d.out_w;
+      c = map_c[buf] = p_d.out_c;
+      return StatusCode::kOk;
+    }
+
+    /// The last layer's output against the bundle's output size.
+    bool finish(uint32_t p_outBytes) const { return c % kFmLanes == 0 && uint64_t{h} * w * c == p_outBytes; }
+  };
+
+  // ------------------------------------------------------------------------------------
+  // Sequencer and loaders.
+
+  /// Streams each image's descriptors (at beat p_descBeat of the bundle) to the engine,
+  /// and each blob's halves to the loaders.
+  template <int t_DescDepth, int t_RangeDepth>
+  static void sequence(AxiIn<BundleBeat> p_bundle, uint32_t p_descBeat, uint32_t p_layers, uint32_t p_images,
+                       hls::stream<LayerDesc, t_DescDepth>& p_engine, hls::stream<ParamRange, t_RangeDepth>& p_a,
+                       hls::stream<ParamRange, t_RangeDepth>& p_b) {
+    constexpr uint32_t kBeats = regmap::kLayerDescWords / 4;
+  image_loop:
+    for (uint32_t l_n = 0; l_n < p_images; ++l_n) {
+#pragma HLS LOOP_TRIPCOUNT max=1
+#ifndef __SYNTHESIS__
+      csim::BurstRead l_burst(p_bundle.port(), kBeatBytes, p_layers * kBeats);
+#endif
+      uint32_t l_words[regmap::kLayerDescWords];
+#pragma HLS ARRAY_PARTITION variable=l_words type=complete
+      unsigned l_k = 0;
+      FIBHA_PIPELINED_FOR(desc_loop, latency::kCopy) (uint32_t l_i = 0; l_i < p_layers * kBeats; ++l_i) {
+        FIBHA_PIPELINE(desc_loop, 1);
+#pragma HLS LOOP_TRIPCOUNT max=256
+        FIBHA_AXI_ARRIVE(l_burst, l_i);
+        const BundleBeat l_beat = FIBHA_AXI_RAW(p_bundle)[p_descBeat + l_i];
+        for (unsigned l_w = 0; l_w < 4; ++l_w) {
 #pragma HLS UNROLL
-          for (unsigned l_s = 0; l_s < t_Simd; ++l_s) {
+          l_words[4 * l_k + l_w] = static_cast<uint32_t>(beat_word(l_beat, l_w));
+        }
+        if (l_k + 1 == kBeats) {
+          const LayerDesc l_d = regmap::layer_desc_from_words(l_words);
+          const uint32_t l_half = l_d.params_beats / 2;
+          p_engine.write(l_d);
+          p_a.write(ParamRange{l_d.params_off, l_half});
+          p_b.write(ParamRange{l_d.params_off + l_half, l_half});
+          l_k = 0;
+        } else {
+          ++l_k;
+        }
+      }
+    }
+  }
+
+  /// Streams the blob halves named by p_ranges from its own port.
+  template <int t_RangeDepth>
+  static void load(AxiIn<BundleBeat> p_port, uint32_t p_layers, uint32_t p_images,
+                   hls::stream<ParamRange, t_RangeDepth>& p_ranges, BeatStream& p_out) {
+  load_loop:
+    for (uint32_t l_i = 0; l_i < p_layers * p_images; ++l_i) {
+#pragma HLS LOOP_TRIPCOUNT max=64
+      const ParamRange l_r = p_ranges.read();
+      axi::burst_read<1u << 20>(p_port, l_r.beat, l_r.beats, p_out);
+    }
+  }
+
+  /// Writes the output stream, p_words words per image, image n at word n * p_words.
+  template <int t_Depth>
+  static void write_out(hls::stream<FmWord, t_Depth>& p_in, AxiOut<FmWord> p_dst, uint32_t p_words, uint32_t p_images) {
+  write_loop:
+    for (uint32_t l_n = 0; l_n < p_images; ++l_n) {
+#pragma HLS LOOP_TRIPCOUNT max=1
+      axi::burst_write<1u << 20>(p_in, p_dst, l_n * p_words, p_words);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------
+  // The engine.
+
+  /// The engine's on-chip state: feature maps, the pointwise weight tiles and tables
+  /// (double-buffered), the depthwise weights and tables.
+  struct State {
+    Fm fm;
+    Array<FmWord, 2, t_Pe, kMaxCf> pw_w;
+    Array<int32_t, 2, t_Pe> pw_bias;
+    Array<int32_t, 2, t_Pe> pw_mult;
+    Array<int32_t, 2, t_Pe> pw_shift;
+    Array<FmWord, t_MaxTaps, kDwGroups, t_Kd> dw_w;
+    Array<int32_t, kMaxChannels> dw_bias;
+    Array<int32_t, kMaxChannels> dw_mult;
+    Array<int32_t, kMaxChannels> dw_shift;
+
+    void declare() const {
+#pragma HLS INLINE
+      FIBHA_ARRAY_COMPLETE(fm, 1);
+      FIBHA_ARRAY_COMPLETE(fm, 2);
+      FIBHA_ARRAY_COMPLETE(fm, 3);
+      FIBHA_AGGREGATE(fm);
+      FIBHA_ARRAY_COMPLETE(pw_w, 1);
+      FIBHA_ARRAY_COMPLETE(pw_w, 2);
+      FIBHA_AGGREGATE(pw_w);
+      FIBHA_ARRAY_COMPLETE(pw_bias, 0);
+      FIBHA_ARRAY_COMPLETE(pw_mult, 0);
+      FIBHA_ARRAY_COMPLETE(pw_shift, 0);
+      FIBHA_ARRAY_COMPLETE(dw_w, 3);
+      FIBHA_AGGREGATE(dw_w);
+      FIBHA_ARRAY_PARTITION(dw_bias, cyclic, kDwLanes, 1);
+      FIBHA_ARRAY_PARTITION(dw_mult, cyclic, kDwLanes, 1);
+      FIBHA_ARRAY_PARTITION(dw_shift, cyclic, kDwLanes, 1);
+    }
+  };
+
+  /// Where the next phase's parameters go while the current phase computes: two beats a
+  /// cycle, one from each loader.
+  struct Absorb {
+    uint32_t pairs = 0;   ///< pairs of beats left
+    bool pw = false;      ///< a pointwise fold (else a depthwise layer)
+    unsigned buf = 0;     ///< pointwise: the tile half it fills
+    uint32_t words = 0;   ///< pointwise: CF; depthwise: words per tap
+    uint32_t taps = 0;    ///< depthwise: K * K
+    uint32_t table = 0;   ///< pairs of beats per table
+    uint32_t k = 0;       ///< pair index within the block
+    uint32_t a = 0, b = 0;  ///< weight word counters (pointwise: pe, cf; depthwise: tap, word)
+    uint32_t layer = 0;   ///< the layer the block belongs to
+    uint32_t fault = 0;   ///< 0, or 1 + the first layer with a multiplier or shift out of TFLite's range
+
+    /// The block of pointwise fold (weights into tile half p_buf).
+    void start_pw(uint32_t p_layer, uint32_t p_cf, unsigned p_buf) {
+      layer = p_layer;
+      pairs = pw_fold_beats(t_Pe, p_cf) / 2;
+      pw = true;
+      buf = p_buf;
+      words = p_cf;
+      table = t_Pe / 8;
+      k = a = b = 0;
+    }
+    /// The block of a depthwise layer.
+    void start_dw(uint32_t p_layer, uint32_t p_words, uint32_t p_taps) {
+      layer = p_layer;
+      pairs = dw_block_beats(p_words, p_taps) / 2;
+      pw = false;
+      words = p_words;
+      taps = p_taps;
+      table = 2 * p_words;
+      k = a = b = 0;
+    }
+
+    /// Stores one pair of beats.
+    void step(State& p_s, const BundleBeat& p_lo, const BundleBeat& p_hi) {
+#pragma HLS INLINE
+      if (k < 3 * table) {
+        store_tables(p_s, k / table, (k % table) * 8, p_lo, p_hi);
+      } else if (pw) {
+        p_s.pw_w[buf][a][b] = p_lo;
+        p_s.pw_w[buf][a + 1][b] = p_hi;
+        if (a + 2 == t_Pe) {
+          a = 0;
+          ++b;
+        } else {
+          a += 2;
+        }
+      } else {
+        store_dw_word(p_s, p_lo);
+        store_dw_word(p_s, p_hi);
+      }
+      ++k;
+      --pairs;
+    }
+
+   private:
+    void store_tables(State& p_s, uint32_t p_table, uint32_t p_first, const BundleBeat& p_lo,
+                      const BundleBeat& p_hi) {
+#pragma HLS INLINE
+      for (unsigned l_e = 0; l_e < 8; ++l_e) {
 #pragma HLS UNROLL
-            const uint32_t l_c = l_cb * t_Simd + l_s;
-            const uint32_t l_o = l_ob * t_Pe + l_pe;
-            if (l_c < p_d.in_c && l_o < p_noc) {
-              l_acc[l_pe] = wrap_add(l_acc[l_pe], mac_term(p_x[l_c], p_q.in_zp, p_w[l_o][l_c]));
+        const int32_t l_raw = beat_word(l_e < 4 ? p_lo : p_hi, l_e % 4);
+        const uint32_t l_i = p_first + l_e;
+        const bool l_bad =
+            (p_table == 1 && l_raw < 0) || (p_table == 2 && (l_raw < kMinShift || l_raw > kMaxShift));
+        if (l_bad && fault == 0) {
+          fault = layer + 1;
+        }
+        // The run will report the fault; until then the requantizers compute with 0.
+        const int32_t l_v = l_bad ? 0 : l_raw;
+        if (pw && p_table == 0) {
+          p_s.pw_bias[buf][l_i] = l_v;
+        } else if (pw && p_table == 1) {
+          p_s.pw_mult[buf][l_i] = l_v;
+        } else if (pw) {
+          p_s.pw_shift[buf][l_i] = l_v;
+        } else if (p_table == 0) {
+          p_s.dw_bias[l_i] = l_v;
+        } else if (p_table == 1) {
+          p_s.dw_mult[l_i] = l_v;
+        } else {
+          p_s.dw_shift[l_i] = l_v;
+        }
+      }
+    }
+
+    void store_dw_word(State& p_s, const BundleBeat& p_beat) {
+#pragma HLS INLINE
+      if (a < taps) {
+        p_s.dw_w[a][b / t_Kd][b % t_Kd] = p_beat;
+      }
+      if (b + 1 == words) {
+        b = 0;
+        ++a;
+      } else {
+        ++b;
+      }
+    }
+  };
+
+  /// Starts absorbing the first block of layer p_d.
+  static void absorb_layer(Absorb& p_ab, uint32_t p_layer, const LayerDesc& p_d, unsigned p_pwBuf) {
+    if (p_d.kind == static_cast<uint32_t>(LayerKind::kDepthwise)) {
+      p_ab.start_dw(p_layer, fm_words(p_d.in_c), p_d.kernel * p_d.kernel);
+    } else {
+      p_ab.start_pw(p_layer, fm_words(p_d.in_c), p_pwBuf);
+    }
+  }
+
+  /// One absorb step if a block is pending.
+  static void absorb_step(State& p_s, Absorb& p_ab, BeatStream& p_a, BeatStream& p_b) {
+#pragma HLS INLINE
+    if (p_ab.pairs != 0) {
+      const BundleBeat l_lo = p_a.read();
+      const BundleBeat l_hi = p_b.read();
+      p_ab.step(p_s, l_lo, l_hi);
+    }
+  }
+
+  /// Address of word p_j of pixel group p_row in a map of p_groups word groups.
+  static uint32_t fm_addr(uint32_t p_row, uint32_t p_groups, uint32_t p_j) { return p_row * p_groups + p_j / t_Kd; }
+
+  /// The hand-off: the SESL part's map into fm0, one word per cycle, while the first
+  /// layer's first block is absorbed.
+  static void handoff_phase(State& p_s, Absorb& p_ab, Handoff& p_in, uint32_t p_pixels, uint32_t p_words,
+                            BeatStream& p_a, BeatStream& p_b) {
+    const uint32_t l_words = p_pixels * p_words;
+    const uint32_t l_groups = ceil_div(p_words, t_Kd);
+    const uint32_t l_trips = l_words > p_ab.pairs ? l_words : p_ab.pairs;
+    uint32_t l_p = 0, l_j = 0;
+    FIBHA_PIPELINED_FOR(handoff_loop, kDepth) (uint32_t l_i = 0; l_i < l_trips; ++l_i) {
+      FIBHA_PIPELINE(handoff_loop, 1);
+#pragma HLS LOOP_TRIPCOUNT max=t_HandoffWords
+      if (l_i < l_words) {
+        p_s.fm[0][l_p % t_Pp][l_j % t_Kd][fm_addr(l_p / t_Pp, l_groups, l_j)] = p_in.read();
+        if (l_j + 1 == p_words) {
+          l_j = 0;
+          ++l_p;
+        } else {
+          ++l_j;
+        }
+      }
+      absorb_step(p_s, p_ab, p_a, p_b);
+    }
+  }
+
+  /// The last layer's map out, one word per cycle in NHWC order.
+  template <int t_OutDepth>
+  static void copy_out_phase(State& p_s, const SemlLayer& p_l, hls::stream<FmWord, t_OutDepth>& p_out) {
+    const uint32_t l_groups = ceil_div(p_l.out_words, t_Kd);
+    uint32_t l_p = 0, l_j = 0;
+    FIBHA_PIPELINED_FOR(copy_out_loop, latency::kBramRead + latency::kStreamWrite)
+    (uint32_t l_i = 0; l_i < p_l.out_pixels() * p_l.out_words; ++l_i) {
+      FIBHA_PIPELINE(copy_out_loop, 1);
+#pragma HLS LOOP_TRIPCOUNT max=t_MaxPixels * t_MaxWords
+      p_out.write(p_s.fm[p_l.out_buf][l_p % t_Pp][l_j % t_Kd][fm_addr(l_p / t_Pp, l_groups, l_j)]);
+      if (l_j + 1 == p_l.out_words) {
+        l_j = 0;
+        ++l_p;
+      } else {
+        ++l_j;
+      }
+    }
+  }
+
+  /// Drain steps a pointwise pixel group of p_words valid output words needs.
+  static uint32_t pw_drain_steps(bool p_residual, uint32_t p_words) {
+    return p_residual ? t_Pp * p_words * (kFmLanes / t_AddLanes) : ceil_div(t_Pp * p_words, t_RqWords);
+  }
+
+  /// Pointwise fold p_fold of layer p_l with the tile half p_buf, absorbing the next block.
+  static void pw_fold(State& p_s, Absorb& p_ab, const SemlLayer& p_l, uint32_t p_fold, unsigned p_buf,
+                      BeatStream& p_a, BeatStream& p_b) {
+    const uint32_t l_pixels = p_l.in_pixels();
+    const uint32_t l_groups = ceil_div(l_pixels, t_Pp);
+    const uint32_t l_cf = p_l.in_words;
+    const uint32_t l_inG = ceil_div(p_l.in_words, t_Kd);
+    const uint32_t l_outG = ceil_div(p_l.out_words, t_Kd);
+    const uint32_t l_word0 = p_fold * kPeWords;
+    const uint32_t l_valid = p_l.out_words - l_word0 < kPeWords ? p_l.out_words - l_word0 : kPeWords;
+    const uint32_t l_steps = pw_drain_steps(p_l.residual, l_valid);
+    const uint32_t l_span = l_cf > l_steps ? l_cf : l_steps;  // cycles per pixel group
+    const uint32_t l_compute = l_groups * l_span + l_steps;
+    const uint32_t l_trips = l_compute > p_ab.pairs ? l_compute : p_ab.pairs;
+    const uint32_t l_subs = kFmLanes / t_AddLanes;
+
+    int32_t l_acc[t_Pp][t_Pe];
+    int32_t l_stage[t_Pp][t_Pe];
+#pragma HLS ARRAY_PARTITION variable=l_acc type=complete dim=0
+#pragma HLS ARRAY_PARTITION variable=l_stage type=complete dim=0
+    uint32_t l_g = 0, l_c = 0;             // pixel group, cycle within it
+    uint32_t l_left = 0, l_dg = 0;         // drain: steps left, its pixel group
+    uint32_t l_dp = 0, l_dw = 0, l_ds = 0; // drain: pixel, word, sub-step (residual)
+    FmWord l_res = {};
+    FmWord l_y = {};
+    FIBHA_PIPELINED_FOR(pw_loop, kDepth) (uint32_t l_i = 0; l_i < l_trips; ++l_i) {
+      FIBHA_PIPELINE(pw_loop, 1);
+#pragma HLS LOOP_TRIPCOUNT max=t_MaxPixels * t_MaxWords
+      // Write-back of the staged group (before this cycle's staging overwrites it).
+      if (l_left != 0) {
+        const uint32_t l_j = l_word0 + l_dw;
+        const uint32_t l_pixel = l_dg * t_Pp + l_dp;
+        const uint32_t l_addr = fm_addr(l_dg, l_outG, l_j);
+        if (!p_l.residual) {
+          for (unsigned l_r = 0; l_r < t_RqWords; ++l_r) {
+#pragma HLS UNROLL
+            if (l_dp < t_Pp) {
+              FmWord l_word;
+              for (unsigned l_e = 0; l_e < kFmLanes; ++l_e) {
+#pragma HLS UNROLL
+                const unsigned l_ch = l_dw * kFmLanes + l_e;
+                l_word.v[l_e] = requantize(l_stage[l_dp][l_ch], p_s.pw_mult[p_buf][l_ch], p_s.pw_shift[p_buf][l_ch], p_l.q);
+              }
+              if (l_dg * t_Pp + l_dp < l_pixels) {
+                p_s.fm[p_l.out_buf][l_dp][(l_word0 + l_dw) % t_Kd][fm_addr(l_dg, l_outG, l_word0 + l_dw)] = l_word;
+              }
+              if (l_dw + 1 == l_valid) {
+                l_dw = 0;
+                ++l_dp;
+              } else {
+                ++l_dw;
+              }
+            }
+          }
+        } else {
+          if (l_ds == 0) {
+            l_res = p_s.fm[p_l.res_buf][l_dp][l_j % t_Kd][l_addr];
+          }
+          for (unsigned l_e = 0; l_e < t_AddLanes; ++l_e) {
+#pragma HLS UNROLL
+            const unsigned l_lane = l_ds * t_AddLanes + l_e;
+            const unsigned l_ch = l_dw * kFmLanes + l_lane;
+            const int8_t l_conv =
+                requantize(l_stage[l_dp][l_ch], p_s.pw_mult[p_buf][l_ch], p_s.pw_shift[p_buf][l_ch], p_l.q);
+            l_y.v[l_lane] = add_requantize(l_conv, l_res.v[l_lane], p_l.add);
+          }
+          if (l_ds + 1 == l_subs) {
+            if (l_pixel < l_pixels) {
+              p_s.fm[p_l.out_buf][l_dp][l_j % t_Kd][l_addr] = l_y;
+            }
+            l_ds = 0;
+            if (l_dw + 1 == l_valid) {
+              l_dw = 0;
+              ++l_dp;
+            } else {
+              ++l_dw;
+            }
+          } else {
+            ++l_ds;
+          }
+        }
+        --l_left;
+      }
+      // Multiply-accumulate: word l_c of t_Pp pixels against t_Pe weight rows.
+      if (l_g < l_groups) {
+        if (l_c < l_cf) {
+          FmWord l_x[t_Pp];
+          for (unsigned l_pp = 0; l_pp < t_Pp; ++l_pp) {
+#pragma HLS UNROLL
+            l_x[l_pp] = p_s.fm[p_l.in_buf][l_pp][l_c % t_Kd][fm_addr(l_g, l_inG, l_c)];
+          }
+          for (unsigned l_pe = 0; l_pe < t_Pe; ++l_pe) {
+#pragma HLS UNROLL
+            const FmWord l_w = p_s.pw_w[p_buf][l_pe][l_c];
+            const int32_t l_bias = p_s.pw_bias[p_buf][l_pe];
+            for (unsigned l_pp = 0; l_pp < t_Pp; ++l_pp) {
+#pragma HLS UNROLL
+              int32_t l_sum = l_c == 0 ? l_bias : l_acc[l_pp][l_pe];
+              for (unsigned l_e = 0; l_e < kFmLanes; ++l_e) {
+#pragma HLS UNROLL
+                l_sum = wrap_add(l_sum, mac_term(l_x[l_pp].v[l_e], p_l.q.in_zp, l_w.v[l_e]));
+              }
+              l_acc[l_pp][l_pe] = l_sum;
             }
           }
         }
-      }
-      store_group<t_Pe, t_TileOc>(p_fm, p_d, l_acc, p_cq, p_q, l_ob, p_noc, p_d.out_off + p_pixel * p_d.out_c + p_oc0);
-    }
-  }
-};
-
-/// Reusable depthwise engine (depth multiplier 1, stride 1 or 2).
-/// \tparam t_MaxW     widest input row
-/// \tparam t_MaxK     largest kernel
-/// \tparam t_TileC    channels per tile
-/// \tparam t_TileRows output rows per band
-/// \tparam t_Simd     channels computed per cycle (divides t_TileC)
-template <unsigned t_MaxW, unsigned t_MaxK, unsigned t_TileC, unsigned t_TileRows, unsigned t_Simd>
-struct SemlDw {
-  static_assert(t_TileC % t_Simd == 0, "t_Simd must divide t_TileC");
-  static_assert(t_MaxW > 0 && t_MaxK > 0 && t_TileRows > 0, "empty tile");
-
-  static constexpr unsigned kMaxStride = 2;
-  /// Input rows a band of t_TileRows output rows needs at the largest stride and kernel.
-  static constexpr unsigned kBandRows = (t_TileRows - 1) * kMaxStride + t_MaxK;
-  static constexpr unsigned kMacsPerCycle = t_Simd;
-  static constexpr unsigned kBandBytes = kBandRows * t_MaxW * t_TileC;
-  static constexpr unsigned kOnChipBytes = kBandBytes + t_MaxK * t_MaxK * t_TileC + t_TileC * kChannelQuantRows * 4;
-
-  static StatusCode check(const LayerDesc& p_d) {
-    return p_d.in_w <= t_MaxW && p_d.kernel <= t_MaxK ? StatusCode::kOk : StatusCode::kEngineLimit;
-  }
-
-  static StatusCode run(const LayerDesc& p_d, const FmapPorts& p_fm, AxiIn<uint32_t> p_bundle) {
-    int8_t l_band[kBandRows][t_MaxW][t_TileC];
-#pragma HLS ARRAY_PARTITION variable=l_band type=cyclic factor=t_Simd dim=3
-    int8_t l_w[t_MaxK * t_MaxK][t_TileC];
-#pragma HLS ARRAY_PARTITION variable=l_w type=cyclic factor=t_Simd dim=2
-    int32_t l_cq[kChannelQuantRows][t_TileC];
-#pragma HLS ARRAY_PARTITION variable=l_cq type=complete dim=1
-#pragma HLS ARRAY_PARTITION variable=l_cq type=cyclic factor=t_Simd dim=2
-    const QuantParams l_q = desc_quant(p_d);
-    const uint32_t l_taps = p_d.kernel * p_d.kernel;
-
-  channel_tile_loop:
-    for (uint32_t l_c0 = 0; l_c0 < p_d.in_c; l_c0 += t_TileC) {
-      const uint32_t l_nc = tile_len<t_TileC>(p_d.in_c, l_c0);
-    weight_load_loop:
-      for (uint32_t l_t = 0; l_t < l_taps; ++l_t) {
-#pragma HLS LOOP_TRIPCOUNT max=t_MaxK * t_MaxK
-        FIBHA_PIPELINED_FOR(weight_copy_loop, latency::kCopy) (uint32_t l_c = 0; l_c < l_nc; ++l_c) {
-          FIBHA_PIPELINE(weight_copy_loop, 1);
-#pragma HLS LOOP_TRIPCOUNT max=t_TileC
-          l_w[l_t][l_c] = bundle_byte(p_bundle, p_d.weight_off + l_t * p_d.in_c + l_c0 + l_c);
-        }
-      }
-      const StatusCode l_status = load_channel_quant<t_TileC>(p_bundle, p_d, l_c0, l_nc, l_cq);
-      if (l_status != StatusCode::kOk) {
-        return l_status;
-      }
-      run_bands<SemlDw, kBandRows, t_MaxW, t_TileC, t_TileRows>(p_d, p_fm, l_band, l_w, l_cq, l_q, l_c0, l_nc, l_c0,
-                                                                l_nc);
-    }
-    return StatusCode::kOk;
-  }
-
-  /// One output pixel for the channel tile p_c0 .. p_c0 + p_nc - 1 (run_bands' step).
-  static void compute_pixel(const LayerDesc& p_d, const FmapPorts& p_fm, const int8_t p_band[kBandRows][t_MaxW][t_TileC],
-                            const int8_t p_w[t_MaxK * t_MaxK][t_TileC], const int32_t p_cq[kChannelQuantRows][t_TileC],
-                            const QuantParams& p_q, uint32_t p_c0, uint32_t p_nc, uint32_t p_bandRow, uint32_t p_oy,
-                            uint32_t p_ox) {
-  group_loop:
-    for (uint32_t l_cb = 0; l_cb < groups_of(p_nc, t_Simd); ++l_cb) {
-#pragma HLS LOOP_TRIPCOUNT max=t_TileC / t_Simd
-      int32_t l_acc[t_Simd];
-#pragma HLS ARRAY_PARTITION variable=l_acc type=complete
-      init_group<t_Simd, t_TileC>(l_acc, p_cq, l_cb, p_nc);
-      FIBHA_PIPELINED_FOR(tap_loop, latency::mac(1)) (uint32_t l_t = 0; l_t < p_d.kernel * p_d.kernel; ++l_t) {
-        FIBHA_PIPELINE(tap_loop, 1);
-#pragma HLS LOOP_TRIPCOUNT max=t_MaxK * t_MaxK
-        const uint32_t l_ky = l_t / p_d.kernel;
-        const uint32_t l_kx = l_t % p_d.kernel;
-        const int32_t l_ix = static_cast<int32_t>(p_ox * p_d.stride + l_kx) - static_cast<int32_t>(p_d.pad_left);
-        const bool l_inside = l_ix >= 0 && l_ix < static_cast<int32_t>(p_d.in_w);
-        for (unsigned l_s = 0; l_s < t_Simd; ++l_s) {
+        if (l_c + 1 == l_span) {
+          for (unsigned l_pp = 0; l_pp < t_Pp; ++l_pp) {
 #pragma HLS UNROLL
-          const uint32_t l_c = l_cb * t_Simd + l_s;
-          if (l_inside && l_c < p_nc) {
-            const int8_t l_x = p_band[p_bandRow * p_d.stride + l_ky][l_ix][l_c];
-            l_acc[l_s] = wrap_add(l_acc[l_s], mac_term(l_x, p_q.in_zp, p_w[l_t][l_c]));
-          }
-        }
-      }
-      store_group<t_Simd, t_TileC>(p_fm, p_d, l_acc, p_cq, p_q, l_cb, p_nc,
-                                   p_d.out_off + (p_oy * p_d.out_w + p_ox) * p_d.out_c + p_c0);
-    }
-  }
-};
-
-/// Reusable standard-convolution engine (stride 1 or 2).
-/// \tparam t_MaxInC   largest input channel count
-/// \tparam t_MaxW     widest input row
-/// \tparam t_MaxK     largest kernel
-/// \tparam t_TileOc   output channels per weight tile
-/// \tparam t_TileRows output rows per band
-/// \tparam t_Simd     input channels multiplied per cycle (divides t_MaxInC)
-/// \tparam t_Pe       output channels computed per cycle (divides t_TileOc)
-template <unsigned t_MaxInC, unsigned t_MaxW, unsigned t_MaxK, unsigned t_TileOc, unsigned t_TileRows,
-          unsigned t_Simd, unsigned t_Pe>
-struct SemlConv {
-  static_assert(t_MaxInC % t_Simd == 0, "t_Simd must divide t_MaxInC");
-  static_assert(t_TileOc % t_Pe == 0, "t_Pe must divide t_TileOc");
-  static_assert(t_MaxW > 0 && t_MaxK > 0 && t_TileRows > 0, "empty tile");
-
-  static constexpr unsigned kMaxStride = 2;
-  static constexpr unsigned kBandRows = (t_TileRows - 1) * kMaxStride + t_MaxK;
-  static constexpr unsigned kMacsPerCycle = t_Pe * t_Simd;
-  static constexpr unsigned kBandBytes = kBandRows * t_MaxW * t_MaxInC;
-  static constexpr unsigned kWeightTileBytes = t_TileOc * t_MaxK * t_MaxK * t_MaxInC;
-  static constexpr unsigned kOnChipBytes = kBandBytes + kWeightTileBytes + t_TileOc * kChannelQuantRows * 4;
-
-  static StatusCode check(const LayerDesc& p_d) {
-    return p_d.in_c <= t_MaxInC && p_d.in_w <= t_MaxW && p_d.kernel <= t_MaxK ? StatusCode::kOk
-                                                                               : StatusCode::kEngineLimit;
-  }
-
-  static StatusCode run(const LayerDesc& p_d, const FmapPorts& p_fm, AxiIn<uint32_t> p_bundle) {
-    int8_t l_band[kBandRows][t_MaxW][t_MaxInC];
-#pragma HLS ARRAY_PARTITION variable=l_band type=cyclic factor=t_Simd dim=3
-    int8_t l_w[t_TileOc][t_MaxK * t_MaxK][t_MaxInC];
-#pragma HLS ARRAY_PARTITION variable=l_w type=cyclic factor=t_Pe dim=1
-#pragma HLS ARRAY_PARTITION variable=l_w type=cyclic factor=t_Simd dim=3
-    int32_t l_cq[kChannelQuantRows][t_TileOc];
-#pragma HLS ARRAY_PARTITION variable=l_cq type=complete dim=1
-#pragma HLS ARRAY_PARTITION variable=l_cq type=cyclic factor=t_Pe dim=2
-    const QuantParams l_q = desc_quant(p_d);
-    const uint32_t l_taps = p_d.kernel * p_d.kernel;
-
-  oc_tile_loop:
-    for (uint32_t l_oc0 = 0; l_oc0 < p_d.out_c; l_oc0 += t_TileOc) {
-      const uint32_t l_noc = tile_len<t_TileOc>(p_d.out_c, l_oc0);
-    weight_load_loop:
-      for (uint32_t l_o = 0; l_o < l_noc; ++l_o) {
-#pragma HLS LOOP_TRIPCOUNT max=t_TileOc
-        for (uint32_t l_t = 0; l_t < l_taps; ++l_t) {
-#pragma HLS LOOP_TRIPCOUNT max=t_MaxK * t_MaxK
-          FIBHA_PIPELINED_FOR(weight_copy_loop, latency::kCopy) (uint32_t l_c = 0; l_c < p_d.in_c; ++l_c) {
-            FIBHA_PIPELINE(weight_copy_loop, 1);
-#pragma HLS LOOP_TRIPCOUNT max=t_MaxInC
-            l_w[l_o][l_t][l_c] = bundle_byte(p_bundle, p_d.weight_off + ((l_oc0 + l_o) * l_taps + l_t) * p_d.in_c + l_c);
-          }
-        }
-      }
-      const StatusCode l_status = load_channel_quant<t_TileOc>(p_bundle, p_d, l_oc0, l_noc, l_cq);
-      if (l_status != StatusCode::kOk) {
-        return l_status;
-      }
-      run_bands<SemlConv, kBandRows, t_MaxW, t_MaxInC, t_TileRows>(p_d, p_fm, l_band, l_w, l_cq, l_q, 0, p_d.in_c,
-                                                                   l_oc0, l_noc);
-    }
-    return StatusCode::kOk;
-  }
-
-  /// One output pixel for the output-channel tile p_oc0 .. p_oc0 + p_noc - 1 (run_bands' step).
-  static void compute_pixel(const LayerDesc& p_d, const FmapPorts& p_fm,
-                            const int8_t p_band[kBandRows][t_MaxW][t_MaxInC],
-                            const int8_t p_w[t_TileOc][t_MaxK * t_MaxK][t_MaxInC],
-                            const int32_t p_cq[kChannelQuantRows][t_TileOc], const QuantParams& p_q, uint32_t p_oc0,
-                            uint32_t p_noc, uint32_t p_bandRow, uint32_t p_oy, uint32_t p_ox) {
-    const uint32_t l_groups = groups_of(p_d.in_c, t_Simd);
-  fold_loop:
-    for (uint32_t l_ob = 0; l_ob < groups_of(p_noc, t_Pe); ++l_ob) {
-#pragma HLS LOOP_TRIPCOUNT max=t_TileOc / t_Pe
-      int32_t l_acc[t_Pe];
-#pragma HLS ARRAY_PARTITION variable=l_acc type=complete
-      init_group<t_Pe, t_TileOc>(l_acc, p_cq, l_ob, p_noc);
-      FIBHA_PIPELINED_FOR(mac_loop, latency::mac(t_Simd)) (uint32_t l_i = 0; l_i < p_d.kernel * p_d.kernel * l_groups; ++l_i) {
-        FIBHA_PIPELINE(mac_loop, 1);
-#pragma HLS LOOP_TRIPCOUNT max=t_MaxK * t_MaxK * t_MaxInC / t_Simd
-        const uint32_t l_t = l_i / l_groups;
-        const uint32_t l_cb = l_i % l_groups;
-        const uint32_t l_ky = l_t / p_d.kernel;
-        const uint32_t l_kx = l_t % p_d.kernel;
-        const int32_t l_ix = static_cast<int32_t>(p_ox * p_d.stride + l_kx) - static_cast<int32_t>(p_d.pad_left);
-        const bool l_inside = l_ix >= 0 && l_ix < static_cast<int32_t>(p_d.in_w);
-        for (unsigned l_pe = 0; l_pe < t_Pe; ++l_pe) {
+            for (unsigned l_pe = 0; l_pe < t_Pe; ++l_pe) {
 #pragma HLS UNROLL
-          for (unsigned l_s = 0; l_s < t_Simd; ++l_s) {
-#pragma HLS UNROLL
-            const uint32_t l_c = l_cb * t_Simd + l_s;
-            const uint32_t l_o = l_ob * t_Pe + l_pe;
-            if (l_inside && l_c < p_d.in_c && l_o < p_noc) {
-              const int8_t l_x = p_band[p_bandRow * p_d.stride + l_ky][l_ix][l_c];
-              l_acc[l_pe] = wrap_add(l_acc[l_pe], mac_term(l_x, p_q.in_zp, p_w[l_o][l_t][l_c]));
+              l_stage[l_pp][l_pe] = l_acc[l_pp][l_pe];
             }
           }
+          l_left = l_steps;
+          l_dg = l_g;
+          l_dp = l_dw = l_ds = 0;
+          l_c = 0;
+          ++l_g;
+        } else {
+          ++l_c;
         }
       }
-      store_group<t_Pe, t_TileOc>(p_fm, p_d, l_acc, p_cq, p_q, l_ob, p_noc,
-                                  p_d.out_off + (p_oy * p_d.out_w + p_ox) * p_d.out_c + p_oc0);
+      absorb_step(p_s, p_ab, p_a, p_b);
     }
   }
-};
 
-/// Element-wise ADD engine (TFLite int8 ADD; no on-chip feature-map buffer).
-/// \tparam t_Simd elements per cycle
-template <unsigned t_Simd>
-struct SemlAdd {
-  static_assert(t_Simd > 0, "at least one lane");
+  /// Drain steps of a depthwise group.
+  static constexpr uint32_t kDwSteps = t_Kd / t_DwRqWords;
 
-  static constexpr unsigned kMacsPerCycle = 0;
-  /// Multipliers per cycle: each lane rescales two inputs and the sum.
-  static constexpr unsigned kMultipliersPerCycle = 3 * t_Simd;
-  static constexpr unsigned kOnChipBytes = 0;
+  /// Depthwise layer p_l, absorbing the next block.
+  static void dw_layer(State& p_s, Absorb& p_ab, const SemlLayer& p_l, BeatStream& p_a, BeatStream& p_b) {
+    const uint32_t l_taps = p_l.kernel * p_l.kernel;
+    const uint32_t l_span = l_taps > kDwSteps ? l_taps : kDwSteps;  // cycles per group
+    const uint32_t l_wg = ceil_div(p_l.in_words, t_Kd);             // word groups (both maps)
+    const uint32_t l_units = p_l.out_pixels() * l_wg;
+    const uint32_t l_compute = l_units * l_span + kDwSteps;
+    const uint32_t l_trips = l_compute > p_ab.pairs ? l_compute : p_ab.pairs;
 
-  static StatusCode check(const LayerDesc&) { return StatusCode::kOk; }
-
-  static StatusCode run(const LayerDesc& p_d, const FmapPorts& p_fm, AxiIn<uint32_t>) {
-    const AddParams l_p = desc_add(p_d);
-    const uint32_t l_n = p_d.in_h * p_d.in_w * p_d.in_c;
-    FIBHA_PIPELINED_FOR(add_loop, latency::kAddRequantize + latency::kCopy) (uint32_t l_i0 = 0; l_i0 < l_n; l_i0 += t_Simd) {
-      FIBHA_PIPELINE(add_loop, 1);
-      for (unsigned l_s = 0; l_s < t_Simd; ++l_s) {
+    int32_t l_acc[t_Kd][kFmLanes];
+    int32_t l_stage[t_Kd][kFmLanes];
+#pragma HLS ARRAY_PARTITION variable=l_acc type=complete dim=0
+#pragma HLS ARRAY_PARTITION variable=l_stage type=complete dim=0
+    uint32_t l_oy = 0, l_ox = 0, l_g = 0, l_ky = 0, l_kx = 0, l_c = 0, l_u = 0;
+    uint32_t l_left = 0, l_dq = 0, l_dg = 0, l_ds = 0;
+    FIBHA_PIPELINED_FOR(dw_loop, kDepth) (uint32_t l_i = 0; l_i < l_trips; ++l_i) {
+      FIBHA_PIPELINE(dw_loop, 1);
+#pragma HLS LOOP_TRIPCOUNT max=t_MaxPixels * kDwGroups * t_MaxTaps
+      // Write-back of the staged group.
+      if (l_left != 0) {
+        for (unsigned l_r = 0; l_r < t_DwRqWords; ++l_r) {
 #pragma HLS UNROLL
-        const uint32_t l_i = l_i0 + l_s;
-        if (l_i < l_n) {
-          const int8_t l_a = fm_load(p_fm, p_d.in_buf, p_d.in_off + l_i);
-          const int8_t l_b = fm_load(p_fm, p_d.in2_buf, p_d.in2_off + l_i);
-          fm_store(p_fm, p_d.out_buf, p_d.out_off + l_i, add_requantize(l_a, l_b, l_p));
+          const unsigned l_k = l_ds * t_DwRqWords + l_r;
+          const uint32_t l_j = l_dg * t_Kd + l_k;
+          if (l_j < p_l.out_words) {
+            FmWord l_word;
+            for (unsigned l_e = 0; l_e < kFmLanes; ++l_e) {
+#pragma HLS UNROLL
+              const uint32_t l_ch = l_j * kFmLanes + l_e;
+              l_word.v[l_e] = requantize(l_stage[l_k][l_e], p_s.dw_mult[l_ch], p_s.dw_shift[l_ch], p_l.q);
+            }
+            p_s.fm[p_l.out_buf][l_dq % t_Pp][l_k][(l_dq / t_Pp) * l_wg + l_dg] = l_word;
+          }
+        }
+        ++l_ds;
+        --l_left;
+      }
+      // Multiply-accumulate: tap (l_ky, l_kx) of t_Kd words of output pixel (l_oy, l_ox).
+      if (l_u < l_units) {
+        if (l_c < l_taps) {
+          const int32_t l_iy = static_cast<int32_t>(l_oy * p_l.stride + l_ky) - static_cast<int32_t>(p_l.pad_top);
+          const int32_t l_ix = static_cast<int32_t>(l_ox * p_l.stride + l_kx) - static_cast<int32_t>(p_l.pad_left);
+          const bool l_inside = l_iy >= 0 && l_ix >= 0 && l_iy < static_cast<int32_t>(p_l.in_h) &&
+                                l_ix < static_cast<int32_t>(p_l.in_w);
+          const uint32_t l_p = l_inside ? static_cast<uint32_t>(l_iy) * p_l.in_w + static_cast<uint32_t>(l_ix) : 0;
+          for (unsigned l_k = 0; l_k < t_Kd; ++l_k) {
+#pragma HLS UNROLL
+            const FmWord l_x = p_s.fm[p_l.in_buf][l_p % t_Pp][l_k][(l_p / t_Pp) * l_wg + l_g];
+            const FmWord l_w = p_s.dw_w[l_c][l_g][l_k];
+            for (unsigned l_e = 0; l_e < kFmLanes; ++l_e) {
+#pragma HLS UNROLL
+              const int32_t l_start = l_c == 0 ? static_cast<int32_t>(p_s.dw_bias[(l_g * t_Kd + l_k) * kFmLanes + l_e])
+                                               : l_acc[l_k][l_e];
+              const int32_t l_term = l_inside ? mac_term(l_x.v[l_e], p_l.q.in_zp, l_w.v[l_e]) : 0;
+              l_acc[l_k][l_e] = wrap_add(l_start, l_term);
+            }
+          }
+          if (l_kx + 1 == p_l.kernel) {
+            l_kx = 0;
+            ++l_ky;
+          } else {
+            ++l_kx;
+          }
+        }
+        if (l_c + 1 == l_span) {
+          for (unsigned l_k = 0; l_k < t_Kd; ++l_k) {
+#pragma HLS UNROLL
+            for (unsigned l_e = 0; l_e < kFmLanes; ++l_e) {
+#pragma HLS UNROLL
+              l_stage[l_k][l_e] = l_acc[l_k][l_e];
+            }
+          }
+          l_left = kDwSteps;
+          l_dq = l_oy * p_l.out_w + l_ox;
+          l_dg = l_g;
+          l_ds = 0;
+          l_c = l_ky = l_kx = 0;
+          ++l_u;
+          if (l_g + 1 == l_wg) {
+            l_g = 0;
+            if (l_ox + 1 == p_l.out_w) {
+              l_ox = 0;
+              ++l_oy;
+            } else {
+              ++l_ox;
+            }
+          } else {
+            ++l_g;
+          }
+        } else {
+          ++l_c;
         }
       }
+      absorb_step(p_s, p_ab, p_a, p_b);
     }
-    return StatusCode::kOk;
-  }
-};
-
-/// The engine of a layer kind the plan does not run on the SEML part: it instantiates no
-/// hardware and refuses every descriptor of its kind (StatusCode::kEngineLimit).
-struct SemlAbsent {
-  static constexpr unsigned kMacsPerCycle = 0;
-  static constexpr unsigned kOnChipBytes = 0;
-
-  static StatusCode check(const LayerDesc&) { return StatusCode::kEngineLimit; }
-
-  static StatusCode run(const LayerDesc&, const FmapPorts&, AxiIn<uint32_t>) {
-    return StatusCode::kEngineLimit;
-  }
-};
-
-/// The SEML part of an instance: one engine per layer kind.
-/// \tparam t_Conv a SemlConv (or SemlAbsent)
-/// \tparam t_Dw   a SemlDw (or SemlAbsent)
-/// \tparam t_Pw   a SemlPw (or SemlAbsent)
-/// \tparam t_Add  a SemlAdd (or SemlAbsent)
-template <class t_Conv, class t_Dw, class t_Pw, class t_Add>
-struct SemlEngines {
-  /// Generic checks, then the maximums of the engine the kind selects.
-  static StatusCode check_layer(const LayerDesc& p_d, const FmapPorts& p_fm, uint32_t p_bundleBytes) {
-    const StatusCode l_generic = check_descriptor(p_d, p_fm, p_bundleBytes);
-    if (l_generic != StatusCode::kOk) {
-      return l_generic;
-    }
-    switch (static_cast<LayerKind>(p_d.kind)) {
-      case LayerKind::kConv:
-        return t_Conv::check(p_d);
-      case LayerKind::kDepthwise:
-        return t_Dw::check(p_d);
-      case LayerKind::kPointwise:
-        return t_Pw::check(p_d);
-      case LayerKind::kAdd:
-        return t_Add::check(p_d);
-    }
-    return StatusCode::kLayerKind;
   }
 
-  /// Runs one descriptor that check_layer() accepted.
-  static StatusCode run_layer(const LayerDesc& p_d, const FmapPorts& p_fm, AxiIn<uint32_t> p_bundle) {
-    switch (static_cast<LayerKind>(p_d.kind)) {
-      case LayerKind::kConv:
-        return t_Conv::run(p_d, p_fm, p_bundle);
-      case LayerKind::kDepthwise:
-        return t_Dw::run(p_d, p_fm, p_bundle);
-      case LayerKind::kPointwise:
-        return t_Pw::run(p_d, p_fm, p_bundle);
-      case LayerKind::kAdd:
-        return t_Add::run(p_d, p_fm, p_bundle);
+  /// The engine: p_images images of p_layers layers each.
+  template <int t_DescDepth, int t_OutDepth>
+  static void engine(uint32_t p_layers, uint32_t p_images, hls::stream<LayerDesc, t_DescDepth>& p_desc,
+                     Handoff& p_handoff, BeatStream& p_a, BeatStream& p_b, hls::stream<FmWord, t_OutDepth>& p_out,
+                     uint32_t* p_fault) {
+    static State l_s;
+    l_s.declare();
+    Absorb l_ab;
+    unsigned l_buf = 0;  // the pointwise tile half the next fold fills
+  engine_image_loop:
+    for (uint32_t l_n = 0; l_n < p_images; ++l_n) {
+#pragma HLS LOOP_TRIPCOUNT max=1
+      LayerDesc l_next = p_desc.read();
+      SemlLayer l_l = seml_layer(l_next);
+      absorb_layer(l_ab, 0, l_next, l_buf);
+      {
+        FIBHA_SPAN(seml_handoff, l_n);
+        handoff_phase(l_s, l_ab, p_handoff, l_l.in_pixels(), l_l.in_words, p_a, p_b);
+      }
+    engine_layer_loop:
+      for (uint32_t l_i = 0; l_i < p_layers; ++l_i) {
+#pragma HLS LOOP_TRIPCOUNT max=64
+        FIBHA_SPAN(seml_layer, l_i);
+        l_l = seml_layer(l_next);
+        const bool l_more = l_i + 1 < p_layers;
+        if (l_more) {
+          l_next = p_desc.read();
+        }
+        if (l_l.depthwise) {
+          if (l_more) {
+            absorb_layer(l_ab, l_i + 1, l_next, l_buf);
+          }
+          dw_layer(l_s, l_ab, l_l, p_a, p_b);
+        } else {
+          const uint32_t l_folds = ceil_div(l_l.out_words, kPeWords);
+        fold_loop:
+          for (uint32_t l_f = 0; l_f < l_folds; ++l_f) {
+#pragma HLS LOOP_TRIPCOUNT max=t_MaxWords
+            const unsigned l_cur = l_buf;
+            l_buf ^= 1u;
+            if (l_f + 1 < l_folds) {
+              l_ab.start_pw(l_i, l_l.in_words, l_buf);
+            } else if (l_more) {
+              absorb_layer(l_ab, l_i + 1, l_next, l_buf);
+            }
+            pw_fold(l_s, l_ab, l_l, l_f, l_cur, p_a, p_b);
+          }
+        }
+      }
+      {
+        FIBHA_SPAN(seml_copy_out, l_n);
+        copy_out_phase(l_s, l_l, p_out);
+      }
     }
-    return StatusCode::kLayerKind;
+    *p_fault = l_ab.fault;
+  }
+
+  /// Runs p_images images through p_layers layers (descriptors at beat p_descBeat of the
+  /// bundle; parameter halves through the ports p_paramsA and p_paramsB, which address the
+  /// same bundle), writing each image's output map, p_outWords words, to p_dst.
+  /// p_fault: 0, or 1 + the first layer whose absorbed multipliers or shifts were invalid.
+  static void run(AxiIn<BundleBeat> p_bundle, AxiIn<BundleBeat> p_paramsA, AxiIn<BundleBeat> p_paramsB,
+                  uint32_t p_descBeat, uint32_t p_layers, uint32_t p_images, Handoff& p_handoff,
+                  AxiOut<FmWord> p_dst, uint32_t p_outWords, uint32_t* p_fault) {
+    FIBHA_DATAFLOW(seml);
+    hls::stream<LayerDesc, 2> l_desc("seml.desc");
+    hls::stream<ParamRange, 4> l_rangeA("seml.range_a");
+    hls::stream<ParamRange, 4> l_rangeB("seml.range_b");
+    BeatStream l_beatsA("seml.params_a");
+    BeatStream l_beatsB("seml.params_b");
+    hls::stream<FmWord, 16> l_out("seml.out");
+    FIBHA_PROCESS(seml, "sequence",
+                  sequence(p_bundle, p_descBeat, p_layers, p_images, l_desc, l_rangeA, l_rangeB));
+    FIBHA_PROCESS(seml, "load_a", load(p_paramsA, p_layers, p_images, l_rangeA, l_beatsA));
+    FIBHA_PROCESS(seml, "load_b", load(p_paramsB, p_layers, p_images, l_rangeB, l_beatsB));
+    FIBHA_PROCESS(seml, "engine", engine(p_layers, p_images, l_desc, p_handoff, l_beatsA, l_beatsB, l_out, p_fault));
+    FIBHA_PROCESS(seml, "write_out", write_out(l_out, p_dst, p_outWords, p_images));
+    FIBHA_DATAFLOW_RUN(seml);
   }
 };
 

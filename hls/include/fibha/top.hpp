@@ -2,23 +2,27 @@
 // src/fibha_top.cpp is compiled against an instance's generated fibha_config.hpp).
 //
 // Every argument is one register of hls/regmap.toml (see the generated regmap.hpp):
-// the m_axi buffer addresses and their sizes, the layer count and mode in; the plan hash,
-// the status word and the cycle count (ap_start to ap_done) out. Control is ap_ctrl_hs on s_axilite.
+// the m_axi buffer addresses (all 128-bit ports) and sizes, the image count, layer count
+// and mode in; the plan hash, the status word and the cycle count (ap_start to ap_done)
+// out. Control is ap_ctrl_hs on s_axilite.
 #ifndef FIBHA_TOP_HPP
 #define FIBHA_TOP_HPP
 
 #include <cstdint>
 
 #include "fibha/axi.hpp"
+#include "fibha/types.hpp"
 
-/// Runs the instance once: the SESL part on the input image, then p_layerCount SEML
-/// layer descriptors from the bundle. Never accesses memory outside the four buffers
-/// as their sizes describe them; on any invalid input it stops, sets the error bit and
-/// code in *p_status, and (for faults found before a layer runs) writes nothing at all.
-void fibha_top(fibha::AxiIn<int8_t> p_input, fibha::AxiOut<int8_t> p_output, fibha::AxiIn<uint32_t> p_bundle,
-               fibha::AxiOut<int8_t> p_scratch, uint32_t p_inputBytes, uint32_t p_outputBytes, uint32_t p_bundleBytes,
-               uint32_t p_scratchBytes, uint32_t p_layerCount, uint32_t p_mode, uint64_t* p_id, uint32_t* p_status,
-               uint64_t* p_cycles);
+/// Runs the instance on p_imageCount images: the SESL part, then p_layerCount SEML layer
+/// descriptors from the bundle, the two parts on consecutive images at once. Never
+/// accesses memory outside the buffers as their sizes describe them; on any invalid input
+/// it stops, sets the error bit and code in *p_status and, for every fault but a bad SEML
+/// multiplier or shift (found as the parameters stream in), writes nothing at all.
+void fibha_top(fibha::AxiIn<fibha::Vec<16>> p_input, fibha::AxiOut<fibha::Vec<16>> p_output,
+               fibha::AxiIn<fibha::Vec<16>> p_bundle, fibha::AxiIn<fibha::Vec<16>> p_paramsA,
+               fibha::AxiIn<fibha::Vec<16>> p_paramsB, uint32_t p_inputBytes, uint32_t p_outputBytes,
+               uint32_t p_bundleBytes, uint32_t p_imageCount, uint32_t p_layerCount, uint32_t p_mode, uint64_t* p_id,
+               uint32_t* p_status, uint64_t* p_cycles);
 
 namespace fibha {
 

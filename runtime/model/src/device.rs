@@ -13,7 +13,7 @@ use zerocopy::little_endian::{I32, U32};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Version of this interface; bumped on any incompatible change.
-pub const INTERFACE_VERSION: u32 = 2;
+pub const INTERFACE_VERSION: u32 = 3;
 /// Width of the s_axilite address bus.
 pub const ADDR_BITS: u32 = 8;
 /// Bytes of register space the kernel decodes.
@@ -98,51 +98,61 @@ pub mod isr {
     pub const READY: Field = Field { lsb: 1, bits: 1 };
 }
 
-/// Device address of the input image (int8 NHWC), read by the kernel. (64-bit, rw, kernel
-/// argument `p_input`)
+/// Device address of the input images (int8 NHWC, image n at n * the bundle's input_bytes),
+/// read by the kernel (m_axi gmem0). (64-bit, rw, kernel argument `p_input`)
 pub const INPUT_ADDR: u32 = 0x10;
 /// High word of `input_addr`.
 pub const INPUT_ADDR_HI: u32 = 0x14;
 
-/// Device address of the output buffer (int8 NHWC), written by the kernel. (64-bit, rw, kernel
-/// argument `p_output`)
+/// Device address of the output buffer (int8 NHWC, image n at n * the bundle's output_bytes),
+/// 16-byte aligned, written by the kernel (m_axi gmem0). (64-bit, rw, kernel argument
+/// `p_output`)
 pub const OUTPUT_ADDR: u32 = 0x1C;
 /// High word of `output_addr`.
 pub const OUTPUT_ADDR_HI: u32 = 0x20;
 
-/// Device address of the device bundle (header, layer descriptors, weights), 4-byte aligned,
-/// read by the kernel. (64-bit, rw, kernel argument `p_bundle`)
+/// Device address of the device bundle (header, layer descriptors, weights), 16-byte aligned,
+/// read by the kernel (m_axi gmem1: header, descriptors, SESL weights). (64-bit, rw, kernel
+/// argument `p_bundle`)
 pub const BUNDLE_ADDR: u32 = 0x28;
 /// High word of `bundle_addr`.
 pub const BUNDLE_ADDR_HI: u32 = 0x2C;
 
-/// Device address of the scratch buffer for intermediate feature maps, read and written by the
-/// kernel. (64-bit, rw, kernel argument `p_scratch`)
-pub const SCRATCH_ADDR: u32 = 0x34;
-/// High word of `scratch_addr`.
-pub const SCRATCH_ADDR_HI: u32 = 0x38;
+/// The bundle's device address again: the SEML part's first parameter loader reads its half of
+/// every blob through its own port (m_axi gmem2). (64-bit, rw, kernel argument `p_paramsA`)
+pub const PARAMS_A_ADDR: u32 = 0x34;
+/// High word of `params_a_addr`.
+pub const PARAMS_A_ADDR_HI: u32 = 0x38;
+
+/// The bundle's device address again, for the second parameter loader (m_axi gmem3). (64-bit,
+/// rw, kernel argument `p_paramsB`)
+pub const PARAMS_B_ADDR: u32 = 0x40;
+/// High word of `params_b_addr`.
+pub const PARAMS_B_ADDR_HI: u32 = 0x44;
 
 /// Size of the input buffer in bytes; the kernel never reads past it. (32-bit, rw, kernel
 /// argument `p_inputBytes`)
-pub const INPUT_BYTES: u32 = 0x40;
+pub const INPUT_BYTES: u32 = 0x4C;
 
 /// Size of the output buffer in bytes; the kernel never writes past it. (32-bit, rw, kernel
 /// argument `p_outputBytes`)
-pub const OUTPUT_BYTES: u32 = 0x48;
+pub const OUTPUT_BYTES: u32 = 0x54;
 
-/// Size of the device bundle in bytes (a multiple of 4). (32-bit, rw, kernel argument
+/// Size of the device bundle in bytes (a multiple of 16). (32-bit, rw, kernel argument
 /// `p_bundleBytes`)
-pub const BUNDLE_BYTES: u32 = 0x50;
+pub const BUNDLE_BYTES: u32 = 0x5C;
 
-/// Size of the scratch buffer in bytes. (32-bit, rw, kernel argument `p_scratchBytes`)
-pub const SCRATCH_BYTES: u32 = 0x58;
+/// Images to run in this call (at least 1). They stream through the SESL part and then the SEML
+/// part, which work on consecutive images at the same time: one image gives the latency,
+/// several the throughput. (32-bit, rw, kernel argument `p_imageCount`)
+pub const IMAGE_COUNT: u32 = 0x64;
 
 /// Number of SEML layer descriptors to run after the SESL part (at most the instance's
 /// maximum). (32-bit, rw, kernel argument `p_layerCount`)
-pub const LAYER_COUNT: u32 = 0x60;
+pub const LAYER_COUNT: u32 = 0x6C;
 
 /// Run mode. (32-bit, rw, kernel argument `p_mode`)
-pub const MODE: u32 = 0x68;
+pub const MODE: u32 = 0x74;
 /// Bit fields of `mode`.
 pub mod mode {
     use super::Field;
@@ -159,16 +169,16 @@ pub mod mode {
 /// Plan hash of the instance (a 64-bit constant of the generated configuration), written at
 /// every run; the kernel refuses a bundle with another plan hash, and the runtime can read it
 /// with mode.identify before loading one. (64-bit, ro, kernel argument `p_id`)
-pub const ID: u32 = 0x70;
+pub const ID: u32 = 0x7C;
 /// High word of `id`.
-pub const ID_HI: u32 = 0x74;
+pub const ID_HI: u32 = 0x80;
 /// Control word of `id`: bit 0 ap_vld (clear on read).
-pub const ID_VLD: u32 = 0x78;
+pub const ID_VLD: u32 = 0x84;
 
 /// Outcome of the last run. (32-bit, ro, kernel argument `p_status`)
-pub const STATUS: u32 = 0x80;
+pub const STATUS: u32 = 0x8C;
 /// Control word of `status`: bit 0 ap_vld (clear on read).
-pub const STATUS_VLD: u32 = 0x84;
+pub const STATUS_VLD: u32 = 0x90;
 /// Bit fields of `status`.
 pub mod status {
     use super::Field;
@@ -185,11 +195,11 @@ pub mod status {
 /// process beside the kernel. In the virtual board's C simulation it is the timed model's
 /// figure (hls/README.md, "Timed C simulation"): modelled, not measured. (64-bit, ro, kernel
 /// argument `p_cycles`)
-pub const CYCLES: u32 = 0x88;
+pub const CYCLES: u32 = 0x94;
 /// High word of `cycles`.
-pub const CYCLES_HI: u32 = 0x8C;
+pub const CYCLES_HI: u32 = 0x98;
 /// Control word of `cycles`: bit 0 ap_vld (clear on read).
-pub const CYCLES_VLD: u32 = 0x90;
+pub const CYCLES_VLD: u32 = 0x9C;
 
 /// One register of the map, for tables and dumps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -258,73 +268,80 @@ pub const REGISTERS: &[RegisterInfo] = &[
         access: "rw",
     },
     RegisterInfo {
-        name: "scratch_addr",
+        name: "params_a_addr",
         offset: 0x34,
         width: 64,
         vld_offset: None,
         access: "rw",
     },
     RegisterInfo {
-        name: "input_bytes",
+        name: "params_b_addr",
         offset: 0x40,
+        width: 64,
+        vld_offset: None,
+        access: "rw",
+    },
+    RegisterInfo {
+        name: "input_bytes",
+        offset: 0x4C,
         width: 32,
         vld_offset: None,
         access: "rw",
     },
     RegisterInfo {
         name: "output_bytes",
-        offset: 0x48,
+        offset: 0x54,
         width: 32,
         vld_offset: None,
         access: "rw",
     },
     RegisterInfo {
         name: "bundle_bytes",
-        offset: 0x50,
+        offset: 0x5C,
         width: 32,
         vld_offset: None,
         access: "rw",
     },
     RegisterInfo {
-        name: "scratch_bytes",
-        offset: 0x58,
+        name: "image_count",
+        offset: 0x64,
         width: 32,
         vld_offset: None,
         access: "rw",
     },
     RegisterInfo {
         name: "layer_count",
-        offset: 0x60,
+        offset: 0x6C,
         width: 32,
         vld_offset: None,
         access: "rw",
     },
     RegisterInfo {
         name: "mode",
-        offset: 0x68,
+        offset: 0x74,
         width: 32,
         vld_offset: None,
         access: "rw",
     },
     RegisterInfo {
         name: "id",
-        offset: 0x70,
+        offset: 0x7C,
         width: 64,
-        vld_offset: Some(0x78),
-        access: "ro",
-    },
-    RegisterInfo {
-        name: "status",
-        offset: 0x80,
-        width: 32,
         vld_offset: Some(0x84),
         access: "ro",
     },
     RegisterInfo {
-        name: "cycles",
-        offset: 0x88,
-        width: 64,
+        name: "status",
+        offset: 0x8C,
+        width: 32,
         vld_offset: Some(0x90),
+        access: "ro",
+    },
+    RegisterInfo {
+        name: "cycles",
+        offset: 0x94,
+        width: 64,
+        vld_offset: Some(0x9C),
         access: "ro",
     },
 ];
@@ -348,28 +365,32 @@ pub enum StatusCode {
     /// The SESL weight section is out of the bundle, has the wrong size, or holds out-of-range
     /// quantization parameters.
     SeslParams = 5,
-    /// The input buffer is smaller than the SESL input image, or the buffer receiving the SESL
-    /// output is too small.
+    /// The bundle header's input_bytes or handoff_bytes differs from the instance's SESL input
+    /// or output map.
     SeslBuffers = 6,
     /// A descriptor's magic word is wrong or a reserved word is not zero.
     DescMagic = 7,
-    /// A descriptor names an unknown layer kind.
+    /// A descriptor names a layer kind the SEML part does not run (it runs depthwise and
+    /// pointwise, the residual ADD fused into a pointwise layer), sets unknown flags, or
+    /// follows a depthwise layer with another.
     LayerKind = 8,
     /// A descriptor's shapes, kernel, stride or padding are inconsistent.
     Geometry = 9,
-    /// A descriptor exceeds the engine's maximums (channels, width or kernel size the tiles
-    /// were built for).
+    /// A descriptor exceeds the engines' maximums (pixels, channel words, kernel size or
+    /// feature-map memory the instance was built for).
     EngineLimit = 10,
-    /// A descriptor names an unknown buffer, or writes to the input buffer.
+    /// A descriptor names an unknown feature-map memory, reads or adds the one it writes, or
+    /// does not read the map the layer before it wrote (the first layer: fm0, the hand-off).
     BufferId = 11,
-    /// A descriptor's input region lies outside its buffer.
+    /// A descriptor's input (or residual) shape differs from the map it reads.
     InputRange = 12,
-    /// A descriptor's output region lies outside its buffer.
+    /// The last layer's output is not the bundle's output_bytes, or not whole 16-channel words;
+    /// or the output buffer is smaller than image_count outputs.
     OutputRange = 13,
-    /// A descriptor's output region overlaps one of its input regions.
-    Overlap = 14,
-    /// A descriptor's weight, bias, multiplier or shift array lies outside the bundle or is
-    /// misaligned.
+    /// image_count is 0, or the input buffer is smaller than image_count input images.
+    ImageCount = 14,
+    /// A descriptor's parameter blob lies outside the bundle's SEML parameter section, or its
+    /// size is not the one its shape needs.
     ParamRange = 15,
     /// A zero point, clamp, multiplier or shift is out of the range TFLite produces.
     Quant = 16,
@@ -402,7 +423,7 @@ impl StatusCode {
         StatusCode::BufferId,
         StatusCode::InputRange,
         StatusCode::OutputRange,
-        StatusCode::Overlap,
+        StatusCode::ImageCount,
         StatusCode::ParamRange,
         StatusCode::Quant,
         StatusCode::AddressUnmapped,
@@ -427,7 +448,7 @@ impl StatusCode {
             11 => Some(Self::BufferId),
             12 => Some(Self::InputRange),
             13 => Some(Self::OutputRange),
-            14 => Some(Self::Overlap),
+            14 => Some(Self::ImageCount),
             15 => Some(Self::ParamRange),
             16 => Some(Self::Quant),
             17 => Some(Self::AddressUnmapped),
@@ -454,7 +475,7 @@ impl StatusCode {
             Self::BufferId => "buffer_id",
             Self::InputRange => "input_range",
             Self::OutputRange => "output_range",
-            Self::Overlap => "overlap",
+            Self::ImageCount => "image_count",
             Self::ParamRange => "param_range",
             Self::Quant => "quant",
             Self::AddressUnmapped => "address_unmapped",
@@ -481,22 +502,30 @@ impl StatusCode {
                 "The SESL weight section is out of the bundle, has the wrong size, or holds out-of-range quantization parameters."
             }
             Self::SeslBuffers => {
-                "The input buffer is smaller than the SESL input image, or the buffer receiving the SESL output is too small."
+                "The bundle header's input_bytes or handoff_bytes differs from the instance's SESL input or output map."
             }
             Self::DescMagic => "A descriptor's magic word is wrong or a reserved word is not zero.",
-            Self::LayerKind => "A descriptor names an unknown layer kind.",
+            Self::LayerKind => {
+                "A descriptor names a layer kind the SEML part does not run (it runs depthwise and pointwise, the residual ADD fused into a pointwise layer), sets unknown flags, or follows a depthwise layer with another."
+            }
             Self::Geometry => "A descriptor's shapes, kernel, stride or padding are inconsistent.",
             Self::EngineLimit => {
-                "A descriptor exceeds the engine's maximums (channels, width or kernel size the tiles were built for)."
+                "A descriptor exceeds the engines' maximums (pixels, channel words, kernel size or feature-map memory the instance was built for)."
             }
             Self::BufferId => {
-                "A descriptor names an unknown buffer, or writes to the input buffer."
+                "A descriptor names an unknown feature-map memory, reads or adds the one it writes, or does not read the map the layer before it wrote (the first layer: fm0, the hand-off)."
             }
-            Self::InputRange => "A descriptor's input region lies outside its buffer.",
-            Self::OutputRange => "A descriptor's output region lies outside its buffer.",
-            Self::Overlap => "A descriptor's output region overlaps one of its input regions.",
+            Self::InputRange => {
+                "A descriptor's input (or residual) shape differs from the map it reads."
+            }
+            Self::OutputRange => {
+                "The last layer's output is not the bundle's output_bytes, or not whole 16-channel words; or the output buffer is smaller than image_count outputs."
+            }
+            Self::ImageCount => {
+                "image_count is 0, or the input buffer is smaller than image_count input images."
+            }
             Self::ParamRange => {
-                "A descriptor's weight, bias, multiplier or shift array lies outside the bundle or is misaligned."
+                "A descriptor's parameter blob lies outside the bundle's SEML parameter section, or its size is not the one its shape needs."
             }
             Self::Quant => {
                 "A zero point, clamp, multiplier or shift is out of the range TFLite produces."
@@ -518,13 +547,14 @@ impl StatusCode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u32)]
 pub enum LayerKind {
-    /// Standard K x K convolution, weights OHWI.
+    /// Standard K x K convolution (the SESL part runs it; SEML descriptors may not name it).
     Conv = 1,
     /// Depthwise K x K convolution (depth multiplier 1), weights [K][K][C].
     Depthwise = 2,
     /// 1 x 1 convolution, weights [out_c][in_c].
     Pointwise = 3,
-    /// Element-wise int8 ADD of the input and input2 regions (TFLite's input1 and input2).
+    /// Element-wise int8 ADD (SEML: fused into the pointwise layer before it, flags.residual;
+    /// descriptors may not name it).
     Add = 4,
 }
 
@@ -561,40 +591,43 @@ impl LayerKind {
     /// What the value means.
     pub const fn doc(self) -> &'static str {
         match self {
-            Self::Conv => "Standard K x K convolution, weights OHWI.",
+            Self::Conv => {
+                "Standard K x K convolution (the SESL part runs it; SEML descriptors may not name it)."
+            }
             Self::Depthwise => {
                 "Depthwise K x K convolution (depth multiplier 1), weights [K][K][C]."
             }
             Self::Pointwise => "1 x 1 convolution, weights [out_c][in_c].",
             Self::Add => {
-                "Element-wise int8 ADD of the input and input2 regions (TFLite's input1 and input2)."
+                "Element-wise int8 ADD (SEML: fused into the pointwise layer before it, flags.residual; descriptors may not name it)."
             }
         }
     }
 }
 
-/// Feature-map buffers a descriptor can name (`in_buf`, `in2_buf`, `out_buf`).
+/// Feature-map buffers a descriptor can name (`in_buf`, `res_buf`, `out_buf`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u32)]
 pub enum BufferId {
-    /// The input buffer (read-only).
-    Input = 0,
-    /// The output buffer.
-    Output = 1,
-    /// The scratch buffer.
-    Scratch = 2,
+    /// On-chip feature-map memory 0 of the SEML part; the SESL part's output (the hand-off)
+    /// lands here.
+    Fm0 = 0,
+    /// On-chip feature-map memory 1.
+    Fm1 = 1,
+    /// On-chip feature-map memory 2.
+    Fm2 = 2,
 }
 
 impl BufferId {
     /// Every value, in declaration order.
-    pub const ALL: &'static [BufferId] = &[BufferId::Input, BufferId::Output, BufferId::Scratch];
+    pub const ALL: &'static [BufferId] = &[BufferId::Fm0, BufferId::Fm1, BufferId::Fm2];
 
     /// The value with this number, if there is one.
     pub const fn from_u32(value: u32) -> Option<Self> {
         match value {
-            0 => Some(Self::Input),
-            1 => Some(Self::Output),
-            2 => Some(Self::Scratch),
+            0 => Some(Self::Fm0),
+            1 => Some(Self::Fm1),
+            2 => Some(Self::Fm2),
             _ => None,
         }
     }
@@ -602,18 +635,20 @@ impl BufferId {
     /// The name used in hls/regmap.toml.
     pub const fn name(self) -> &'static str {
         match self {
-            Self::Input => "input",
-            Self::Output => "output",
-            Self::Scratch => "scratch",
+            Self::Fm0 => "fm0",
+            Self::Fm1 => "fm1",
+            Self::Fm2 => "fm2",
         }
     }
 
     /// What the value means.
     pub const fn doc(self) -> &'static str {
         match self {
-            Self::Input => "The input buffer (read-only).",
-            Self::Output => "The output buffer.",
-            Self::Scratch => "The scratch buffer.",
+            Self::Fm0 => {
+                "On-chip feature-map memory 0 of the SEML part; the SESL part's output (the hand-off) lands here."
+            }
+            Self::Fm1 => "On-chip feature-map memory 1.",
+            Self::Fm2 => "On-chip feature-map memory 2.",
         }
     }
 }
@@ -621,7 +656,7 @@ impl BufferId {
 /// Magic word of a `BundleHeader`.
 pub const BUNDLE_MAGIC: u32 = 0x42484246;
 /// Device bundle format version the kernel accepts.
-pub const BUNDLE_VERSION: u32 = 2;
+pub const BUNDLE_VERSION: u32 = 3;
 
 /// The device bundle header at offset 0 of the bundle. Little-endian 32-bit words, read in
 /// place with zerocopy.
@@ -630,28 +665,28 @@ pub const BUNDLE_VERSION: u32 = 2;
 pub struct BundleHeader {
     /// 0x42484246 ("FBHB").
     pub magic: U32,
-    /// Device bundle format version (2).
+    /// Device bundle format version (3).
     pub version: U32,
     /// Plan hash, low word; must equal the kernel's id.
     pub plan_hash_lo: U32,
     /// Plan hash, high word.
     pub plan_hash_hi: U32,
-    /// Size of the bundle in bytes (a multiple of 4, header included); nothing past it is read,
-    /// and bundle_bytes must be at least this.
+    /// Size of the bundle in bytes (a multiple of 16, header included); nothing past it is
+    /// read, and bundle_bytes must be at least this.
     pub total_bytes: U32,
     /// CRC-32 (IEEE 802.3, zlib's) of the first total_bytes bytes with this word left out. The
     /// runtime checks it on load; the kernel on request (mode.verify).
     pub crc32: U32,
     /// Number of SEML layer descriptors; the layer_count register must equal it.
     pub layer_count: U32,
-    /// Byte offset of the first layer descriptor (4-aligned).
+    /// Byte offset of the first layer descriptor (16-aligned).
     pub desc_off: U32,
-    /// Byte offset of the SESL weight section (4-aligned).
+    /// Byte offset of the SESL weight section (16-aligned).
     pub sesl_off: U32,
     /// Size of the SESL weight section; must equal the instance's.
     pub sesl_bytes: U32,
-    /// Byte offset of the SEML parameter section (4-aligned); every descriptor's weights and
-    /// tables lie inside it.
+    /// Byte offset of the SEML parameter section (16-aligned); every descriptor's parameter
+    /// blob lies inside it.
     pub params_off: U32,
     /// Size of the SEML parameter section.
     pub params_bytes: U32,
@@ -660,9 +695,9 @@ pub struct BundleHeader {
     /// Bytes of the tensor the accelerator produces, at offset 0 of the output buffer (int8
     /// NHWC).
     pub output_bytes: U32,
-    /// Smallest scratch buffer every descriptor's regions fit in (0 when no layer uses
-    /// scratch).
-    pub scratch_bytes: U32,
+    /// Bytes of the SESL part's output map, the hand-off to the SEML part (the output itself
+    /// when there is no SEML layer); must equal the instance's.
+    pub handoff_bytes: U32,
     /// Zero.
     pub reserved: U32,
 }
@@ -678,6 +713,9 @@ const _: () = assert!(core::mem::size_of::<BundleHeader>() == BundleHeader::BYTE
 
 /// Magic word of a `LayerDesc`.
 pub const DESC_MAGIC: u32 = 0x44484246;
+/// `LayerDesc::flags` bit 0: A pointwise layer adds the residual in res_buf to its output
+/// (TFLite ADD, a = this layer's output, b = the residual).
+pub const FLAG_RESIDUAL: u32 = 1;
 
 /// One SEML layer descriptor. Little-endian 32-bit words, read in place with zerocopy.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
@@ -685,8 +723,10 @@ pub const DESC_MAGIC: u32 = 0x44484246;
 pub struct LayerDesc {
     /// 0x44484246 ("FBHD").
     pub magic: U32,
-    /// A layer_kind value.
+    /// A layer_kind value (depthwise or pointwise).
     pub kind: U32,
+    /// Flag bits (flag list below); others zero.
+    pub flags: U32,
     /// Input rows.
     pub in_h: U32,
     /// Input columns.
@@ -699,7 +739,7 @@ pub struct LayerDesc {
     pub out_w: U32,
     /// Output channels.
     pub out_c: U32,
-    /// Kernel size K (square); 1 for pointwise and add.
+    /// Kernel size K (square); 1 for pointwise.
     pub kernel: U32,
     /// Stride (1 or 2).
     pub stride: U32,
@@ -707,61 +747,52 @@ pub struct LayerDesc {
     pub pad_top: U32,
     /// Padding columns left of the input.
     pub pad_left: U32,
-    /// buffer_id of the input.
+    /// buffer_id of the input map (the first layer: fm0, the hand-off).
     pub in_buf: U32,
-    /// Byte offset of the input in its buffer.
-    pub in_off: U32,
-    /// buffer_id of the second ADD input (add only, else 0).
-    pub in2_buf: U32,
-    /// Byte offset of the second ADD input (add only, else 0).
-    pub in2_off: U32,
-    /// buffer_id of the output (output or scratch).
+    /// buffer_id of the residual map (flags bit 0), else 0.
+    pub res_buf: U32,
+    /// buffer_id of the output map (the last layer's is copied to the output buffer).
     pub out_buf: U32,
-    /// Byte offset of the output in its buffer.
-    pub out_off: U32,
-    /// Bundle offset of the int8 weights (conv, depthwise, pointwise).
-    pub weight_off: U32,
-    /// Bundle offset of the int32 biases, out_c of them (4-aligned).
-    pub bias_off: U32,
-    /// Bundle offset of the int32 Q31 multipliers, out_c of them (4-aligned).
-    pub mult_off: U32,
-    /// Bundle offset of the int32 shifts (positive = left), out_c of them (4-aligned).
-    pub shift_off: U32,
-    /// Input zero point (ADD: input1's).
+    /// Beat (16 bytes) of the bundle where the layer's parameter blob starts.
+    pub params_off: U32,
+    /// Beats of the parameter blob.
+    pub params_beats: U32,
+    /// Input zero point.
     pub in_zp: I32,
-    /// ADD: input2's zero point (else 0).
-    pub in2_zp: I32,
-    /// Output zero point.
+    /// Output zero point (with a residual: the ADD's output zero point).
     pub out_zp: I32,
-    /// Lower output clamp.
+    /// Lower output clamp (with a residual: the ADD's).
     pub act_min: I32,
-    /// Upper output clamp.
+    /// Upper output clamp (with a residual: the ADD's).
     pub act_max: I32,
-    /// ADD: left shift of both offset inputs (20), else 0.
+    /// With a residual: the pointwise output's zero point before the ADD (its clamp is the full
+    /// int8 range), else 0.
+    pub conv_zp: I32,
+    /// With a residual: the residual's zero point (ADD input b), else 0.
+    pub res_zp: I32,
+    /// With a residual: left shift of both offset inputs (20), else 0.
     pub left_shift: I32,
-    /// ADD: input1 multiplier, else 0.
-    pub in1_mult: I32,
-    /// ADD: input1 shift (<= 0), else 0.
-    pub in1_shift: I32,
-    /// ADD: input2 multiplier, else 0.
-    pub in2_mult: I32,
-    /// ADD: input2 shift (<= 0), else 0.
-    pub in2_shift: I32,
-    /// ADD: output multiplier, else 0.
-    pub out_mult: I32,
-    /// ADD: output shift (<= 0), else 0.
-    pub out_shift: I32,
+    /// With a residual: multiplier of the pointwise output, else 0.
+    pub a_mult: I32,
+    /// With a residual: its shift (<= 0), else 0.
+    pub a_shift: I32,
+    /// With a residual: multiplier of the residual, else 0.
+    pub b_mult: I32,
+    /// With a residual: its shift (<= 0), else 0.
+    pub b_shift: I32,
+    /// With a residual: multiplier of the sum, else 0.
+    pub add_mult: I32,
+    /// With a residual: its shift (<= 0), else 0.
+    pub add_shift: I32,
     /// Zero.
-    pub reserved0: U32,
-    /// Zero.
-    pub reserved1: U32,
+    pub reserved: U32,
 }
 
 impl LayerDesc {
     /// Size in 32-bit words.
-    pub const WORDS: usize = 36;
+    pub const WORDS: usize = 32;
     /// Size in bytes.
-    pub const BYTES: usize = 144;
+    pub const BYTES: usize = 128;
 }
 
 const _: () = assert!(core::mem::size_of::<LayerDesc>() == LayerDesc::BYTES);

@@ -141,20 +141,26 @@ class RegisterModel {
     const uint32_t l_inputBytes = arg32(r::kInputBytes);
     const uint32_t l_outputBytes = arg32(r::kOutputBytes);
     const uint32_t l_bundleBytes = arg32(r::kBundleBytes);
-    const uint32_t l_scratchBytes = arg32(r::kScratchBytes);
     void* const l_input = l_identify ? nullptr : m_translate(arg64(r::kInputAddr), l_inputBytes);
     void* const l_output = l_identify ? nullptr : m_translate(arg64(r::kOutputAddr), l_outputBytes);
-    void* const l_bundle = l_identify ? nullptr : m_translate(arg64(r::kBundleAddr), l_bundleBytes);
-    void* const l_scratch = l_identify ? nullptr : m_translate(arg64(r::kScratchAddr), l_scratchBytes);
-    const bool l_mapped = l_identify || (l_input != nullptr && l_output != nullptr && l_bundle != nullptr &&
-                                         l_scratch != nullptr && arg64(r::kBundleAddr) % 4 == 0);
+    // The bundle through its three ports: the kernel reads the same bytes through each.
+    void* l_bundles[3] = {nullptr, nullptr, nullptr};
+    const uint32_t l_bundleRegs[3] = {r::kBundleAddr, r::kParamsAAddr, r::kParamsBAddr};
+    bool l_aligned = arg64(r::kOutputAddr) % 16 == 0 && arg64(r::kInputAddr) % 16 == 0;
+    for (unsigned l_i = 0; l_i < 3 && !l_identify; ++l_i) {
+      l_bundles[l_i] = m_translate(arg64(l_bundleRegs[l_i]), l_bundleBytes);
+      l_aligned = l_aligned && arg64(l_bundleRegs[l_i]) % 16 == 0;
+    }
+    const bool l_mapped = l_identify || (l_input != nullptr && l_output != nullptr && l_bundles[0] != nullptr &&
+                                         l_bundles[1] != nullptr && l_bundles[2] != nullptr && l_aligned);
     if (l_mapped) {
-      m_kernel(static_cast<const int8_t*>(l_input), static_cast<int8_t*>(l_output),
-               static_cast<const uint32_t*>(l_bundle), static_cast<int8_t*>(l_scratch), l_inputBytes, l_outputBytes,
-               l_bundleBytes, l_scratchBytes, arg32(r::kLayerCount), l_mode, &l_id, &l_status, &l_cycles);
+      using Beat = const Vec<16>*;
+      m_kernel(static_cast<Beat>(l_input), static_cast<Vec<16>*>(l_output), static_cast<Beat>(l_bundles[0]),
+               static_cast<Beat>(l_bundles[1]), static_cast<Beat>(l_bundles[2]), l_inputBytes, l_outputBytes,
+               l_bundleBytes, arg32(r::kImageCount), arg32(r::kLayerCount), l_mode, &l_id, &l_status, &l_cycles);
     } else {
       // Still publish the id, as the kernel does on every run.
-      m_kernel(nullptr, nullptr, nullptr, nullptr, 0, 0, 0, 0, 0, r::mode::kIdentify.mask(), &l_id, &l_status,
+      m_kernel(nullptr, nullptr, nullptr, nullptr, nullptr, 0, 0, 0, 0, 0, r::mode::kIdentify.mask(), &l_id, &l_status,
                &l_cycles);
       l_status = r::status::kError.put(0, 1);
       l_status = r::status::kCode.put(l_status, static_cast<uint32_t>(r::StatusCode::kAddressUnmapped));
