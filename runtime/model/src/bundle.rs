@@ -5,22 +5,25 @@
 //! [`Bundle::open`], which validates everything before a byte reaches the accelerator, and
 //! then copies [`Bundle::bytes`] into the DMA buffer unchanged. Its layout is described once,
 //! in `hls/regmap.toml`, and reaches both sides through the generated [`crate::device`]
-//! module and the kernel's `fibha/regmap.hpp`:
+//! module and the kernel's `fibha/regmap.hpp`; the blob layouts are the engines' own
+//! (`hls/include/fibha/params.hpp`, `hls/include/fibha/seml.hpp`), built here by
+//! [`SeslSection`], [`pointwise_blob`] and [`depthwise_blob`]:
 //!
 //! | where | what |
 //! | --- | --- |
-//! | 0 | [`BundleHeader`]: magic `FBHB`, version, plan hash, `total_bytes`, CRC-32, layer count, the offsets and sizes of the sections below, and the input, output and scratch bytes the runtime must provide |
+//! | 0 | [`BundleHeader`]: magic `FBHB`, version, plan hash, `total_bytes`, CRC-32, layer count, the offsets and sizes of the sections below, the input, output and hand-off bytes of one image |
 //! | `desc_off` | one [`LayerDesc`] per SEML layer, in execution order |
-//! | `sesl_off` | the SESL weight section: per layer of the SESL chain a [`SeslLayerHead`], int32 bias, multipliers and shifts, then its int8 weights; an ADD as a [`SeslAdd`] |
-//! | `params_off` | the SEML parameters: per conv-like layer its int8 weights (conv OHWI, depthwise `[K][K][C]`, pointwise `[out][in]`: the order the engines read them) and its int32 bias, multipliers and shifts, each array on a [`ARRAY_ALIGN`] boundary |
+//! | `sesl_off` | the SESL weight section: per stage of the SESL chain a [`SeslLayerHead`] beat, int32 bias, multipliers and shifts (each padded to whole beats), then its weight words in its memory's order, each padded to whole beats; an ADD as a [`SeslAdd`] |
+//! | `params_off` | the SEML parameters: per layer one blob of 16-byte beats, stored as its even beats then its odd beats (the two loaders' halves) |
 //!
-//! All integers are little-endian; the CRC-32 (IEEE, as zlib) covers the first
-//! `total_bytes` bytes except the `crc32` word itself.
+//! Everything is in 16-byte beats (the kernel's m_axi ports are 128 bits wide); integers
+//! are little-endian; the CRC-32 (IEEE, as zlib) covers the first `total_bytes` bytes
+//! except the `crc32` word itself.
 //!
 //! Invariant: [`parse`] accepts a buffer only when its magic, version, size, checksum,
-//! plan hash (when one is expected), every section and every descriptor are consistent,
-//! so that each region a descriptor names lies inside its section and inside the buffer
-//! sizes the header announces; a view it returns never indexes out of bounds.
+//! plan hash (when one is expected), every section and every descriptor are consistent
+//! (each descriptor as the kernel checks it, and the chain between them: each layer reads
+//! what the one before wrote); a view it returns never indexes out of bounds.
 
 use std::path::{Path, PathBuf};
 
@@ -29,16 +32,15 @@ use zerocopy::{FromBytes, IntoBytes};
 
 use crate::device::{
     self, BUNDLE_CRC_OFFSET, BUNDLE_MAGIC, BUNDLE_VERSION, BufferId, BundleHeader, DESC_MAGIC,
-    LayerDesc, LayerKind, SeslAdd, SeslLayerHead,
+    FLAG_RESIDUAL, LayerDesc, LayerKind, SeslAdd, SeslLayerHead,
 };
 
 /// The bundle's file name in a build directory.
 pub const FILE_NAME: &str = "model.fibha";
-/// Alignment of every section and SEML array the writer emits (one 512-bit memory word, a
-/// whole AXI burst beat); the reader requires the kernel's 4 bytes.
-pub const ARRAY_ALIGN: usize = 64;
-/// Alignment the kernel requires of every section and per-channel table.
-pub const WORD_ALIGN: u64 = 4;
+/// Bytes of one beat of the kernel's 128-bit ports: the unit of every section and blob.
+pub const BEAT: usize = 16;
+/// Channels per word of the SEML part's feature maps.
+pub const FM_LANES: usize = 16;
 
 /// CRC-32 of a bundle image (its first `total_bytes` bytes) without the `crc32` word.
 pub fn checksum(image: &[u8]) -> u32 {
@@ -150,19 +152,6 @@ pub struct BundleError {
     pub kind: BundleErrorKind,
 }
 
-/// The parameters of one conv-like SEML layer, viewed in place.
-#[derive(Clone, Copy, Debug)]
-pub struct LayerParams<'a> {
-    /// int8 weights in engine read order.
-    pub weights: &'a [i8],
-    /// int32 bias per output channel.
-    pub bias: &'a [I32],
-    /// Q31 multiplier per output channel.
-    pub multipliers: &'a [I32],
-    /// Shift per output channel (positive = left).
-    pub shifts: &'a [I32],
-}
-
 /// A validated, zero-copy view of a bundle.
 #[derive(Clone, Copy, Debug)]
 pub struct BundleView<'a> {
@@ -198,22 +187,10 @@ impl<'a> BundleView<'a> {
         self.image
     }
 
-    /// The parameters of a conv-like layer (`None` for an ADD).
-    pub fn params(&self, d: &LayerDesc) -> Option<LayerParams<'a>> {
-        let kind = LayerKind::from_u32(d.kind.get())?;
-        let weight_bytes = expected_weight_bytes(kind, d)?;
-        let table = 4 * d.out_c.get();
-        let words = |off: U32| {
-            <[I32]>::ref_from_bytes(region(self.image, off.get(), table))
-                .expect("parse checked the tables' size and alignment")
-        };
-        Some(LayerParams {
-            weights: <[i8]>::ref_from_bytes(region(self.image, d.weight_off.get(), weight_bytes))
-                .expect("i8 has no alignment or size constraint"),
-            bias: words(d.bias_off),
-            multipliers: words(d.mult_off),
-            shifts: words(d.shift_off),
-        })
+    /// A layer's parameter blob as stored (loader A's half, then loader B's).
+    pub fn blob(&self, d: &LayerDesc) -> &'a [u8] {
+        let off = d.params_off.get() as usize * BEAT;
+        &self.image[off..off + d.params_beats.get() as usize * BEAT]
     }
 }
 
@@ -224,20 +201,6 @@ fn plan_hash_of(h: &BundleHeader) -> u64 {
 /// Bytes `[off, off + len)` of a validated image.
 fn region(image: &[u8], off: u32, len: u32) -> &[u8] {
     &image[off as usize..off as usize + len as usize]
-}
-
-/// int8 weight bytes of a conv-like layer of this shape (`None` for an ADD).
-fn expected_weight_bytes(kind: LayerKind, d: &LayerDesc) -> Option<u32> {
-    let k = u64::from(d.kernel.get());
-    let k2 = k.saturating_mul(k);
-    let (out_c, in_c) = (u64::from(d.out_c.get()), u64::from(d.in_c.get()));
-    let bytes = match kind {
-        LayerKind::Conv => out_c.saturating_mul(k2).saturating_mul(in_c),
-        LayerKind::Depthwise => k2.saturating_mul(out_c),
-        LayerKind::Pointwise => out_c.saturating_mul(in_c),
-        LayerKind::Add => return None,
-    };
-    u32::try_from(bytes).ok()
 }
 
 /// A bundle read from a file and validated.
@@ -317,11 +280,11 @@ fn validate(
         });
     }
     let total = u64::from(header.total_bytes.get());
-    if total != bytes.len() as u64 || total % WORD_ALIGN != 0 {
+    if total != bytes.len() as u64 || total % BEAT as u64 != 0 {
         return Err(BundleErrorKind::Header {
             field: "total_bytes",
             found: total,
-            expected: format!("the file's size {} (a multiple of 4)", bytes.len()),
+            expected: format!("the file's size {} (whole 16-byte beats)", bytes.len()),
         });
     }
     if header.reserved.get() != 0 {
@@ -346,6 +309,18 @@ fn validate(
             expected,
         });
     }
+    for (field, v) in [
+        ("input_bytes", header.input_bytes.get()),
+        ("output_bytes", header.output_bytes.get()),
+    ] {
+        if v == 0 || v as usize % BEAT != 0 {
+            return Err(BundleErrorKind::Header {
+                field,
+                found: v.into(),
+                expected: "a non-zero number of whole 16-byte beats".into(),
+            });
+        }
+    }
     let count = header.layer_count.get();
     let table = u64::from(count) * LayerDesc::BYTES as u64;
     let sections = [
@@ -369,8 +344,8 @@ fn validate(
             size,
             problem,
         };
-        if offset % WORD_ALIGN != 0 {
-            return Err(bad("is not 4-byte aligned".into()));
+        if offset % BEAT as u64 != 0 || size % BEAT as u64 != 0 {
+            return Err(bad("is not whole 16-byte beats".into()));
         }
         if offset + size > total {
             return Err(bad(format!("ends past the bundle's {total} bytes")));
@@ -385,9 +360,19 @@ fn validate(
     let start = header.desc_off.get() as usize;
     let descriptors = <[LayerDesc]>::ref_from_bytes(&bytes[start..start + table as usize])
         .expect("descriptors are byte arrays and the table is a whole number of them");
+    let mut chain = Chain::start(header);
     for (index, d) in descriptors.iter().enumerate() {
         check_descriptor(header, d)
+            .and_then(|()| chain.next(d))
             .map_err(|detail| BundleErrorKind::Descriptor { index, detail })?;
+    }
+    if let Some(last) = descriptors.len().checked_sub(1) {
+        chain
+            .finish(header)
+            .map_err(|detail| BundleErrorKind::Descriptor {
+                index: last,
+                detail,
+            })?;
     }
     Ok(BundleView {
         image: bytes,
@@ -396,33 +381,44 @@ fn validate(
     })
 }
 
-/// The buffer sizes the header announces, by buffer id.
-fn buffer_bytes(h: &BundleHeader, id: u32) -> Option<(BufferId, u64)> {
-    let id = BufferId::from_u32(id)?;
-    let bytes = match id {
-        BufferId::Input => h.input_bytes,
-        BufferId::Output => h.output_bytes,
-        BufferId::Scratch => h.scratch_bytes,
-    };
-    Some((id, bytes.get().into()))
-}
-
 fn int8(v: I32) -> bool {
     (-128..=127).contains(&v.get())
 }
 
-/// The host's mirror of the kernel's descriptor checks (structure, regions, zero points
-/// and clamps); per-channel multipliers and shifts are left to the kernel, which checks
-/// them as it loads them.
+/// Words of a pixel of `c` channels in the SEML part's feature maps.
+pub fn fm_words(c: usize) -> usize {
+    c.div_ceil(FM_LANES)
+}
+
+/// The host's mirror of the kernel's descriptor checks that do not depend on the
+/// instance (its maximums are the kernel's to check): structure, geometry, buffers, zero
+/// points, clamps and ADD parameters, the blob's place. Per-channel multipliers and shifts
+/// are left to the kernel, which checks them as they stream in.
 fn check_descriptor(h: &BundleHeader, d: &LayerDesc) -> Result<(), String> {
-    if d.magic.get() != DESC_MAGIC || d.reserved0.get() != 0 || d.reserved1.get() != 0 {
+    if d.magic.get() != DESC_MAGIC || d.reserved.get() != 0 {
         return Err(format!(
-            "magic {:#010x} (expected {DESC_MAGIC:#010x}) or a reserved word is not zero",
+            "magic {:#010x} (expected {DESC_MAGIC:#010x}) or the reserved word is not zero",
             d.magic.get()
         ));
     }
     let kind = LayerKind::from_u32(d.kind.get())
         .ok_or_else(|| format!("unknown layer kind {}", d.kind.get()))?;
+    let residual = d.flags.get() & FLAG_RESIDUAL != 0;
+    match kind {
+        LayerKind::Depthwise | LayerKind::Pointwise => {}
+        LayerKind::Conv | LayerKind::Add => {
+            return Err(format!(
+                "a {} layer: the SEML part runs depthwise and pointwise layers (an ADD fused into the pointwise layer before it)",
+                kind.name()
+            ));
+        }
+    }
+    if d.flags.get() & !FLAG_RESIDUAL != 0 || (residual && kind == LayerKind::Depthwise) {
+        return Err(format!(
+            "flags {:#x}: only a pointwise layer may add a residual",
+            d.flags.get()
+        ));
+    }
     let [
         in_h,
         in_w,
@@ -439,112 +435,210 @@ fn check_descriptor(h: &BundleHeader, d: &LayerDesc) -> Result<(), String> {
         d.pad_left,
     ]
     .map(|v| u64::from(v.get()));
-    if [in_h, in_w, in_c, out_h, out_w, out_c].contains(&0) {
-        return Err("a dimension is zero".into());
-    }
-    match kind {
-        LayerKind::Conv | LayerKind::Depthwise => {
-            if k == 0 || !(1..=2).contains(&stride) || pad_top >= k || pad_left >= k {
-                return Err(format!(
-                    "kernel {k}, stride {stride}, padding ({pad_top}, {pad_left}) are not a window the engines run"
-                ));
-            }
-            if (out_h - 1) * stride > in_h - 1 + pad_top
-                || (out_w - 1) * stride > in_w - 1 + pad_left
-            {
-                return Err(format!(
-                    "{out_h}x{out_w} outputs do not fit a {in_h}x{in_w} input with stride {stride}"
-                ));
-            }
-        }
-        LayerKind::Pointwise | LayerKind::Add => {
-            if k != 1
-                || stride != 1
-                || pad_top != 0
-                || pad_left != 0
-                || in_h != out_h
-                || in_w != out_w
-            {
-                return Err(format!(
-                    "a {} layer must be 1x1, stride 1, unpadded",
-                    kind.name()
-                ));
-            }
-        }
-    }
-    if matches!(kind, LayerKind::Depthwise | LayerKind::Add) && in_c != out_c {
+    if [in_h, in_w, in_c, out_h, out_w, out_c, k].contains(&0) || !(1..=2).contains(&stride) {
         return Err(format!(
-            "{} with {in_c} input and {out_c} output channels",
-            kind.name()
+            "a zero dimension or stride {stride}: not a layer the engines run"
         ));
     }
-    // Saturating: a product past 2^64 is as much "outside every buffer" as any large one.
-    let in_bytes = in_h.saturating_mul(in_w).saturating_mul(in_c);
-    let out_bytes = out_h.saturating_mul(out_w).saturating_mul(out_c);
-    let inside =
-        |what: &str, buf: U32, off: U32, len: u64| -> Result<(BufferId, u64, u64), String> {
-            let (id, size) = buffer_bytes(h, buf.get())
-                .ok_or_else(|| format!("{what} names unknown buffer {}", buf.get()))?;
-            let off = u64::from(off.get());
-            if off.saturating_add(len) > size {
-                return Err(format!(
-                    "{what} [{off}, +{len}) lies outside the {} buffer's {size} bytes",
-                    id.name()
-                ));
-            }
-            Ok((id, off, len))
-        };
-    let input = inside("input", d.in_buf, d.in_off, in_bytes)?;
-    let mut inputs = vec![input];
-    if kind == LayerKind::Add {
-        inputs.push(inside("second input", d.in2_buf, d.in2_off, in_bytes)?);
-    }
-    let output = inside("output", d.out_buf, d.out_off, out_bytes)?;
-    if output.0 == BufferId::Input {
-        return Err("writes to the input buffer".into());
-    }
-    if inputs
-        .iter()
-        .any(|i| i.0 == output.0 && i.1 < output.1 + output.2 && output.1 < i.1 + i.2)
+    if kind == LayerKind::Depthwise {
+        if pad_top >= k || pad_left >= k || in_c != out_c {
+            return Err(format!(
+                "kernel {k}, padding ({pad_top}, {pad_left}), {in_c} -> {out_c} channels: not a depthwise window the engine runs"
+            ));
+        }
+        if (out_h - 1) * stride >= in_h + pad_top || (out_w - 1) * stride >= in_w + pad_left {
+            return Err(format!(
+                "{out_h}x{out_w} outputs do not fit a {in_h}x{in_w} input with stride {stride}"
+            ));
+        }
+    } else if k != 1
+        || stride != 1
+        || pad_top != 0
+        || pad_left != 0
+        || in_h != out_h
+        || in_w != out_w
     {
-        return Err("its output overlaps one of its inputs".into());
+        return Err("a pointwise layer must be 1x1, stride 1, unpadded".into());
     }
-    if ![d.in_zp, d.in2_zp, d.out_zp, d.act_min, d.act_max]
+    let bufs = [d.in_buf, d.out_buf, d.res_buf].map(|b| b.get());
+    if bufs.iter().any(|&b| BufferId::from_u32(b).is_none())
+        || bufs[0] == bufs[1]
+        || (residual && (bufs[2] == bufs[0] || bufs[2] == bufs[1]))
+        || (!residual && bufs[2] != 0)
+    {
+        return Err(format!(
+            "feature-map memories in {}, out {}, residual {}: unknown, or one read and written at once",
+            bufs[0], bufs[1], bufs[2]
+        ));
+    }
+    let add_fields = [
+        d.conv_zp,
+        d.res_zp,
+        d.left_shift,
+        d.a_mult,
+        d.a_shift,
+        d.b_mult,
+        d.b_shift,
+        d.add_mult,
+        d.add_shift,
+    ];
+    if ![d.in_zp, d.out_zp, d.act_min, d.act_max, d.conv_zp, d.res_zp]
         .into_iter()
         .all(int8)
         || d.act_min.get() > d.act_max.get()
     {
         return Err("a zero point or clamp is outside int8 (or the clamp is empty)".into());
     }
-    if kind == LayerKind::Add {
-        return Ok(());
-    }
-    let weights = expected_weight_bytes(kind, d)
-        .ok_or_else(|| "its weights would not fit a 32-bit bundle".to_string())?;
-    let (p_off, p_end) = (
-        u64::from(h.params_off.get()),
-        u64::from(h.params_off.get()) + u64::from(h.params_bytes.get()),
-    );
-    for (what, off, len, align) in [
-        ("weights", d.weight_off, u64::from(weights), 1),
-        ("bias", d.bias_off, 4 * out_c, WORD_ALIGN),
-        ("multipliers", d.mult_off, 4 * out_c, WORD_ALIGN),
-        ("shifts", d.shift_off, 4 * out_c, WORD_ALIGN),
-    ] {
-        let off = u64::from(off.get());
-        if off < p_off || off + len > p_end || off % align != 0 {
-            return Err(format!(
-                "{what} [{off:#x}, +{len}) lie outside the parameter section [{p_off:#x}, {p_end:#x}) or are misaligned"
-            ));
+    if residual {
+        let shift_ok = |v: I32| (-31..=0).contains(&v.get());
+        if !(0..=20).contains(&d.left_shift.get())
+            || [d.a_mult, d.b_mult, d.add_mult].iter().any(|m| m.get() < 0)
+            || ![d.a_shift, d.b_shift, d.add_shift]
+                .into_iter()
+                .all(shift_ok)
+        {
+            return Err(
+                "the residual ADD's multipliers or shifts are out of TFLite's range".into(),
+            );
         }
+    } else if add_fields.iter().any(|v| v.get() != 0) {
+        return Err("ADD fields are set on a layer without a residual".into());
+    }
+    let (first, end) = (
+        u64::from(h.params_off.get()) / BEAT as u64,
+        (u64::from(h.params_off.get()) + u64::from(h.params_bytes.get())) / BEAT as u64,
+    );
+    let (off, beats) = (
+        u64::from(d.params_off.get()),
+        u64::from(d.params_beats.get()),
+    );
+    if off < first || off + beats > end || beats == 0 || beats % 2 != 0 {
+        return Err(format!(
+            "parameter blob at beat {off}, {beats} beats: outside the parameter section (beats {first}..{end}) or not an even number"
+        ));
     }
     Ok(())
+}
+
+/// The chain between descriptors, as the kernel checks it: the first layer reads the
+/// hand-off in fm0, each later one what its predecessor wrote, a residual has the output's
+/// shape, no depthwise layer follows another, the last output is the header's.
+struct Chain {
+    buf: u32,
+    shape: [u32; 3],
+    maps: [[u32; 3]; 3],
+    depthwise: bool,
+}
+
+impl Chain {
+    fn start(h: &BundleHeader) -> Chain {
+        // The hand-off's shape is the instance's; the kernel checks its size.
+        let _ = h;
+        Chain {
+            buf: BufferId::Fm0 as u32,
+            shape: [0; 3],
+            maps: [[0; 3]; 3],
+            depthwise: false,
+        }
+    }
+
+    fn next(&mut self, d: &LayerDesc) -> Result<(), String> {
+        if d.in_buf.get() != self.buf {
+            return Err(format!(
+                "reads fm{} but the map before it is in fm{} (the first layer reads the hand-off in fm0)",
+                d.in_buf.get(),
+                self.buf
+            ));
+        }
+        let input = [d.in_h.get(), d.in_w.get(), d.in_c.get()];
+        let output = [d.out_h.get(), d.out_w.get(), d.out_c.get()];
+        if self.shape != [0; 3] && input != self.shape {
+            return Err(format!(
+                "reads a {input:?} map, the layer before wrote {:?}",
+                self.shape
+            ));
+        }
+        if d.flags.get() & FLAG_RESIDUAL != 0
+            && self.maps[d.res_buf.get() as usize] != output
+            && !(self.shape == [0; 3] && d.res_buf.get() == BufferId::Fm0 as u32)
+        {
+            return Err(format!(
+                "adds the map in fm{}, which is not a {output:?} map",
+                d.res_buf.get()
+            ));
+        }
+        let depthwise = d.kind.get() == LayerKind::Depthwise as u32;
+        if depthwise && self.depthwise {
+            return Err("a depthwise layer follows another (the engine holds one depthwise layer's parameters)".into());
+        }
+        if self.shape == [0; 3] {
+            self.maps[BufferId::Fm0 as usize] = input;
+        }
+        self.depthwise = depthwise;
+        self.buf = d.out_buf.get();
+        self.shape = output;
+        self.maps[self.buf as usize] = output;
+        Ok(())
+    }
+
+    fn finish(&self, h: &BundleHeader) -> Result<(), String> {
+        let [oh, ow, oc] = self.shape.map(u64::from);
+        if oc as usize % FM_LANES != 0 || oh * ow * oc != u64::from(h.output_bytes.get()) {
+            return Err(format!(
+                "the last layer writes {oh}x{ow}x{oc}, the header's output is {} bytes (and the output is whole 16-channel words)",
+                h.output_bytes.get()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A sequence of 16-byte beats under construction.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Beats {
+    bytes: Vec<u8>,
+}
+
+impl Beats {
+    /// Beats so far.
+    pub fn len(&self) -> usize {
+        self.bytes.len() / BEAT
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// int32 entries, zero-padded to whole beats.
+    pub fn table(&mut self, entries: impl IntoIterator<Item = i32>) {
+        for v in entries {
+            self.bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        self.pad();
+    }
+
+    /// Bytes, zero-padded to whole beats.
+    pub fn words(&mut self, bytes: &[u8]) {
+        self.bytes.extend_from_slice(bytes);
+        self.pad();
+    }
+
+    fn pad(&mut self) {
+        self.bytes
+            .resize(self.bytes.len().next_multiple_of(BEAT), 0);
+    }
 }
 
 /// Builds the SESL weight section, blob by blob in chain order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SeslSection {
-    bytes: Vec<u8>,
+    beats: Beats,
 }
 
 impl SeslSection {
@@ -553,42 +647,41 @@ impl SeslSection {
         SeslSection::default()
     }
 
-    /// Appends a conv-like layer: its scalars, per-channel tables (one entry per output
-    /// channel each) and int8 weights in the engine's layout.
+    /// Appends a conv-like stage: its scalars, per-channel tables (one entry per output
+    /// channel each, padded to whole beats) and its weight words in its memory's order,
+    /// `word` bytes each, each padded to whole beats.
     pub fn conv_like(
         &mut self,
         head: SeslLayerHead,
         bias: &[i32],
         multipliers: &[i32],
         shifts: &[i32],
-        weights: &[i8],
+        words: &[i8],
+        word: usize,
     ) {
-        self.bytes.extend_from_slice(head.as_bytes());
+        self.beats.words(head.as_bytes());
         for table in [bias, multipliers, shifts] {
-            self.bytes
-                .extend(table.iter().flat_map(|v| v.to_le_bytes()));
+            self.beats.table(table.iter().copied());
         }
-        self.bytes.extend_from_slice(weights.as_bytes());
-        self.bytes
-            .resize(self.bytes.len().next_multiple_of(WORD_ALIGN as usize), 0);
+        for w in words.chunks(word) {
+            self.beats.words(w.as_bytes());
+        }
     }
 
     /// Appends an ADD.
     pub fn add(&mut self, add: SeslAdd) {
-        self.bytes.extend_from_slice(add.as_bytes());
+        self.beats.words(add.as_bytes());
     }
 
     /// The section's bytes.
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        self.beats.bytes()
     }
 }
 
-/// The parameters of one conv-like SEML layer, owned, for the writer.
+/// A conv-like layer's per-channel tables.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct OwnedParams {
-    /// int8 weights in engine read order.
-    pub weights: Vec<i8>,
+pub struct ChannelTables {
     /// int32 bias per output channel.
     pub bias: Vec<i32>,
     /// Q31 multiplier per output channel.
@@ -597,14 +690,88 @@ pub struct OwnedParams {
     pub shifts: Vec<i32>,
 }
 
-/// One SEML layer to write: its descriptor (the writer fills `magic` and the parameter
-/// offsets) and, for a conv-like layer, its parameters.
+impl ChannelTables {
+    /// The three tables for channels `first .. first + n` (zero past the end), each padded
+    /// to whole beats.
+    fn write(&self, b: &mut Beats, first: usize, n: usize) {
+        for t in [&self.bias, &self.multipliers, &self.shifts] {
+            b.table((first..first + n).map(|c| t.get(c).copied().unwrap_or(0)));
+        }
+    }
+}
+
+/// One beat of weights `w[row][col0 .. col0 + 16)` of a `rows x cols` matrix, zero past
+/// its edges.
+fn weight_beat(b: &mut Beats, w: &[i8], rows: usize, cols: usize, row: usize, col0: usize) {
+    let mut beat = [0u8; BEAT];
+    if row < rows {
+        for (i, v) in beat.iter_mut().enumerate().take(cols.saturating_sub(col0)) {
+            *v = w[row * cols + col0 + i] as u8;
+        }
+    }
+    b.words(&beat);
+}
+
+/// Beats of one pointwise fold: three tables of `pe` entries, `pe x cf` weight beats.
+pub fn pw_fold_beats(pe: usize, cf: usize) -> usize {
+    3 * (pe / 4) + pe * cf
+}
+
+/// Beats of a depthwise layer's blob: three tables of `16 x words` entries, `taps x words`
+/// weight beats, rounded up to even.
+pub fn dw_block_beats(words: usize, taps: usize) -> usize {
+    (12 * words + taps * words).next_multiple_of(2)
+}
+
+/// A pointwise layer's blob in the engine's order (before the split into halves): per fold
+/// of `pe` output channels, the fold's tables, then for each input word, for each output
+/// channel of the fold, one beat of its 16 weights. `weights` is `[out_c][in_c]`.
+pub fn pointwise_blob(
+    weights: &[i8],
+    tables: &ChannelTables,
+    in_c: usize,
+    out_c: usize,
+    pe: usize,
+) -> Beats {
+    let mut b = Beats::default();
+    let cf = fm_words(in_c);
+    for fold in 0..out_c.div_ceil(pe) {
+        tables.write(&mut b, fold * pe, pe);
+        for word in 0..cf {
+            for row in fold * pe..(fold + 1) * pe {
+                weight_beat(&mut b, weights, out_c, in_c, row, word * FM_LANES);
+            }
+        }
+    }
+    b
+}
+
+/// A depthwise layer's blob in the engine's order: the tables of `16 x words` channels,
+/// then for each tap the words of its weights, one zero beat when the count is odd.
+/// `weights` is `[taps][c]`.
+pub fn depthwise_blob(weights: &[i8], tables: &ChannelTables, c: usize, taps: usize) -> Beats {
+    let mut b = Beats::default();
+    let words = fm_words(c);
+    tables.write(&mut b, 0, words * FM_LANES);
+    for tap in 0..taps {
+        for word in 0..words {
+            weight_beat(&mut b, weights, taps, c, tap, word * FM_LANES);
+        }
+    }
+    if b.len() % 2 != 0 {
+        b.words(&[0; BEAT]);
+    }
+    b
+}
+
+/// One SEML layer to write: its descriptor (the writer fills `magic` and the blob's place)
+/// and its blob in the engine's order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SemlLayer {
     /// The descriptor.
     pub desc: LayerDesc,
-    /// Weights and tables (`None` for an ADD).
-    pub params: Option<OwnedParams>,
+    /// The parameter blob ([`pointwise_blob`], [`depthwise_blob`]).
+    pub blob: Beats,
 }
 
 /// Everything a bundle holds.
@@ -616,47 +783,49 @@ pub struct BundleSpec {
     pub sesl: SeslSection,
     /// The SEML layers, in execution order.
     pub layers: Vec<SemlLayer>,
-    /// Bytes of the input image.
+    /// Bytes of one input image.
     pub input_bytes: u32,
-    /// Bytes of the accelerator's output tensor (at offset 0 of the output buffer).
+    /// Bytes of one image's output tensor.
     pub output_bytes: u32,
-    /// Scratch bytes the descriptors use.
-    pub scratch_bytes: u32,
+    /// Bytes of the SESL part's output map (the hand-off to the SEML part).
+    pub handoff_bytes: u32,
 }
 
-/// Serializes a bundle: header, descriptor table, SESL section, SEML parameters, each
-/// section and array on an [`ARRAY_ALIGN`] boundary, checksum last.
+/// A blob as stored: its even beats (loader A's), then its odd beats (loader B's).
+fn split_halves(blob: &Beats) -> impl Iterator<Item = &[u8]> {
+    let beats: Vec<&[u8]> = blob.bytes().chunks(BEAT).collect();
+    let even: Vec<&[u8]> = beats.iter().copied().step_by(2).collect();
+    let odd: Vec<&[u8]> = beats.iter().copied().skip(1).step_by(2).collect();
+    even.into_iter().chain(odd)
+}
+
+/// Serializes a bundle: header, descriptor table, SESL section, SEML parameters, all in
+/// whole beats, checksum last.
 pub fn write(spec: &BundleSpec) -> Result<Vec<u8>, BundleErrorKind> {
     let to_u32 = |v: usize, what: &'static str| {
         u32::try_from(v).map_err(|_| BundleErrorKind::TooLarge { what })
     };
-    let align = |n: usize| n.next_multiple_of(ARRAY_ALIGN);
-    let desc_off = align(BundleHeader::BYTES);
-    let sesl_off = align(desc_off + spec.layers.len() * LayerDesc::BYTES);
-    let params_off = align(sesl_off + spec.sesl.bytes.len());
+    let desc_off = BundleHeader::BYTES;
+    let sesl_off = desc_off + spec.layers.len() * LayerDesc::BYTES;
+    let params_off = sesl_off + spec.sesl.bytes().len();
     let mut image = vec![0u8; params_off];
-    image[sesl_off..sesl_off + spec.sesl.bytes.len()].copy_from_slice(&spec.sesl.bytes);
-    let put = |image: &mut Vec<u8>, bytes: &[u8]| -> Result<U32, BundleErrorKind> {
-        let off = align(image.len());
-        image.resize(off, 0);
-        image.extend_from_slice(bytes);
-        Ok(U32::new(to_u32(off, "the SEML parameter section")?))
-    };
-    let words = |v: &[i32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    image[sesl_off..params_off].copy_from_slice(spec.sesl.bytes());
     let mut descriptors = Vec::with_capacity(spec.layers.len());
     for layer in &spec.layers {
         let mut d = layer.desc;
+        let mut blob = layer.blob.clone();
+        if blob.len() % 2 != 0 {
+            blob.words(&[0; BEAT]);
+        }
         d.magic = U32::new(DESC_MAGIC);
-        if let Some(p) = &layer.params {
-            d.weight_off = put(&mut image, p.weights.as_bytes())?;
-            d.bias_off = put(&mut image, &words(&p.bias))?;
-            d.mult_off = put(&mut image, &words(&p.multipliers))?;
-            d.shift_off = put(&mut image, &words(&p.shifts))?;
+        d.params_off = U32::new(to_u32(image.len() / BEAT, "the SEML parameter section")?);
+        d.params_beats = U32::new(to_u32(blob.len(), "a parameter blob")?);
+        for beat in split_halves(&blob) {
+            image.extend_from_slice(beat);
         }
         descriptors.push(d);
     }
     let params_end = image.len();
-    image.resize(params_end.next_multiple_of(WORD_ALIGN as usize), 0);
     image[desc_off..desc_off + descriptors.as_bytes().len()]
         .copy_from_slice(descriptors.as_bytes());
     let header = BundleHeader {
@@ -669,7 +838,7 @@ pub fn write(spec: &BundleSpec) -> Result<Vec<u8>, BundleErrorKind> {
         layer_count: U32::new(to_u32(spec.layers.len(), "the layer count")?),
         desc_off: U32::new(to_u32(desc_off, "the descriptor table")?),
         sesl_off: U32::new(to_u32(sesl_off, "the SESL section")?),
-        sesl_bytes: U32::new(to_u32(spec.sesl.bytes.len(), "the SESL section")?),
+        sesl_bytes: U32::new(to_u32(spec.sesl.bytes().len(), "the SESL section")?),
         params_off: U32::new(to_u32(params_off, "the SEML parameter section")?),
         params_bytes: U32::new(to_u32(
             params_end - params_off,
@@ -677,7 +846,7 @@ pub fn write(spec: &BundleSpec) -> Result<Vec<u8>, BundleErrorKind> {
         )?),
         input_bytes: U32::new(spec.input_bytes),
         output_bytes: U32::new(spec.output_bytes),
-        scratch_bytes: U32::new(spec.scratch_bytes),
+        handoff_bytes: U32::new(spec.handoff_bytes),
         reserved: U32::new(0),
     };
     image[..BundleHeader::BYTES].copy_from_slice(header.as_bytes());
@@ -687,7 +856,6 @@ pub fn write(spec: &BundleSpec) -> Result<Vec<u8>, BundleErrorKind> {
 }
 
 /// A descriptor with the shape fields set and everything else zero, for writers and tests.
-#[allow(clippy::too_many_arguments)]
 pub fn shaped_descriptor(
     kind: LayerKind,
     input: [u32; 3],
@@ -717,50 +885,71 @@ pub const INTERFACE_VERSION: u32 = device::INTERFACE_VERSION;
 mod tests {
     use super::*;
 
-    /// A 3x3 conv 4x4x3 -> 4x4x5 from the input to scratch, then an ADD of that map with
-    /// itself-shaped scratch region into the output buffer.
+    /// A 4x4x16 hand-off: pointwise 16 -> 40 (fm0 -> fm1), depthwise 3x3 (fm1 -> fm2),
+    /// pointwise 40 -> 16 adding the hand-off (fm2 -> fm1), pointwise 16 -> 32 (fm1 -> fm0).
     fn sample() -> BundleSpec {
-        let mut conv = shaped_descriptor(LayerKind::Conv, [4, 4, 3], [4, 4, 5], 3, 1, [1, 1]);
-        conv.in_buf = U32::new(BufferId::Input as u32);
-        conv.out_buf = U32::new(BufferId::Scratch as u32);
-        conv.act_min = I32::new(-128);
-        conv.act_max = I32::new(127);
-        let mut add = shaped_descriptor(LayerKind::Add, [4, 4, 5], [4, 4, 5], 1, 1, [0, 0]);
-        add.in_buf = U32::new(BufferId::Scratch as u32);
-        add.in2_buf = U32::new(BufferId::Scratch as u32);
-        add.in2_off = U32::new(80);
-        add.out_buf = U32::new(BufferId::Output as u32);
-        add.act_min = I32::new(-128);
-        add.act_max = I32::new(127);
+        let tables = |n: usize| ChannelTables {
+            bias: (0..n as i32).map(|i| i - 3).collect(),
+            multipliers: vec![1 << 30; n],
+            shifts: vec![-3; n],
+        };
+        let pw = |cin: u32, cout: u32, inb: u32, outb: u32| {
+            let mut d = shaped_descriptor(
+                LayerKind::Pointwise,
+                [4, 4, cin],
+                [4, 4, cout],
+                1,
+                1,
+                [0, 0],
+            );
+            d.in_buf = U32::new(inb);
+            d.out_buf = U32::new(outb);
+            d.act_min = I32::new(-128);
+            d.act_max = I32::new(127);
+            let w: Vec<i8> = (0..cin * cout).map(|i| (i % 200) as i8).collect();
+            SemlLayer {
+                desc: d,
+                blob: pointwise_blob(&w, &tables(cout as usize), cin as usize, cout as usize, 32),
+            }
+        };
+        let mut dw = shaped_descriptor(LayerKind::Depthwise, [4, 4, 40], [4, 4, 40], 3, 1, [1, 1]);
+        dw.in_buf = U32::new(1);
+        dw.out_buf = U32::new(2);
+        dw.act_min = I32::new(-128);
+        dw.act_max = I32::new(127);
+        let dw_w: Vec<i8> = (0..9 * 40).map(|i| (i % 100) as i8).collect();
+        let mut project = pw(40, 16, 2, 1);
+        project.desc.flags = U32::new(FLAG_RESIDUAL);
+        project.desc.res_buf = U32::new(0);
+        project.desc.left_shift = I32::new(20);
+        project.desc.a_mult = I32::new(1 << 30);
+        project.desc.b_mult = I32::new(1 << 30);
+        project.desc.add_mult = I32::new(1 << 30);
+        project.desc.add_shift = I32::new(-19);
         let mut sesl = SeslSection::new();
         sesl.conv_like(
             SeslLayerHead::default(),
             &[1, 2],
             &[3, 4],
             &[-1, -2],
-            &[5, 6, 7],
+            &[5, 6, 7, 8, 9, 10],
+            3,
         );
         BundleSpec {
             plan_hash: 0xdead_beef_0123_4567,
             sesl,
             layers: vec![
+                pw(16, 40, 0, 1),
                 SemlLayer {
-                    desc: conv,
-                    params: Some(OwnedParams {
-                        weights: (0..135).map(|i| (i % 200) as i8).collect(),
-                        bias: vec![1, -2, 3, -4, 5],
-                        multipliers: vec![1 << 30; 5],
-                        shifts: vec![-3; 5],
-                    }),
+                    desc: dw,
+                    blob: depthwise_blob(&dw_w, &tables(40), 40, 9),
                 },
-                SemlLayer {
-                    desc: add,
-                    params: None,
-                },
+                project,
+                pw(16, 32, 1, 0),
             ],
             input_bytes: 48,
-            output_bytes: 80,
-            scratch_bytes: 160,
+            output_bytes: 4 * 4 * 32,
+            handoff_bytes: 4 * 4 * 16,
         }
     }
 
@@ -783,35 +972,66 @@ mod tests {
     #[test]
     fn header_and_descriptor_sizes_match_the_kernel() {
         assert_eq!(std::mem::size_of::<BundleHeader>(), 16 * 4);
-        assert_eq!(std::mem::size_of::<LayerDesc>(), 36 * 4);
+        assert_eq!(std::mem::size_of::<LayerDesc>(), 32 * 4);
         assert_eq!(BUNDLE_CRC_OFFSET, std::mem::offset_of!(BundleHeader, crc32));
     }
 
     #[test]
-    fn round_trip_gives_the_same_arrays() {
-        let bytes = write(&sample()).unwrap();
+    fn blob_sizes_by_hand() {
+        // 40 -> 16 at 32 channels a fold: one fold, 3 words in: 3 x 8 table beats + 32 x 3.
+        assert_eq!(pw_fold_beats(32, 3), 24 + 96);
+        // 40 channels = 3 words, 9 taps: 36 table beats + 27 weight beats = 63 -> 64.
+        assert_eq!(dw_block_beats(3, 9), 64);
+        let t = ChannelTables {
+            bias: vec![7; 40],
+            multipliers: vec![1; 40],
+            shifts: vec![0; 40],
+        };
+        let w: Vec<i8> = (0..9 * 40).map(|i| i as i8).collect();
+        let b = depthwise_blob(&w, &t, 40, 9);
+        assert_eq!(b.len(), 64);
+        // Tap 1, word 2 is beat 36 + 3 + 2 = 41: channels 32..39 of tap 1, then zeros.
+        let beat = &b.bytes()[41 * BEAT..42 * BEAT];
+        assert_eq!(beat[0] as i8, (40 + 32) as i8);
+        assert_eq!(beat[7] as i8, (40 + 39) as i8);
+        assert_eq!(&beat[8..], &[0; 8]);
+        // Bias table: channels 40..47 are padding zeros.
+        assert_eq!(&b.bytes()[40 * 4..41 * 4], &[0; 4]);
+        let w: Vec<i8> = (0..40 * 16).map(|i| (i % 127) as i8).collect();
+        let p = pointwise_blob(&w, &t, 40, 16, 32);
+        assert_eq!(p.len(), pw_fold_beats(32, 3));
+        // Word 1 of output channel 5: beat 24 + 32 + 5, W[5][16..32].
+        let beat = &p.bytes()[(24 + 32 + 5) * BEAT..(24 + 32 + 6) * BEAT];
+        assert_eq!(beat[0] as i8, w[5 * 40 + 16]);
+        // Output channel 20 does not exist: its beats are zero.
+        assert_eq!(&p.bytes()[(24 + 20) * BEAT..(24 + 21) * BEAT], &[0; BEAT]);
+    }
+
+    #[test]
+    fn round_trip_keeps_the_blobs_as_halves() {
+        let spec = sample();
+        let bytes = write(&spec).unwrap();
         let view = parse(&bytes, Path::new("m.fibha"), Some(0xdead_beef_0123_4567)).unwrap();
         assert_eq!(view.plan_hash(), 0xdead_beef_0123_4567);
         let h = view.header();
         assert_eq!(
             (h.layer_count.get(), h.total_bytes.get() as usize),
-            (2, bytes.len())
+            (4, bytes.len())
         );
-        assert_eq!(view.descriptors().len(), 2);
-        let p = view.params(&view.descriptors()[0]).unwrap();
-        assert_eq!(p.weights.len(), 135);
-        assert_eq!(p.weights[100], 100);
-        let bias: Vec<i32> = p.bias.iter().map(|v| v.get()).collect();
-        assert_eq!(bias, [1, -2, 3, -4, 5]);
-        assert_eq!(p.shifts[4].get(), -3);
+        assert_eq!(bytes.len() % BEAT, 0);
+        let d = view.descriptors()[1];
+        let blob = view.blob(&d);
+        let logical = spec.layers[1].blob.bytes();
+        let half = blob.len() / 2;
+        // Logical beat 3 is loader B's second beat; logical beat 4 loader A's third.
         assert_eq!(
-            view.descriptors()[0].weight_off.get() as usize % ARRAY_ALIGN,
-            0
+            &blob[half + BEAT..half + 2 * BEAT],
+            &logical[3 * BEAT..4 * BEAT]
         );
-        assert!(view.params(&view.descriptors()[1]).is_none());
-        // SESL blob: 16-byte head, 3 tables of 2 words, 3 weights padded to 4.
-        assert_eq!(view.sesl_section().len(), 16 + 24 + 4);
-        assert_eq!(&view.sesl_section()[40..43], &[5, 6, 7]);
+        assert_eq!(&blob[2 * BEAT..3 * BEAT], &logical[4 * BEAT..5 * BEAT]);
+        // SESL blob: head beat, three one-beat tables, two 3-byte words in a beat each.
+        assert_eq!(view.sesl_section().len(), 6 * BEAT);
+        assert_eq!(&view.sesl_section()[4 * BEAT..4 * BEAT + 4], &[5, 6, 7, 0]);
     }
 
     #[test]
@@ -836,7 +1056,7 @@ mod tests {
         set_word(&mut b, 4, BUNDLE_VERSION + 1);
         let e = err_of(&b, None);
         assert!(
-            e.starts_with("dir/model.fibha: bundle format version 3"),
+            e.starts_with("dir/model.fibha: bundle format version 4"),
             "{e}"
         );
         let mut b = good.clone();
@@ -849,7 +1069,7 @@ mod tests {
             e.starts_with("dir/model.fibha: plan hash deadbeef01234567 does not match"),
             "{e}"
         );
-        let e = err_of(&good[..good.len() - 4], None);
+        let e = err_of(&good[..good.len() - 16], None);
         assert!(e.contains("total_bytes"), "{e}");
         assert!(err_of(&good[..20], None).contains("too short"));
         let e = Bundle::open(Path::new("/nonexistent/model.fibha"), None)
@@ -864,53 +1084,62 @@ mod tests {
     #[test]
     fn inconsistent_sections_and_descriptors_are_refused_even_with_a_valid_checksum() {
         let good = write(&sample()).unwrap();
-        let desc0 = parse(&good, Path::new("m"), None)
-            .unwrap()
-            .header()
-            .desc_off
-            .get() as usize;
-        let cases: [(usize, u32, &str); 7] = [
-            // SESL section past the end of the bundle.
+        let desc = |i: usize, field: usize| BundleHeader::BYTES + i * LayerDesc::BYTES + field;
+        let cases: [(usize, u32, &str); 11] = [
             (
                 std::mem::offset_of!(BundleHeader, sesl_bytes),
                 1 << 20,
                 "SESL weight section",
             ),
-            // Descriptor table over the header.
             (
                 std::mem::offset_of!(BundleHeader, desc_off),
                 32,
                 "overlaps the header",
             ),
-            // The conv's weights outside the parameter section.
             (
-                desc0 + std::mem::offset_of!(LayerDesc, weight_off),
-                0,
-                "weights",
+                std::mem::offset_of!(BundleHeader, output_bytes),
+                100,
+                "output_bytes",
             ),
-            // An input region past the input buffer the header announces.
             (
-                desc0 + std::mem::offset_of!(LayerDesc, in_off),
+                desc(0, std::mem::offset_of!(LayerDesc, params_off)),
                 1,
-                "outside the input buffer",
+                "parameter blob",
             ),
-            // Stride 3.
             (
-                desc0 + std::mem::offset_of!(LayerDesc, stride),
+                desc(1, std::mem::offset_of!(LayerDesc, stride)),
                 3,
                 "stride 3",
             ),
-            // An unknown kind.
             (
-                desc0 + std::mem::offset_of!(LayerDesc, kind),
+                desc(0, std::mem::offset_of!(LayerDesc, kind)),
                 9,
                 "unknown layer kind 9",
             ),
-            // Writing to the input buffer (smaller than the conv's output here).
             (
-                desc0 + std::mem::offset_of!(LayerDesc, out_buf),
-                0,
-                "outside the input buffer",
+                desc(0, std::mem::offset_of!(LayerDesc, kind)),
+                1,
+                "a conv layer",
+            ),
+            (
+                desc(1, std::mem::offset_of!(LayerDesc, out_buf)),
+                1,
+                "read and written",
+            ),
+            (
+                desc(3, std::mem::offset_of!(LayerDesc, in_buf)),
+                2,
+                "the map before it is in fm1",
+            ),
+            (
+                desc(3, std::mem::offset_of!(LayerDesc, a_mult)),
+                4,
+                "ADD fields",
+            ),
+            (
+                desc(3, std::mem::offset_of!(LayerDesc, out_c)),
+                48,
+                "descriptor #3",
             ),
         ];
         for (offset, value, expect) in cases {
@@ -922,16 +1151,6 @@ mod tests {
                 "{expect}: {e}"
             );
         }
-        // The ADD writing over its own input.
-        let mut b = good.clone();
-        let desc1 = desc0 + LayerDesc::BYTES;
-        set_word(
-            &mut b,
-            desc1 + std::mem::offset_of!(LayerDesc, out_buf),
-            BufferId::Scratch as u32,
-        );
-        let e = err_of(&b, None);
-        assert!(e.contains("descriptor #1") && e.contains("overlaps"), "{e}");
     }
 
     mod fuzz {
@@ -943,7 +1162,7 @@ mod tests {
             /// Any corruption of a valid bundle is either refused or still a bundle whose
             /// views stay in bounds; parsing never panics.
             #[test]
-            fn corrupted_bundles_never_panic(pos in 0usize..4096, val in any::<u8>(), fix in any::<bool>()) {
+            fn corrupted_bundles_never_panic(pos in 0usize..8192, val in any::<u8>(), fix in any::<bool>()) {
                 let mut b = write(&super::sample()).unwrap();
                 let pos = pos % b.len();
                 b[pos] = val;
@@ -953,9 +1172,7 @@ mod tests {
                 if let Ok(view) = parse(&b, Path::new("f"), None) {
                     let _ = view.sesl_section().len();
                     for d in view.descriptors() {
-                        if let Some(p) = view.params(d) {
-                            let _ = (p.weights.len(), p.bias.len(), p.shifts.len());
-                        }
+                        let _ = view.blob(d).len();
                     }
                 }
             }
