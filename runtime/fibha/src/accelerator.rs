@@ -52,6 +52,8 @@ pub const WEIGHTS_BUFFER: &str = "fibha_weights";
 pub const SCRATCH_BUFFER: &str = "fibha_scratch";
 /// Pipeline slots (buffer pairs).
 pub const SLOTS: usize = 2;
+/// Where the virtual board says why its last load failed.
+const LOAD_ERROR: &str = "/vboard/load_error";
 
 /// How long identify and verify runs may take: they touch no feature map.
 const SHORT_RUN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -338,7 +340,7 @@ impl Accelerator {
             ..LoadOptions::default()
         };
         let bitstream = instance.bitstream();
-        load_bitstream(&fpga, &bitstream, &load, &mut options)?;
+        load_bitstream(root, &fpga, &bitstream, &load, &mut options)?;
         let overlay = match instance.overlay() {
             Some(dtbo) => Some(apply_overlay(root, &dtbo)?),
             None => None,
@@ -743,10 +745,13 @@ impl Accelerator {
         self.in_flight = None;
         self.fpga
             .load(&self.bitstream, &self.load)
-            .map_err(board(format!(
-                "resetting the accelerator (reloading {})",
-                self.bitstream.display()
-            )))?;
+            .map_err(|source| AccelError::Board {
+                context: format!(
+                    "resetting the accelerator (reloading {})",
+                    self.bitstream.display()
+                ),
+                source: with_board_reason(&self.root, source),
+            })?;
         self.buffers = Buffers::open(&self.root, &self.sizes)?;
         Ok(())
     }
@@ -811,6 +816,7 @@ fn reg(offset: u32) -> usize {
 }
 
 fn load_bitstream(
+    root: &Root,
     fpga: &FpgaManager,
     bitstream: &std::path::Path,
     load: &LoadOptions,
@@ -820,7 +826,7 @@ fn load_bitstream(
     fpga.load(bitstream, load).map_err(|source| {
         let err = AccelError::Board {
             context: format!("loading the bitstream {}", bitstream.display()),
-            source,
+            source: with_board_reason(root, source),
         };
         match options.liveness.as_mut().map(|l| l.check()) {
             Some(Err(detail)) => AccelError::Gone {
@@ -829,6 +835,34 @@ fn load_bitstream(
             _ => err,
         }
     })
+}
+
+/// A failed load with the reason the board gives: the virtual board writes why into
+/// `/vboard/load_error` (a real fpga_manager says it in the kernel log only).
+fn with_board_reason(root: &Root, err: BoardError) -> BoardError {
+    match err {
+        BoardError::FpgaLoad {
+            device,
+            firmware,
+            state,
+            detail: None,
+        } => {
+            let reason = std::fs::read_to_string(root.join(LOAD_ERROR))
+                .ok()
+                .map(|text| text.trim().to_owned())
+                .filter(|text| !text.is_empty());
+            BoardError::FpgaLoad {
+                device,
+                firmware,
+                state,
+                detail: Some(reason.map_or_else(
+                    || "see the kernel log (dmesg) for why".into(),
+                    |r| format!("the virtual board says: {r}"),
+                )),
+            }
+        }
+        other => other,
+    }
 }
 
 /// Applies the overlay, replacing one a previous session left applied.

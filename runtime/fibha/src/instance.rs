@@ -908,7 +908,11 @@ mod tests {
                 json!(0.0),
                 "dir/manifest.json: clock_mhz: 0.0 is not a clock in (0, 1000] MHz",
             ),
-            ("clock_mhz", json!(-200.0), "clock_mhz: -200.0 is not a clock"),
+            (
+                "clock_mhz",
+                json!(-200.0),
+                "clock_mhz: -200.0 is not a clock",
+            ),
             ("clock_mhz", json!(1e300), "clock_mhz: 1e300 is not a clock"),
             (
                 "clock_mhz",

@@ -8,7 +8,9 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Board, Running, board_tools, fibha, fibha_command, golden_input, instance, root};
+use common::{
+    Board, Running, board_tools, copy_dir, fibha, fibha_command, golden_input, instance, root,
+};
 
 /// The shipped MobileNetV2 built for this binary, or `None` when the tools are not built.
 fn shipped_model() -> Option<&'static Path> {
@@ -187,20 +189,6 @@ fn new_weights_on_the_same_hardware_are_bit_exact_too() {
         "shipped",
     );
     assert_ne!(board, shipped, "new weights give new outputs");
-}
-
-/// Copies a build directory (files and one level of subdirectories).
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
 }
 
 #[test]
