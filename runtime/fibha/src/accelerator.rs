@@ -2,7 +2,9 @@
 //! register map generated from `hls/regmap.toml` ([`fibha_model::device`]); no offset is
 //! typed here.
 //!
-//! Bring-up ([`Accelerator::open`]): load the bitstream through fpga_manager (and apply the
+//! Bring-up ([`Accelerator::open`]): take the exclusive lock on the UIO device
+//! ([`crate::lock`]; after the overlay when the device only appears with it), load the
+//! bitstream through fpga_manager (and apply the
 //! overlay when the build has a compiled one), open UIO `fibha` and map its registers, run
 //! the kernel in identify mode and refuse it unless its plan hash is the bundle's, open the
 //! DMA buffers and check each is big enough for the plan, copy the bundle into
@@ -37,6 +39,7 @@ use fibha_board::{
 use fibha_model::device::{self, StatusCode, ctrl, mode, status};
 
 use crate::instance::Instance;
+use crate::lock::{AccelLock, LockError, LockWait};
 
 /// The UIO name of the kernel's register block.
 pub const UIO_NAME: &str = "fibha";
@@ -120,6 +123,9 @@ pub enum AccelError {
     /// A call out of order (a start while a run is in flight, a wait without a start).
     #[error("driver misuse: {0}")]
     Protocol(&'static str),
+    /// Another process drives the accelerator.
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 impl AccelError {
@@ -183,6 +189,8 @@ pub struct DriverOptions {
     pub load_timeout: Duration,
     /// Asked on a timeout whether the board itself is gone.
     pub liveness: Option<Box<dyn Liveness>>,
+    /// Whether to wait for an accelerator another process holds, or fail at once.
+    pub lock: LockWait,
 }
 
 /// What the driver recovered from during a session.
@@ -298,6 +306,9 @@ pub struct Accelerator {
     in_flight: Option<InFlight>,
     inferences: u64,
     stats: DriverStats,
+    // Last: released only after the registers, the interrupt and the buffers are closed
+    // and `Drop` has left the kernel stopped.
+    _lock: AccelLock,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -334,6 +345,15 @@ impl Accelerator {
             scratch: instance.scratch_bytes(),
             layer_count: instance.bundle.view().header().layer_count.get(),
         };
+        // Before the bitstream: a second process must not reload the fabric under a run.
+        let early_lock = match find_device(root) {
+            Ok(device) => Some(AccelLock::acquire(
+                &device,
+                options.lock,
+                crate::stop::flag(),
+            )?),
+            Err(_) => None,
+        };
         let fpga = FpgaManager::find(root).map_err(board("finding the FPGA manager"))?;
         let load = LoadOptions {
             timeout: options.load_timeout,
@@ -344,6 +364,14 @@ impl Accelerator {
         let overlay = match instance.overlay() {
             Some(dtbo) => Some(apply_overlay(root, &dtbo)?),
             None => None,
+        };
+        let lock = match early_lock {
+            Some(lock) => lock,
+            None => {
+                let device =
+                    find_device(root).map_err(board("opening the accelerator's UIO device"))?;
+                AccelLock::acquire(&device, options.lock, crate::stop::flag())?
+            }
         };
         let wait = options.wait;
         let (regs, irq, no_interrupt) = open_registers(root, wait)?;
@@ -368,6 +396,7 @@ impl Accelerator {
                 no_interrupt,
                 ..DriverStats::default()
             },
+            _lock: lock,
         };
         accel.bring_up_or_reset()?;
         Ok(accel)
@@ -883,6 +912,12 @@ fn apply_overlay(root: &Root, dtbo: &std::path::Path) -> Result<Overlay, AccelEr
         })?;
     }
     Overlay::apply(root, OVERLAY_NAME, dtbo).map_err(board("applying the device-tree overlay"))
+}
+
+/// The device file of the UIO device named [`UIO_NAME`].
+fn find_device(root: &Root) -> Result<PathBuf, BoardError> {
+    fibha_board::uio::find_uio(root, &UioSelector::Name(UIO_NAME.into()))
+        .map(|device| device.dev_path)
 }
 
 /// Maps the registers and opens the interrupt; without one the driver polls.

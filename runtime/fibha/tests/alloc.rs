@@ -21,6 +21,7 @@ use std::time::Duration;
 use fibha::accelerator::{Accelerator, DriverOptions, WaitMode};
 use fibha::inputs::TensorSource;
 use fibha::instance::Instance;
+use fibha::lock::LockWait;
 use fibha::pipeline::{BoardRunner, CpuRunner, FillError, Record, Runner, RunnerOptions, Sink};
 use fibha_board::Root;
 
@@ -128,6 +129,7 @@ fn the_board_pipeline_allocates_nothing_per_inference() {
         timeout: Duration::from_secs(60),
         load_timeout: Duration::from_secs(20),
         liveness: None,
+        lock: LockWait::Refuse,
     };
     let accel = Accelerator::open(&Root::new(&board.root), &instance, options).unwrap();
     let tensor = input(&instance.graph);

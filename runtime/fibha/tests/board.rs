@@ -487,3 +487,82 @@ fn a_board_that_disappears_mid_run_ends_with_a_clear_error_and_the_report_so_far
             .contains("went away")
     );
 }
+
+/// Two runtimes on one board: while one classifies, a second is refused at once naming
+/// the first; a third asked to `--wait` runs when the first is done; every result of both
+/// runs is right (checked byte for byte against the CPU engine with `--verify`).
+#[test]
+fn a_second_runtime_on_a_board_in_use_is_refused_or_waits_and_no_result_is_wrong() {
+    let Some((vboard, compile)) = board_tools() else {
+        return;
+    };
+    let model = instance(&compile, "board");
+    let board = Board::start(&vboard, &[]);
+    let photos = tempfile::tempdir().unwrap();
+    for i in 0..6 {
+        std::fs::copy(
+            root().join("assets/images/cat.bmp"),
+            photos.path().join(format!("cat{i}.bmp")),
+        )
+        .unwrap();
+    }
+    let root_arg = board.root_arg();
+    let classify = |extra: &[&str], images: &str| {
+        let mut args = vec![
+            "classify",
+            "--json",
+            "--verify",
+            "--top",
+            "1",
+            "--root",
+            &root_arg,
+            "--model",
+            model.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.push(images);
+        fibha_command(&args)
+    };
+    let mut first_command = classify(&[], photos.path().to_str().unwrap());
+    first_command.env("RUST_LOG", "fibha=debug");
+    let mut first = Running::start(first_command);
+    first.wait_for_stderr("host_post", Duration::from_secs(60));
+    let cat = root().join("assets/images/cat.bmp");
+    let started = std::time::Instant::now();
+    let line = Running::start(classify(&[], cat.to_str().unwrap()))
+        .finish(common::DEADLINE)
+        .error_line();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "refused at once"
+    );
+    let holder = format!("the accelerator is in use by PID {} (", first.pid());
+    assert!(
+        line.contains(&holder) && line.contains("classify --json --verify"),
+        "{line}"
+    );
+    assert!(
+        line.contains("dev/uio0") && line.contains("--wait"),
+        "{line}"
+    );
+
+    let mut waiting = Running::start(classify(&["--wait"], cat.to_str().unwrap()));
+    waiting.wait_for_stderr(
+        &format!("waiting for the accelerator, in use by PID {}", first.pid()),
+        Duration::from_secs(30),
+    );
+    let classes = |ran: &common::Ran| -> Vec<u64> {
+        ran.json()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["top"][0]["index"].as_u64().unwrap())
+            .collect()
+    };
+    let first = first.finish(common::DEADLINE);
+    assert!(first.status.success(), "{}", first.stderr);
+    assert_eq!(classes(&first), [286; 6]);
+    let waited = waiting.finish(common::DEADLINE);
+    assert!(waited.status.success(), "{}", waited.stderr);
+    assert_eq!(classes(&waited), [286]);
+}
