@@ -316,6 +316,60 @@ fn a_rail_reading_garbage_stops_the_measurement_naming_it() {
     }
 }
 
+#[test]
+fn a_rail_failing_mid_run_ends_the_measurement_with_the_report_so_far() {
+    let Some((board, model)) = setup() else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let root = board.root_arg();
+    let mut command = fibha_command(&[
+        "energy",
+        "--json",
+        "-n",
+        "10000",
+        "--idle-s",
+        "0.2",
+        "--period-ms",
+        "5",
+        "--root",
+        &root,
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--input",
+        common_input(),
+    ]);
+    command.env("RUST_LOG", "fibha=debug");
+    let mut running = Running::start(command);
+    running.wait_for_stderr("host_post", Duration::from_secs(60));
+    running.wait_for_stderr("host_post", Duration::from_secs(60));
+    board.set_fault("rail-garbage:VCCBRAM", true);
+    let ran = running.finish(Duration::from_secs(60));
+    let line = ran.error_line();
+    assert!(
+        line.contains("the power measurement stopped: power rail VCCBRAM")
+            && line.contains("not a number"),
+        "{line}"
+    );
+    let doc = ran.json();
+    let completed = doc["outcome"]["completed"].as_u64().unwrap();
+    assert!((2..10_000).contains(&completed), "{doc}");
+    assert!(
+        doc["outcome"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("VCCBRAM"),
+        "{doc}"
+    );
+    assert!(
+        doc["per_inference"]["total_j"].as_f64().unwrap() > 0.0,
+        "{doc}"
+    );
+    assert!(out.path().join("energy.json").is_file());
+}
+
 /// An instance that declares no buffer sizes (so the virtual board does not grow its
 /// buffers on load) meets the board's default 4 KiB output buffers.
 #[test]
