@@ -148,6 +148,17 @@ impl FpgaManager {
 
     /// Loads `bitstream` (a `.bit.bin`) and waits until the manager reports `operating`.
     pub fn load(&self, bitstream: &Path, options: &LoadOptions) -> Result<()> {
+        self.load_watched(bitstream, options, &mut || Ok(()))
+    }
+
+    /// As [`FpgaManager::load`], calling `watch` before each read of `state`: its error
+    /// (a board that went away, say) ends the wait at once instead of at the timeout.
+    pub fn load_watched(
+        &self,
+        bitstream: &Path,
+        options: &LoadOptions,
+        watch: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<()> {
         if !is_bit_bin(bitstream) {
             return Err(BoardError::NotBitBin {
                 path: bitstream.to_path_buf(),
@@ -186,7 +197,7 @@ impl FpgaManager {
             self.name
         );
         poll_until(
-            || match self.state()? {
+            || match watch().and_then(|()| self.state())? {
                 FpgaState::Operating => Ok(true),
                 FpgaState::Failed(state) => Err(BoardError::FpgaLoad {
                     device: self.name.clone(),

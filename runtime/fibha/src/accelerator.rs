@@ -67,6 +67,9 @@ const POLL_INTERVAL: Duration = Duration::from_micros(50);
 const IRQ_SLICE_MIN: Duration = Duration::from_millis(50);
 /// See [`IRQ_SLICE_MIN`].
 const IRQ_SLICE_MAX: Duration = Duration::from_secs(1);
+/// How often a wait checks that the board is still there (the virtual board's process and
+/// root): a board that goes away is noticed within this, not at the timeout.
+pub const LIVENESS_PERIOD: Duration = Duration::from_millis(250);
 
 /// "inference N", formatted only when a message needs it (the wait allocates nothing).
 struct Inference(u64);
@@ -673,7 +676,9 @@ impl Accelerator {
 
     /// Waits up to `timeout` for `ap_done`: by interrupt (blocking in slices, reading
     /// `ap_done` once after each silent slice, so a lost interrupt is noticed long before
-    /// the timeout) or by polling. `Err(Timeout)` when the kernel did not finish.
+    /// the timeout) or by polling. Between slices of at most [`LIVENESS_PERIOD`] the board
+    /// is checked, so a board that went away ends the wait within that period, not at the
+    /// timeout. `Err(Timeout)` when the kernel did not finish.
     fn wait_done(
         &mut self,
         timeout: Duration,
@@ -681,44 +686,74 @@ impl Accelerator {
         what: &dyn std::fmt::Display,
     ) -> Result<(), AccelError> {
         let deadline = Instant::now() + timeout;
-        if use_irq && self.irq.is_some() {
-            let slice = (timeout / 10).clamp(IRQ_SLICE_MIN, IRQ_SLICE_MAX);
-            loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                let waited = match &mut self.irq {
-                    Some(irq) => irq.wait(slice.min(left)),
-                    None => return Err(AccelError::Protocol("the interrupt went away")),
-                };
-                match waited {
-                    Ok(_) => return Ok(()),
-                    Err(BoardError::Timeout { .. }) => {}
-                    Err(other) => {
-                        return Err(self.gone_or(board("waiting for the interrupt")(other)));
-                    }
-                }
-                if self.done_bit()? {
-                    self.stats.lost_interrupts += 1;
-                    self.stats.switched_to_polling = true;
-                    self.options.wait = WaitMode::Poll;
-                    tracing::warn!(
-                        "the accelerator finished {what} but its interrupt never came: recovered by polling; polling from now on"
-                    );
-                    return Ok(());
-                }
-                if Instant::now() >= deadline {
-                    return Err(self.hang(timeout, what));
-                }
+        let use_irq = use_irq && self.irq.is_some();
+        let mut slice = if use_irq {
+            (timeout / 10).clamp(IRQ_SLICE_MIN, IRQ_SLICE_MAX)
+        } else {
+            timeout
+        };
+        if self.options.liveness.is_some() {
+            slice = slice.min(LIVENESS_PERIOD);
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let done = if use_irq {
+                self.wait_interrupt(slice.min(left), what)?
+            } else {
+                self.poll_done(slice.min(left))?
+            };
+            if done {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(self.hang(timeout, what));
+            }
+            if let Some(Err(detail)) = self.options.liveness.as_mut().map(|l| l.check()) {
+                return Err(AccelError::Gone { detail });
             }
         }
+    }
+
+    /// One slice of an interrupt wait: whether the run finished (its interrupt came, or
+    /// `ap_done` is set although it did not: a lost interrupt, after which the driver
+    /// polls).
+    fn wait_interrupt(
+        &mut self,
+        slice: Duration,
+        what: &dyn std::fmt::Display,
+    ) -> Result<bool, AccelError> {
+        let waited = match &mut self.irq {
+            Some(irq) => irq.wait(slice),
+            None => return Err(AccelError::Protocol("the interrupt went away")),
+        };
+        match waited {
+            Ok(_) => return Ok(true),
+            Err(BoardError::Timeout { .. }) => {}
+            Err(other) => return Err(self.gone_or(board("waiting for the interrupt")(other))),
+        }
+        if !self.done_bit()? {
+            return Ok(false);
+        }
+        self.stats.lost_interrupts += 1;
+        self.stats.switched_to_polling = true;
+        self.options.wait = WaitMode::Poll;
+        tracing::warn!(
+            "the accelerator finished {what} but its interrupt never came: recovered by polling; polling from now on"
+        );
+        Ok(true)
+    }
+
+    /// One slice of polling `ap_done`: whether the run finished within it.
+    fn poll_done(&mut self, slice: Duration) -> Result<bool, AccelError> {
         let regs = &self.regs;
         match poll_until(
             || Ok(ctrl::AP_DONE.get(regs.read32(reg(device::CTRL))?) == 1),
-            deadline.saturating_duration_since(Instant::now()),
+            slice,
             POLL_INTERVAL,
             "the accelerator to finish",
         ) {
-            Ok(_) => Ok(()),
-            Err(BoardError::Timeout { .. }) => Err(self.hang(timeout, what)),
+            Ok(_) => Ok(true),
+            Err(BoardError::Timeout { .. }) => Ok(false),
             Err(other) => Err(self.gone_or(board("polling ap_done")(other))),
         }
     }
@@ -772,15 +807,14 @@ impl Accelerator {
     fn reload(&mut self) -> Result<(), AccelError> {
         let _span = tracing::info_span!("accelerator_reset").entered();
         self.in_flight = None;
-        self.fpga
-            .load(&self.bitstream, &self.load)
-            .map_err(|source| AccelError::Board {
-                context: format!(
-                    "resetting the accelerator (reloading {})",
-                    self.bitstream.display()
-                ),
-                source: with_board_reason(&self.root, source),
-            })?;
+        load_fabric(
+            &self.root,
+            &self.fpga,
+            &self.bitstream,
+            &self.load,
+            &mut self.options,
+            "resetting the accelerator (reloading {})",
+        )?;
         self.buffers = Buffers::open(&self.root, &self.sizes)?;
         Ok(())
     }
@@ -852,18 +886,46 @@ fn load_bitstream(
     options: &mut DriverOptions,
 ) -> Result<(), AccelError> {
     let _span = tracing::info_span!("load_bitstream").entered();
-    fpga.load(bitstream, load).map_err(|source| {
-        let err = AccelError::Board {
-            context: format!("loading the bitstream {}", bitstream.display()),
-            source: with_board_reason(root, source),
-        };
-        match options.liveness.as_mut().map(|l| l.check()) {
-            Some(Err(detail)) => AccelError::Gone {
-                detail: format!("{detail} ({err})"),
-            },
-            _ => err,
+    load_fabric(
+        root,
+        fpga,
+        bitstream,
+        load,
+        options,
+        "loading the bitstream {}",
+    )
+}
+
+/// Loads `bitstream`, checking at every read of fpga_manager's `state` that the board is
+/// still there; `doing` is the error's context, `{}` standing for the bitstream's path.
+fn load_fabric(
+    root: &Root,
+    fpga: &FpgaManager,
+    bitstream: &std::path::Path,
+    load: &LoadOptions,
+    options: &mut DriverOptions,
+    doing: &str,
+) -> Result<(), AccelError> {
+    let mut watch = || match options.liveness.as_mut().map(|l| l.check()) {
+        Some(Err(detail)) => Err(BoardError::Gone { detail }),
+        _ => Ok(()),
+    };
+    match fpga.load_watched(bitstream, load, &mut watch) {
+        Ok(()) => Ok(()),
+        Err(BoardError::Gone { detail }) => Err(AccelError::Gone { detail }),
+        Err(source) => {
+            let err = AccelError::Board {
+                context: doing.replace("{}", &bitstream.display().to_string()),
+                source: with_board_reason(root, source),
+            };
+            Err(match watch() {
+                Err(BoardError::Gone { detail }) => AccelError::Gone {
+                    detail: format!("{detail} ({err})"),
+                },
+                _ => err,
+            })
         }
-    })
+    }
 }
 
 /// A failed load with the reason the board gives: the virtual board writes why into
