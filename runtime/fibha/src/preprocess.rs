@@ -21,7 +21,7 @@
 //! decoder's input buffer and the resize's intermediate rows (input width x model height x
 //! 12 bytes); `tests/images.rs` measures the peak.
 
-use std::io::{BufReader, ErrorKind};
+use std::io::{BufRead, BufReader, ErrorKind};
 use std::path::Path;
 
 use fibha_model::{DType, Tensor};
@@ -116,15 +116,16 @@ pub fn decode_rgb(path: &Path) -> Result<RgbImage, ImageError> {
         path: shown.clone(),
         error,
     };
-    let reader = image::ImageReader::open(path)
-        .map_err(io)?
-        .with_guessed_format()
-        .map_err(io)?;
-    match reader.format() {
-        Some(ImageFormat::Jpeg) => decode_jpeg(path, &shown),
-        Some(format @ (ImageFormat::Png | ImageFormat::Bmp)) => {
-            decode_other(reader, format, &shown)
-        }
+    let mut reader = BufReader::new(std::fs::File::open(path).map_err(io)?);
+    // By content only: a name says nothing about what a file holds.
+    let format = image::guess_format(reader.fill_buf().map_err(io)?).ok();
+    match format {
+        Some(ImageFormat::Jpeg) => decode_jpeg(reader, &shown),
+        Some(format @ (ImageFormat::Png | ImageFormat::Bmp)) => decode_other(
+            image::ImageReader::with_format(reader, format),
+            format,
+            &shown,
+        ),
         other => Err(ImageError::Decode {
             path: shown,
             detail: match other {
@@ -136,7 +137,7 @@ pub fn decode_rgb(path: &Path) -> Result<RgbImage, ImageError> {
 }
 
 /// A JPEG, at the largest of the scales 1, 1/2, 1/4, 1/8 that fits [`MAX_PIXELS`].
-fn decode_jpeg(path: &Path, shown: &str) -> Result<RgbImage, ImageError> {
+fn decode_jpeg(reader: BufReader<std::fs::File>, shown: &str) -> Result<RgbImage, ImageError> {
     let corrupt = |e: jpeg_decoder::Error| ImageError::Corrupt {
         path: shown.to_owned(),
         format: "JPEG",
@@ -147,11 +148,7 @@ fn decode_jpeg(path: &Path, shown: &str) -> Result<RgbImage, ImageError> {
             other => other.to_string(),
         },
     };
-    let file = std::fs::File::open(path).map_err(|error| ImageError::Io {
-        path: shown.to_owned(),
-        error,
-    })?;
-    let mut decoder = jpeg_decoder::Decoder::new(BufReader::new(file));
+    let mut decoder = jpeg_decoder::Decoder::new(reader);
     decoder.read_info().map_err(corrupt)?;
     let info = decoder.info().ok_or_else(|| ImageError::Corrupt {
         path: shown.to_owned(),
