@@ -31,10 +31,9 @@ use fibha_model::{DType, Graph, ModelError, TensorId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The manifest's file name in a build directory.
-pub const MANIFEST: &str = "manifest.json";
-/// The manifest layout this runtime reads.
-pub const MANIFEST_FORMAT_VERSION: u32 = 2;
+pub use fibha_model::manifest::{
+    FILE_NAME as MANIFEST, FORMAT_VERSION as MANIFEST_FORMAT_VERSION, FileRef, Manifest,
+};
 /// The bitstream's file name: a `.bit.bin` from the Vivado flow on a board, the instance
 /// descriptor for the virtual board (the virtual board loads it the same way).
 pub const BITSTREAM: &str = "fibha.bit.bin";
@@ -156,174 +155,98 @@ pub enum InstanceError {
     },
 }
 
-/// A file named in the manifest.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileRef {
-    /// Path relative to the build directory.
-    pub file: String,
-    /// SHA-256, lowercase hex.
-    pub sha256: String,
+/// Parses `manifest.json` and checks every field; `path` is the file, for errors.
+pub fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Manifest, InstanceError> {
+    let manifest: Manifest = parse_json(bytes, path, "the manifest")?;
+    validate_manifest(&manifest, path)?;
+    Ok(manifest)
 }
 
-/// `manifest.json`: what ties a build directory together. Unknown fields are refused (a
-/// layout change bumps `format_version`).
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Manifest {
-    /// Layout version.
-    pub format_version: u32,
-    /// The plan hash, 16 hex digits.
-    pub plan_hash: String,
-    /// The register interface version.
-    pub interface_version: u32,
-    /// The model the bundle was packed from.
-    pub model: FileRef,
-    /// The weight bundle.
-    pub bundle: FileRef,
-    /// The bundle format version.
-    pub bundle_format_version: u32,
-    /// The plan document.
-    pub plan: FileRef,
-    /// The HLS configuration header.
-    pub hls_config: FileRef,
-    /// The Vitis HLS script.
-    pub hls_script: FileRef,
-    /// The Vivado parameters (boards with a Vivado flow).
-    pub vivado_params: Option<FileRef>,
-    /// The device-tree overlay source (boards with a Vivado flow).
-    pub overlay_source: Option<FileRef>,
-    /// The virtual board's C-simulation kernel.
-    pub vboard_kernel: Option<FileRef>,
-    /// The virtual board's instance descriptor (its `fibha.bit.bin`).
-    pub vboard_instance: Option<FileRef>,
-    /// Minimum DMA buffer sizes by u-dma-buf name.
-    pub buffers: BTreeMap<String, u64>,
-    /// Board name.
-    pub board: String,
-    /// FPGA part.
-    pub part: String,
-    /// Accelerator clock, MHz.
-    pub clock_mhz: f64,
-    /// What wrote the directory.
-    pub generator: String,
-}
-
-impl Manifest {
-    /// Parses `manifest.json` and checks every field; `path` is the file, for errors.
-    pub fn parse(bytes: &[u8], path: &Path) -> Result<Manifest, InstanceError> {
-        let manifest: Manifest = parse_json(bytes, path, "the manifest")?;
-        manifest.validate(path)?;
-        Ok(manifest)
-    }
-
-    fn validate(&self, path: &Path) -> Result<(), InstanceError> {
-        let bad = |field: &str, problem: String| {
-            Err(InstanceError::Field {
+fn validate_manifest(manifest: &Manifest, path: &Path) -> Result<(), InstanceError> {
+    let bad = |field: &str, problem: String| {
+        Err(InstanceError::Field {
+            path: path.to_path_buf(),
+            field: field.to_owned(),
+            problem,
+        })
+    };
+    let versions = [
+        (
+            "format_version",
+            manifest.format_version,
+            MANIFEST_FORMAT_VERSION,
+            "the manifest layout",
+        ),
+        (
+            "interface_version",
+            manifest.interface_version,
+            INTERFACE_VERSION,
+            "the register interface",
+        ),
+        (
+            "bundle_format_version",
+            manifest.bundle_format_version,
+            BUNDLE_VERSION,
+            "the bundle format",
+        ),
+    ];
+    for (field, found, expected, what) in versions {
+        if found != expected {
+            return Err(InstanceError::Version {
                 path: path.to_path_buf(),
-                field: field.to_owned(),
-                problem,
-            })
-        };
-        let versions = [
-            (
-                "format_version",
-                self.format_version,
-                MANIFEST_FORMAT_VERSION,
-                "the manifest layout",
-            ),
-            (
-                "interface_version",
-                self.interface_version,
-                INTERFACE_VERSION,
-                "the register interface",
-            ),
-            (
-                "bundle_format_version",
-                self.bundle_format_version,
-                BUNDLE_VERSION,
-                "the bundle format",
-            ),
-        ];
-        for (field, found, expected, what) in versions {
-            if found != expected {
-                return Err(InstanceError::Version {
-                    path: path.to_path_buf(),
-                    what: format!("{field} ({what})"),
-                    found,
-                    expected,
-                });
-            }
+                what: format!("{field} ({what})"),
+                found,
+                expected,
+            });
         }
-        if parse_hash(&self.plan_hash).is_none() {
+    }
+    if parse_hash(&manifest.plan_hash).is_none() {
+        return bad(
+            "plan_hash",
+            format!("{:?} is not 16 hex digits", manifest.plan_hash),
+        );
+    }
+    for (field, file) in manifest.files() {
+        if let Err(problem) = check_relative(&file.file) {
+            return bad(&format!("{field}.file"), problem);
+        }
+        if !is_sha256(&file.sha256) {
             return bad(
-                "plan_hash",
-                format!("{:?} is not 16 hex digits", self.plan_hash),
+                &format!("{field}.sha256"),
+                format!("{:?} is not 64 hex digits", file.sha256),
             );
         }
-        for (field, file) in self.files() {
-            if let Err(problem) = check_relative(&file.file) {
-                return bad(&format!("{field}.file"), problem);
-            }
-            if !is_sha256(&file.sha256) {
-                return bad(
-                    &format!("{field}.sha256"),
-                    format!("{:?} is not 64 hex digits", file.sha256),
-                );
-            }
-        }
-        for (name, &size) in &self.buffers {
-            if !is_device_name(name) {
-                return bad(
-                    "buffers",
-                    format!("{name:?} is not a u-dma-buf device name"),
-                );
-            }
-            if !(1..=MAX_BUFFER_BYTES).contains(&size) {
-                return bad(
-                    &format!("buffers.{name}"),
-                    format!("{size} bytes is outside 1..={MAX_BUFFER_BYTES}"),
-                );
-            }
-        }
-        if self.board.trim().is_empty() {
-            return bad("board", "is empty".into());
-        }
-        if !(self.clock_mhz.is_finite() && self.clock_mhz > 0.0 && self.clock_mhz <= MAX_CLOCK_MHZ)
-        {
+    }
+    for (name, &size) in &manifest.buffers {
+        if !is_device_name(name) {
             return bad(
-                "clock_mhz",
-                format!(
-                    "{:?} is not a clock in (0, {MAX_CLOCK_MHZ}] MHz",
-                    self.clock_mhz
-                ),
+                "buffers",
+                format!("{name:?} is not a u-dma-buf device name"),
             );
         }
-        Ok(())
+        if !(1..=MAX_BUFFER_BYTES).contains(&size) {
+            return bad(
+                &format!("buffers.{name}"),
+                format!("{size} bytes is outside 1..={MAX_BUFFER_BYTES}"),
+            );
+        }
     }
-
-    /// The plan hash as a number (checked by [`Manifest::parse`]).
-    pub fn plan_hash(&self) -> u64 {
-        parse_hash(&self.plan_hash).unwrap_or_default()
+    if manifest.board.trim().is_empty() {
+        return bad("board", "is empty".into());
     }
-
-    /// Every file the manifest names, with its field; the model first.
-    pub fn files(&self) -> Vec<(&'static str, &FileRef)> {
-        [
-            ("model", Some(&self.model)),
-            ("bundle", Some(&self.bundle)),
-            ("plan", Some(&self.plan)),
-            ("hls_config", Some(&self.hls_config)),
-            ("hls_script", Some(&self.hls_script)),
-            ("vivado_params", self.vivado_params.as_ref()),
-            ("overlay_source", self.overlay_source.as_ref()),
-            ("vboard_kernel", self.vboard_kernel.as_ref()),
-            ("vboard_instance", self.vboard_instance.as_ref()),
-        ]
-        .into_iter()
-        .filter_map(|(field, file)| Some((field, file?)))
-        .collect()
+    if !(manifest.clock_mhz.is_finite()
+        && manifest.clock_mhz > 0.0
+        && manifest.clock_mhz <= MAX_CLOCK_MHZ)
+    {
+        return bad(
+            "clock_mhz",
+            format!(
+                "{:?} is not a clock in (0, {MAX_CLOCK_MHZ}] MHz",
+                manifest.clock_mhz
+            ),
+        );
     }
+    Ok(())
 }
 
 /// A file name inside the build directory: relative, without `..`.
@@ -501,9 +424,9 @@ impl Instance {
                 dir: dir.to_path_buf(),
             });
         }
-        let manifest =
-            Manifest::parse(&read_file(&manifest_path, "the manifest")?, &manifest_path)?;
-        let plan_hash = manifest.plan_hash();
+        let manifest = parse_manifest(&read_file(&manifest_path, "the manifest")?, &manifest_path)?;
+        // parse_manifest checked it.
+        let plan_hash = parse_hash(&manifest.plan_hash).unwrap_or_default();
         let mut contents = check_files(dir, &manifest)?;
         let plan_path = dir.join(&manifest.plan.file);
         let plan = PlanDoc::parse(&contents.remove("plan").unwrap_or_default(), &plan_path)?;
@@ -885,7 +808,7 @@ mod tests {
         let mut doc = serde_json::to_value(sample_manifest()).unwrap();
         edit(&mut doc);
         let bytes = serde_json::to_vec(&doc).unwrap();
-        Manifest::parse(&bytes, Path::new(MANIFEST_PATH))
+        parse_manifest(&bytes, Path::new(MANIFEST_PATH))
             .unwrap_err()
             .to_string()
     }
@@ -893,9 +816,8 @@ mod tests {
     #[test]
     fn a_written_manifest_parses_back() {
         let bytes = serde_json::to_vec_pretty(&sample_manifest()).unwrap();
-        let parsed = Manifest::parse(&bytes, Path::new(MANIFEST_PATH)).unwrap();
+        let parsed = parse_manifest(&bytes, Path::new(MANIFEST_PATH)).unwrap();
         assert_eq!(parsed, sample_manifest());
-        assert_eq!(parsed.plan_hash(), 0x32a5_dc76_e5cc_893a);
         assert_eq!(parsed.files().len(), 9);
     }
 
@@ -1091,6 +1013,40 @@ mod tests {
             }
         }
 
+        /// `doc` parses to a value that writes back and parses to itself, or is refused
+        /// with an error that starts with `path` and names `key` (or the map `container`
+        /// the key is an entry of).
+        fn round_trips_or_names<T: Serialize + PartialEq + std::fmt::Debug>(
+            doc: &serde_json::Value,
+            key: &str,
+            path: &str,
+            container: &str,
+            parse: impl Fn(&[u8], &Path) -> Result<T, InstanceError>,
+        ) -> Result<(), TestCaseError> {
+            let path = Path::new(path);
+            match parse(&serde_json::to_vec(doc).unwrap(), path) {
+                Ok(parsed) => {
+                    let again = parse(&serde_json::to_vec(&parsed).unwrap(), path).unwrap();
+                    prop_assert_eq!(again, parsed);
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    prop_assert!(
+                        text.starts_with(&format!("{}: ", path.display())),
+                        "{}",
+                        text
+                    );
+                    prop_assert!(
+                        text.contains(key) || text.contains(container),
+                        "{} does not name {}",
+                        text,
+                        key
+                    );
+                }
+            }
+            Ok(())
+        }
+
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(crate::FUZZ_CASES))]
 
@@ -1102,18 +1058,7 @@ mod tests {
             ) {
                 let mut doc = serde_json::to_value(sample_manifest()).unwrap();
                 let key = edit(&mut doc, which, kind, value);
-                let path = Path::new(MANIFEST_PATH);
-                match Manifest::parse(&serde_json::to_vec(&doc).unwrap(), path) {
-                    Ok(m) => {
-                        let again = Manifest::parse(&serde_json::to_vec(&m).unwrap(), path).unwrap();
-                        prop_assert_eq!(again, m);
-                    }
-                    Err(e) => {
-                        let text = e.to_string();
-                        prop_assert!(text.starts_with("dir/manifest.json: "), "{}", text);
-                        prop_assert!(text.contains(&key) || text.contains("buffers"), "{} does not name {}", text, key);
-                    }
-                }
+                round_trips_or_names(&doc, &key, MANIFEST_PATH, "buffers", parse_manifest)?;
             }
 
             /// The same for the plan's fields the runtime reads (and those it ignores).
@@ -1123,18 +1068,7 @@ mod tests {
             ) {
                 let mut doc = sample_plan();
                 let key = edit(&mut doc, which, kind, value);
-                let path = Path::new(PLAN_PATH);
-                match PlanDoc::parse(&serde_json::to_vec(&doc).unwrap(), path) {
-                    Ok(plan) => {
-                        let again = PlanDoc::parse(&serde_json::to_vec(&plan).unwrap(), path).unwrap();
-                        prop_assert_eq!(again, plan);
-                    }
-                    Err(e) => {
-                        let text = e.to_string();
-                        prop_assert!(text.starts_with("dir/plan.json: "), "{}", text);
-                        prop_assert!(text.contains(&key) || text.contains("host"), "{} does not name {}", text, key);
-                    }
-                }
+                round_trips_or_names(&doc, &key, PLAN_PATH, "host", PlanDoc::parse)?;
             }
 
             /// Byte-level corruption of either document never panics; a refusal names the file.
@@ -1154,7 +1088,7 @@ mod tests {
                     bytes.truncate(bytes.len() - cut % 8);
                     let path = Path::new(name);
                     let result = if name == MANIFEST_PATH {
-                        Manifest::parse(&bytes, path).map(drop)
+                        parse_manifest(&bytes, path).map(drop)
                     } else {
                         PlanDoc::parse(&bytes, path).map(drop)
                     };

@@ -8,6 +8,8 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
+
 use common::{
     Board, Running, board_tools, copy_dir, fibha, fibha_command, golden_input, instance, root,
 };
@@ -412,25 +414,8 @@ fn ctrl_c_stops_after_the_inference_in_flight_and_still_writes_the_report() {
         return;
     };
     let out = tempfile::tempdir().unwrap();
-    let mut command = fibha_command(&[
-        "bench",
-        "--json",
-        "-n",
-        "10000",
-        "--warmup",
-        "0",
-        "--model",
-        model.to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-        "--input",
-        golden_input("cat").to_str().unwrap(),
-    ]);
-    command.env("RUST_LOG", "fibha=debug");
-    let mut running = Running::start(command);
-    running.wait_for_stderr("host_post", Duration::from_secs(60));
-    let pid = nix::unistd::Pid::from_raw(running.pid() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let running = long_bench(model, out.path(), &[]);
+    signal(&running, Signal::SIGINT);
     let ran = running.finish(Duration::from_secs(60));
     assert_eq!(ran.status.code(), Some(130), "{}", ran.stderr);
     let doc = ran.json();
@@ -452,25 +437,7 @@ fn a_board_that_disappears_mid_run_ends_with_a_clear_error_and_the_report_so_far
     let model = instance(&compile, "board");
     let mut board = Board::start(&vboard, &[]);
     let out = tempfile::tempdir().unwrap();
-    let mut command = fibha_command(&[
-        "bench",
-        "--json",
-        "-n",
-        "10000",
-        "--warmup",
-        "0",
-        "--root",
-        &board.root_arg(),
-        "--model",
-        model.to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-        "--input",
-        golden_input("cat").to_str().unwrap(),
-    ]);
-    command.env("RUST_LOG", "fibha=debug");
-    let mut running = Running::start(command);
-    running.wait_for_stderr("host_post", Duration::from_secs(60));
+    let running = long_bench(model, out.path(), &["--root", &board.root_arg()]);
     board.kill();
     let killed = std::time::Instant::now();
     let ran = running.finish(Duration::from_secs(60));
@@ -589,10 +556,19 @@ fn virtual_roots(pid: u32) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-/// A `fibha bench` on a virtual board of its own, running its first inferences.
-fn bench_on_own_board(model: &Path, out: &Path) -> Running {
-    let mut command = fibha_command(&[
+/// Sends `running` a signal (SIGINT: Ctrl-C in a terminal).
+fn signal(running: &Running, signal: Signal) {
+    let pid = nix::unistd::Pid::from_raw(running.pid() as i32);
+    nix::sys::signal::kill(pid, signal).unwrap();
+}
+
+/// A `fibha bench --json` of 10,000 inferences with `extra` arguments (none: on a virtual
+/// board of its own), once its first inference is done.
+fn long_bench(model: &Path, out: &Path, extra: &[&str]) -> Running {
+    let input = golden_input("cat");
+    let mut args = vec![
         "bench",
+        "--json",
         "-n",
         "10000",
         "--warmup",
@@ -602,8 +578,10 @@ fn bench_on_own_board(model: &Path, out: &Path) -> Running {
         "--out",
         out.to_str().unwrap(),
         "--input",
-        golden_input("cat").to_str().unwrap(),
-    ]);
+        input.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let mut command = fibha_command(&args);
     command.env("RUST_LOG", "fibha=debug");
     let mut running = Running::start(command);
     running.wait_for_stderr("host_post", Duration::from_secs(60));
@@ -615,37 +593,31 @@ fn bench_on_own_board(model: &Path, out: &Path) -> Running {
 /// outright leaves it, and the next run removes it.
 #[test]
 fn virtual_board_roots_are_private_and_removed_on_every_way_out() {
-    use nix::sys::signal::{Signal, kill};
-    use nix::unistd::Pid;
     use std::os::unix::fs::PermissionsExt;
     let Some(model) = shipped_model() else {
         return;
     };
     let out = tempfile::tempdir().unwrap();
-    let running = bench_on_own_board(model, out.path());
-    let pid = running.pid();
-    let roots = virtual_roots(pid);
+    let mut running = long_bench(model, out.path(), &[]);
+    let roots = virtual_roots(running.pid());
     assert_eq!(roots.len(), 1, "{roots:?}");
     let mode = std::fs::metadata(&roots[0]).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700, "{mode:o}");
-    let raw = Pid::from_raw(pid as i32);
-    let mut running = running;
-    kill(raw, Signal::SIGINT).unwrap();
+    signal(&running, Signal::SIGINT);
     // The second press while the inference in flight (about 0.3 s of C simulation) runs.
     running.wait_for_stderr(
         "stopping after the inference in flight",
         Duration::from_secs(10),
     );
-    kill(raw, Signal::SIGINT).unwrap();
+    signal(&running, Signal::SIGINT);
     let ran = running.finish(Duration::from_secs(30));
     assert_eq!(ran.status.code(), Some(130), "{}", ran.stderr);
     assert!(ran.stderr.contains("fibha: interrupted"), "{}", ran.stderr);
     assert!(!roots[0].exists(), "{} is left", roots[0].display());
 
-    let running = bench_on_own_board(model, out.path());
-    let pid = running.pid();
-    let roots = virtual_roots(pid);
-    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+    let running = long_bench(model, out.path(), &[]);
+    let roots = virtual_roots(running.pid());
+    signal(&running, Signal::SIGKILL);
     drop(running.finish(Duration::from_secs(30)));
     assert!(roots[0].exists(), "a killed process cannot clean up");
     let next = fibha(&[

@@ -249,13 +249,14 @@ fn a_failed_bitstream_load_is_named() {
     );
 }
 
-fn energy(board: &Board, model: &Path, out: &Path) -> common::Ran {
+/// `fibha energy --json -n N` on `board`, sampling every 5 ms after a 0.2 s baseline.
+fn energy_command(board: &Board, model: &Path, out: &Path, n: &str) -> std::process::Command {
     let root = board.root_arg();
-    fibha(&[
+    fibha_command(&[
         "energy",
         "--json",
         "-n",
-        "2",
+        n,
         "--idle-s",
         "0.2",
         "--period-ms",
@@ -269,6 +270,10 @@ fn energy(board: &Board, model: &Path, out: &Path) -> common::Ran {
         "--input",
         common_input(),
     ])
+}
+
+fn energy(board: &Board, model: &Path, out: &Path) -> common::Ran {
+    Running::start(energy_command(board, model, out, "2")).finish(common::DEADLINE)
 }
 
 #[test]
@@ -322,25 +327,7 @@ fn a_rail_failing_mid_run_ends_the_measurement_with_the_report_so_far() {
         return;
     };
     let out = tempfile::tempdir().unwrap();
-    let root = board.root_arg();
-    let mut command = fibha_command(&[
-        "energy",
-        "--json",
-        "-n",
-        "10000",
-        "--idle-s",
-        "0.2",
-        "--period-ms",
-        "5",
-        "--root",
-        &root,
-        "--model",
-        model.to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-        "--input",
-        common_input(),
-    ]);
+    let mut command = energy_command(&board, model, out.path(), "10000");
     command.env("RUST_LOG", "fibha=debug");
     let mut running = Running::start(command);
     running.wait_for_stderr("host_post", Duration::from_secs(60));

@@ -9,7 +9,8 @@
 //! The accelerator's side of the format lives here too: [`device`], the register map and
 //! byte layouts generated from `hls/regmap.toml` (the description the kernel's C++ header
 //! comes from), and [`bundle`], the weight bundle `fibha-compile build` writes and the
-//! runtime validates before anything reaches the accelerator.
+//! runtime validates before anything reaches the accelerator, and [`manifest`], the
+//! manifest that ties a build directory together.
 //!
 //! This crate depends on no other fibha crate: the runtime and the tools both build on it.
 
@@ -18,6 +19,7 @@ pub mod bundle;
 pub mod device;
 mod error;
 mod ir;
+pub mod manifest;
 pub mod tflite;
 
 pub use error::ModelError;
