@@ -82,6 +82,26 @@ fn a_missing_kernel_or_bitstream_is_named_with_the_manifest_field() {
 }
 
 #[test]
+fn a_kernel_that_is_not_executable_is_named_by_the_virtual_boards_reason() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some((_dir, copy)) = copy_of_build("copy") else {
+        return;
+    };
+    let kernel = copy.join("vboard/fibha_kernel");
+    let line = refused(&copy, |_| {
+        std::fs::set_permissions(&kernel, std::fs::Permissions::from_mode(0o644)).unwrap();
+    });
+    assert!(
+        line.contains("state is \"write error\" (the virtual board says: fibha.bit.bin: ")
+            && line.contains(&format!(
+                "the kernel {} is not executable (mode 644)",
+                kernel.canonicalize().unwrap().display()
+            )),
+        "{line}"
+    );
+}
+
+#[test]
 fn an_edited_plan_or_manifest_is_refused_naming_the_file_and_field() {
     let Some((_dir, copy)) = copy_of_build("copy") else {
         return;

@@ -50,6 +50,9 @@ pub const FILE_NAME: &str = "fibha.bit.bin";
 const MAX_DESCRIPTOR_BYTES: u64 = 1 << 20;
 /// The fastest clock any ZynqMP fabric design closes at, as a sanity bound.
 const MAX_CLOCK_MHZ: f64 = 1000.0;
+/// The largest buffer a descriptor may ask the board to grow (the ZCU102's CMA is far
+/// smaller); a buffer is a file the board sizes and the kernel maps.
+const MAX_BUFFER_BYTES: u64 = 1 << 31;
 
 /// What the compiler knows about a built instance; [`InstanceSpec::write`] turns it into a
 /// descriptor.
@@ -158,8 +161,10 @@ impl InstanceSpec {
                     "buffer name {name:?} is not a u-dma-buf device name (letters, digits, _ and -)"
                 ));
             }
-            if *size == 0 {
-                return bad(format!("buffer {name} has size 0"));
+            if !(1..=MAX_BUFFER_BYTES).contains(size) {
+                return bad(format!(
+                    "buffers: {name} of {size} bytes is outside 1..={MAX_BUFFER_BYTES}"
+                ));
             }
         }
         Ok(())
@@ -542,6 +547,11 @@ mod tests {
                 "modelled_cycles is 0",
             ),
             ("\"clock_mhz\"", "\"clock\"", "unknown field"),
+            (
+                "\"clock_mhz\":200",
+                "\"clock_mhz\":200,\"buffers\":{\"fibha_weights\":18446744073709551615}",
+                "buffers: fibha_weights of 18446744073709551615 bytes is outside",
+            ),
             (
                 "\"modelled_cycles\":1",
                 "\"modelled_cycles\":-1",
