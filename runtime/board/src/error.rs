@@ -251,6 +251,14 @@ pub enum BoardError {
         detail: Option<String>,
     },
 
+    /// The board went away while it was being waited for (the virtual board's process
+    /// exited, say).
+    #[error("the board went away: {detail}")]
+    Gone {
+        /// What was observed.
+        detail: String,
+    },
+
     /// A device-tree overlay could not be applied or removed.
     #[error("device-tree overlay {name}: {problem}")]
     Overlay {

@@ -7,6 +7,12 @@
 //! creating `/sys/kernel/config/device-tree/overlays/NAME` and writing the `.dtbo`'s file
 //! name to its `path`; removing the directory removes the overlay.
 //!
+//! On the virtual board (whose `state` is a plain file, not sysfs) the bitstream is its
+//! instance descriptor, which names a kernel executable beside it; there the firmware
+//! directory gets a symbolic link to the build directory's descriptor instead of a copy,
+//! so the board runs the kernel of the directory it was given, wherever that directory
+//! was built, copied or moved.
+//!
 //! After loading, the driver reads the accelerator's ID/version registers and calls
 //! [`check_kernel_identity`] so that a bundle never drives a bitstream built for another
 //! plan: that would not fail loudly, it would compute wrong answers.
@@ -142,14 +148,31 @@ impl FpgaManager {
 
     /// Loads `bitstream` (a `.bit.bin`) and waits until the manager reports `operating`.
     pub fn load(&self, bitstream: &Path, options: &LoadOptions) -> Result<()> {
+        self.load_watched(bitstream, options, &mut || Ok(()))
+    }
+
+    /// As [`FpgaManager::load`], calling `watch` before each read of `state`: its error
+    /// (a board that went away, say) ends the wait at once instead of at the timeout.
+    pub fn load_watched(
+        &self,
+        bitstream: &Path,
+        options: &LoadOptions,
+        watch: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<()> {
         if !is_bit_bin(bitstream) {
             return Err(BoardError::NotBitBin {
                 path: bitstream.to_path_buf(),
             });
         }
-        let firmware = install_firmware(&self.firmware_dir, bitstream)?;
         let state_path = self.dir.join("state");
-        if !on_sysfs(&state_path) {
+        let virtual_board = !on_sysfs(&state_path);
+        let install = if virtual_board {
+            Install::Link
+        } else {
+            Install::Copy
+        };
+        let firmware = install_firmware(&self.firmware_dir, bitstream, install)?;
+        if virtual_board {
             // Virtual-board seam: a real fpga_manager loads inside the `firmware` write, so
             // its `state` is final when the write returns. The virtual board loads
             // asynchronously and `state` is a plain file that may still say `operating`
@@ -174,7 +197,7 @@ impl FpgaManager {
             self.name
         );
         poll_until(
-            || match self.state()? {
+            || match watch().and_then(|()| self.state())? {
                 FpgaState::Operating => Ok(true),
                 FpgaState::Failed(state) => Err(BoardError::FpgaLoad {
                     device: self.name.clone(),
@@ -211,9 +234,20 @@ fn on_sysfs(path: &Path) -> bool {
     statfs(path).is_ok_and(|s| s.filesystem_type() == SYSFS_MAGIC)
 }
 
-/// Copies `source` into the firmware directory (atomically: a half-written bitstream must
+/// How a file gets into the firmware directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Install {
+    /// A copy: what `request_firmware` on a board reads.
+    Copy,
+    /// A symbolic link to the file's absolute path: the virtual board then finds what the
+    /// descriptor names beside the original.
+    Link,
+}
+
+/// Puts `source` into the firmware directory (atomically: a half-written bitstream must
 /// never be visible under its final name) and returns the file name to hand the kernel.
-fn install_firmware(firmware_dir: &Path, source: &Path) -> Result<String> {
+/// A missing or unreadable `source` is named as such, not as the copy that failed.
+fn install_firmware(firmware_dir: &Path, source: &Path, install: Install) -> Result<String> {
     let name = source
         .file_name()
         .and_then(|n| n.to_str())
@@ -222,13 +256,31 @@ fn install_firmware(firmware_dir: &Path, source: &Path) -> Result<String> {
             problem: "has no UTF-8 file name to give the kernel".into(),
         })?
         .to_owned();
+    std::fs::File::open(source).map_err(BoardError::io("read", source))?;
     let target = firmware_dir.join(&name);
-    if same_file(source, &target) {
+    if install == Install::Copy && same_file(source, &target) {
         return Ok(name);
     }
     std::fs::create_dir_all(firmware_dir).map_err(BoardError::io("create", firmware_dir))?;
     let partial = firmware_dir.join(format!(".{name}.partial"));
-    std::fs::copy(source, &partial).map_err(BoardError::io("copy firmware to", &partial))?;
+    match install {
+        Install::Copy => {
+            std::fs::copy(source, &partial)
+                .map_err(BoardError::io("copy firmware to", &partial))?;
+        }
+        Install::Link => {
+            let absolute = source
+                .canonicalize()
+                .map_err(BoardError::io("resolve", source))?;
+            match std::fs::remove_file(&partial) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(BoardError::io("remove", &partial)(e)),
+            }
+            std::os::unix::fs::symlink(&absolute, &partial)
+                .map_err(BoardError::io("link firmware as", &partial))?;
+        }
+    }
     std::fs::rename(&partial, &target).map_err(BoardError::io("install firmware as", &target))?;
     Ok(name)
 }
@@ -268,7 +320,7 @@ impl Overlay {
                 dir.display()
             )));
         }
-        let firmware = install_firmware(&root.join(FIRMWARE_DIR), dtbo)?;
+        let firmware = install_firmware(&root.join(FIRMWARE_DIR), dtbo, Install::Copy)?;
         std::fs::create_dir(&dir).map_err(BoardError::io("create", &dir))?;
         let overlay = Self {
             name: name.to_owned(),
@@ -425,8 +477,38 @@ mod tests {
         board.join().unwrap();
         assert_eq!(manager.state().unwrap(), FpgaState::Operating);
         assert_eq!(std::fs::read_to_string(mgr_dir.join("flags")).unwrap(), "0");
-        let installed = std::fs::read(root.join("/lib/firmware/fibha_zcu102.bit.bin")).unwrap();
-        assert!(installed.starts_with(b"\xaa\x99\x55\x66"));
+        // The virtual board's firmware is a link to the file given, so what it names
+        // beside itself is found beside the original.
+        let installed = root.join("/lib/firmware/fibha_zcu102.bit.bin");
+        assert_eq!(
+            std::fs::read_link(&installed).unwrap(),
+            dir.path()
+                .join("fibha_zcu102.bit.bin")
+                .canonicalize()
+                .unwrap()
+        );
+        assert!(
+            std::fs::read(installed)
+                .unwrap()
+                .starts_with(b"\xaa\x99\x55\x66")
+        );
+    }
+
+    #[test]
+    fn a_missing_bitstream_is_named_not_the_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path().join("root"));
+        add_manager(&root, "unknown");
+        let missing = dir.path().join("copy/fibha.bit.bin");
+        let err = FpgaManager::find(&root)
+            .unwrap()
+            .load(&missing, &quick())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!("cannot read {}: ", missing.display())),
+            "{err}"
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! register map generated from `hls/regmap.toml` ([`fibha_model::device`]); no offset is
 //! typed here.
 //!
-//! Bring-up ([`Accelerator::open`]): load the bitstream through fpga_manager (and apply the
+//! Bring-up ([`Accelerator::open`]): take the exclusive lock on the UIO device
+//! ([`crate::lock`]; after the overlay when the device only appears with it), load the
+//! bitstream through fpga_manager (and apply the
 //! overlay when the build has a compiled one), open UIO `fibha` and map its registers, run
 //! the kernel in identify mode and refuse it unless its plan hash is the bundle's, open the
 //! DMA buffers and check each is big enough for the plan, copy the bundle into
@@ -37,6 +39,7 @@ use fibha_board::{
 use fibha_model::device::{self, StatusCode, ctrl, mode, status};
 
 use crate::instance::Instance;
+use crate::lock::{AccelLock, LockError, LockWait};
 
 /// The UIO name of the kernel's register block.
 pub const UIO_NAME: &str = "fibha";
@@ -52,6 +55,8 @@ pub const WEIGHTS_BUFFER: &str = "fibha_weights";
 pub const SCRATCH_BUFFER: &str = "fibha_scratch";
 /// Pipeline slots (buffer pairs).
 pub const SLOTS: usize = 2;
+/// Where the virtual board says why its last load failed.
+const LOAD_ERROR: &str = "/vboard/load_error";
 
 /// How long identify and verify runs may take: they touch no feature map.
 const SHORT_RUN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,6 +67,9 @@ const POLL_INTERVAL: Duration = Duration::from_micros(50);
 const IRQ_SLICE_MIN: Duration = Duration::from_millis(50);
 /// See [`IRQ_SLICE_MIN`].
 const IRQ_SLICE_MAX: Duration = Duration::from_secs(1);
+/// How often a wait checks that the board is still there (the virtual board's process and
+/// root): a board that goes away is noticed within this, not at the timeout.
+pub const LIVENESS_PERIOD: Duration = Duration::from_millis(250);
 
 /// "inference N", formatted only when a message needs it (the wait allocates nothing).
 struct Inference(u64);
@@ -118,6 +126,9 @@ pub enum AccelError {
     /// A call out of order (a start while a run is in flight, a wait without a start).
     #[error("driver misuse: {0}")]
     Protocol(&'static str),
+    /// Another process drives the accelerator.
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 impl AccelError {
@@ -181,6 +192,8 @@ pub struct DriverOptions {
     pub load_timeout: Duration,
     /// Asked on a timeout whether the board itself is gone.
     pub liveness: Option<Box<dyn Liveness>>,
+    /// Whether to wait for an accelerator another process holds, or fail at once.
+    pub lock: LockWait,
 }
 
 /// What the driver recovered from during a session.
@@ -296,6 +309,9 @@ pub struct Accelerator {
     in_flight: Option<InFlight>,
     inferences: u64,
     stats: DriverStats,
+    // Last: released only after the registers, the interrupt and the buffers are closed
+    // and `Drop` has left the kernel stopped.
+    _lock: AccelLock,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -332,16 +348,33 @@ impl Accelerator {
             scratch: instance.scratch_bytes(),
             layer_count: instance.bundle.view().header().layer_count.get(),
         };
+        // Before the bitstream: a second process must not reload the fabric under a run.
+        let early_lock = match find_device(root) {
+            Ok(device) => Some(AccelLock::acquire(
+                &device,
+                options.lock,
+                crate::stop::flag(),
+            )?),
+            Err(_) => None,
+        };
         let fpga = FpgaManager::find(root).map_err(board("finding the FPGA manager"))?;
         let load = LoadOptions {
             timeout: options.load_timeout,
             ..LoadOptions::default()
         };
         let bitstream = instance.bitstream();
-        load_bitstream(&fpga, &bitstream, &load, &mut options)?;
+        load_bitstream(root, &fpga, &bitstream, &load, &mut options)?;
         let overlay = match instance.overlay() {
             Some(dtbo) => Some(apply_overlay(root, &dtbo)?),
             None => None,
+        };
+        let lock = match early_lock {
+            Some(lock) => lock,
+            None => {
+                let device =
+                    find_device(root).map_err(board("opening the accelerator's UIO device"))?;
+                AccelLock::acquire(&device, options.lock, crate::stop::flag())?
+            }
         };
         let wait = options.wait;
         let (regs, irq, no_interrupt) = open_registers(root, wait)?;
@@ -366,6 +399,7 @@ impl Accelerator {
                 no_interrupt,
                 ..DriverStats::default()
             },
+            _lock: lock,
         };
         accel.bring_up_or_reset()?;
         Ok(accel)
@@ -642,7 +676,9 @@ impl Accelerator {
 
     /// Waits up to `timeout` for `ap_done`: by interrupt (blocking in slices, reading
     /// `ap_done` once after each silent slice, so a lost interrupt is noticed long before
-    /// the timeout) or by polling. `Err(Timeout)` when the kernel did not finish.
+    /// the timeout) or by polling. Between slices of at most [`LIVENESS_PERIOD`] the board
+    /// is checked, so a board that went away ends the wait within that period, not at the
+    /// timeout. `Err(Timeout)` when the kernel did not finish.
     fn wait_done(
         &mut self,
         timeout: Duration,
@@ -650,44 +686,74 @@ impl Accelerator {
         what: &dyn std::fmt::Display,
     ) -> Result<(), AccelError> {
         let deadline = Instant::now() + timeout;
-        if use_irq && self.irq.is_some() {
-            let slice = (timeout / 10).clamp(IRQ_SLICE_MIN, IRQ_SLICE_MAX);
-            loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                let waited = match &mut self.irq {
-                    Some(irq) => irq.wait_slice(slice.min(left)),
-                    None => return Err(AccelError::Protocol("the interrupt went away")),
-                };
-                match waited {
-                    Ok(Some(_)) => return Ok(()),
-                    Ok(None) => {}
-                    Err(other) => {
-                        return Err(self.gone_or(board("waiting for the interrupt")(other)));
-                    }
-                }
-                if self.done_bit()? {
-                    self.stats.lost_interrupts += 1;
-                    self.stats.switched_to_polling = true;
-                    self.options.wait = WaitMode::Poll;
-                    tracing::warn!(
-                        "the accelerator finished {what} but its interrupt never came: recovered by polling; polling from now on"
-                    );
-                    return Ok(());
-                }
-                if Instant::now() >= deadline {
-                    return Err(self.hang(timeout, what));
-                }
+        let use_irq = use_irq && self.irq.is_some();
+        let mut slice = if use_irq {
+            (timeout / 10).clamp(IRQ_SLICE_MIN, IRQ_SLICE_MAX)
+        } else {
+            timeout
+        };
+        if self.options.liveness.is_some() {
+            slice = slice.min(LIVENESS_PERIOD);
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let done = if use_irq {
+                self.wait_interrupt(slice.min(left), what)?
+            } else {
+                self.poll_done(slice.min(left))?
+            };
+            if done {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(self.hang(timeout, what));
+            }
+            if let Some(Err(detail)) = self.options.liveness.as_mut().map(|l| l.check()) {
+                return Err(AccelError::Gone { detail });
             }
         }
+    }
+
+    /// One slice of an interrupt wait: whether the run finished (its interrupt came, or
+    /// `ap_done` is set although it did not: a lost interrupt, after which the driver
+    /// polls).
+    fn wait_interrupt(
+        &mut self,
+        slice: Duration,
+        what: &dyn std::fmt::Display,
+    ) -> Result<bool, AccelError> {
+        let waited = match &mut self.irq {
+            Some(irq) => irq.wait_slice(slice),
+            None => return Err(AccelError::Protocol("the interrupt went away")),
+        };
+        match waited {
+            Ok(Some(_)) => return Ok(true),
+            Ok(None) => {}
+            Err(other) => return Err(self.gone_or(board("waiting for the interrupt")(other))),
+        }
+        if !self.done_bit()? {
+            return Ok(false);
+        }
+        self.stats.lost_interrupts += 1;
+        self.stats.switched_to_polling = true;
+        self.options.wait = WaitMode::Poll;
+        tracing::warn!(
+            "the accelerator finished {what} but its interrupt never came: recovered by polling; polling from now on"
+        );
+        Ok(true)
+    }
+
+    /// One slice of polling `ap_done`: whether the run finished within it.
+    fn poll_done(&mut self, slice: Duration) -> Result<bool, AccelError> {
         let regs = &self.regs;
         match poll_until(
             || Ok(ctrl::AP_DONE.get(regs.read32(reg(device::CTRL))?) == 1),
-            deadline.saturating_duration_since(Instant::now()),
+            slice,
             POLL_INTERVAL,
             "the accelerator to finish",
         ) {
-            Ok(_) => Ok(()),
-            Err(BoardError::Timeout { .. }) => Err(self.hang(timeout, what)),
+            Ok(_) => Ok(true),
+            Err(BoardError::Timeout { .. }) => Ok(false),
             Err(other) => Err(self.gone_or(board("polling ap_done")(other))),
         }
     }
@@ -741,12 +807,14 @@ impl Accelerator {
     fn reload(&mut self) -> Result<(), AccelError> {
         let _span = tracing::info_span!("accelerator_reset").entered();
         self.in_flight = None;
-        self.fpga
-            .load(&self.bitstream, &self.load)
-            .map_err(board(format!(
-                "resetting the accelerator (reloading {})",
-                self.bitstream.display()
-            )))?;
+        load_fabric(
+            &self.root,
+            &self.fpga,
+            &self.bitstream,
+            &self.load,
+            &mut self.options,
+            "resetting the accelerator (reloading {})",
+        )?;
         self.buffers = Buffers::open(&self.root, &self.sizes)?;
         Ok(())
     }
@@ -811,24 +879,81 @@ fn reg(offset: u32) -> usize {
 }
 
 fn load_bitstream(
+    root: &Root,
     fpga: &FpgaManager,
     bitstream: &std::path::Path,
     load: &LoadOptions,
     options: &mut DriverOptions,
 ) -> Result<(), AccelError> {
     let _span = tracing::info_span!("load_bitstream").entered();
-    fpga.load(bitstream, load).map_err(|source| {
-        let err = AccelError::Board {
-            context: format!("loading the bitstream {}", bitstream.display()),
-            source,
-        };
-        match options.liveness.as_mut().map(|l| l.check()) {
-            Some(Err(detail)) => AccelError::Gone {
-                detail: format!("{detail} ({err})"),
-            },
-            _ => err,
+    load_fabric(
+        root,
+        fpga,
+        bitstream,
+        load,
+        options,
+        "loading the bitstream {}",
+    )
+}
+
+/// Loads `bitstream`, checking at every read of fpga_manager's `state` that the board is
+/// still there; `doing` is the error's context, `{}` standing for the bitstream's path.
+fn load_fabric(
+    root: &Root,
+    fpga: &FpgaManager,
+    bitstream: &std::path::Path,
+    load: &LoadOptions,
+    options: &mut DriverOptions,
+    doing: &str,
+) -> Result<(), AccelError> {
+    let mut watch = || match options.liveness.as_mut().map(|l| l.check()) {
+        Some(Err(detail)) => Err(BoardError::Gone { detail }),
+        _ => Ok(()),
+    };
+    match fpga.load_watched(bitstream, load, &mut watch) {
+        Ok(()) => Ok(()),
+        Err(BoardError::Gone { detail }) => Err(AccelError::Gone { detail }),
+        Err(source) => {
+            let err = AccelError::Board {
+                context: doing.replace("{}", &bitstream.display().to_string()),
+                source: with_board_reason(root, source),
+            };
+            Err(match watch() {
+                Err(BoardError::Gone { detail }) => AccelError::Gone {
+                    detail: format!("{detail} ({err})"),
+                },
+                _ => err,
+            })
         }
-    })
+    }
+}
+
+/// A failed load with the reason the board gives: the virtual board writes why into
+/// `/vboard/load_error` (a real fpga_manager says it in the kernel log only).
+fn with_board_reason(root: &Root, err: BoardError) -> BoardError {
+    match err {
+        BoardError::FpgaLoad {
+            device,
+            firmware,
+            state,
+            detail: None,
+        } => {
+            let reason = std::fs::read_to_string(root.join(LOAD_ERROR))
+                .ok()
+                .map(|text| text.trim().to_owned())
+                .filter(|text| !text.is_empty());
+            BoardError::FpgaLoad {
+                device,
+                firmware,
+                state,
+                detail: Some(reason.map_or_else(
+                    || "see the kernel log (dmesg) for why".into(),
+                    |r| format!("the virtual board says: {r}"),
+                )),
+            }
+        }
+        other => other,
+    }
 }
 
 /// Applies the overlay, replacing one a previous session left applied.
@@ -849,6 +974,12 @@ fn apply_overlay(root: &Root, dtbo: &std::path::Path) -> Result<Overlay, AccelEr
         })?;
     }
     Overlay::apply(root, OVERLAY_NAME, dtbo).map_err(board("applying the device-tree overlay"))
+}
+
+/// The device file of the UIO device named [`UIO_NAME`].
+fn find_device(root: &Root) -> Result<PathBuf, BoardError> {
+    fibha_board::uio::find_uio(root, &UioSelector::Name(UIO_NAME.into()))
+        .map(|device| device.dev_path)
 }
 
 /// Maps the registers and opens the interrupt; without one the driver polls.

@@ -6,35 +6,46 @@
 //! run on the host, the modelled figures), the weight bundle, and the bitstream:
 //! `fibha.bit.bin`, which for the virtual board is its instance descriptor.
 //!
-//! Invariants of an [`Instance`]: the manifest, the plan and the bundle carry the same plan
-//! hash and the interface and bundle versions this runtime speaks; the bundle's bytes are
-//! those the manifest hashed and pass [`fibha_model::bundle`]'s validation; the model the
-//! bundle was packed from is loaded and is byte for byte the manifest's (SHA-256); and the
-//! [`Split`] is contiguous: host operators before the accelerator, the accelerator's, then
-//! host operators after it, with the accelerator's input and output tensors exactly the
-//! sizes the bundle header announces.
+//! Invariants of an [`Instance`]: the manifest was checked field by field before anything
+//! else was read ([`Manifest::parse`]: versions, hashes, relative file names, buffer sizes,
+//! a clock in (0, 1000] MHz); every file it names is there with the SHA-256 it records (the
+//! plan, the bundle, the HLS inputs and the virtual board's kernel and descriptor included:
+//! an edited plan is refused, not believed); the plan's figures are times in range
+//! ([`PlanDoc::parse`]); the manifest, the plan and the bundle carry the same plan hash and
+//! the interface and bundle versions this runtime speaks; the bundle passes
+//! [`fibha_model::bundle`]'s validation; the model the bundle was packed from is loaded and
+//! is byte for byte the manifest's (SHA-256); and the [`Split`] is contiguous: host
+//! operators before the accelerator, the accelerator's, then host operators after it, with
+//! the accelerator's input and output tensors exactly the sizes the bundle header
+//! announces. So every number that reaches a `Duration`, a division or an allocation has
+//! been range-checked, and no edit of these files can panic the runtime.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use fibha_model::bundle::{Bundle, BundleError};
 use fibha_model::device::{BUNDLE_VERSION, INTERFACE_VERSION};
 use fibha_model::timing::TimingReport;
 use fibha_model::{DType, Graph, ModelError, TensorId};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The manifest's file name in a build directory.
-pub const MANIFEST: &str = "manifest.json";
-/// The manifest layout this runtime reads.
-pub const MANIFEST_FORMAT_VERSION: u32 = 3;
+pub use fibha_model::manifest::{
+    FILE_NAME as MANIFEST, FORMAT_VERSION as MANIFEST_FORMAT_VERSION, FileRef, Manifest,
+};
 /// The bitstream's file name: a `.bit.bin` from the Vivado flow on a board, the instance
 /// descriptor for the virtual board (the virtual board loads it the same way).
 pub const BITSTREAM: &str = "fibha.bit.bin";
 /// Where a compiled device-tree overlay is looked for, in order.
 pub const OVERLAYS: [&str; 2] = ["fibha.dtbo", "vivado/fibha.dtbo"];
+/// The fastest clock any ZynqMP fabric design closes at, as a sanity bound.
+pub const MAX_CLOCK_MHZ: f64 = 1000.0;
+/// The largest DMA buffer a manifest may ask for (the ZCU102's CMA is far smaller).
+pub const MAX_BUFFER_BYTES: u64 = 1 << 31;
+/// The longest modelled time of one image a plan may state, ms.
+pub const MAX_PLAN_MS: f64 = 60_000.0;
 
 /// Why a build directory cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -74,12 +85,22 @@ pub enum InstanceError {
     Version {
         /// The file.
         path: PathBuf,
-        /// Which version.
-        what: &'static str,
+        /// Which version (the field and what it versions).
+        what: String,
         /// The version found.
         found: u32,
         /// The version this runtime speaks.
         expected: u32,
+    },
+    /// A field of the manifest or the plan that does not parse or is out of range.
+    #[error("{}: {field}: {problem}", path.display())]
+    Field {
+        /// The file.
+        path: PathBuf,
+        /// The field, as a path into the document (`modelled.fibha.latency_ms`).
+        field: String,
+        /// What is wrong with it.
+        problem: String,
     },
     /// Two files of the directory disagree.
     #[error("{}: {detail}", dir.display())]
@@ -91,12 +112,14 @@ pub enum InstanceError {
     },
     /// A file whose SHA-256 is not the manifest's.
     #[error(
-        "{}: SHA-256 {found} differs from the manifest's {expected}: the file changed after the build",
+        "{}: SHA-256 {found} differs from the manifest's {field}.sha256 {expected}: the file changed after the build",
         path.display()
     )]
     Hash {
         /// The file.
         path: PathBuf,
+        /// The manifest field that names it.
+        field: &'static str,
         /// Its hash.
         found: String,
         /// The manifest's.
@@ -133,65 +156,221 @@ pub enum InstanceError {
     },
 }
 
-/// A file named in the manifest.
-#[derive(Clone, Debug, Deserialize)]
-pub struct FileRef {
-    /// Path relative to the build directory.
-    pub file: String,
-    /// SHA-256, lowercase hex.
-    pub sha256: String,
+/// Parses `manifest.json` and checks every field; `path` is the file, for errors.
+pub fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Manifest, InstanceError> {
+    let manifest: Manifest = parse_json(bytes, path, "the manifest")?;
+    validate_manifest(&manifest, path)?;
+    Ok(manifest)
 }
 
-/// The part of `manifest.json` the runtime uses (other fields are ignored).
-#[derive(Clone, Debug, Deserialize)]
-pub struct Manifest {
-    /// Layout version.
-    pub format_version: u32,
-    /// The plan hash, 16 hex digits.
-    pub plan_hash: String,
-    /// The register interface version.
-    pub interface_version: u32,
-    /// The model the bundle was packed from.
-    pub model: FileRef,
-    /// The weight bundle.
-    pub bundle: FileRef,
-    /// The bundle format version.
-    pub bundle_format_version: u32,
-    /// The plan document.
-    pub plan: FileRef,
-    /// The plan against the timed C simulation (absent when built without the virtual board).
-    #[serde(default)]
-    pub timing: Option<FileRef>,
-    /// Minimum DMA buffer sizes by u-dma-buf name.
-    pub buffers: BTreeMap<String, u64>,
-    /// Board name.
-    pub board: String,
-    /// Accelerator clock, MHz.
-    pub clock_mhz: f64,
+fn validate_manifest(manifest: &Manifest, path: &Path) -> Result<(), InstanceError> {
+    let bad = |field: &str, problem: String| {
+        Err(InstanceError::Field {
+            path: path.to_path_buf(),
+            field: field.to_owned(),
+            problem,
+        })
+    };
+    let versions = [
+        (
+            "format_version",
+            manifest.format_version,
+            MANIFEST_FORMAT_VERSION,
+            "the manifest layout",
+        ),
+        (
+            "interface_version",
+            manifest.interface_version,
+            INTERFACE_VERSION,
+            "the register interface",
+        ),
+        (
+            "bundle_format_version",
+            manifest.bundle_format_version,
+            BUNDLE_VERSION,
+            "the bundle format",
+        ),
+    ];
+    for (field, found, expected, what) in versions {
+        if found != expected {
+            return Err(InstanceError::Version {
+                path: path.to_path_buf(),
+                what: format!("{field} ({what})"),
+                found,
+                expected,
+            });
+        }
+    }
+    if parse_hash(&manifest.plan_hash).is_none() {
+        return bad(
+            "plan_hash",
+            format!("{:?} is not 16 hex digits", manifest.plan_hash),
+        );
+    }
+    for (field, file) in manifest.files() {
+        if let Err(problem) = check_relative(&file.file) {
+            return bad(&format!("{field}.file"), problem);
+        }
+        if !is_sha256(&file.sha256) {
+            return bad(
+                &format!("{field}.sha256"),
+                format!("{:?} is not 64 hex digits", file.sha256),
+            );
+        }
+    }
+    for (name, &size) in &manifest.buffers {
+        if !is_device_name(name) {
+            return bad(
+                "buffers",
+                format!("{name:?} is not a u-dma-buf device name"),
+            );
+        }
+        if !(1..=MAX_BUFFER_BYTES).contains(&size) {
+            return bad(
+                &format!("buffers.{name}"),
+                format!("{size} bytes is outside 1..={MAX_BUFFER_BYTES}"),
+            );
+        }
+    }
+    if manifest.board.trim().is_empty() {
+        return bad("board", "is empty".into());
+    }
+    if !(manifest.clock_mhz.is_finite()
+        && manifest.clock_mhz > 0.0
+        && manifest.clock_mhz <= MAX_CLOCK_MHZ)
+    {
+        return bad(
+            "clock_mhz",
+            format!(
+                "{:?} is not a clock in (0, {MAX_CLOCK_MHZ}] MHz",
+                manifest.clock_mhz
+            ),
+        );
+    }
+    Ok(())
 }
 
-#[derive(Debug, Deserialize)]
+/// A file name inside the build directory: relative, without `..`.
+fn check_relative(file: &str) -> Result<(), String> {
+    let inside = !file.is_empty()
+        && !file.contains('\0')
+        && Path::new(file)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
+    if inside {
+        Ok(())
+    } else {
+        Err(format!(
+            "{file:?} is not a path inside the build directory (relative, without `..`)"
+        ))
+    }
+}
+
+fn is_sha256(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Letters, digits, `_` and `-`: what a u-dma-buf device may be called.
+fn is_device_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Parses JSON, naming the field (`modelled.fibha.latency_ms`) an error is in.
+fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    path: &Path,
+    what: &'static str,
+) -> Result<T, InstanceError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde_path_to_error::deserialize(&mut deserializer);
+    let at = |field: String, problem: String| {
+        if field == "." {
+            InstanceError::Json {
+                path: path.to_path_buf(),
+                detail: format!("{what} does not parse: {problem}"),
+            }
+        } else {
+            InstanceError::Field {
+                path: path.to_path_buf(),
+                field,
+                problem,
+            }
+        }
+    };
+    let value = parsed.map_err(|e| at(e.path().to_string(), e.into_inner().to_string()))?;
+    deserializer
+        .end()
+        .map_err(|e| at(".".into(), e.to_string()))?;
+    Ok(value)
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 struct PlanModel {
     host: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 struct PlanFigures {
     latency_ms: f64,
     period_ms: f64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 struct PlanModelled {
     fibha: PlanFigures,
 }
 
-/// The part of `plan.json` the runtime uses.
-#[derive(Debug, Deserialize)]
-struct PlanDoc {
+/// The part of `plan.json` the runtime uses (its other fields are the compiler's).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+pub struct PlanDoc {
     model: PlanModel,
     modelled: PlanModelled,
     plan_hash: String,
+}
+
+impl PlanDoc {
+    /// Parses `plan.json` and checks what the runtime uses: the plan hash, and modelled
+    /// times in (0, [`MAX_PLAN_MS`]] ms (they become timeouts and report figures).
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<PlanDoc, InstanceError> {
+        let plan: PlanDoc = parse_json(bytes, path, "the plan")?;
+        let bad = |field: &str, problem: String| InstanceError::Field {
+            path: path.to_path_buf(),
+            field: field.to_owned(),
+            problem,
+        };
+        if plan.plan_hash().is_none() {
+            return Err(bad(
+                "plan_hash",
+                format!("{:?} is not 16 hex digits", plan.plan_hash),
+            ));
+        }
+        let figures = &plan.modelled.fibha;
+        for (field, ms) in [
+            ("modelled.fibha.latency_ms", figures.latency_ms),
+            ("modelled.fibha.period_ms", figures.period_ms),
+        ] {
+            if !(ms.is_finite() && ms > 0.0 && ms <= MAX_PLAN_MS) {
+                return Err(bad(
+                    field,
+                    format!("{ms:?} is not a time in (0, {MAX_PLAN_MS}] ms"),
+                ));
+            }
+        }
+        Ok(plan)
+    }
+
+    /// The plan hash.
+    pub fn plan_hash(&self) -> Option<u64> {
+        parse_hash(&self.plan_hash)
+    }
+
+    /// The plan's host operators (`"#63 MEAN (global pooling)"`).
+    pub fn host(&self) -> &[String] {
+        &self.model.host
+    }
 }
 
 /// Where the graph is cut: which nodes (indices into the graph's execution order) run on
@@ -263,32 +442,13 @@ impl Instance {
                 dir: dir.to_path_buf(),
             });
         }
-        let manifest: Manifest = read_json(&manifest_path, "the manifest")?;
-        check_version(
-            &manifest_path,
-            "the manifest layout",
-            manifest.format_version,
-            MANIFEST_FORMAT_VERSION,
-        )?;
-        check_version(
-            &manifest_path,
-            "the register interface",
-            manifest.interface_version,
-            INTERFACE_VERSION,
-        )?;
-        check_version(
-            &manifest_path,
-            "the bundle format",
-            manifest.bundle_format_version,
-            BUNDLE_VERSION,
-        )?;
-        let plan_hash = parse_hash(&manifest.plan_hash).ok_or_else(|| InstanceError::Json {
-            path: manifest_path.clone(),
-            detail: format!("plan_hash {:?} is not 16 hex digits", manifest.plan_hash),
-        })?;
+        let manifest = parse_manifest(&read_file(&manifest_path, "the manifest")?, &manifest_path)?;
+        // parse_manifest checked it.
+        let plan_hash = parse_hash(&manifest.plan_hash).unwrap_or_default();
+        let mut contents = check_files(dir, &manifest)?;
         let plan_path = dir.join(&manifest.plan.file);
-        let plan: PlanDoc = read_json(&plan_path, "the plan")?;
-        if parse_hash(&plan.plan_hash) != Some(plan_hash) {
+        let plan = PlanDoc::parse(&contents.remove("plan").unwrap_or_default(), &plan_path)?;
+        if plan.plan_hash() != Some(plan_hash) {
             return Err(InstanceError::Inconsistent {
                 dir: dir.to_path_buf(),
                 detail: format!(
@@ -298,11 +458,10 @@ impl Instance {
             });
         }
         let bundle_path = dir.join(&manifest.bundle.file);
-        let bytes = read_file(&bundle_path, "the weight bundle")?;
-        check_hash(&bundle_path, &bytes, &manifest.bundle.sha256)?;
+        let bytes = contents.remove("bundle").unwrap_or_default();
         let bundle = Bundle::from_bytes(bytes, &bundle_path, Some(plan_hash))?;
         let graph = Arc::new(load_model(dir, &manifest.model)?);
-        let split = split(&graph, &plan.model.host, &plan_path)?;
+        let split = split(&graph, plan.host(), &plan_path)?;
         check_io_sizes(&graph, &split, &bundle, &plan_path)?;
         let timing = match &manifest.timing {
             Some(file) => Some(read_timing(dir, file)?),
@@ -370,32 +529,51 @@ fn read_file(path: &Path, what: &'static str) -> Result<Vec<u8>, InstanceError> 
     })
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    what: &'static str,
-) -> Result<T, InstanceError> {
-    let bytes = read_file(path, what)?;
-    serde_json::from_slice(&bytes).map_err(|e| InstanceError::Json {
-        path: path.to_path_buf(),
-        detail: format!("{what} does not parse: {e}"),
-    })
+/// Reads every file the manifest names (the model aside: it may be a shipped one, see
+/// [`load_model`]) and checks its SHA-256; returns the bytes of the two the runtime reads,
+/// the plan and the bundle, by field.
+fn check_files(
+    dir: &Path,
+    manifest: &Manifest,
+) -> Result<BTreeMap<&'static str, Vec<u8>>, InstanceError> {
+    let mut kept = BTreeMap::new();
+    for (field, file) in manifest.files().into_iter().skip(1) {
+        let path = dir.join(&file.file);
+        let bytes = std::fs::read(&path).map_err(|source| InstanceError::Io {
+            what: field_description(field),
+            path: path.clone(),
+            source,
+        })?;
+        let found = sha256_hex(&bytes);
+        if !found.eq_ignore_ascii_case(&file.sha256) {
+            return Err(InstanceError::Hash {
+                path,
+                field,
+                found,
+                expected: file.sha256.clone(),
+            });
+        }
+        if matches!(field, "plan" | "bundle") {
+            kept.insert(field, bytes);
+        }
+    }
+    Ok(kept)
 }
 
-fn check_version(
-    path: &Path,
-    what: &'static str,
-    found: u32,
-    expected: u32,
-) -> Result<(), InstanceError> {
-    if found == expected {
-        Ok(())
-    } else {
-        Err(InstanceError::Version {
-            path: path.to_path_buf(),
-            what,
-            found,
-            expected,
-        })
+/// What the file of a manifest field is, for "cannot read ...".
+fn field_description(field: &str) -> &'static str {
+    match field {
+        "bundle" => "the weight bundle (manifest field bundle)",
+        "plan" => "the plan (manifest field plan)",
+        "hls_config" => "the HLS configuration (manifest field hls_config)",
+        "hls_script" => "the Vitis HLS script (manifest field hls_script)",
+        "vivado_params" => "the Vivado parameters (manifest field vivado_params)",
+        "overlay_source" => "the device-tree overlay source (manifest field overlay_source)",
+        "vboard_kernel" => "the virtual board's kernel (manifest field vboard_kernel)",
+        "vboard_instance" => {
+            "the virtual board's instance descriptor (manifest field vboard_instance)"
+        }
+        _ => "a file the manifest names",
     }
 }
 
@@ -412,19 +590,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-fn check_hash(path: &Path, bytes: &[u8], expected: &str) -> Result<(), InstanceError> {
-    let found = sha256_hex(bytes);
-    if found.eq_ignore_ascii_case(expected) {
-        Ok(())
-    } else {
-        Err(InstanceError::Hash {
-            path: path.to_path_buf(),
-            found,
-            expected: expected.to_owned(),
-        })
-    }
 }
 
 /// The model the bundle was packed from: in the build directory, else a shipped model of
@@ -613,5 +778,348 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = Instance::open(dir.path()).unwrap_err();
         assert!(err.to_string().contains("fibha-compile build"), "{err}");
+    }
+
+    fn file(name: &str) -> FileRef {
+        FileRef {
+            file: name.into(),
+            sha256: "ab".repeat(32),
+        }
+    }
+
+    /// A manifest as `fibha-compile build` writes it.
+    fn sample_manifest() -> Manifest {
+        Manifest {
+            format_version: MANIFEST_FORMAT_VERSION,
+            plan_hash: "32a5dc76e5cc893a".into(),
+            interface_version: INTERFACE_VERSION,
+            model: file("tf2_mobilenet_v2_1.0_224_ptq.tflite"),
+            bundle: file("model.fibha"),
+            bundle_format_version: BUNDLE_VERSION,
+            plan: file("plan.json"),
+            hls_config: file("fibha_config.hpp"),
+            hls_script: file("hls/fibha_top.tcl"),
+            vivado_params: Some(file("vivado/params.tcl")),
+            overlay_source: Some(file("vivado/fibha.dtso")),
+            vboard_kernel: Some(file("vboard/fibha_kernel")),
+            vboard_instance: Some(file("fibha.bit.bin")),
+            buffers: BTreeMap::from([
+                ("fibha_in0".into(), 150_528),
+                ("fibha_weights".into(), 2_401_408),
+            ]),
+            board: "zcu102".into(),
+            part: "xczu9eg-ffvb1156-2-e".into(),
+            clock_mhz: 200.0,
+            generator: "fibha-compile 0.1.0".into(),
+        }
+    }
+
+    /// The plan's fields the runtime reads, among some it does not.
+    fn sample_plan() -> serde_json::Value {
+        serde_json::json!({
+            "plan_hash": "32a5dc76e5cc893a",
+            "model": {"name": "mobilenet_v2", "host": ["#0 QUANTIZE (input)", "#63 MEAN"]},
+            "modelled": {"fibha": {"latency_ms": 1.75, "period_ms": 1.2, "fps": 800.0}},
+            "board": {"clock_mhz": 200.0}
+        })
+    }
+
+    const MANIFEST_PATH: &str = "dir/manifest.json";
+    const PLAN_PATH: &str = "dir/plan.json";
+
+    fn manifest_error(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+        let mut doc = serde_json::to_value(sample_manifest()).unwrap();
+        edit(&mut doc);
+        let bytes = serde_json::to_vec(&doc).unwrap();
+        parse_manifest(&bytes, Path::new(MANIFEST_PATH))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_written_manifest_parses_back() {
+        let bytes = serde_json::to_vec_pretty(&sample_manifest()).unwrap();
+        let parsed = parse_manifest(&bytes, Path::new(MANIFEST_PATH)).unwrap();
+        assert_eq!(parsed, sample_manifest());
+        assert_eq!(parsed.files().len(), 9);
+    }
+
+    #[test]
+    fn manifest_fields_out_of_range_are_refused_naming_the_field() {
+        use serde_json::json;
+        let cases: Vec<(&str, serde_json::Value, &str)> = vec![
+            (
+                "clock_mhz",
+                json!(0.0),
+                "dir/manifest.json: clock_mhz: 0.0 is not a clock in (0, 1000] MHz",
+            ),
+            (
+                "clock_mhz",
+                json!(-200.0),
+                "clock_mhz: -200.0 is not a clock",
+            ),
+            ("clock_mhz", json!(1e300), "clock_mhz: 1e300 is not a clock"),
+            (
+                "clock_mhz",
+                json!("fast"),
+                "dir/manifest.json: clock_mhz: invalid type: string \"fast\", expected f64",
+            ),
+            (
+                "plan_hash",
+                json!("12"),
+                "plan_hash: \"12\" is not 16 hex digits",
+            ),
+            (
+                "format_version",
+                json!(3),
+                "format_version (the manifest layout) is version 3, this runtime reads version 2",
+            ),
+            (
+                "interface_version",
+                json!(-1),
+                "interface_version: invalid value: integer `-1`",
+            ),
+            ("board", json!(" "), "board: is empty"),
+        ];
+        for (field, value, expect) in cases {
+            let err = manifest_error(|m| m[field] = value.clone());
+            assert!(err.contains(expect), "{field}: {err}");
+        }
+        let err = manifest_error(|m| m["plan"]["file"] = "../plan.json".into());
+        assert!(
+            err.contains("plan.file: \"../plan.json\" is not a path inside the build directory"),
+            "{err}"
+        );
+        let err = manifest_error(|m| m["bundle"]["file"] = "/etc/passwd".into());
+        assert!(err.contains("bundle.file: "), "{err}");
+        let err = manifest_error(|m| m["vboard_kernel"]["sha256"] = "00".into());
+        assert!(
+            err.contains("vboard_kernel.sha256: \"00\" is not 64 hex digits"),
+            "{err}"
+        );
+        let err = manifest_error(|m| m["buffers"]["fibha_in0"] = 0.into());
+        assert!(
+            err.contains("buffers.fibha_in0: 0 bytes is outside"),
+            "{err}"
+        );
+        let err = manifest_error(|m| m["buffers"]["../x"] = 1.into());
+        assert!(
+            err.contains("buffers: \"../x\" is not a u-dma-buf device name"),
+            "{err}"
+        );
+        let err = manifest_error(|m| m["clock"] = 200.into());
+        assert!(err.contains("unknown field `clock`"), "{err}");
+        let err = manifest_error(|m| {
+            m.as_object_mut().unwrap().remove("clock_mhz");
+        });
+        assert!(err.contains("missing field `clock_mhz`"), "{err}");
+    }
+
+    #[test]
+    fn plan_figures_out_of_range_are_refused_naming_the_field() {
+        for (value, expect) in [
+            (
+                serde_json::json!(-1.0),
+                "modelled.fibha.latency_ms: -1.0 is not a time in (0, 60000] ms",
+            ),
+            (
+                serde_json::json!(0),
+                "modelled.fibha.latency_ms: 0.0 is not a time",
+            ),
+            (
+                serde_json::json!(null),
+                "modelled.fibha.latency_ms: invalid type: null, expected f64",
+            ),
+        ] {
+            let mut plan = sample_plan();
+            plan["modelled"]["fibha"]["latency_ms"] = value;
+            let err = PlanDoc::parse(&serde_json::to_vec(&plan).unwrap(), Path::new(PLAN_PATH))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("dir/plan.json: ") && err.contains(expect),
+                "{err}"
+            );
+        }
+        let plan = PlanDoc::parse(
+            &serde_json::to_vec(&sample_plan()).unwrap(),
+            Path::new(PLAN_PATH),
+        )
+        .unwrap();
+        assert_eq!(plan.host().len(), 2);
+        assert_eq!(plan.plan_hash(), Some(0x32a5_dc76_e5cc_893a));
+    }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Every path to a leaf of `doc` (object keys), with the leaf's key.
+        fn leaves(doc: &serde_json::Value, at: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+            match doc {
+                serde_json::Value::Object(map) => {
+                    for (key, value) in map {
+                        at.push(key.clone());
+                        out.push(at.clone());
+                        leaves(value, at, out);
+                        at.pop();
+                    }
+                }
+                serde_json::Value::Array(items) => {
+                    for (i, value) in items.iter().enumerate() {
+                        at.push(i.to_string());
+                        leaves(value, at, out);
+                        at.pop();
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        fn values() -> impl Strategy<Value = serde_json::Value> {
+            use serde_json::json;
+            prop_oneof![
+                Just(json!(null)),
+                any::<bool>().prop_map(|b| json!(b)),
+                any::<i64>().prop_map(|n| json!(n)),
+                any::<u64>().prop_map(|n| json!(n)),
+                (-1e6f64..1e6).prop_map(|x| json!(x)),
+                prop_oneof![
+                    Just(0.0),
+                    Just(-0.0),
+                    Just(f64::MAX),
+                    Just(f64::MIN_POSITIVE),
+                    Just(1e-300)
+                ]
+                .prop_map(|x| json!(x)),
+                "[ -~]{0,20}".prop_map(|s| json!(s)),
+                "[0-9a-f]{16}".prop_map(|s| json!(s)),
+                "[0-9a-f]{64}".prop_map(|s| json!(s)),
+                Just(json!([])),
+                Just(json!({})),
+            ]
+        }
+
+        /// An edit of one field of `doc`: a new value, the field removed, or an unknown
+        /// field beside it. Returns the key that was edited.
+        fn edit(
+            doc: &mut serde_json::Value,
+            which: usize,
+            kind: u8,
+            value: serde_json::Value,
+        ) -> String {
+            let mut paths = Vec::new();
+            leaves(doc, &mut Vec::new(), &mut paths);
+            let path = &paths[which % paths.len()];
+            let (last, parent) = path.split_last().unwrap();
+            let mut node = &mut *doc;
+            for key in parent {
+                node = match node {
+                    serde_json::Value::Array(items) => &mut items[key.parse::<usize>().unwrap()],
+                    other => &mut other[key.as_str()],
+                };
+            }
+            match (kind % 3, node) {
+                (0, node) => {
+                    node[last.as_str()] = value;
+                    last.clone()
+                }
+                (1, serde_json::Value::Object(map)) => {
+                    map.remove(last);
+                    last.clone()
+                }
+                (_, serde_json::Value::Object(map)) => {
+                    map.insert("surplus_field".into(), value);
+                    "surplus_field".into()
+                }
+                (_, _) => last.clone(),
+            }
+        }
+
+        /// `doc` parses to a value that writes back and parses to itself, or is refused
+        /// with an error that starts with `path` and names `key` (or the map `container`
+        /// the key is an entry of).
+        fn round_trips_or_names<T: Serialize + PartialEq + std::fmt::Debug>(
+            doc: &serde_json::Value,
+            key: &str,
+            path: &str,
+            container: &str,
+            parse: impl Fn(&[u8], &Path) -> Result<T, InstanceError>,
+        ) -> Result<(), TestCaseError> {
+            let path = Path::new(path);
+            match parse(&serde_json::to_vec(doc).unwrap(), path) {
+                Ok(parsed) => {
+                    let again = parse(&serde_json::to_vec(&parsed).unwrap(), path).unwrap();
+                    prop_assert_eq!(again, parsed);
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    prop_assert!(
+                        text.starts_with(&format!("{}: ", path.display())),
+                        "{}",
+                        text
+                    );
+                    prop_assert!(
+                        text.contains(key) || text.contains(container),
+                        "{} does not name {}",
+                        text,
+                        key
+                    );
+                }
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(crate::FUZZ_CASES))]
+
+            /// Any edit of one manifest field is accepted (and then what parsed writes back
+            /// and parses to the same manifest) or refused naming the file and the field.
+            #[test]
+            fn manifest_edits_round_trip_or_name_file_and_field(
+                which in any::<usize>(), kind in any::<u8>(), value in values(),
+            ) {
+                let mut doc = serde_json::to_value(sample_manifest()).unwrap();
+                let key = edit(&mut doc, which, kind, value);
+                round_trips_or_names(&doc, &key, MANIFEST_PATH, "buffers", parse_manifest)?;
+            }
+
+            /// The same for the plan's fields the runtime reads (and those it ignores).
+            #[test]
+            fn plan_edits_round_trip_or_name_file_and_field(
+                which in any::<usize>(), kind in any::<u8>(), value in values(),
+            ) {
+                let mut doc = sample_plan();
+                let key = edit(&mut doc, which, kind, value);
+                round_trips_or_names(&doc, &key, PLAN_PATH, "host", PlanDoc::parse)?;
+            }
+
+            /// Byte-level corruption of either document never panics; a refusal names the file.
+            #[test]
+            fn corrupted_manifests_and_plans_never_panic(
+                edits in prop::collection::vec((any::<usize>(), any::<u8>()), 1..6), cut in any::<usize>(),
+            ) {
+                let docs = [
+                    (serde_json::to_vec_pretty(&sample_manifest()).unwrap(), MANIFEST_PATH),
+                    (serde_json::to_vec_pretty(&sample_plan()).unwrap(), PLAN_PATH),
+                ];
+                for (mut bytes, name) in docs {
+                    for &(at, v) in &edits {
+                        let at = at % bytes.len();
+                        bytes[at] = v;
+                    }
+                    bytes.truncate(bytes.len() - cut % 8);
+                    let path = Path::new(name);
+                    let result = if name == MANIFEST_PATH {
+                        parse_manifest(&bytes, path).map(drop)
+                    } else {
+                        PlanDoc::parse(&bytes, path).map(drop)
+                    };
+                    if let Err(e) = result {
+                        prop_assert!(e.to_string().starts_with(&format!("{name}: ")), "{}", e);
+                    }
+                }
+            }
+        }
     }
 }

@@ -11,6 +11,7 @@
 //! | [`instance`] | a build directory, validated: manifest, plan, bundle, model, the host/accelerator split |
 //! | [`session`] | the board: a real ZCU102, a given root, or a virtual board started on demand |
 //! | [`accelerator`] | the driver: bitstream, identity check, DMA buffers, start/wait, recovery from faults |
+//! | [`lock`] | exclusive access to the accelerator: one process at a time |
 //! | [`pipeline`] | host pre, accelerator, host post, double-buffered; the CPU backend |
 //! | [`inputs`], [`preprocess`], [`tensor_file`] | images and raw tensors in |
 //! | [`classify`], [`labels`], [`accuracy`] | top-k, label files, top-1/top-5 over labelled folders |
@@ -27,6 +28,7 @@ pub mod energy;
 pub mod inputs;
 pub mod instance;
 pub mod labels;
+pub mod lock;
 pub mod pipeline;
 pub mod plot;
 pub mod preprocess;
@@ -35,3 +37,8 @@ pub mod session;
 pub mod stats;
 pub mod stop;
 pub mod tensor_file;
+
+/// Cases per property test of a parser of outside input (`.npy` files, manifests, plans):
+/// enough to cover every field's edits, fast enough for every `cargo test`.
+#[cfg(test)]
+const FUZZ_CASES: u32 = 1000;

@@ -63,6 +63,10 @@ pub struct ModelArgs {
     /// first difference is an error (board backend).
     #[arg(long)]
     pub verify: bool,
+    /// When another process is using the accelerator, wait until it is done instead of
+    /// failing at once (board backend).
+    #[arg(long)]
+    pub wait: bool,
 }
 
 /// Where reports go.

@@ -8,10 +8,17 @@
 //! does not stop the board under a run in flight. The session waits for its `ready` line
 //! and, when dropped, asks it to stop through its stop file, then reaps it.
 //!
+//! The root is private: `fibha-vboard-<pid>-XXXXXX`, mode 0700 (it holds copies of the
+//! weights and of the last input). It is removed when the session is dropped (success,
+//! error, first Ctrl-C, panic) and on a forced exit (a second Ctrl-C, through
+//! [`crate::stop::on_forced_exit`]); a process killed outright cannot clean up, so each new
+//! session first removes the roots of this user's sessions whose process is gone.
+//!
 //! Invariant: a [`BoardSession`] of kind [`BoardKind::Virtual`] owns its board process and
 //! root directory and leaves neither behind.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -33,6 +40,10 @@ pub const VIRTUAL_NOTICE: &str = "no ZCU102 found; using the virtual board (figu
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a stopping virtual board may take before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a forced exit waits for the board to stop before removing its root.
+const FORCED_STOP_TIMEOUT: Duration = Duration::from_secs(1);
+/// The name of every virtual board root this runtime makes starts with this.
+const ROOT_PREFIX: &str = "fibha-vboard-";
 
 /// Why no board could be had.
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +184,8 @@ struct VirtualBoard {
     root: PathBuf,
     // Dropped after the child is stopped: removes the tree.
     _dir: tempfile::TempDir,
+    // Stops the board and removes the tree if the process is made to exit at once.
+    _forced_exit: crate::stop::Cleanup,
 }
 
 impl VirtualBoard {
@@ -211,10 +224,19 @@ impl VirtualBoard {
             let _ = tx.send(line);
         });
         let line = rx.recv_timeout(READY_TIMEOUT);
+        let child = Arc::new(Mutex::new(child));
+        let forced_exit = {
+            let (child, dir, root) = (Arc::clone(&child), dir.path().to_path_buf(), root.clone());
+            crate::stop::on_forced_exit(move || {
+                stop_board(&child, &root, FORCED_STOP_TIMEOUT);
+                let _ = std::fs::remove_dir_all(&dir);
+            })
+        };
         let mut board = VirtualBoard {
-            child: Arc::new(Mutex::new(child)),
+            child,
             root,
             _dir: dir,
+            _forced_exit: forced_exit,
         };
         match line {
             Ok(line) if line.starts_with("ready ") => {
@@ -244,36 +266,91 @@ impl VirtualBoard {
 
 impl Drop for VirtualBoard {
     fn drop(&mut self) {
-        let mut child = self.child.lock().unwrap_or_else(PoisonError::into_inner);
-        // The stop file lets it reap its kernel process; kill only if it does not listen.
-        let _ = std::fs::write(self.root.join("vboard/stop"), "");
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while Instant::now() < deadline {
-            if !matches!(child.try_wait(), Ok(None)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        tracing::warn!("the virtual board did not stop within {STOP_TIMEOUT:?}; killing it");
-        let _ = child.kill();
-        let _ = child.wait();
+        stop_board(&self.child, &self.root, STOP_TIMEOUT);
     }
 }
 
-/// A fresh directory on tmpfs when there is one.
-fn temp_root() -> Result<tempfile::TempDir, SessionError> {
-    let builder = {
-        let mut b = tempfile::Builder::new();
-        b.prefix("fibha-vboard-");
-        b
-    };
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir()
-        && let Ok(dir) = builder.tempdir_in(shm)
-    {
-        return Ok(dir);
+/// Asks the board under `root` to stop through its stop file (so that it reaps its kernel
+/// process), and kills it if it has not stopped within `timeout`.
+fn stop_board(child: &Mutex<Child>, root: &Path, timeout: Duration) {
+    let mut child = child.lock().unwrap_or_else(PoisonError::into_inner);
+    let _ = std::fs::write(root.join("vboard/stop"), "");
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
-    builder.tempdir().map_err(SessionError::TempRoot)
+    tracing::warn!("the virtual board did not stop within {timeout:?}; killing it");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A fresh private directory (0700, named after this process) on tmpfs when there is one,
+/// after removing the roots of dead sessions there.
+fn temp_root() -> Result<tempfile::TempDir, SessionError> {
+    let prefix = format!("{ROOT_PREFIX}{}-", std::process::id());
+    let mut builder = tempfile::Builder::new();
+    builder
+        .prefix(&prefix)
+        .permissions(std::fs::Permissions::from_mode(0o700));
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        remove_dead_roots(shm);
+        if let Ok(dir) = builder.tempdir_in(shm) {
+            return Ok(dir);
+        }
+    }
+    let tmp = std::env::temp_dir();
+    remove_dead_roots(&tmp);
+    builder.tempdir_in(tmp).map_err(SessionError::TempRoot)
+}
+
+/// Removes the virtual board roots in `parent` that belong to this user and to a process
+/// that no longer runs (a `fibha` killed outright). A root whose process runs, or whose
+/// name carries no process id, is left alone.
+fn remove_dead_roots(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = root_owner(&name.to_string_lossy()) else {
+            continue;
+        };
+        let path = entry.path();
+        let mine = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == me);
+        if mine && !process_runs(pid) {
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => {
+                    tracing::debug!("removed {} (its fibha, PID {pid}, is gone)", path.display())
+                }
+                Err(err) => tracing::warn!(
+                    "cannot remove the stale virtual board root {}: {err}",
+                    path.display()
+                ),
+            }
+        }
+    }
+}
+
+/// The process id in a root's name `fibha-vboard-<pid>-XXXXXX`.
+fn root_owner(name: &str) -> Option<u32> {
+    let (pid, suffix) = name.strip_prefix(ROOT_PREFIX)?.split_once('-')?;
+    (!suffix.is_empty()).then(|| pid.parse().ok()).flatten()
+}
+
+/// Whether process `pid` exists (signal 0 reaches it, or it belongs to someone else).
+fn process_runs(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    !matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+        Err(nix::errno::Errno::ESRCH)
+    )
 }
 
 struct BoardLiveness {
@@ -310,5 +387,35 @@ impl Liveness for BoardLiveness {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_root_names_its_process_and_dead_processes_roots_are_removed() {
+        assert_eq!(root_owner("fibha-vboard-4242-a1B2c3"), Some(4242));
+        assert_eq!(root_owner("fibha-vboard-a1B2c3"), None);
+        assert_eq!(root_owner("fibha-vboard-4242-"), None);
+        assert_eq!(root_owner("other-4242-a1B2c3"), None);
+
+        let parent = tempfile::tempdir().unwrap();
+        // A process that has exited (reaped, so its PID is free) and this one.
+        let mut gone = Command::new("true").spawn().unwrap();
+        let gone_pid = gone.id();
+        gone.wait().unwrap();
+        let dead = parent.path().join(format!("fibha-vboard-{gone_pid}-xyz"));
+        let alive = parent
+            .path()
+            .join(format!("fibha-vboard-{}-xyz", std::process::id()));
+        let unrelated = parent.path().join(format!("notes-{gone_pid}-xyz"));
+        for dir in [&dead, &alive, &unrelated] {
+            std::fs::create_dir_all(dir.join("root/dev")).unwrap();
+        }
+        remove_dead_roots(parent.path());
+        assert!(!dead.exists());
+        assert!(alive.exists() && unrelated.exists());
     }
 }

@@ -6,71 +6,22 @@
 //! operators, DMA syncs, register access, interrupt wait, tail operators), the cpu backend
 //! on its own.
 
-// The one exception to the workspace's `unsafe_code = "deny"` outside the board crate: a
-// `GlobalAlloc` implementation is an `unsafe impl` by definition.
-#![allow(unsafe_code)]
-
 mod common;
+mod meter;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use fibha::accelerator::{Accelerator, DriverOptions, WaitMode};
 use fibha::inputs::TensorSource;
 use fibha::instance::Instance;
+use fibha::lock::LockWait;
 use fibha::pipeline::{BoardRunner, CpuRunner, FillError, Record, Runner, RunnerOptions, Sink};
 use fibha_board::Root;
 
-/// Counts allocations made by threads that have switched counting on.
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    // Const-initialised and without a destructor: reading it never allocates, so the
-    // allocator can consult it without recursing.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn count() {
-    if COUNTING.with(Cell::get) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every method only counts and then forwards its arguments unchanged to `System`,
-// which upholds `GlobalAlloc`'s contract; the counting touches an atomic and a
-// const-initialised thread-local, neither of which allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: as above; `ptr` came from this allocator, i.e. from `System`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static METER: meter::Meter = meter::Meter;
 
 /// Touches every output byte, allocating nothing.
 struct Checksum {
@@ -105,14 +56,14 @@ fn allocations_in_steady_state(runner: &mut Runner, tensor: Vec<u8>, n: usize) -
     runner.run(&mut warm, &mut sink, &never).unwrap();
     let mut source = TensorSource::new(vec![tensor], n);
     let mut sink = Checksum { outputs: 0, sum: 0 };
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    COUNTING.with(|c| c.set(true));
-    let result = runner.run(&mut source, &mut sink, &never);
-    COUNTING.with(|c| c.set(false));
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    let (result, usage) = meter::measure(|| {
+        runner
+            .run(&mut source, &mut sink, &never)
+            .map_err(|e| e.to_string())
+    });
     result.unwrap();
     assert_eq!(sink.outputs, n);
-    after - before
+    usage.allocations
 }
 
 #[test]
@@ -128,6 +79,7 @@ fn the_board_pipeline_allocates_nothing_per_inference() {
         timeout: Duration::from_secs(60),
         load_timeout: Duration::from_secs(20),
         liveness: None,
+        lock: LockWait::Refuse,
     };
     let accel = Accelerator::open(&Root::new(&board.root), &instance, options).unwrap();
     let tensor = input(&instance.graph);

@@ -8,7 +8,11 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Board, Running, board_tools, fibha, fibha_command, golden_input, instance, root};
+use nix::sys::signal::Signal;
+
+use common::{
+    Board, Running, board_tools, copy_dir, fibha, fibha_command, golden_input, instance, root,
+};
 
 /// The shipped MobileNetV2 built for this binary, or `None` when the tools are not built.
 fn shipped_model() -> Option<&'static Path> {
@@ -187,20 +191,6 @@ fn new_weights_on_the_same_hardware_are_bit_exact_too() {
         "shipped",
     );
     assert_ne!(board, shipped, "new weights give new outputs");
-}
-
-/// Copies a build directory (files and one level of subdirectories).
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
 }
 
 #[test]
@@ -424,25 +414,8 @@ fn ctrl_c_stops_after_the_inference_in_flight_and_still_writes_the_report() {
         return;
     };
     let out = tempfile::tempdir().unwrap();
-    let mut command = fibha_command(&[
-        "bench",
-        "--json",
-        "-n",
-        "10000",
-        "--warmup",
-        "0",
-        "--model",
-        model.to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-        "--input",
-        golden_input("cat").to_str().unwrap(),
-    ]);
-    command.env("RUST_LOG", "fibha=debug");
-    let mut running = Running::start(command);
-    running.wait_for_stderr("host_post", Duration::from_secs(60));
-    let pid = nix::unistd::Pid::from_raw(running.pid() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let running = long_bench(model, out.path(), &[]);
+    signal(&running, Signal::SIGINT);
     let ran = running.finish(Duration::from_secs(60));
     assert_eq!(ran.status.code(), Some(130), "{}", ran.stderr);
     let doc = ran.json();
@@ -464,29 +437,17 @@ fn a_board_that_disappears_mid_run_ends_with_a_clear_error_and_the_report_so_far
     let model = instance(&compile, "board");
     let mut board = Board::start(&vboard, &[]);
     let out = tempfile::tempdir().unwrap();
-    let mut command = fibha_command(&[
-        "bench",
-        "--json",
-        "-n",
-        "10000",
-        "--warmup",
-        "0",
-        "--timeout-ms",
-        "2000",
-        "--root",
-        &board.root_arg(),
-        "--model",
-        model.to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-        "--input",
-        golden_input("cat").to_str().unwrap(),
-    ]);
-    command.env("RUST_LOG", "fibha=debug");
-    let mut running = Running::start(command);
-    running.wait_for_stderr("host_post", Duration::from_secs(60));
+    let running = long_bench(model, out.path(), &["--root", &board.root_arg()]);
     board.kill();
+    let killed = std::time::Instant::now();
     let ran = running.finish(Duration::from_secs(60));
+    // Noticed by watching the board (every 250 ms), not at the 60 s inference timeout;
+    // the margin covers writing the report on a loaded machine.
+    assert!(
+        killed.elapsed() < Duration::from_secs(5),
+        "noticed after {:?}",
+        killed.elapsed()
+    );
     let line = ran.error_line();
     assert!(line.contains("the board went away"), "{line}");
     assert!(line.contains("no virtual board serves"), "{line}");
@@ -497,5 +458,181 @@ fn a_board_that_disappears_mid_run_ends_with_a_clear_error_and_the_report_so_far
             .as_str()
             .unwrap()
             .contains("went away")
+    );
+}
+
+/// Two runtimes on one board: while one classifies, a second is refused at once naming
+/// the first; a third asked to `--wait` runs when the first is done; every result of both
+/// runs is right (checked byte for byte against the CPU engine with `--verify`).
+#[test]
+fn a_second_runtime_on_a_board_in_use_is_refused_or_waits_and_no_result_is_wrong() {
+    let Some((vboard, compile)) = board_tools() else {
+        return;
+    };
+    let model = instance(&compile, "board");
+    let board = Board::start(&vboard, &[]);
+    let photos = tempfile::tempdir().unwrap();
+    for i in 0..6 {
+        std::fs::copy(
+            root().join("assets/images/cat.bmp"),
+            photos.path().join(format!("cat{i}.bmp")),
+        )
+        .unwrap();
+    }
+    let root_arg = board.root_arg();
+    let classify = |extra: &[&str], images: &str| {
+        let mut args = vec![
+            "classify",
+            "--json",
+            "--verify",
+            "--top",
+            "1",
+            "--root",
+            &root_arg,
+            "--model",
+            model.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.push(images);
+        fibha_command(&args)
+    };
+    let mut first_command = classify(&[], photos.path().to_str().unwrap());
+    first_command.env("RUST_LOG", "fibha=debug");
+    let mut first = Running::start(first_command);
+    first.wait_for_stderr("host_post", Duration::from_secs(60));
+    let cat = root().join("assets/images/cat.bmp");
+    let started = std::time::Instant::now();
+    let line = Running::start(classify(&[], cat.to_str().unwrap()))
+        .finish(common::DEADLINE)
+        .error_line();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "refused at once"
+    );
+    let holder = format!("the accelerator is in use by PID {} (", first.pid());
+    assert!(
+        line.contains(&holder) && line.contains("classify --json --verify"),
+        "{line}"
+    );
+    assert!(
+        line.contains("dev/uio0") && line.contains("--wait"),
+        "{line}"
+    );
+
+    let mut waiting = Running::start(classify(&["--wait"], cat.to_str().unwrap()));
+    waiting.wait_for_stderr(
+        &format!("waiting for the accelerator, in use by PID {}", first.pid()),
+        Duration::from_secs(30),
+    );
+    let classes = |ran: &common::Ran| -> Vec<u64> {
+        ran.json()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["top"][0]["index"].as_u64().unwrap())
+            .collect()
+    };
+    let first = first.finish(common::DEADLINE);
+    assert!(first.status.success(), "{}", first.stderr);
+    assert_eq!(classes(&first), [286; 6]);
+    let waited = waiting.finish(common::DEADLINE);
+    assert!(waited.status.success(), "{}", waited.stderr);
+    assert_eq!(classes(&waited), [286]);
+}
+
+/// Where `fibha` lays out its virtual boards, and those of process `pid`.
+fn virtual_roots(pid: u32) -> Vec<std::path::PathBuf> {
+    let parent = if Path::new("/dev/shm").is_dir() {
+        std::path::PathBuf::from("/dev/shm")
+    } else {
+        std::env::temp_dir()
+    };
+    let prefix = format!("fibha-vboard-{pid}-");
+    std::fs::read_dir(parent)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Sends `running` a signal (SIGINT: Ctrl-C in a terminal).
+fn signal(running: &Running, signal: Signal) {
+    let pid = nix::unistd::Pid::from_raw(running.pid() as i32);
+    nix::sys::signal::kill(pid, signal).unwrap();
+}
+
+/// A `fibha bench --json` of 10,000 inferences with `extra` arguments (none: on a virtual
+/// board of its own), once its first inference is done.
+fn long_bench(model: &Path, out: &Path, extra: &[&str]) -> Running {
+    let input = golden_input("cat");
+    let mut args = vec![
+        "bench",
+        "--json",
+        "-n",
+        "10000",
+        "--warmup",
+        "0",
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let mut command = fibha_command(&args);
+    command.env("RUST_LOG", "fibha=debug");
+    let mut running = Running::start(command);
+    running.wait_for_stderr("host_post", Duration::from_secs(60));
+    running
+}
+
+/// The virtual board's root holds copies of the weights and of the last input: it is
+/// private while the run lasts and gone after it, after a double Ctrl-C too; a run killed
+/// outright leaves it, and the next run removes it.
+#[test]
+fn virtual_board_roots_are_private_and_removed_on_every_way_out() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(model) = shipped_model() else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let mut running = long_bench(model, out.path(), &[]);
+    let roots = virtual_roots(running.pid());
+    assert_eq!(roots.len(), 1, "{roots:?}");
+    let mode = std::fs::metadata(&roots[0]).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+    signal(&running, Signal::SIGINT);
+    // The second press while the inference in flight (about 0.3 s of C simulation) runs.
+    running.wait_for_stderr(
+        "stopping after the inference in flight",
+        Duration::from_secs(10),
+    );
+    signal(&running, Signal::SIGINT);
+    let ran = running.finish(Duration::from_secs(30));
+    assert_eq!(ran.status.code(), Some(130), "{}", ran.stderr);
+    assert!(ran.stderr.contains("fibha: interrupted"), "{}", ran.stderr);
+    assert!(!roots[0].exists(), "{} is left", roots[0].display());
+
+    let running = long_bench(model, out.path(), &[]);
+    let roots = virtual_roots(running.pid());
+    signal(&running, Signal::SIGKILL);
+    drop(running.finish(Duration::from_secs(30)));
+    assert!(roots[0].exists(), "a killed process cannot clean up");
+    let next = fibha(&[
+        "run",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        golden_input("cat").to_str().unwrap(),
+        "--output",
+        out.path().join("y.npy").to_str().unwrap(),
+    ]);
+    next.ok();
+    assert!(
+        !roots[0].exists(),
+        "the next run removes {}",
+        roots[0].display()
     );
 }

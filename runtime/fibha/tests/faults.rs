@@ -249,13 +249,14 @@ fn a_failed_bitstream_load_is_named() {
     );
 }
 
-fn energy(board: &Board, model: &Path, out: &Path) -> common::Ran {
+/// `fibha energy --json -n N` on `board`, sampling every 5 ms after a 0.2 s baseline.
+fn energy_command(board: &Board, model: &Path, out: &Path, n: &str) -> std::process::Command {
     let root = board.root_arg();
-    fibha(&[
+    fibha_command(&[
         "energy",
         "--json",
         "-n",
-        "2",
+        n,
         "--idle-s",
         "0.2",
         "--period-ms",
@@ -269,6 +270,10 @@ fn energy(board: &Board, model: &Path, out: &Path) -> common::Ran {
         "--input",
         common_input(),
     ])
+}
+
+fn energy(board: &Board, model: &Path, out: &Path) -> common::Ran {
+    Running::start(energy_command(board, model, out, "2")).finish(common::DEADLINE)
 }
 
 #[test]
@@ -316,6 +321,42 @@ fn a_rail_reading_garbage_stops_the_measurement_naming_it() {
     }
 }
 
+#[test]
+fn a_rail_failing_mid_run_ends_the_measurement_with_the_report_so_far() {
+    let Some((board, model)) = setup() else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let mut command = energy_command(&board, model, out.path(), "10000");
+    command.env("RUST_LOG", "fibha=debug");
+    let mut running = Running::start(command);
+    running.wait_for_stderr("host_post", Duration::from_secs(60));
+    running.wait_for_stderr("host_post", Duration::from_secs(60));
+    board.set_fault("rail-garbage:VCCBRAM", true);
+    let ran = running.finish(Duration::from_secs(60));
+    let line = ran.error_line();
+    assert!(
+        line.contains("the power measurement stopped: power rail VCCBRAM")
+            && line.contains("not a number"),
+        "{line}"
+    );
+    let doc = ran.json();
+    let completed = doc["outcome"]["completed"].as_u64().unwrap();
+    assert!((2..10_000).contains(&completed), "{doc}");
+    assert!(
+        doc["outcome"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("VCCBRAM"),
+        "{doc}"
+    );
+    assert!(
+        doc["per_inference"]["total_j"].as_f64().unwrap() > 0.0,
+        "{doc}"
+    );
+    assert!(out.path().join("energy.json").is_file());
+}
+
 /// An instance that declares no buffer sizes (so the virtual board does not grow its
 /// buffers on load) meets the board's default 4 KiB output buffers.
 #[test]
@@ -326,24 +367,19 @@ fn a_buffer_too_small_for_the_plan_is_named_with_its_size_and_need() {
     let model = instance(&compile, "faults");
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("instance");
-    std::fs::create_dir_all(copy.join("vboard")).unwrap();
-    for file in [
-        "manifest.json",
-        "plan.json",
-        "model.fibha",
-        "timing.json",
-        "vboard/fibha_kernel",
-    ] {
-        std::fs::copy(model.join(file), copy.join(file)).unwrap();
-    }
+    common::copy_dir(model, &copy);
+    // The descriptor of a build that declares no buffer sizes, consistently recorded in
+    // its manifest: the board keeps its own (too small) output buffer.
     let descriptor = std::fs::read_to_string(model.join("fibha.bit.bin")).unwrap();
     let (magic, json) = descriptor.split_once('\n').unwrap();
     let mut spec: serde_json::Value = serde_json::from_str(json).unwrap();
     spec.as_object_mut().unwrap().remove("buffers");
-    spec["origin"] = copy.display().to_string().into();
-    std::fs::write(copy.join("fibha.bit.bin"), format!("{magic}\n{spec}")).unwrap();
-    let manifest: serde_json::Value =
+    let descriptor = format!("{magic}\n{spec}");
+    std::fs::write(copy.join("fibha.bit.bin"), &descriptor).unwrap();
+    let mut manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(copy.join("manifest.json")).unwrap()).unwrap();
+    manifest["vboard_instance"]["sha256"] = common::sha256_hex(descriptor.as_bytes()).into();
+    std::fs::write(copy.join("manifest.json"), manifest.to_string()).unwrap();
     let needed = manifest["buffers"]["fibha_out0"].as_u64().unwrap();
     let board = Board::start(&vboard, &["--buffers", "fibha_out0=4K"]);
     let root = board.root_arg();

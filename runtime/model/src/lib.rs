@@ -9,8 +9,9 @@
 //! The accelerator's side of the format lives here too: [`device`], the register map and
 //! byte layouts generated from `hls/regmap.toml` (the description the kernel's C++ header
 //! comes from), and [`bundle`], the weight bundle `fibha-compile build` writes and the
-//! runtime validates before anything reaches the accelerator, and [`timing`], the report of
-//! the plan's cycles next to the timed C simulation's that a build directory carries.
+//! runtime validates before anything reaches the accelerator, [`manifest`], the manifest
+//! that ties a build directory together, and [`timing`], the report of the plan's cycles
+//! next to the timed C simulation's that a build directory carries.
 //!
 //! This crate depends on no other fibha crate: the runtime and the tools both build on it.
 
@@ -19,6 +20,7 @@ pub mod bundle;
 pub mod device;
 mod error;
 mod ir;
+pub mod manifest;
 pub mod tflite;
 pub mod timing;
 

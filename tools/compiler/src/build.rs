@@ -33,8 +33,7 @@ use crate::report::{self, PlanDoc, Search};
 use crate::topology::hex;
 use fibha_model::timing::TimingReport;
 
-/// Version of the manifest's layout.
-pub const MANIFEST_FORMAT_VERSION: u32 = 3;
+pub use fibha_model::manifest::{FORMAT_VERSION as MANIFEST_FORMAT_VERSION, FileRef, Manifest};
 /// AXI masters of the kernel (`gmem0` feature maps, `gmem1` bundle: the m_axi bundles of
 /// `hls/src/fibha_top.cpp`), one HP port each in the ZCU102 block design.
 pub const M_AXI_MASTERS: u32 = 2;
@@ -109,58 +108,6 @@ pub enum BuildError {
         /// serde_json's error.
         source: serde_json::Error,
     },
-}
-
-/// A file named in the manifest.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileRef {
-    /// Path relative to the manifest.
-    pub file: String,
-    /// SHA-256, hex.
-    pub sha256: String,
-}
-
-/// `manifest.json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
-    /// Layout version ([`MANIFEST_FORMAT_VERSION`]).
-    pub format_version: u32,
-    /// The plan hash (hardware ID, the kernel's id register), 16 hex digits.
-    pub plan_hash: String,
-    /// The device interface version (`fibha_model::device::INTERFACE_VERSION`).
-    pub interface_version: u32,
-    /// The model the bundle was packed from.
-    pub model: FileRef,
-    /// The weight bundle.
-    pub bundle: FileRef,
-    /// Bundle format version.
-    pub bundle_format_version: u32,
-    /// The plan.
-    pub plan: FileRef,
-    /// The HLS configuration header.
-    pub hls_config: FileRef,
-    /// The Vitis HLS script.
-    pub hls_script: FileRef,
-    /// The Vivado parameters (boards with a Vivado flow).
-    pub vivado_params: Option<FileRef>,
-    /// The device-tree overlay source (boards with a Vivado flow).
-    pub overlay_source: Option<FileRef>,
-    /// The virtual board's C-simulation kernel (unless built with `--no-vboard`).
-    pub vboard_kernel: Option<FileRef>,
-    /// The virtual board's instance descriptor.
-    pub vboard_instance: Option<FileRef>,
-    /// The plan against the timed C simulation (`timing.json`, with the vboard kernel).
-    pub timing: Option<FileRef>,
-    /// Minimum size of each DMA buffer, by u-dma-buf device name.
-    pub buffers: BTreeMap<String, u64>,
-    /// Board name.
-    pub board: String,
-    /// FPGA part.
-    pub part: String,
-    /// Accelerator clock, MHz.
-    pub clock_mhz: f64,
-    /// What wrote the directory.
-    pub generator: String,
 }
 
 /// One engine's multipliers as the template instantiates them and as the model charged

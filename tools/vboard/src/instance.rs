@@ -10,15 +10,17 @@
 //! FIBHA-VBOARD-INSTANCE v1
 //! {"plan_hash":"0x1f2e3d4c5b6a7988","executable":"csim/fibha_kernel",
 //!  "executable_sha256":"<64 hex digits>","args":[],"modelled_cycles":3000000,
-//!  "clock_mhz":200.0,"buffers":{"fibha_weights":4194304},"origin":"/abs/build/dir"}
+//!  "clock_mhz":200.0,"buffers":{"fibha_weights":4194304}}
 //! ```
 //!
 //! - `plan_hash`: the plan's hash as `0x` hex (a JSON number cannot carry 64 bits safely);
 //!   the kernel reports it in the `id` register.
 //! - `executable`: path of the C-simulation executable, relative to the descriptor's
-//!   directory. The runtime copies the descriptor into `/lib/firmware` before loading, so
-//!   the board looks beside the loaded copy first, then in `origin` (the build directory,
-//!   absolute, recorded by [`InstanceSpec::write`]).
+//!   directory. The runtime puts a symbolic link to the build directory's descriptor into
+//!   `/lib/firmware`; the board resolves it and looks for the executable there and nowhere
+//!   else, so a build directory works wherever it is copied or moved, and a copy without
+//!   its kernel is refused, never run with another directory's. No absolute path is
+//!   recorded (`origin`, written by earlier builds, is read and ignored).
 //! - `executable_sha256`: the executable's SHA-256; a load refuses an executable rebuilt
 //!   since (it might be another plan's).
 //! - `args`: extra command-line arguments for the executable (optional).
@@ -48,6 +50,9 @@ pub const FILE_NAME: &str = "fibha.bit.bin";
 const MAX_DESCRIPTOR_BYTES: u64 = 1 << 20;
 /// The fastest clock any ZynqMP fabric design closes at, as a sanity bound.
 const MAX_CLOCK_MHZ: f64 = 1000.0;
+/// The largest buffer a descriptor may ask the board to grow (the ZCU102's CMA is far
+/// smaller); a buffer is a file the board sizes and the kernel maps.
+const MAX_BUFFER_BYTES: u64 = 1 << 31;
 
 /// What the compiler knows about a built instance; [`InstanceSpec::write`] turns it into a
 /// descriptor.
@@ -68,7 +73,7 @@ pub struct InstanceSpec {
 }
 
 /// The descriptor as stored after the magic line.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Stored {
     plan_hash: String,
@@ -80,7 +85,9 @@ struct Stored {
     clock_mhz: f64,
     #[serde(default)]
     buffers: BTreeMap<String, u64>,
-    #[serde(default)]
+    /// The absolute build directory, written by builds before descriptors became
+    /// relocatable; read and ignored.
+    #[serde(default, skip_serializing)]
     origin: Option<PathBuf>,
 }
 
@@ -93,7 +100,6 @@ impl InstanceSpec {
         let executable = dir.join(&self.executable);
         let sha256 = sha256_file(&executable)
             .map_err(|e| Error::instance(&path, format!("cannot hash the executable: {e}")))?;
-        let origin = dir.canonicalize().map_err(Error::io("resolve", dir))?;
         let stored = Stored {
             plan_hash: format!("{:#018x}", self.plan_hash),
             executable: self.executable.clone(),
@@ -102,7 +108,7 @@ impl InstanceSpec {
             modelled_cycles: self.modelled_cycles,
             clock_mhz: self.clock_mhz,
             buffers: self.buffers.clone(),
-            origin: Some(origin),
+            origin: None,
         };
         let json = serde_json::to_string_pretty(&stored)
             .map_err(|e| Error::instance(&path, format!("cannot encode: {e}")))?;
@@ -155,8 +161,10 @@ impl InstanceSpec {
                     "buffer name {name:?} is not a u-dma-buf device name (letters, digits, _ and -)"
                 ));
             }
-            if *size == 0 {
-                return bad(format!("buffer {name} has size 0"));
+            if !(1..=MAX_BUFFER_BYTES).contains(size) {
+                return bad(format!(
+                    "buffers: {name} of {size} bytes is outside 1..={MAX_BUFFER_BYTES}"
+                ));
             }
         }
         Ok(())
@@ -170,15 +178,17 @@ pub struct Instance {
     pub spec: InstanceSpec,
     /// SHA-256 of the executable when the descriptor was written.
     pub executable_sha256: [u8; 32],
-    /// The build directory the descriptor was written in, if recorded.
-    pub origin: Option<PathBuf>,
-    /// The file it was read from.
+    /// The file it was read from, symbolic links resolved: the build directory's
+    /// descriptor when the runtime loads it through a link in `/lib/firmware`.
     pub path: PathBuf,
 }
 
 impl Instance {
-    /// Reads and checks the descriptor at `path`.
+    /// Reads and checks the descriptor at `path` (a link is resolved first: the
+    /// descriptor's directory is the one the link points into).
     pub fn read(path: &Path) -> Result<Self> {
+        let resolved = path.canonicalize().map_err(Error::io("open", path))?;
+        let path = resolved.as_path();
         let file = std::fs::File::open(path).map_err(Error::io("open", path))?;
         let mut bytes = Vec::new();
         file.take(MAX_DESCRIPTOR_BYTES + 1)
@@ -214,8 +224,18 @@ impl Instance {
                 format!("first line is {first:?}, expected {MAGIC:?}"),
             ));
         }
-        let stored: Stored = serde_json::from_str(rest)
-            .map_err(|e| Error::instance(path, format!("bad descriptor JSON: {e}")))?;
+        let mut json = serde_json::Deserializer::from_str(rest);
+        let stored: Stored = serde_path_to_error::deserialize(&mut json)
+            .map_err(|e| match e.path().to_string().as_str() {
+                "." => format!("bad descriptor JSON: {}", e.inner()),
+                field => format!("{field}: {}", e.inner()),
+            })
+            .and_then(|stored| {
+                json.end()
+                    .map(|()| stored)
+                    .map_err(|e| format!("bad descriptor JSON: {e}"))
+            })
+            .map_err(|problem| Error::instance(path, problem))?;
         let plan_hash = parse_hash(&stored.plan_hash).ok_or_else(|| {
             Error::instance(
                 path,
@@ -246,51 +266,82 @@ impl Instance {
         Ok(Self {
             spec,
             executable_sha256,
-            origin: stored.origin,
             path: path.to_path_buf(),
         })
     }
 
-    /// Finds the executable (beside the descriptor, then in the build directory), and
-    /// checks that it is executable and has the recorded hash.
+    /// The executable beside the descriptor, checked: it exists, is an executable for
+    /// this machine, and has the recorded hash. Nothing else is looked at.
     pub fn locate_executable(&self) -> Result<PathBuf> {
         let beside = self.path.parent().unwrap_or(Path::new("."));
-        let candidates: Vec<PathBuf> = std::iter::once(beside.to_path_buf())
-            .chain(self.origin.clone())
-            .map(|dir| dir.join(&self.spec.executable))
-            .collect();
-        let Some(found) = candidates.iter().find(|c| c.is_file()) else {
-            let tried: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
-            return Err(Error::instance(
-                &self.path,
-                format!("executable not found (tried {})", tried.join(", ")),
-            ));
+        let found = beside.join(&self.spec.executable);
+        let refuse = |problem: String| Err(Error::instance(&self.path, problem));
+        let metadata = match found.metadata() {
+            Ok(m) if m.is_file() => m,
+            Ok(_) => return refuse(format!("the kernel {} is not a file", found.display())),
+            Err(e) => {
+                return refuse(format!(
+                    "the kernel {} is missing ({e}); a build directory must be copied with its kernel",
+                    found.display()
+                ));
+            }
         };
-        let mode = found
-            .metadata()
-            .map_err(Error::io("inspect", found))?
-            .permissions()
-            .mode();
+        let mode = metadata.permissions().mode();
         if mode & 0o111 == 0 {
-            return Err(Error::instance(
-                &self.path,
-                format!("{} is not executable", found.display()),
+            return refuse(format!(
+                "the kernel {} is not executable (mode {:o})",
+                found.display(),
+                mode & 0o7777
             ));
         }
-        let actual = sha256_file(found).map_err(Error::io("hash", found))?;
+        if let Some(arch) = foreign_architecture(&found).map_err(Error::io("read", &found))? {
+            return refuse(format!(
+                "the kernel {} is an executable for {arch}, this machine is {}: rebuild the directory here with `fibha-compile build`",
+                found.display(),
+                std::env::consts::ARCH
+            ));
+        }
+        let actual = sha256_file(&found).map_err(Error::io("hash", &found))?;
         if actual != self.executable_sha256 {
-            return Err(Error::instance(
-                &self.path,
-                format!(
-                    "{} has SHA-256 {}, but the descriptor records {}: it was rebuilt after the descriptor was written; run `fibha-compile build` again",
-                    found.display(),
-                    hex(&actual),
-                    hex(&self.executable_sha256)
-                ),
+            return refuse(format!(
+                "the kernel {} has SHA-256 {}, but the descriptor records {}: it was rebuilt after the descriptor was written; run `fibha-compile build` again",
+                found.display(),
+                hex(&actual),
+                hex(&self.executable_sha256)
             ));
         }
-        Ok(found.clone())
+        Ok(found)
     }
+}
+
+/// The architecture an ELF executable is for, when it is not this machine's (`None` for
+/// this machine's ELF files and for anything else, such as scripts).
+fn foreign_architecture(path: &Path) -> std::io::Result<Option<&'static str>> {
+    let mut head = [0u8; 20];
+    let mut file = std::fs::File::open(path)?;
+    let mut read = 0;
+    while read < head.len() {
+        match file.read(&mut head[read..])? {
+            0 => break,
+            n => read += n,
+        }
+    }
+    if read < head.len() || !head.starts_with(b"\x7fELF") {
+        return Ok(None);
+    }
+    let machine = match head[5] {
+        2 => u16::from_be_bytes([head[18], head[19]]),
+        _ => u16::from_le_bytes([head[18], head[19]]),
+    };
+    let arch = match machine {
+        3 => "x86",
+        40 => "arm",
+        62 => "x86_64",
+        183 => "aarch64",
+        243 => "riscv64",
+        _ => "another architecture",
+    };
+    Ok((arch != std::env::consts::ARCH).then_some(arch))
 }
 
 fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
@@ -367,17 +418,27 @@ mod tests {
     }
 
     #[test]
-    fn a_copy_in_another_directory_finds_the_executable_through_origin() {
+    fn a_link_resolves_to_its_build_directory_and_nothing_else() {
         let dir = build_dir();
         let path = spec().write(dir.path()).unwrap();
+        assert!(!std::fs::read_to_string(&path).unwrap().contains("origin"));
         let firmware = tempfile::tempdir().unwrap();
-        let copy = firmware.path().join(FILE_NAME);
-        std::fs::copy(&path, &copy).unwrap();
-        let instance = Instance::read(&copy).unwrap();
+        let link = firmware.path().join(FILE_NAME);
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let instance = Instance::read(&link).unwrap();
         assert_eq!(
             instance.locate_executable().unwrap(),
             dir.path().canonicalize().unwrap().join("csim/kernel")
         );
+        // A plain copy elsewhere has no kernel beside it, and the original's is not used.
+        let copy = firmware.path().join("copy.bit.bin");
+        std::fs::copy(&path, &copy).unwrap();
+        let err = Instance::read(&copy)
+            .unwrap()
+            .locate_executable()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("csim/kernel is missing"), "{err}");
     }
 
     #[test]
@@ -395,7 +456,68 @@ mod tests {
             .unwrap()
             .locate_executable()
             .unwrap_err();
-        assert!(err.to_string().contains("executable not found"), "{err}");
+        assert!(err.to_string().contains("csim/kernel is missing"), "{err}");
+    }
+
+    #[test]
+    fn a_descriptor_of_an_earlier_build_with_origin_still_reads() {
+        let dir = build_dir();
+        let path = spec().write(dir.path()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let old = text.replacen("{", "{\n  \"origin\": \"/somewhere/else\",", 1);
+        std::fs::write(&path, old).unwrap();
+        let instance = Instance::read(&path).unwrap();
+        assert_eq!(instance.spec, spec());
+        assert!(
+            instance
+                .locate_executable()
+                .unwrap()
+                .starts_with(dir.path().canonicalize().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_kernel_that_is_not_executable_or_for_another_machine_is_named_with_the_reason() {
+        let dir = build_dir();
+        let exe = dir.path().join("csim/kernel");
+        let path = spec().write(dir.path()).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = Instance::read(&path)
+            .unwrap()
+            .locate_executable()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("csim/kernel is not executable (mode 644)"),
+            "{err}"
+        );
+
+        // An ELF header whose machine is not this one's.
+        let other = if std::env::consts::ARCH == "aarch64" {
+            62u16
+        } else {
+            183
+        };
+        let mut elf = b"\x7fELF\x02\x01\x01\x00".to_vec();
+        elf.resize(18, 0);
+        elf.extend_from_slice(&other.to_le_bytes());
+        elf.resize(64, 0);
+        std::fs::write(&exe, &elf).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = spec().write(dir.path()).unwrap();
+        let err = Instance::read(&path)
+            .unwrap()
+            .locate_executable()
+            .unwrap_err()
+            .to_string();
+        let arch = if other == 62 { "x86_64" } else { "aarch64" };
+        assert!(
+            err.contains(&format!(
+                "is an executable for {arch}, this machine is {}",
+                std::env::consts::ARCH
+            )),
+            "{err}"
+        );
     }
 
     #[test]
@@ -425,11 +547,133 @@ mod tests {
                 "modelled_cycles is 0",
             ),
             ("\"clock_mhz\"", "\"clock\"", "unknown field"),
+            (
+                "\"clock_mhz\":200",
+                "\"clock_mhz\":200,\"buffers\":{\"fibha_weights\":18446744073709551615}",
+                "buffers: fibha_weights of 18446744073709551615 bytes is outside",
+            ),
+            (
+                "\"modelled_cycles\":1",
+                "\"modelled_cycles\":-1",
+                "modelled_cycles: invalid value",
+            ),
             (MAGIC, "FIBHA-VBOARD-INSTANCE v2", "first line"),
         ] {
             let bad = good.replace(from, to);
             let err = Instance::parse(&bad, here).unwrap_err().to_string();
             assert!(err.contains(expect), "{to}: {err}");
+        }
+    }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// The fields of a descriptor, and one that is not.
+        const FIELDS: [&str; 9] = [
+            "plan_hash",
+            "executable",
+            "executable_sha256",
+            "args",
+            "modelled_cycles",
+            "clock_mhz",
+            "buffers",
+            "origin",
+            "no_such_field",
+        ];
+
+        fn descriptor(fields: &serde_json::Map<String, serde_json::Value>) -> String {
+            format!("{MAGIC}\n{}\n", serde_json::Value::Object(fields.clone()))
+        }
+
+        fn good_fields() -> serde_json::Map<String, serde_json::Value> {
+            let stored = Stored {
+                plan_hash: "0x0123456789abcdef".into(),
+                executable: "csim/kernel".into(),
+                executable_sha256: "ab".repeat(32),
+                args: vec!["--trace".into()],
+                modelled_cycles: 349_650,
+                clock_mhz: 200.0,
+                buffers: BTreeMap::from([("fibha_in0".to_owned(), 150_528)]),
+                origin: None,
+            };
+            match serde_json::to_value(stored).unwrap() {
+                serde_json::Value::Object(map) => map,
+                _ => unreachable!("a struct serializes to an object"),
+            }
+        }
+
+        fn json_values() -> impl Strategy<Value = serde_json::Value> {
+            use serde_json::json;
+            prop_oneof![
+                Just(json!(null)),
+                any::<i64>().prop_map(|n| json!(n)),
+                any::<f64>()
+                    .prop_filter("JSON numbers are finite", |x| x.is_finite())
+                    .prop_map(|x| json!(x)),
+                "(0x)?[0-9a-fA-F]{0,18}".prop_map(|s| json!(s)),
+                "[a-z./]{0,12}".prop_map(|s| json!(s)),
+                prop::collection::vec("[ -~]{0,6}", 0..3).prop_map(|v| json!(v)),
+                ("[a-z_]{1,10}", any::<u64>()).prop_map(|(k, v)| json!({ k: v })),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1000))]
+
+            /// Setting or removing one field of a descriptor gives a descriptor that reads
+            /// back the same after being written again, or a refusal naming the file and the
+            /// field.
+            #[test]
+            fn descriptor_edits_round_trip_or_name_file_and_field(
+                field in 0..FIELDS.len(), remove in any::<bool>(), value in json_values(),
+            ) {
+                let field = FIELDS[field];
+                let mut fields = good_fields();
+                if remove {
+                    fields.remove(field);
+                } else {
+                    fields.insert(field.into(), value);
+                }
+                let here = Path::new("dir/fibha.bit.bin");
+                match Instance::parse(&descriptor(&fields), here) {
+                    Ok(read) => {
+                        let stored = Stored {
+                            plan_hash: format!("{:#x}", read.spec.plan_hash),
+                            executable: read.spec.executable.clone(),
+                            executable_sha256: hex(&read.executable_sha256),
+                            args: read.spec.args.clone(),
+                            modelled_cycles: read.spec.modelled_cycles,
+                            clock_mhz: read.spec.clock_mhz,
+                            buffers: read.spec.buffers.clone(),
+                            origin: None,
+                        };
+                        let text = format!("{MAGIC}\n{}", serde_json::to_string(&stored).unwrap());
+                        prop_assert_eq!(Instance::parse(&text, here).unwrap(), read);
+                    }
+                    Err(e) => {
+                        let text = e.to_string();
+                        prop_assert!(text.starts_with("virtual-board instance dir/fibha.bit.bin: "), "{}", text);
+                        prop_assert!(text.contains(field) || (field == "buffers" && text.contains("buffer")), "{} does not name {}", text, field);
+                    }
+                }
+            }
+
+            /// Any byte edits of a descriptor never panic; a refusal names the file.
+            #[test]
+            fn corrupted_descriptors_never_panic(
+                edits in prop::collection::vec((any::<usize>(), any::<u8>()), 1..6),
+            ) {
+                let mut bytes = descriptor(&good_fields()).into_bytes();
+                for (at, v) in edits {
+                    let at = at % bytes.len();
+                    bytes[at] = v;
+                }
+                let text = String::from_utf8_lossy(&bytes);
+                if let Err(e) = Instance::parse(&text, Path::new("f")) {
+                    prop_assert!(e.to_string().starts_with("virtual-board instance f: "), "{}", e);
+                }
+            }
         }
     }
 }

@@ -373,4 +373,46 @@ mod tests {
         kernel.stop();
         assert!(!Path::new(&format!("/proc/{pid}")).exists());
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A `done` line as the kernel shell prints it.
+        fn line(done: &Done) -> String {
+            let id = done.id.map(|id| format!(" id={id:#x}")).unwrap_or_default();
+            format!("done status={:#x} cycles={}{id}", done.status, done.cycles)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1000))]
+
+            /// Every `done` line the kernel can print parses to what it says.
+            #[test]
+            fn done_lines_round_trip(status in any::<u32>(), cycles in any::<u64>(), id in any::<Option<u64>>()) {
+                let done = Done { status, cycles, id };
+                prop_assert_eq!(parse_done(&line(&done)), Some(done));
+            }
+
+            /// Any edit of a `done` line, or any line at all, parses to nothing or to a
+            /// `done` whose own line says the same; never a panic.
+            #[test]
+            fn edited_and_arbitrary_lines_parse_exactly_or_not_at_all(
+                status in any::<u32>(), cycles in any::<u64>(),
+                edits in prop::collection::vec((any::<usize>(), 0x20u8..0x7f), 0..4),
+                noise in "[ -~]{0,40}",
+            ) {
+                let mut bytes = line(&Done { status, cycles, id: Some(7) }).into_bytes();
+                for (at, v) in edits {
+                    let at = at % bytes.len();
+                    bytes[at] = v;
+                }
+                for text in [String::from_utf8(bytes).unwrap(), noise] {
+                    if let Some(done) = parse_done(&text) {
+                        prop_assert_eq!(parse_done(&line(&done)), Some(done));
+                    }
+                }
+            }
+        }
+    }
 }

@@ -5,7 +5,7 @@
 
 mod harness;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use fibha_board::dma::{DmaBuffer, SyncDirection};
@@ -346,7 +346,7 @@ fn load_failures_end_in_error_states_with_the_reason() {
     let err = board.load(&descriptor).unwrap_err().to_string();
     assert!(err.contains("\"write error\""), "{err}");
     let reason = std::fs::read_to_string(board.path("/vboard/load_error")).unwrap();
-    assert!(reason.contains("executable not found"), "{reason}");
+    assert!(reason.contains("fibha_kernel is missing"), "{reason}");
     assert_eq!(board.kernel_pid(), None);
 
     let descriptor = instance(&build, &[], 1000, 200.0);
@@ -354,6 +354,44 @@ fn load_failures_end_in_error_states_with_the_reason() {
     assert!(err.contains("\"write init error\""), "{err}");
     board.load(&descriptor).unwrap();
     assert!(!board.path("/vboard/load_error").exists());
+}
+
+/// The executable of a running process.
+fn process_exe(pid: u32) -> PathBuf {
+    std::fs::read_link(format!("/proc/{pid}/exe")).unwrap()
+}
+
+#[test]
+fn a_moved_build_runs_its_own_kernel_and_a_copy_without_one_is_refused() {
+    let board = Board::start(&[]);
+    let built = board.dir.path().join("built");
+    instance(&built, &[], 1000, 200.0);
+    let moved = board.dir.path().join("moved");
+    std::fs::rename(&built, &moved).unwrap();
+    board.load(&moved.join("fibha.bit.bin")).unwrap();
+    let pid = board.kernel_pid().expect("a kernel runs");
+    assert_eq!(
+        process_exe(pid),
+        moved.join("csim/fibha_kernel").canonicalize().unwrap()
+    );
+
+    // A copy without its kernel, beside a complete original: refused, the original's
+    // kernel is not run in its place.
+    let copy = board.dir.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    std::fs::copy(moved.join("fibha.bit.bin"), copy.join("fibha.bit.bin")).unwrap();
+    let err = board
+        .load(&copy.join("fibha.bit.bin"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("\"write error\""), "{err}");
+    let reason = std::fs::read_to_string(board.path("/vboard/load_error")).unwrap();
+    let expected = copy.canonicalize().unwrap().join("csim/fibha_kernel");
+    assert!(
+        reason.contains(&format!("the kernel {} is missing", expected.display())),
+        "{reason}"
+    );
+    assert_eq!(board.kernel_pid(), None);
 }
 
 #[test]

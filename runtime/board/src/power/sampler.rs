@@ -7,9 +7,14 @@
 //! bursting to catch up. The first sample is taken before [`Sampler::start`] returns and
 //! the last one after [`SamplerHandle::stop`] is called, so every mark made in between lies
 //! inside the sampled span.
+//!
+//! A rail that fails mid-run ends sampling at once; what was sampled before it is kept
+//! ([`SamplerHandle::stop_measured`]), [`SamplerHandle::failure`] says so meanwhile (so a
+//! run can stop instead of going on unmeasured), and marks after the last sample are
+//! dropped, so the log still covers every mark it holds.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -45,9 +50,11 @@ impl Sampler {
         let first = take_sample(&mut rails, epoch)?;
         let specs = rails.iter().map(|r| *r.rail()).collect();
         let (stop_tx, stop_rx) = mpsc::channel();
+        let failure = Arc::new(Mutex::new(None));
+        let failed = Arc::clone(&failure);
         let thread = thread::Builder::new()
             .name("fibha-power".into())
-            .spawn(move || run(rails, epoch, period, first, &stop_rx))
+            .spawn(move || run(rails, epoch, period, first, &stop_rx, &failed))
             .map_err(|e| BoardError::Sampling(format!("cannot start the sampler thread: {e}")))?;
         Ok(SamplerHandle {
             epoch,
@@ -55,6 +62,7 @@ impl Sampler {
             marks: Mutex::new(Vec::new()),
             stop: Some(stop_tx),
             thread: Some(thread),
+            failure,
         })
     }
 }
@@ -67,7 +75,22 @@ pub struct SamplerHandle {
     rails: Vec<PowerRail>,
     marks: Mutex<Vec<Mark>>,
     stop: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<Result<Vec<Sample>>>>,
+    thread: Option<JoinHandle<Sampled>>,
+    /// The rail error that ended sampling early, as text, once it happened.
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+/// What the sampler thread returns: the samples, and the error that ended it early.
+type Sampled = (Vec<Sample>, Option<BoardError>);
+
+/// What a sampler measured: a log of every sample taken, and the rail error that ended
+/// sampling early, if one did (the log then ends at the last good sample).
+#[derive(Debug)]
+pub struct Measured {
+    /// The samples and the marks they cover.
+    pub log: EnergyLog,
+    /// Why sampling stopped before it was asked to.
+    pub failure: Option<BoardError>,
 }
 
 impl SamplerHandle {
@@ -99,15 +122,40 @@ impl SamplerHandle {
         &self.rails
     }
 
-    /// Takes a last sample, stops the thread, and returns the log. Fails with the rail's
-    /// error if a rail failed during sampling.
-    pub fn stop(mut self) -> Result<EnergyLog> {
-        let samples = self.finish()?;
-        let marks = std::mem::take(self.marks.get_mut().unwrap_or_else(PoisonError::into_inner));
-        EnergyLog::new(std::mem::take(&mut self.rails), samples, marks)
+    /// The rail error that stopped sampling early, once it has (as text, for a run to
+    /// stop on); [`SamplerHandle::stop_measured`] returns the error itself.
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
-    fn finish(&mut self) -> Result<Vec<Sample>> {
+    /// Takes a last sample, stops the thread, and returns the log. Fails with the rail's
+    /// error if a rail failed during sampling.
+    pub fn stop(self) -> Result<EnergyLog> {
+        let measured = self.stop_measured()?;
+        match measured.failure {
+            Some(failure) => Err(failure),
+            None => Ok(measured.log),
+        }
+    }
+
+    /// Takes a last sample, stops the thread, and returns what was measured: with a rail
+    /// that failed, the samples before it and the marks they cover, and the failure.
+    pub fn stop_measured(mut self) -> Result<Measured> {
+        let (samples, failure) = self.finish()?;
+        let mut marks =
+            std::mem::take(self.marks.get_mut().unwrap_or_else(PoisonError::into_inner));
+        if failure.is_some() {
+            let last = samples.last().map_or(0, |s| s.t_ns);
+            marks.retain(|m| m.t_ns <= last);
+        }
+        let log = EnergyLog::new(std::mem::take(&mut self.rails), samples, marks)?;
+        Ok(Measured { log, failure })
+    }
+
+    fn finish(&mut self) -> Result<Sampled> {
         // Closing the channel wakes the thread at once, whatever its period.
         drop(self.stop.take());
         let thread = self
@@ -116,7 +164,7 @@ impl SamplerHandle {
             .ok_or_else(|| BoardError::Sampling("the sampler was stopped already".into()))?;
         thread
             .join()
-            .map_err(|_| BoardError::Sampling("the sampler thread panicked".into()))?
+            .map_err(|_| BoardError::Sampling("the sampler thread panicked".into()))
     }
 }
 
@@ -135,7 +183,8 @@ fn run<R: RailReader>(
     period: Duration,
     first: Sample,
     stop: &mpsc::Receiver<()>,
-) -> Result<Vec<Sample>> {
+    failure: &Mutex<Option<String>>,
+) -> Sampled {
     let mut samples = vec![first];
     let mut due = epoch + period;
     loop {
@@ -143,9 +192,15 @@ fn run<R: RailReader>(
             Err(RecvTimeoutError::Timeout) => false,
             Ok(()) | Err(RecvTimeoutError::Disconnected) => true,
         };
-        samples.push(take_sample(&mut rails, epoch)?);
+        match take_sample(&mut rails, epoch) {
+            Ok(sample) => samples.push(sample),
+            Err(err) => {
+                *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(err.to_string());
+                return (samples, Some(err));
+            }
+        }
         if stopping {
-            return Ok(samples);
+            return (samples, None);
         }
         due += period;
         let now = Instant::now();
@@ -286,6 +341,34 @@ mod tests {
         thread::sleep(Duration::from_millis(30));
         let err = handle.stop().unwrap_err().to_string();
         assert_eq!(err, "power rail VCCBRAM (fake): vanished");
+    }
+
+    #[test]
+    fn a_rail_failing_mid_run_keeps_what_was_measured_before_it() {
+        let mut rail = FakeRail::new("VCCBRAM", 100_000);
+        // About 0.2 s of good reads: the two marks below come well before the failure.
+        rail.fail_after = 200;
+        let handle = Sampler::start(vec![rail], Duration::from_millis(1)).unwrap();
+        handle.mark(0);
+        thread::sleep(Duration::from_millis(5));
+        handle.mark(1);
+        while handle.failure().is_none() {
+            thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(
+            handle.failure().as_deref(),
+            Some("power rail VCCBRAM (fake): vanished")
+        );
+        handle.mark(2);
+        let measured = handle.stop_measured().unwrap();
+        assert!(measured.failure.unwrap().to_string().contains("VCCBRAM"));
+        // Every read before the failure and the marks they cover; the mark after the
+        // failure is dropped.
+        assert_eq!(measured.log.samples().len(), 200);
+        assert_eq!(measured.log.marks().len(), 2);
+        let windows = measured.log.per_inference().unwrap();
+        assert_eq!(windows.len(), 1);
+        assert!(windows[0].energy.duration_s() > 0.0);
     }
 
     #[test]

@@ -52,10 +52,14 @@ impl Sink for Collect<'_> {
 
     fn output(&mut self, record: &Record, _output: &[u8]) -> Result<(), FillError> {
         self.records.push(*record);
+        self.bar.inc(1);
         if let Some(sampler) = self.marks {
             sampler.mark(self.records.len() as u64);
+            // A rail that failed ends the run: what follows could not be measured.
+            if let Some(problem) = sampler.failure() {
+                return Err(format!("the power measurement stopped: {problem}").into());
+            }
         }
-        self.bar.inc(1);
         Ok(())
     }
 }

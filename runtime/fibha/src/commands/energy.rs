@@ -53,9 +53,12 @@ pub fn run(
         first_skip,
         ..
     } = sink;
-    let log = handle
-        .stop()
+    // A rail that failed mid-run ended the run; the report covers what was measured
+    // before it, and the run ends in that error.
+    let measured = handle
+        .stop_measured()
         .context("the power measurement failed (the run's energy cannot be attributed)")?;
+    let log = measured.log;
     let modelled = prepared.info.virtual_board;
     let modelled_period = (modelled && !records.is_empty()).then(|| {
         Timeline::replayed(&records, report::accel_modelled)
@@ -63,11 +66,20 @@ pub fn run(
             .as_secs_f64()
             / records.len() as f64
     });
+    let mut outcome = outcome;
+    if let Some(failure) = measured.failure
+        && outcome.error.is_none()
+    {
+        outcome.error = Some(format!("the power measurement stopped: {failure}"));
+    }
     let error = outcome.error.clone();
-    let analysis = if records.is_empty() {
-        None
-    } else {
-        Some(energy::analyse(&log, idle_end, modelled_period)?)
+    let analysis = match energy::analyse(&log, idle_end, modelled_period) {
+        _ if records.is_empty() => None,
+        Ok(analysis) => Some(analysis),
+        // The error that ended the run (a rail that failed before any inference was
+        // measured) says more than an empty log.
+        Err(_) if error.is_some() => None,
+        Err(err) => return Err(err.into()),
     };
     let Some(analysis) = analysis else {
         if stop::requested() && error.is_none() {

@@ -15,6 +15,7 @@ use anyhow::{Context, Result, bail};
 use clap::CommandFactory;
 use fibha::accelerator::{Accelerator, DriverOptions, WaitMode};
 use fibha::instance::Instance;
+use fibha::lock::LockWait;
 use fibha::pipeline::{BoardRunner, CpuRunner, Runner, RunnerOptions};
 use fibha::report::RunInfo;
 use fibha::session::BoardSession;
@@ -179,6 +180,11 @@ fn prepare_board(args: &ModelArgs, options: RunnerOptions, input: String) -> Res
             BOARD_LOAD_TIMEOUT
         },
         liveness: Some(session.liveness()),
+        lock: if args.wait {
+            LockWait::Wait
+        } else {
+            LockWait::Refuse
+        },
     };
     let accel = Accelerator::open(session.root(), &instance, driver)
         .with_context(|| board_place(&session, &dir))?;

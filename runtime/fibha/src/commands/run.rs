@@ -31,6 +31,9 @@ impl Sink for Keep {
 
 /// Runs `fibha run`.
 pub fn run(args: &ModelArgs, input: &Path, output: &Path) -> Result<Status> {
+    // A first Ctrl-C lets the one inference finish; a second exits at once, removing a
+    // virtual board's root.
+    super::install_stop()?;
     let mut prepared = prepare(
         args,
         RunnerOptions {
@@ -47,7 +50,7 @@ pub fn run(args: &ModelArgs, input: &Path, output: &Path) -> Result<Status> {
         output: None,
         skipped: None,
     };
-    // One tensor: nothing to stop between, so Ctrl-C is left to its default.
+    // One tensor: nothing to stop between.
     let never = AtomicBool::new(false);
     prepared
         .runner
@@ -59,5 +62,5 @@ pub fn run(args: &ModelArgs, input: &Path, output: &Path) -> Result<Status> {
         (None, None) => return Err(anyhow!("{}: no output was produced", input.display())),
     };
     tensor_file::write_npy(output, &output_tensor, &bytes)?;
-    Ok(Status::Done)
+    Ok(super::status())
 }

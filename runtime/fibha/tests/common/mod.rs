@@ -278,6 +278,20 @@ pub fn instance(compile_exe: &Path, name: &str) -> &'static Path {
     })
 }
 
+/// Copies a build directory (files and subdirectories).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
 /// A `fibha-vboard serve` of the test's own, on a tmpfs root when there is one.
 pub struct Board {
     child: Option<Child>,
