@@ -396,6 +396,10 @@ bool Kernel::await_writer(StreamBase& p_stream, Cycle p_cycle) {
   l_p.m_queryTime = p_cycle;
   l_p.m_resolvedEmpty = false;
   p_stream.waiter() = &l_p;
+  if (!l_p.m_listedEmpty) {
+    l_p.m_listedEmpty = true;
+    m_emptyWaiters.push_back(&l_p);
+  }
   suspend();
   l_p.m_wait = Process::Wait::kNone;
   l_p.m_waitStream = nullptr;
@@ -406,11 +410,25 @@ bool Kernel::await_writer(StreamBase& p_stream, Cycle p_cycle) {
 }
 
 void Kernel::wake(StreamBase& p_stream) {
+  ++m_moves;
   Process*& l_waiter = p_stream.waiter();
   if (l_waiter != nullptr) {
+    // No longer a waiter from now on, though it runs later: a stream has one waiter slot,
+    // which the other side may take before this process resumes.
+    l_waiter->m_wait = Process::Wait::kNone;
     make_ready(*l_waiter);
     l_waiter = nullptr;
   }
+}
+
+/// Takes p_process out of its stream's waiter slot (if it still holds it) and queues it.
+void Kernel::release(Process& p_process) {
+  Process*& l_slot = const_cast<StreamBase*>(p_process.m_waitStream)->waiter();
+  if (l_slot == &p_process) {
+    l_slot = nullptr;
+  }
+  p_process.m_wait = Process::Wait::kNone;
+  make_ready(p_process);
 }
 
 namespace {
@@ -427,31 +445,46 @@ void Kernel::wake_emptiness_waiters() {
   collect(*m_root, l_all);
   for (Process* l_p : l_all) {
     if (!l_p->m_finished && l_p->m_wait == Process::Wait::kEmpty) {
-      const_cast<StreamBase*>(l_p->m_waitStream)->waiter() = nullptr;
-      make_ready(*l_p);
+      release(*l_p);
     }
   }
 }
+
+/// Emptiness answers in a row with no token moved before the run is declared stuck.
+constexpr uint64_t kIdleResolutions = uint64_t{1} << 20;
 
 bool Kernel::resolve_emptiness() {
   // Every process is blocked. A token a blocked process writes later comes after the
   // event that unblocks it, and every such event happens at or after the earliest pending
   // emptiness question: so that question's answer is "empty".
-  std::vector<Process*> l_all;
-  collect(*m_root, l_all);
   Process* l_first = nullptr;
-  for (Process* l_p : l_all) {
-    if (!l_p->m_finished && l_p->m_wait == Process::Wait::kEmpty &&
-        (l_first == nullptr || l_p->m_queryTime < l_first->m_queryTime)) {
+  std::size_t l_kept = 0;
+  for (Process* l_p : m_emptyWaiters) {
+    if (l_p->m_finished || l_p->m_wait != Process::Wait::kEmpty) {
+      l_p->m_listedEmpty = false;  // answered by a write since it asked
+      continue;
+    }
+    m_emptyWaiters[l_kept++] = l_p;
+    if (l_first == nullptr || l_p->m_queryTime < l_first->m_queryTime) {
       l_first = l_p;
     }
   }
+  m_emptyWaiters.resize(l_kept);
   if (l_first == nullptr) {
     return false;
   }
-  const_cast<StreamBase*>(l_first->m_waitStream)->waiter() = nullptr;
+  // Processes that only keep asking while no token moves anywhere cannot change anything:
+  // the design is stuck (they would spin forever in hardware).
+  if (m_moves == m_movesAtResolve) {
+    if (++m_idleResolutions > kIdleResolutions) {
+      return false;
+    }
+  } else {
+    m_movesAtResolve = m_moves;
+    m_idleResolutions = 0;
+  }
   l_first->m_resolvedEmpty = true;
-  make_ready(*l_first);
+  release(*l_first);
   return true;
 }
 
@@ -472,7 +505,7 @@ void Kernel::schedule() {
         std::vector<Process*> l_all;
         collect(*m_root, l_all);
         for (const Process* l_p : l_all) {
-          if (!l_p->m_finished && (l_p->m_wait == Process::Wait::kRead || l_p->m_wait == Process::Wait::kWrite)) {
+          if (!l_p->m_finished && l_p->m_wait != Process::Wait::kNone && l_p->m_wait != Process::Wait::kJoin) {
             l_msg << "\n  " << describe_wait(*l_p);
           }
         }
@@ -485,9 +518,10 @@ void Kernel::schedule() {
       for (Process* l_p : l_all) {
         if (!l_p->m_finished && l_p->m_wait != Process::Wait::kNone) {
           if (l_p->m_waitStream != nullptr) {
-            const_cast<StreamBase*>(l_p->m_waitStream)->waiter() = nullptr;
+            release(*l_p);
+          } else {
+            make_ready(*l_p);
           }
-          make_ready(*l_p);
         }
       }
       if (m_ready.empty()) {
@@ -517,7 +551,15 @@ std::string Kernel::describe_wait(const Process& p_process) const {
   if (l_s == nullptr) {
     return l_msg.str();
   }
-  if (p_process.m_wait == Process::Wait::kRead) {
+  if (p_process.m_wait == Process::Wait::kEmpty) {
+    l_msg << " keeps asking whether stream '" << l_s->name() << "' is empty (it is; ";
+    if (l_s->writer() != nullptr) {
+      l_msg << "last written by '" << l_s->writer()->path() << "'"
+            << (l_s->writer()->m_finished ? ", which has finished" : "") << ")";
+    } else {
+      l_msg << "no process has written it)";
+    }
+  } else if (p_process.m_wait == Process::Wait::kRead) {
     l_msg << " waits to read stream '" << l_s->name() << "' (empty; ";
     if (l_s->writer() != nullptr) {
       l_msg << "last written by '" << l_s->writer()->path() << "'"

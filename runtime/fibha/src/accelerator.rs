@@ -45,14 +45,12 @@ use crate::lock::{AccelLock, LockError, LockWait};
 pub const UIO_NAME: &str = "fibha";
 /// The configfs name the overlay is applied under.
 pub const OVERLAY_NAME: &str = "fibha";
-/// The u-dma-buf buffers: inputs and outputs by pipeline slot, the bundle, scratch.
+/// The u-dma-buf buffers: inputs and outputs by pipeline slot, and the bundle.
 pub const INPUT_BUFFERS: [&str; 2] = ["fibha_in0", "fibha_in1"];
 /// Output buffers, by pipeline slot.
 pub const OUTPUT_BUFFERS: [&str; 2] = ["fibha_out0", "fibha_out1"];
 /// The buffer holding the weight bundle.
 pub const WEIGHTS_BUFFER: &str = "fibha_weights";
-/// The buffer for intermediate feature maps.
-pub const SCRATCH_BUFFER: &str = "fibha_scratch";
 /// Pipeline slots (buffer pairs).
 pub const SLOTS: usize = 2;
 /// Where the virtual board says why its last load failed.
@@ -126,6 +124,16 @@ pub enum AccelError {
     /// A call out of order (a start while a run is in flight, a wait without a start).
     #[error("driver misuse: {0}")]
     Protocol(&'static str),
+    /// A streaming run gave one image another output than the same image before it.
+    #[error(
+        "a stream of {images} copies of one image gave copy {image} another output than copy 0: the accelerator is not deterministic across images"
+    )]
+    StreamMismatch {
+        /// The copy that differs.
+        image: usize,
+        /// Images in the call.
+        images: u32,
+    },
     /// Another process drives the accelerator.
     #[error(transparent)]
     Lock(#[from] LockError),
@@ -255,10 +263,11 @@ pub struct RunInfo {
 /// Sizes the kernel is programmed with.
 #[derive(Clone, Copy, Debug)]
 struct Sizes {
+    /// One image's input.
     input: usize,
+    /// One image's output.
     output: usize,
     bundle: usize,
-    scratch: usize,
     layer_count: u32,
 }
 
@@ -268,7 +277,6 @@ struct Buffers {
     inputs: [DmaBuffer; SLOTS],
     outputs: [DmaBuffer; SLOTS],
     weights: DmaBuffer,
-    scratch: DmaBuffer,
 }
 
 impl Buffers {
@@ -287,8 +295,16 @@ impl Buffers {
                 open(OUTPUT_BUFFERS[1], sizes.output)?,
             ],
             weights: open(WEIGHTS_BUFFER, sizes.bundle)?,
-            scratch: open(SCRATCH_BUFFER, sizes.scratch)?,
         })
+    }
+
+    /// Images every slot's buffers hold.
+    fn stream_capacity(&self, sizes: &Sizes) -> u32 {
+        let fits = |bufs: &[DmaBuffer; SLOTS], one: usize| {
+            bufs.iter().map(|b| b.len() / one.max(1)).min().unwrap_or(0)
+        };
+        let n = fits(&self.inputs, sizes.input).min(fits(&self.outputs, sizes.output));
+        u32::try_from(n).unwrap_or(u32::MAX).max(1)
     }
 }
 
@@ -320,6 +336,7 @@ struct InFlight {
     started: Instant,
     io: Duration,
     inference: u64,
+    images: u32,
 }
 
 impl std::fmt::Debug for Accelerator {
@@ -345,7 +362,6 @@ impl Accelerator {
             input: instance.input_bytes(),
             output: instance.output_bytes(),
             bundle: instance.bundle.bytes().len(),
-            scratch: instance.scratch_bytes(),
             layer_count: instance.bundle.view().header().layer_count.get(),
         };
         // Before the bitstream: a second process must not reload the fabric under a run.
@@ -481,7 +497,7 @@ impl Accelerator {
     /// A run that touches no feature map (identify, verify), polled, with every argument
     /// pointing at real buffers so the kernel never sees a wild address.
     fn short_run(&mut self, mode_word: u32, what: &str) -> Result<(), AccelError> {
-        self.write_arguments(0, mode_word)?;
+        self.write_arguments(0, mode_word, 1)?;
         self.regs
             .write32(reg(device::CTRL), ctrl::AP_START.mask())
             .map_err(board(format!("starting {what}")))?;
@@ -500,50 +516,75 @@ impl Accelerator {
         Ok(())
     }
 
-    fn write_arguments(&self, slot: usize, mode_word: u32) -> Result<(), AccelError> {
+    fn write_arguments(&self, slot: usize, mode_word: u32, images: u32) -> Result<(), AccelError> {
         let b = &self.buffers;
         let r = &self.regs;
         let ctx = || board("writing the accelerator's arguments");
         let addr = |buf: &DmaBuffer| buf.device_addr(0).map_err(ctx());
-        r.write64(
-            reg(device::INPUT_ADDR),
-            reg(device::INPUT_ADDR_HI),
-            addr(&b.inputs[slot])?,
-        )
-        .map_err(ctx())?;
-        r.write64(
-            reg(device::OUTPUT_ADDR),
-            reg(device::OUTPUT_ADDR_HI),
-            addr(&b.outputs[slot])?,
-        )
-        .map_err(ctx())?;
-        r.write64(
-            reg(device::BUNDLE_ADDR),
-            reg(device::BUNDLE_ADDR_HI),
-            addr(&b.weights)?,
-        )
-        .map_err(ctx())?;
-        r.write64(
-            reg(device::SCRATCH_ADDR),
-            reg(device::SCRATCH_ADDR_HI),
-            addr(&b.scratch)?,
-        )
-        .map_err(ctx())?;
-        let s = &self.sizes;
-        for (offset, value) in [
-            (device::INPUT_BYTES, s.input as u32),
-            (device::OUTPUT_BYTES, s.output as u32),
-            (device::BUNDLE_BYTES, s.bundle as u32),
+        // The bundle's address three times: the kernel reads it through three ports.
+        for (lo, hi, buf) in [
+            (device::INPUT_ADDR, device::INPUT_ADDR_HI, &b.inputs[slot]),
             (
-                device::SCRATCH_BYTES,
-                b.scratch.len().min(u32::MAX as usize) as u32,
+                device::OUTPUT_ADDR,
+                device::OUTPUT_ADDR_HI,
+                &b.outputs[slot],
             ),
+            (device::BUNDLE_ADDR, device::BUNDLE_ADDR_HI, &b.weights),
+            (device::PARAMS_A_ADDR, device::PARAMS_A_ADDR_HI, &b.weights),
+            (device::PARAMS_B_ADDR, device::PARAMS_B_ADDR_HI, &b.weights),
+        ] {
+            r.write64(reg(lo), reg(hi), addr(buf)?).map_err(ctx())?;
+        }
+        let s = &self.sizes;
+        let n = images as usize;
+        for (offset, value) in [
+            (device::INPUT_BYTES, (n * s.input) as u32),
+            (device::OUTPUT_BYTES, (n * s.output) as u32),
+            (device::BUNDLE_BYTES, s.bundle as u32),
+            (device::IMAGE_COUNT, images),
             (device::LAYER_COUNT, s.layer_count),
             (device::MODE, mode_word),
         ] {
             r.write32(reg(offset), value).map_err(ctx())?;
         }
         Ok(())
+    }
+
+    /// Images one call can stream through the accelerator (what every slot's buffers
+    /// hold): the SESL part works on image n + 1 while the SEML part computes image n.
+    pub fn stream_capacity(&self) -> u32 {
+        self.buffers.stream_capacity(&self.sizes)
+    }
+
+    /// Runs `images` copies of the input in slot 0 through one call and checks that every
+    /// copy's output equals the first's; returns the call's figures (its cycle register
+    /// counts the whole stream). What `fibha bench` measures throughput with.
+    pub fn run_stream(&mut self, images: u32) -> Result<RunInfo, AccelError> {
+        let images = images.clamp(1, self.stream_capacity());
+        let (one_in, one_out) = (self.sizes.input, self.sizes.output);
+        let n = images as usize;
+        {
+            let input = self.buffers.inputs[0]
+                .bytes_mut(0..n * one_in)
+                .map_err(board("mapping the input buffer"))?;
+            let (first, rest) = input.split_at_mut(one_in);
+            for copy in rest.chunks_mut(one_in) {
+                copy.copy_from_slice(first);
+            }
+        }
+        self.start_images(0, self.inferences, images)?;
+        let info = self.wait()?;
+        let output = self.buffers.outputs[0]
+            .bytes(0..n * one_out)
+            .map_err(board("mapping the output buffer"))?;
+        let (first, rest) = output.split_at(one_out);
+        if let Some(k) = rest.chunks(one_out).position(|o| o != first) {
+            return Err(AccelError::StreamMismatch {
+                image: k + 1,
+                images,
+            });
+        }
+        Ok(info)
     }
 
     /// The input bytes of `slot`, to fill before [`Accelerator::start`].
@@ -573,20 +614,26 @@ impl Accelerator {
 
     /// Starts inference `inference` on the input in `slot`.
     pub fn start(&mut self, slot: usize, inference: u64) -> Result<(), AccelError> {
+        self.start_images(slot, inference, 1)
+    }
+
+    /// Starts a call on the first `images` inputs of `slot`.
+    fn start_images(&mut self, slot: usize, inference: u64, images: u32) -> Result<(), AccelError> {
         if self.in_flight.is_some() {
             return Err(AccelError::Protocol("start while a run is in flight"));
         }
         let t = Instant::now();
         let b = &self.buffers;
+        let n = images as usize;
         b.inputs[slot]
-            .sync_for_device(0..self.sizes.input, SyncDirection::ToDevice)
+            .sync_for_device(0..n * self.sizes.input, SyncDirection::ToDevice)
             .map_err(board("syncing the input for the device"))?;
         // Invalidate the output lines now, so no dirty line is written back over what the
         // kernel writes.
         b.outputs[slot]
-            .sync_for_device(0..self.sizes.output, SyncDirection::FromDevice)
+            .sync_for_device(0..n * self.sizes.output, SyncDirection::FromDevice)
             .map_err(board("syncing the output for the device"))?;
-        self.write_arguments(slot, 0)?;
+        self.write_arguments(slot, 0, images)?;
         let interrupts = self.irq.is_some() && self.options.wait == WaitMode::Interrupt;
         let r = &self.regs;
         let ctx = || board("enabling the done interrupt");
@@ -613,6 +660,7 @@ impl Accelerator {
             started: Instant::now(),
             io,
             inference,
+            images,
         });
         Ok(())
     }
@@ -636,8 +684,8 @@ impl Accelerator {
                 self.options.timeout
             );
             self.in_flight = None;
-            self.reset_for_retry(flight.slot)?;
-            self.start(flight.slot, flight.inference)?;
+            self.reset_for_retry(flight.slot, flight.images)?;
+            self.start_images(flight.slot, flight.inference, flight.images)?;
             let use_irq = self.options.wait == WaitMode::Interrupt;
             if let Err(second) = self.wait_done(self.options.timeout, use_irq, &what) {
                 self.abandon();
@@ -664,7 +712,10 @@ impl Accelerator {
             .read64(reg(device::CYCLES), reg(device::CYCLES_HI))
             .map_err(ctx())?;
         self.buffers.outputs[flight.slot]
-            .sync_for_cpu(0..self.sizes.output, SyncDirection::FromDevice)
+            .sync_for_cpu(
+                0..flight.images as usize * self.sizes.output,
+                SyncDirection::FromDevice,
+            )
             .map_err(board("syncing the output for the CPU"))?;
         self.inferences += 1;
         Ok(RunInfo {
@@ -785,18 +836,19 @@ impl Accelerator {
     }
 
     /// Resets the fabric after a hang and restores what the retry of `slot` needs.
-    fn reset_for_retry(&mut self, slot: usize) -> Result<(), AccelError> {
+    fn reset_for_retry(&mut self, slot: usize, images: u32) -> Result<(), AccelError> {
         if let Some(Err(detail)) = self.options.liveness.as_mut().map(|l| l.check()) {
             return Err(AccelError::Gone { detail });
         }
+        let len = images as usize * self.sizes.input;
         let input = self.buffers.inputs[slot]
-            .bytes(0..self.sizes.input)
+            .bytes(0..len)
             .map_err(board("saving the input for the retry"))?
             .to_vec();
         self.stats.resets += 1;
         self.reload()?;
         self.buffers.inputs[slot]
-            .bytes_mut(0..self.sizes.input)
+            .bytes_mut(0..len)
             .map_err(board("restoring the input for the retry"))?
             .copy_from_slice(&input);
         self.bring_up()

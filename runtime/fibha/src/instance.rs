@@ -398,12 +398,9 @@ pub struct PlanFiguresModelled {
     pub period_s: f64,
 }
 
-/// Reads and validates the build's timing report, checked against its manifest hash.
-fn read_timing(dir: &Path, file: &FileRef) -> Result<TimingReport, InstanceError> {
-    let path = dir.join(&file.file);
-    let bytes = read_file(&path, "the timing report")?;
-    check_hash(&path, &bytes, &file.sha256)?;
-    let report: TimingReport = serde_json::from_slice(&bytes).map_err(|e| InstanceError::Json {
+/// Parses and validates the build's timing report (its hash was checked with the others).
+fn read_timing(path: PathBuf, bytes: &[u8]) -> Result<TimingReport, InstanceError> {
+    let report: TimingReport = serde_json::from_slice(bytes).map_err(|e| InstanceError::Json {
         path: path.clone(),
         detail: e.to_string(),
     })?;
@@ -463,9 +460,9 @@ impl Instance {
         let graph = Arc::new(load_model(dir, &manifest.model)?);
         let split = split(&graph, plan.host(), &plan_path)?;
         check_io_sizes(&graph, &split, &bundle, &plan_path)?;
-        let timing = match &manifest.timing {
-            Some(file) => Some(read_timing(dir, file)?),
-            None => None,
+        let timing = match (&manifest.timing, contents.remove("timing")) {
+            (Some(file), Some(bytes)) => Some(read_timing(dir.join(&file.file), &bytes)?),
+            _ => None,
         };
         Ok(Instance {
             dir: dir.to_path_buf(),
@@ -510,11 +507,6 @@ impl Instance {
         self.bundle.view().header().output_bytes.get() as usize
     }
 
-    /// Bytes of scratch the accelerator needs.
-    pub fn scratch_bytes(&self) -> usize {
-        self.bundle.view().header().scratch_bytes.get() as usize
-    }
-
     /// The accelerator's clock in Hz.
     pub fn clock_hz(&self) -> f64 {
         self.manifest.clock_mhz * 1e6
@@ -530,8 +522,8 @@ fn read_file(path: &Path, what: &'static str) -> Result<Vec<u8>, InstanceError> 
 }
 
 /// Reads every file the manifest names (the model aside: it may be a shipped one, see
-/// [`load_model`]) and checks its SHA-256; returns the bytes of the two the runtime reads,
-/// the plan and the bundle, by field.
+/// [`load_model`]) and checks its SHA-256; returns the bytes of those the runtime reads,
+/// the plan, the bundle and the timing report, by field.
 fn check_files(
     dir: &Path,
     manifest: &Manifest,
@@ -553,7 +545,7 @@ fn check_files(
                 expected: file.sha256.clone(),
             });
         }
-        if matches!(field, "plan" | "bundle") {
+        if matches!(field, "plan" | "bundle" | "timing") {
             kept.insert(field, bytes);
         }
     }
@@ -803,6 +795,7 @@ mod tests {
             overlay_source: Some(file("vivado/fibha.dtso")),
             vboard_kernel: Some(file("vboard/fibha_kernel")),
             vboard_instance: Some(file("fibha.bit.bin")),
+            timing: Some(file("timing.json")),
             buffers: BTreeMap::from([
                 ("fibha_in0".into(), 150_528),
                 ("fibha_weights".into(), 2_401_408),

@@ -521,6 +521,42 @@ impl Runner {
             Runner::Board(r) => Some(&r.accel),
         }
     }
+
+    /// On the board backend, `calls` streaming calls of as many images as the buffers hold
+    /// (copies of the last image the pipeline put in slot 0: the timing does not depend on
+    /// the data, and every copy's output is checked against the first's).
+    pub fn stream(&mut self, calls: u32) -> Result<Option<StreamRuns>, PipelineError> {
+        let Runner::Board(r) = self else {
+            return Ok(None);
+        };
+        let images = r.accel.stream_capacity();
+        let mut runs = StreamRuns {
+            images,
+            cycles: Vec::new(),
+            wall: Vec::new(),
+            clock_hz: r.clock_hz,
+        };
+        for _ in 0..calls {
+            let info = r.accel.run_stream(images)?;
+            runs.cycles.push(info.cycles);
+            runs.wall.push(info.waited);
+        }
+        Ok(Some(runs))
+    }
+}
+
+/// Streaming calls of the accelerator: `images` per call, each call's cycle register and
+/// wall time from start to completion.
+#[derive(Clone, Debug)]
+pub struct StreamRuns {
+    /// Images per call.
+    pub images: u32,
+    /// The cycle register of each call.
+    pub cycles: Vec<u64>,
+    /// The wall time of each call.
+    pub wall: Vec<Duration>,
+    /// The accelerator clock, Hz.
+    pub clock_hz: f64,
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use fibha_model::timing::TimingReport;
 use serde::Serialize;
 
 use crate::accelerator::DriverStats;
-use crate::pipeline::Record;
+use crate::pipeline::{Record, StreamRuns};
 use crate::session::BoardKind;
 use crate::stats::{Percentiles, Timeline, mean, percentiles};
 
@@ -75,6 +75,53 @@ pub struct Group<T> {
 pub struct Throughput {
     /// Inferences per second.
     pub inferences_per_s: f64,
+}
+
+/// The accelerator alone with images streaming through it: one call runs several images,
+/// the SESL part on image n + 1 while the SEML part computes image n.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Stream {
+    /// Images per call.
+    pub images_per_call: u32,
+    /// Calls measured.
+    pub calls: u32,
+    /// Accelerator time per image in a call (the call's time over its images), µs.
+    pub us_per_image: f64,
+    /// Images per second.
+    pub images_per_s: f64,
+    /// The accelerator time of one image alone (its cycle register or wall time), µs.
+    pub single_image_us: f64,
+}
+
+impl Stream {
+    /// Figures of the streaming calls `runs` next to single-image accelerator times
+    /// `single` (cycle registers on a virtual board, wall times on a board).
+    pub fn of(runs: &StreamRuns, single_us: f64, modelled: bool) -> Group<Stream> {
+        let per_call_us: Vec<f64> = if modelled {
+            runs.cycles
+                .iter()
+                .map(|&c| c as f64 / runs.clock_hz * 1e6)
+                .collect()
+        } else {
+            runs.wall.iter().map(|w| w.as_secs_f64() * 1e6).collect()
+        };
+        let mean_call = per_call_us.iter().sum::<f64>() / per_call_us.len().max(1) as f64;
+        let us_per_image = mean_call / f64::from(runs.images.max(1));
+        Group {
+            modelled,
+            figures: Stream {
+                images_per_call: runs.images,
+                calls: per_call_us.len() as u32,
+                us_per_image,
+                images_per_s: if us_per_image > 0.0 {
+                    1e6 / us_per_image
+                } else {
+                    0.0
+                },
+                single_image_us: single_us,
+            },
+        }
+    }
 }
 
 /// One stage of the per-inference breakdown.
@@ -160,6 +207,11 @@ pub fn mobilenet_v2_peers() -> Vec<Peer> {
             figure: "accelerator 21 ms + FC on the CPU 2 ms per image; PL 1.87 W",
             source: "fqararyah/cnn_layers, fibha_demo/out/raw",
         },
+        Peer {
+            system: "FiBHA authors' ZCU102 demo, quarter budget (630 DSP)",
+            figure: "accelerator 33 ms + FC on the CPU 2 ms per image; PL 1.88 W",
+            source: "fqararyah/cnn_layers, fibha_demo/out/raw",
+        },
     ]
 }
 
@@ -192,6 +244,8 @@ pub struct BenchReport {
     pub single_latency_us: Group<Percentiles>,
     /// Throughput.
     pub throughput: Group<Throughput>,
+    /// The accelerator alone with images streaming through it (board backend).
+    pub stream: Option<Group<Stream>>,
     /// Per-stage breakdown.
     pub stages_us: Vec<Stage>,
     /// Host time against the accelerator's (board backend).
@@ -306,6 +360,7 @@ pub fn bench_report(
                 inferences_per_s: timeline.throughput(),
             },
         },
+        stream: None,
         run,
         warmup,
         outcome,
@@ -447,6 +502,24 @@ impl BenchReport {
             modelled_tag(self.throughput.modelled),
             self.throughput.figures.inferences_per_s
         );
+        if let Some(s) = &self.stream {
+            let f = &s.figures;
+            let _ = writeln!(
+                out,
+                "accelerator alone{}: one image {:.1} µs ({:.1} images/s); {} images streaming per call: {:.1} µs per image = {:.1} images/s ({} calls)",
+                modelled_tag(s.modelled),
+                f.single_image_us,
+                if f.single_image_us > 0.0 {
+                    1e6 / f.single_image_us
+                } else {
+                    0.0
+                },
+                f.images_per_call,
+                f.us_per_image,
+                f.images_per_s,
+                f.calls
+            );
+        }
         if let Some(h) = &self.host_overhead {
             let _ = writeln!(
                 out,

@@ -17,7 +17,10 @@ use serde::{Deserialize, Serialize};
 /// The report's file name in a build directory.
 pub const FILE_NAME: &str = "timing.json";
 /// The format tag a report carries.
-pub const FORMAT: &str = "fibha-timing/1";
+pub const FORMAT: &str = "fibha-timing/2";
+/// How far the timed C simulation may exceed the plan, per engine and per image, before
+/// `fibha-compile build` refuses the plan (issue-level agreement target).
+pub const PLAN_TOLERANCE: f64 = 1.25;
 
 /// A pair of cycle counts: the plan's and the timed C simulation's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,8 +116,13 @@ pub struct TimingReport {
     pub source: String,
     /// The accelerator clock both figures are counted in, MHz.
     pub clock_mhz: f64,
-    /// One image, from ap_start to ap_done (the cycle register).
+    /// One image, from ap_start to ap_done (the cycle register): the latency.
     pub image: Cycles,
+    /// Cycles per image with images streaming through one run (the SESL part on image
+    /// n + 1 while the SEML part computes image n): the inverse of the throughput.
+    pub period: Cycles,
+    /// Images of the streaming run the period comes from.
+    pub stream_images: u32,
     /// The parts of a run (checks and weight loads, the SESL part, the SEML part).
     pub parts: Vec<EngineTiming>,
     /// The SESL part's engines.
@@ -139,7 +147,32 @@ impl TimingReport {
         if self.image.plan_cycles == 0 || self.image.timed_cycles == 0 {
             return Err("image: plan_cycles and timed_cycles must be positive".into());
         }
+        if self.period.plan_cycles == 0 || self.period.timed_cycles == 0 || self.stream_images < 2 {
+            return Err(
+                "period: plan_cycles and timed_cycles must be positive, from at least 2 images"
+                    .into(),
+            );
+        }
         Ok(())
+    }
+
+    /// Where the timed figure exceeds the plan's by more than [`PLAN_TOLERANCE`]: the
+    /// image, the period and every engine, each with both figures.
+    pub fn exceeding(&self) -> Vec<String> {
+        let whole = [("one image", &self.image), ("period", &self.period)];
+        whole
+            .into_iter()
+            .chain(self.engines.iter().map(|e| (e.name.as_str(), &e.cycles)))
+            .filter(|(_, c)| c.plan_cycles > 0 && c.ratio() > PLAN_TOLERANCE)
+            .map(|(name, c)| {
+                format!(
+                    "{name}: the timed C simulation takes {} cycles, the plan {} ({:.2}x, more than {PLAN_TOLERANCE}x)",
+                    c.timed_cycles,
+                    c.plan_cycles,
+                    c.ratio()
+                )
+            })
+            .collect()
     }
 
     /// Milliseconds of `cycles` at the report's clock.
@@ -167,6 +200,11 @@ impl TimingReport {
             ));
         };
         row("image (cycle register)", &r.image, "");
+        row(
+            &format!("period ({} images streaming)", r.stream_images),
+            &r.period,
+            "",
+        );
         for p in &r.parts {
             row(&p.name, &p.cycles, &p.bound);
         }

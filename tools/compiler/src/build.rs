@@ -36,11 +36,10 @@ use fibha_model::timing::TimingReport;
 pub use fibha_model::manifest::{FORMAT_VERSION as MANIFEST_FORMAT_VERSION, FileRef, Manifest};
 /// AXI masters of the kernel (`gmem0` feature maps, `gmem1` bundle: the m_axi bundles of
 /// `hls/src/fibha_top.cpp`), one HP port each in the ZCU102 block design.
-pub const M_AXI_MASTERS: u32 = 2;
+pub const M_AXI_MASTERS: u32 = 4;
 /// The boards whose Vivado flow exists (`bitstreams/<board>`).
 const VIVADO_BOARDS: [&str; 1] = ["zcu102"];
 /// Smallest DMA buffer the overlay and the virtual board get (u-dma-buf allocates pages).
-const MIN_BUFFER_BYTES: u64 = 4096;
 
 /// Why a build failed.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +78,16 @@ pub enum BuildError {
     /// The timed C simulation of the instance failed.
     #[error(transparent)]
     Timing(#[from] crate::timing::TimingError),
+    /// The timed C simulation takes longer than the plan says, beyond the tolerance.
+    #[error(
+        "the plan and its HLS code disagree (timed C simulation against the plan, both in {timing}):\n  {details}"
+    )]
+    PlanMismatch {
+        /// The timing report written.
+        timing: PathBuf,
+        /// Each figure beyond the tolerance, with both numbers.
+        details: String,
+    },
     /// The C-simulation kernel did not compile or run.
     #[error("{what} failed ({command}):\n{output}")]
     Tool {
@@ -118,6 +127,10 @@ pub struct EngineResources {
     pub engine: String,
     /// int8 multiplies the template instantiates per cycle.
     pub template_macs: u32,
+    /// 32 x 32-bit multiplies of its requantizers (and ADD rescaling).
+    pub template_requantizers: u32,
+    /// DSP slices the template instantiates (MACs and requantizers).
+    pub template_dsp: u32,
     /// PEs the model charged.
     pub modelled_pes: u32,
     /// DSP slices the model charged.
@@ -273,18 +286,12 @@ pub fn build_plan(
     let view = fibha_model::bundle::parse(&bundle_bytes, &bundle_path, Some(hardware_id))?;
     let h = view.header();
     let sizes = Depths {
-        input: h.input_bytes.get().into(),
-        output: h.output_bytes.get().into(),
-        scratch: h.scratch_bytes.get().into(),
+        input: u64::from(h.input_bytes.get()) * overlay::STREAM_IMAGES,
+        output: u64::from(h.output_bytes.get()) * overlay::STREAM_IMAGES,
         bundle: bundle_bytes.len() as u64,
     };
     let header = codegen::hls_config(doc, sizes, &generator())?;
-    let buffers = overlay::fibha_buffers(
-        sizes.input,
-        sizes.output,
-        sizes.bundle,
-        sizes.scratch.max(MIN_BUFFER_BYTES),
-    );
+    let buffers = overlay::fibha_buffers(sizes.input, sizes.output, sizes.bundle);
     let vivado = VIVADO_BOARDS.contains(&board.name.as_str());
     let dtso = if vivado {
         let mut p = OverlayParams::zcu102((board.clock.mhz * 1e6).round() as u64, buffers.clone());
@@ -330,6 +337,13 @@ pub fn build_plan(
             fibha_model::timing::FILE_NAME,
             &to_json("timing.json", &report)?,
         )?);
+        let exceeding = report.exceeding();
+        if !exceeding.is_empty() {
+            return Err(BuildError::PlanMismatch {
+                timing: out.join(fibha_model::timing::FILE_NAME),
+                details: exceeding.join("\n  "),
+            });
+        }
         let spec = fibha_vboard::InstanceSpec {
             plan_hash: hardware_id,
             executable: PathBuf::from(KERNEL),
@@ -445,13 +459,15 @@ fn read_resources(kernel: &Path) -> Result<Vec<EngineResources>, BuildError> {
         .filter(|l| !l.starts_with('#'))
         .map(|line| {
             let f: Vec<&str> = line.split('\t').collect();
-            let [engine, macs, pes, dsp, pc] = f[..] else {
+            let [engine, macs, wide, tdsp, pes, dsp, pc] = f[..] else {
                 return Err(bad(line));
             };
             let n = |s: &str| s.parse::<u64>().map_err(|_| bad(line));
             Ok(EngineResources {
                 engine: engine.to_string(),
                 template_macs: n(macs)? as u32,
+                template_requantizers: n(wide)? as u32,
+                template_dsp: n(tdsp)? as u32,
                 modelled_pes: n(pes)? as u32,
                 modelled_dsp: n(dsp)? as u32,
                 plan_cycles: n(pc)?,

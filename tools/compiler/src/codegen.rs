@@ -1,10 +1,11 @@
 //! The generated HLS configuration header (`fibha_config.hpp`): what `hls/src/fibha_top.cpp`
 //! needs to become this plan's kernel. The SESL chain instantiates the engine templates
-//! (`SeslConv`, `SeslDw`, `SeslPw`, `Firb`, with `StreamResize` between engines whose word
+//! (`SeslConv`, `SeslDw`, `SeslPw`, `Firb`, with a `Regroup` between engines whose word
 //! widths differ) with the plan's shapes and parallelism as template parameters under one
-//! DATAFLOW function; the SEML part is a `SemlEngines<...>` instantiation whose maximums and
-//! tiles come from the plan's SEML layers; `kEngines` puts each engine's multipliers per
-//! cycle next to the PEs the model charged, and a `static_assert` refuses to compile a
+//! DATAFLOW function, each stream as deep as its consumer asks; the SEML part is a
+//! `SemlPart<...>` instantiation with the plan's parallelism, requantizers and memory
+//! sizes; `kEngines` puts each engine's multipliers and requantizers per cycle next to the
+//! PEs and DSP slices the model charged, and `static_assert`s refuse to compile a
 //! configuration where they differ.
 //!
 //! Invariant: the header is a pure function of the plan's [`HwDesign`] (plus the modelled
@@ -13,7 +14,7 @@
 
 use std::fmt::Write as _;
 
-use crate::hw::{HwDesign, Padding, SeslEngineHw, SeslOut, StageHw};
+use crate::hw::{HwDesign, Padding, SeslEngineHw, StageHw};
 use crate::network::{LayerKind, Shape};
 use crate::report::PlanDoc;
 
@@ -37,27 +38,21 @@ pub struct Depths {
     pub input: u64,
     /// Output tensor bytes.
     pub output: u64,
-    /// Scratch bytes.
-    pub scratch: u64,
     /// Bundle bytes.
     pub bundle: u64,
 }
 
-/// One engine of the chain as C++: its type, parameters type and stream word widths.
+/// One engine of the chain as C++: its type and stream word widths.
 struct ChainEngine {
     /// The C++ alias (`E3`).
     alias: String,
     /// The template instantiation.
     ty: String,
-    /// The on-chip parameter type.
-    params: String,
     /// Input and output stream word widths.
     in_word: u32,
     out_word: u32,
     /// Output map.
     output: Shape,
-    /// How `sesl_chain` runs it on `p_w.<member>`.
-    run: fn(&str, &str, &str, &str) -> String,
 }
 
 fn padding_cpp(engine: &str, st: &StageHw) -> Result<&'static str, CodegenError> {
@@ -72,14 +67,6 @@ fn padding_cpp(engine: &str, st: &StageHw) -> Result<&'static str, CodegenError>
             ),
         }),
     }
-}
-
-fn run_layer(alias: &str, member: &str, input: &str, output: &str) -> String {
-    format!("{alias}::run({input}, {output}, p_w.{member}.w, p_w.{member}.cq, p_w.{member}.q);")
-}
-
-fn run_firb(_alias: &str, member: &str, input: &str, output: &str) -> String {
-    format!("p_w.{member}.run({input}, {output});")
 }
 
 fn chain_engine(index: usize, e: &SeslEngineHw) -> Result<ChainEngine, CodegenError> {
@@ -140,13 +127,11 @@ fn chain_engine(index: usize, e: &SeslEngineHw) -> Result<ChainEngine, CodegenEr
             project.pf
         );
         return Ok(ChainEngine {
-            params: format!("FirbParams<{alias}>"),
             alias,
             ty,
             in_word: simd_e,
             out_word: project.pf,
             output: project.output,
-            run: run_firb,
         });
     }
     if e.residual {
@@ -161,7 +146,7 @@ fn chain_engine(index: usize, e: &SeslEngineHw) -> Result<ChainEngine, CodegenEr
         )));
     };
     let (i, o) = (st.input, st.output);
-    let (ty, params, in_word, out_word) = match st.kind {
+    let (ty, in_word, out_word) = match st.kind {
         LayerKind::Conv => (
             format!(
                 "SeslConv<{}, {}, {}, {}, {}, {}, {}, {}, {}>",
@@ -175,7 +160,6 @@ fn chain_engine(index: usize, e: &SeslEngineHw) -> Result<ChainEngine, CodegenEr
                 st.pc,
                 st.pf
             ),
-            format!("LayerParams<{}, {alias}::kDepth, {}>", o.c, o.c),
             st.pc,
             st.pf,
         ),
@@ -190,7 +174,6 @@ fn chain_engine(index: usize, e: &SeslEngineHw) -> Result<ChainEngine, CodegenEr
                 padding_cpp(&e.name, st)?,
                 st.pf
             ),
-            format!("LayerParams<{alias}::kTaps, {}, {}>", o.c, o.c),
             st.pf,
             st.pf,
         ),
@@ -199,7 +182,6 @@ fn chain_engine(index: usize, e: &SeslEngineHw) -> Result<ChainEngine, CodegenEr
                 "SeslPw<{}, {}, {}, {}, {}, {}>",
                 i.h, i.w, i.c, o.c, st.pc, st.pf
             ),
-            format!("LayerParams<{}, {}, {}>", o.c, i.c, o.c),
             st.pc,
             st.pf,
         ),
@@ -213,40 +195,10 @@ fn chain_engine(index: usize, e: &SeslEngineHw) -> Result<ChainEngine, CodegenEr
     Ok(ChainEngine {
         alias,
         ty,
-        params,
         in_word,
         out_word,
         output: o,
-        run: run_layer,
     })
-}
-
-fn gcd(a: u32, b: u32) -> u32 {
-    if b == 0 { a } else { gcd(b, a % b) }
-}
-
-/// The `StreamResize` stages between a producer of `from`-wide words and a consumer of
-/// `to`-wide words over a map of `bytes`: none, one, or two through their gcd when neither
-/// width divides the other. Each with the word width it produces.
-fn resizes(bytes: u64, from: u32, to: u32) -> Vec<(String, u32)> {
-    if from == to {
-        return Vec::new();
-    }
-    let steps = if from.is_multiple_of(to) || to.is_multiple_of(from) {
-        vec![(from, to)]
-    } else {
-        let g = gcd(from, to);
-        vec![(from, g), (g, to)]
-    };
-    steps
-        .into_iter()
-        .map(|(a, b)| {
-            (
-                format!("StreamResize<{}, {a}, {b}>", bytes / u64::from(a)),
-                b,
-            )
-        })
-        .collect()
 }
 
 /// Renders the header for the plan `doc` (its hardware and, in comments, its modelled
@@ -277,12 +229,18 @@ pub fn hls_config(doc: &PlanDoc, depths: Depths, generator: &str) -> Result<Stri
         "//\n// The instance src/fibha_top.cpp is compiled against (its header comment lists what\n\
          // this file defines). Template parameters: shapes first, then parallelism.\n",
     );
+    if doc.board.macs_per_dsp != 1 {
+        return Err(CodegenError::Engine {
+            engine: "all".into(),
+            detail: "the HLS engines multiply one int8 pair per DSP slice; plan without int8 packing to build".into(),
+        });
+    }
     o.push_str("#ifndef FIBHA_CONFIG_HPP\n#define FIBHA_CONFIG_HPP\n\n#include <cstdint>\n\n");
     for h in [
         "axi",
-        "bundle",
         "firb",
         "latency",
+        "params",
         "resources",
         "schedule",
         "seml",
@@ -294,14 +252,19 @@ pub fn hls_config(doc: &PlanDoc, depths: Depths, generator: &str) -> Result<Stri
     ] {
         let _ = writeln!(o, "#include \"fibha/{h}.hpp\"");
     }
-    o.push_str("\n/// m_axi depths (elements) of this plan's buffers, for C/RTL co-simulation.\n");
+    o.push_str(
+        "\n/// m_axi depths (128-bit elements) of this plan's buffers, for C/RTL co-simulation.\n",
+    );
     for (name, v) in [
         ("INPUT", depths.input),
         ("OUTPUT", depths.output),
-        ("SCRATCH", depths.scratch),
-        ("BUNDLE", depths.bundle.div_ceil(4)),
+        ("BUNDLE", depths.bundle),
     ] {
-        let _ = writeln!(o, "#define FIBHA_CFG_{name}_DEPTH {}", v.max(1));
+        let _ = writeln!(
+            o,
+            "#define FIBHA_CFG_{name}_DEPTH {}",
+            v.div_ceil(16).max(1)
+        );
     }
     o.push_str("\nnamespace fibha {\nnamespace config {\n\n");
     let _ = writeln!(
@@ -310,8 +273,12 @@ pub fn hls_config(doc: &PlanDoc, depths: Depths, generator: &str) -> Result<Stri
     );
     let _ = writeln!(
         o,
-        "/// SEML descriptors a run accepts (the plan's SEML layers).\nconstexpr uint32_t kMaxLayers = {};\n",
-        hw.seml.max_layers.max(1)
+        "/// SEML descriptors a run accepts (the plan's SEML layers; 0: no SEML part).\nconstexpr uint32_t kMaxLayers = {};\n",
+        if hw.seml.part.is_some() {
+            hw.seml.max_layers
+        } else {
+            0
+        }
     );
     platform_block(&mut o, doc);
     let chain: Vec<ChainEngine> = hw
@@ -338,58 +305,91 @@ pub fn hls_config(doc: &PlanDoc, depths: Depths, generator: &str) -> Result<Stri
     let out = hw.sesl_output;
     let _ = writeln!(
         o,
-        "\nconstexpr unsigned kSeslInH = {};\nconstexpr unsigned kSeslInW = {};\nconstexpr unsigned kSeslInC = {};\nconstexpr unsigned kSeslInWord = {in_word};\nconstexpr unsigned kSeslOutH = {};\nconstexpr unsigned kSeslOutW = {};\nconstexpr unsigned kSeslOutC = {};\nconstexpr unsigned kSeslOutWord = {out_word};\nconstexpr BufferId kSeslOutBuf = BufferId::{};\nconstexpr uint32_t kSeslOutOff = 0;",
-        input.h,
-        input.w,
-        input.c,
-        out.h,
-        out.w,
-        out.c,
-        match hw.sesl_out {
-            SeslOut::Scratch => "kScratch",
-            SeslOut::Output => "kOutput",
+        "\nconstexpr unsigned kSeslInH = {};\nconstexpr unsigned kSeslInW = {};\nconstexpr unsigned kSeslInC = {};\nconstexpr unsigned kSeslInWord = {in_word};\nconstexpr unsigned kSeslOutH = {};\nconstexpr unsigned kSeslOutW = {};\nconstexpr unsigned kSeslOutC = {};\nconstexpr unsigned kSeslOutWord = {out_word};",
+        input.h, input.w, input.c, out.h, out.w, out.c,
+    );
+    weights_block(&mut o, &chain);
+    chain_block(&mut o, hw, &chain, in_word);
+    seml_block(&mut o, hw)?;
+    resources_block(&mut o, doc, &chain)?;
+    o.push_str("\n}  // namespace config\n}  // namespace fibha\n\n#endif  // FIBHA_CONFIG_HPP\n");
+    Ok(o)
+}
+
+/// The SESL engines' on-chip parameters and their loader.
+fn weights_block(o: &mut String, chain: &[ChainEngine]) {
+    o.push_str("\n/// On-chip parameters of the SESL engines, loaded from the bundle's SESL section.\nstruct SeslWeights {\n");
+    for (i, c) in chain.iter().enumerate() {
+        let _ = writeln!(o, "  {}::Params e{i};", c.alias);
+    }
+    let beats: Vec<String> = chain
+        .iter()
+        .map(|c| format!("{}::Params::kBlobBeats", c.alias))
+        .collect();
+    let _ = writeln!(
+        o,
+        "\n  static constexpr uint32_t kBlobBeats = {};\n\n  bool load(AxiIn<BundleBeat> p_bundle, uint32_t p_beat) {{\n    bool l_ok = true;",
+        if beats.is_empty() {
+            "0".to_string()
+        } else {
+            beats.join(" + ")
         }
     );
-    // Streams and resizes between the stages.
+    for i in 0..chain.len() {
+        let _ = writeln!(o, "    l_ok = e{i}.load(p_bundle, p_beat) && l_ok;");
+    }
+    if chain.is_empty() {
+        o.push_str("    (void)p_bundle;\n    (void)p_beat;\n");
+    }
+    o.push_str("    return l_ok;\n  }\n};\n");
+}
+
+/// The SESL chain: one DATAFLOW process per engine (and per word-width change), each
+/// stream as deep as its consumer asks.
+fn chain_block(o: &mut String, hw: &HwDesign, chain: &[ChainEngine], in_word: u32) {
     let mut body = String::new();
     let mut decls = String::new();
     let mut prev = "p_in".to_string();
     let mut prev_word = in_word;
-    let mut prev_bytes = input.bytes();
+    let mut prev_bytes = hw.input.bytes();
     for (i, c) in chain.iter().enumerate() {
-        for (r, (ty, word)) in resizes(prev_bytes, prev_word, c.in_word)
-            .into_iter()
-            .enumerate()
-        {
-            let name = format!("l_resize{i}_{r}");
+        let name = &hw.sesl[i].name;
+        if prev_word != c.in_word {
+            let stream = format!("l_regroup{i}");
             let _ = writeln!(
                 decls,
-                "  hls::stream<Vec<{word}>> {name}(\"sesl.{}_in{r}\");",
-                hw.sesl[i].name
+                "  hls::stream<Vec<{}>, {}::kInputFifoDepth> {stream}(\"sesl.{name}_in\");",
+                c.in_word, c.alias
             );
             let _ = writeln!(
                 body,
-                "  FIBHA_PROCESS(sesl_chain, \"{}.resize{r}\", {ty}::run({prev}, {name}));",
-                hw.sesl[i].name
+                "  FIBHA_PROCESS(sesl_chain, \"{name}.regroup\", (Regroup<{}, {prev_word}, {}>::run({prev}, {stream})));",
+                prev_bytes / u64::from(prev_word),
+                c.in_word
             );
-            prev = name;
+            prev = stream;
         }
         let dst = if i + 1 == chain.len() {
             "p_out".to_string()
         } else {
-            let name = format!("l_e{i}Out");
+            let stream = format!("l_e{i}Out");
+            let next = &chain[i + 1];
+            let depth = if next.in_word == c.out_word {
+                format!("{}::kInputFifoDepth", next.alias)
+            } else {
+                "2".to_string()
+            };
             let _ = writeln!(
                 decls,
-                "  hls::stream<{}::OutWord> {name}(\"sesl.{}_out\");",
-                c.alias, hw.sesl[i].name
+                "  hls::stream<{}::OutWord, {depth}> {stream}(\"sesl.{name}_out\");",
+                c.alias
             );
-            name
+            stream
         };
         let _ = writeln!(
             body,
-            "  FIBHA_PROCESS(sesl_chain, \"{}\", {});",
-            hw.sesl[i].name,
-            (c.run)(&c.alias, &format!("e{i}"), &prev, &dst).trim_end_matches(';')
+            "  FIBHA_PROCESS(sesl_chain, \"{name}\", {}::run({prev}, {dst}, p_w.e{i}));",
+            c.alias
         );
         prev = dst;
         prev_word = c.out_word;
@@ -398,63 +398,18 @@ pub fn hls_config(doc: &PlanDoc, depths: Depths, generator: &str) -> Result<Stri
     if chain.is_empty() {
         let _ = writeln!(
             body,
-            "  // No SESL part: the image goes to the SEML part unchanged.\n\
-             \x20 FIBHA_PROCESS(sesl_chain, \"copy\", copy_words(p_in, p_out));"
-        );
-    }
-    // On-chip weights.
-    o.push_str("\n/// On-chip parameters of the SESL engines, loaded from the bundle's SESL section.\nstruct SeslWeights {\n");
-    for (i, c) in chain.iter().enumerate() {
-        let _ = writeln!(o, "  {} e{i};", c.params);
-    }
-    let bytes: Vec<String> = chain
-        .iter()
-        .map(|c| format!("{}::kBlobBytes", c.params))
-        .collect();
-    let _ = writeln!(
-        o,
-        "\n  static constexpr uint32_t kBytes = {};\n\n  bool load(AxiIn<uint32_t> p_bundle, uint32_t p_off) {{\n    bool l_ok = true;",
-        if bytes.is_empty() {
-            "0".to_string()
-        } else {
-            bytes.join(" + ")
-        }
-    );
-    for i in 0..chain.len() {
-        let _ = writeln!(o, "    l_ok = e{i}.load(p_bundle, p_off) && l_ok;");
-    }
-    if chain.is_empty() {
-        o.push_str("    (void)p_bundle;\n    (void)p_off;\n");
-    }
-    o.push_str("    return l_ok;\n  }\n};\n");
-    if chain.is_empty() {
-        o.push_str(
-            "\n/// The image unchanged, word by word (no SESL engine in this plan).\n\
-             inline void copy_words(hls::stream<Vec<kSeslInWord>>& p_in, hls::stream<Vec<kSeslOutWord>>& p_out) {\n\
-             \x20 FIBHA_PIPELINED_FOR(copy_loop, latency::kCopy) (unsigned l_i = 0; l_i < kSeslInH * kSeslInW * kSeslInC / kSeslInWord; ++l_i) {\n\
-             \x20   FIBHA_PIPELINE(copy_loop, 1);\n\
-             \x20   p_out.write(p_in.read());\n\
-             \x20 }\n}\n",
+            "  (void)p_w;\n  // No SESL part: the image goes to the SEML part unchanged.\n  \
+             FIBHA_PROCESS(sesl_chain, \"copy\", (copy_words<kSeslInH * kSeslInW * kSeslInC / kSeslInWord, kSeslInWord>(p_in, p_out)));"
         );
     }
     let _ = writeln!(
         o,
         "\n/// The SESL chain: one DATAFLOW process per engine, joined by named streams.\n\
-         inline void sesl_chain(hls::stream<Vec<kSeslInWord>>& p_in, hls::stream<Vec<kSeslOutWord>>& p_out,\n\
-         {}const SeslWeights& p_w) {{\n  FIBHA_DATAFLOW(sesl_chain);\n{}{}{}  FIBHA_DATAFLOW_RUN(sesl_chain);\n}}",
-        " ".repeat(23),
-        if chain.is_empty() {
-            "  (void)p_w;\n"
-        } else {
-            ""
-        },
-        decls,
-        body
+         template <int t_InDepth, int t_OutDepth>\n\
+         void sesl_chain(hls::stream<Vec<kSeslInWord>, t_InDepth>& p_in, hls::stream<Vec<kSeslOutWord>, t_OutDepth>& p_out,\n\
+         {}const SeslWeights& p_w) {{\n  FIBHA_DATAFLOW(sesl_chain);\n{decls}{body}  FIBHA_DATAFLOW_RUN(sesl_chain);\n}}",
+        " ".repeat(16),
     );
-    seml_block(&mut o, hw);
-    resources_block(&mut o, doc, &chain)?;
-    o.push_str("\n}  // namespace config\n}  // namespace fibha\n\n#endif  // FIBHA_CONFIG_HPP\n");
-    Ok(o)
 }
 
 /// The memory system the kernel's m_axi ports see, from the board file: what the timed C
@@ -477,38 +432,50 @@ fn platform_block(o: &mut String, doc: &PlanDoc) {
     );
 }
 
-fn seml_block(o: &mut String, hw: &HwDesign) {
-    let s = &hw.seml;
-    o.push_str(
-        "\n// SEML engines: maximums from the plan's SEML layers, tiles from its parallelism.\n",
-    );
-    let conv = s.conv.as_ref().map_or("SemlAbsent".to_string(), |c| {
-        format!(
-            "SemlConv<{}, {}, {}, {}, {}, {}, {}>",
-            c.max_in_c, c.max_w, c.max_k, c.tile_oc, c.tile_rows, c.simd, c.pe
-        )
-    });
-    let dw = s.dw.as_ref().map_or("SemlAbsent".to_string(), |d| {
-        format!(
-            "SemlDw<{}, {}, {}, {}, {}>",
-            d.max_w, d.max_k, d.tile_c, d.tile_rows, d.simd
-        )
-    });
-    let pw = s.pw.as_ref().map_or("SemlAbsent".to_string(), |p| {
-        format!(
-            "SemlPw<{}, {}, {}, {}, {}>",
-            p.max_c, p.tile_oc, p.tile_pix, p.simd, p.pe
-        )
-    });
-    let add = s
-        .add
-        .as_ref()
-        .map_or("SemlAbsent".to_string(), |a| format!("SemlAdd<{}>", a.simd));
+/// The SEML part's instantiation (a minimal one, never run, without an SEML part).
+fn seml_block(o: &mut String, hw: &HwDesign) -> Result<(), CodegenError> {
+    let Some(part) = &hw.seml.part else {
+        o.push_str(
+            "\n// No SEML part: the smallest SemlPart stands in for the checks' types (never run).\n\
+             using Seml = SemlPart<1, 16, 2, 1, 1, 1, 1, 1, 1, 1, 1>;\n",
+        );
+        return Ok(());
+    };
+    if let Some(why) = &part.unsupported {
+        return Err(CodegenError::Engine {
+            engine: "seml".into(),
+            detail: format!("{why}; plan with that layer in the SESL part"),
+        });
+    }
+    let p = part.par;
     let _ = writeln!(
         o,
-        "using SemlConvEngine = {conv};\nusing SemlDwEngine = {dw};\nusing SemlPwEngine = {pw};\nusing SemlAddEngine = {add};\n\
-         using Seml = SemlEngines<SemlConvEngine, SemlDwEngine, SemlPwEngine, SemlAddEngine>;"
+        "\n// SEML part: {} pixels x {} channels x 16 pointwise, {} words depthwise; requantizers:\n\
+         // {} word(s), {} residual lane(s), {} depthwise word(s) a cycle; memories for maps of up to\n\
+         // {} pixels and {} words, {} words a bank, windows of up to {} taps.\n\
+         using Seml = SemlPart<{}, {}, {}, {}, {}, {}, {}, {}, {}, {}, kSeslOutH * kSeslOutW * fm_words(kSeslOutC)>;",
+        p.pp,
+        p.pe,
+        p.kd,
+        p.rq_words,
+        p.add_lanes,
+        p.dw_rq_words,
+        part.max_pixels,
+        part.max_words,
+        part.fm_depth,
+        part.max_taps,
+        p.pp,
+        p.pe,
+        p.kd,
+        part.max_pixels,
+        part.max_words,
+        part.fm_depth,
+        part.max_taps,
+        p.rq_words,
+        p.add_lanes,
+        p.dw_rq_words,
     );
+    Ok(())
 }
 
 fn resources_block(
@@ -517,80 +484,64 @@ fn resources_block(
     chain: &[ChainEngine],
 ) -> Result<(), CodegenError> {
     let hw = &doc.hardware;
-    if hw.seml.has_se {
-        return Err(CodegenError::Engine {
-            engine: "seml".into(),
-            detail: "squeeze-and-excitation layers have no SEML engine in the HLS kernel".into(),
-        });
-    }
     let plan_cycles = |name: &str| {
         doc.engines
             .iter()
             .find(|e| e.name == name)
             .map_or(0, |e| e.cycles)
     };
-    let mut rows = Vec::new();
+    // Per engine: name, the template's MACs and requantizers, the PEs and DSP charged.
+    let mut rows: Vec<(String, String, String, u32, u32)> = Vec::new();
     for (c, e) in chain.iter().zip(&hw.sesl) {
-        rows.push((e.name.clone(), c.alias.clone(), e.pes, e.dsp));
+        rows.push((
+            e.name.clone(),
+            format!("{}::kMacsPerCycle", c.alias),
+            format!("{}::kRequantizers", c.alias),
+            e.pes,
+            e.dsp,
+        ));
     }
-    for (name, pes, dsp) in &hw.seml.charged {
-        let ty = match name.as_str() {
-            "seml.conv" => "SemlConvEngine",
-            "seml.dw" => "SemlDwEngine",
-            "seml.pw" => "SemlPwEngine",
-            other => {
-                return Err(CodegenError::Engine {
-                    engine: other.to_string(),
-                    detail: "no SEML template runs this kind".into(),
-                });
-            }
-        };
-        rows.push((name.clone(), ty.to_string(), *pes, *dsp));
+    if hw.seml.part.is_some() {
+        for (name, pes, dsp) in &hw.seml.charged {
+            let which = match name.as_str() {
+                "seml.pw" => "Pw",
+                "seml.dw" => "Dw",
+                other => {
+                    return Err(CodegenError::Engine {
+                        engine: other.to_string(),
+                        detail: "no SEML template runs this kind".into(),
+                    });
+                }
+            };
+            rows.push((
+                name.clone(),
+                format!("Seml::k{which}MacsPerCycle"),
+                format!("Seml::k{which}Requantizers"),
+                *pes,
+                *dsp,
+            ));
+        }
     }
     o.push_str(
-        "\n/// Per engine: the int8 multipliers its template instantiates per cycle, next to the PEs\n\
-         /// and DSP slices the compiler's model charged it and the plan's cycles per image.\n\
+        "\n/// Per engine: the int8 multipliers and 32 x 32-bit requantizer multipliers its template\n\
+         /// instantiates per cycle, next to the PEs and DSP slices the compiler's model charged it\n\
+         /// and the plan's cycles per image.\n\
          constexpr EngineResources kEngines[] = {\n",
     );
-    for (name, ty, pes, dsp) in &rows {
+    for (name, macs, wide, pes, dsp) in &rows {
         let _ = writeln!(
             o,
-            "    {{\"{name}\", {ty}::kMacsPerCycle, {pes}, {dsp}, {}}},",
+            "    {{\"{name}\", {macs}, {wide}, {pes}, {dsp}, {}}},",
             plan_cycles(name)
         );
     }
     o.push_str("};\n\n");
-    for (name, ty, pes, _) in &rows {
+    for (name, macs, wide, pes, dsp) in &rows {
         let _ = writeln!(
             o,
-            "static_assert({ty}::kMacsPerCycle == {pes}, \"{name}: the template's multipliers per cycle differ from the {pes} PEs the plan charged\");"
+            "static_assert({macs} == {pes}, \"{name}: the template's multipliers per cycle differ from the {pes} PEs the plan charged\");\n\
+             static_assert(engine_dsp({macs}, {wide}) == {dsp}, \"{name}: the template's DSP slices (MACs and requantizers) differ from the {dsp} the plan charged\");"
         );
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stream_widths_are_converted_directly_or_through_their_gcd() {
-        assert!(resizes(96, 8, 8).is_empty());
-        assert_eq!(
-            resizes(96, 8, 2),
-            [("StreamResize<12, 8, 2>".to_string(), 2)]
-        );
-        assert_eq!(
-            resizes(96, 2, 8),
-            [("StreamResize<48, 2, 8>".to_string(), 8)]
-        );
-        // Neither of 4 and 6 divides the other: 4 -> 2 -> 6.
-        assert_eq!(
-            resizes(96, 4, 6),
-            [
-                ("StreamResize<24, 4, 2>".to_string(), 2),
-                ("StreamResize<48, 2, 6>".to_string(), 6)
-            ]
-        );
-    }
 }

@@ -15,6 +15,11 @@
 //!   reusable engine's need not (its tiles handle ragged edges). A FIRB engine's expand
 //!   stage writes one line-buffer word per pass, so its `pf` equals the depthwise stage's
 //!   ([`firb_front_frontier`]).
+//! - Requantizers: each stage turns its accumulators into int8 with as few requantizers
+//!   as keep up (`requant_lanes`: one vector of `pf` lanes every K^2 x Ci / pc cycles), one
+//!   32 x 32-bit multiply each, and a residual ADD three more per lane; a 32 x 32-bit
+//!   multiply occupies [`DSP_PER_WIDE_MULTIPLY`] DSP slices. A frontier point's PEs count
+//!   them in MAC units, so the planner trades them against multiply-accumulates.
 //! - Buffers map onto BRAM36 blocks used as 512 x 72-bit memories, 8 data bytes per word:
 //!   a buffer read `width` bytes per cycle is split into ceil(width / 8) columns, each
 //!   column needs ceil(bytes per column / 4096) BRAM36; a column of at most 64 words is left
@@ -35,6 +40,35 @@ pub const LUTRAM_MAX_WORDS: u64 = 64;
 /// Bytes of per-output-channel parameters kept next to the weights: int32 bias, int32
 /// multiplier, int8 shift.
 pub const PARAM_BYTES_PER_CHANNEL: u64 = 9;
+
+/// DSP48E2 slices of one 32 x 32-bit multiply (a requantizer's, or an ADD's rescaling):
+/// 2 x 2 partial products of the slice's 27 x 18 multiplier (AMD UG579), as
+/// `hls/include/fibha/resources.hpp`'s `kDspPerWideMultiply`.
+pub const DSP_PER_WIDE_MULTIPLY: u32 = 4;
+
+/// The fewest requantizers (a divisor of `lanes`) that keep up with one vector of `lanes`
+/// every `cycles` cycles (`fibha::requant_lanes`).
+pub fn requant_lanes(lanes: u32, cycles: u64) -> u32 {
+    (1..lanes)
+        .find(|&r| lanes % r == 0 && u64::from(lanes / r) <= cycles)
+        .unwrap_or(lanes)
+}
+
+/// 32 x 32-bit multiplies of a dedicated stage's requantizer for layer `l` at `p`: one per
+/// requantizer, four with the residual ADD (`Requant::kMultipliersPerCycle`).
+pub fn stage_requantizers(l: &Layer, p: Par, residual: bool) -> u32 {
+    let cycles_per_vector = match l.kind {
+        LayerKind::Depthwise => (l.kernel * l.kernel) as u64,
+        _ => ((l.kernel * l.kernel * l.input.c) as u64).div_ceil(u64::from(p.pc)),
+    };
+    requant_lanes(p.pf, cycles_per_vector) * if residual { 4 } else { 1 }
+}
+
+/// PE-equivalents (int8 MACs per cycle) of `wide` 32 x 32-bit multiplies: the DSP slices
+/// they occupy, times the MACs one slice performs.
+pub fn wide_pes(wide: u32, macs_per_dsp: u32) -> u32 {
+    wide * DSP_PER_WIDE_MULTIPLY * macs_per_dsp
+}
 
 /// Parallelism of an engine (or of one stage of a FIRB engine).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -407,8 +441,15 @@ pub fn configs(
     out
 }
 
-/// The frontier of one layer on a dedicated engine, cost in cycles.
-pub fn layer_frontier(l: &Layer, max_pes: u32) -> Frontier {
+/// Builds a frontier from unsorted points (ties: the preferred parallelism first).
+fn frontier_of(mut points: Vec<Point>) -> Frontier {
+    points.sort_by(|a, b| (a.pes, u32::MAX - a.par.pf).cmp(&(b.pes, u32::MAX - b.par.pf)));
+    Frontier::from_sorted(points)
+}
+
+/// The frontier of one layer on a dedicated engine, cost in cycles; a point's PEs include
+/// its requantizers (with the residual ADD when `residual`).
+pub fn layer_frontier(l: &Layer, max_pes: u32, residual: bool, macs_per_dsp: u32) -> Frontier {
     let dw_only = pieces(l).iter().all(|p| p.0 == LayerKind::Depthwise);
     let ps = pieces(l);
     let f: Vec<usize> = ps.iter().map(|p| p.1).collect();
@@ -416,18 +457,26 @@ pub fn layer_frontier(l: &Layer, max_pes: u32) -> Frontier {
     let points = configs(&f, &c, dw_only, true, max_pes)
         .into_iter()
         .map(|par| Point {
-            pes: par.pes(),
+            pes: par.pes() + wide_pes(stage_requantizers(l, par, residual), macs_per_dsp),
             cost: layer_cycles(l, par) as f64,
             par,
-        });
-    Frontier::from_sorted(points)
+        })
+        .filter(|p| p.pes <= max_pes)
+        .collect();
+    frontier_of(points)
 }
 
 /// The frontier of a FIRB engine's expand and depthwise stages as one item: the expand's
 /// output-channel parallelism is the depthwise's (one expand pass fills one line-buffer
 /// word), so they are chosen together. A point's `par` is the expand stage's; the
-/// depthwise stage runs `Par { pf, ..Par::ONE }`. Cost: the slower stage's cycles.
-pub fn firb_front_frontier(expand: &Layer, dw: &Layer, max_pes: u32) -> Frontier {
+/// depthwise stage runs `Par { pf, ..Par::ONE }`. Cost: the slower stage's cycles; PEs:
+/// both stages' MACs and requantizers.
+pub fn firb_front_frontier(
+    expand: &Layer,
+    dw: &Layer,
+    max_pes: u32,
+    macs_per_dsp: u32,
+) -> Frontier {
     let mut points: Vec<Point> = Vec::new();
     for pf in factor_candidates(&[expand.output.c, dw.output.c], true) {
         for pc in factor_candidates(&[expand.input.c], true) {
@@ -437,11 +486,13 @@ pub fn firb_front_frontier(expand: &Layer, dw: &Layer, max_pes: u32) -> Frontier
                 pw: 1,
                 pc,
             };
-            let pes = pf * pc + pf;
+            let dw_par = Par { pf, ..Par::ONE };
+            let wide =
+                stage_requantizers(expand, par, false) + stage_requantizers(dw, dw_par, false);
+            let pes = pf * pc + pf + wide_pes(wide, macs_per_dsp);
             if pes > max_pes {
                 continue;
             }
-            let dw_par = Par { pf, ..Par::ONE };
             let cost = layer_cycles(expand, par).max(layer_cycles(dw, dw_par));
             points.push(Point {
                 pes,
@@ -450,8 +501,7 @@ pub fn firb_front_frontier(expand: &Layer, dw: &Layer, max_pes: u32) -> Frontier
             });
         }
     }
-    points.sort_by(|a, b| (a.pes, u32::MAX - a.par.pf).cmp(&(b.pes, u32::MAX - b.par.pf)));
-    Frontier::from_sorted(points)
+    frontier_of(points)
 }
 
 #[cfg(test)]
@@ -504,6 +554,28 @@ mod tests {
     }
 
     #[test]
+    fn requantizers_as_the_templates_choose_them() {
+        // 32 lanes every 27 cycles (3x3x3 / pc 1): one requantizer would take 32 > 27
+        // cycles, two take 16; every 9 cycles: 4 (8 each); every cycle: all 32.
+        assert_eq!(requant_lanes(32, 27), 2);
+        assert_eq!(requant_lanes(32, 9), 4);
+        assert_eq!(requant_lanes(32, 1), 32);
+        assert_eq!(requant_lanes(24, 5), 6);
+        // A projection 144 -> 24 at pf 8, pc 12: 12 cycles per vector, 1 requantizer; with
+        // the ADD, 4 multiplies.
+        let l = layer(LayerKind::Pointwise, Shape::new(56, 56, 144), 24, 1, 1);
+        let p = Par {
+            pf: 8,
+            ph: 1,
+            pw: 1,
+            pc: 12,
+        };
+        assert_eq!(stage_requantizers(&l, p, false), 1);
+        assert_eq!(stage_requantizers(&l, p, true), 4);
+        assert_eq!(wide_pes(4, 1), 16);
+    }
+
+    #[test]
     fn bram_mapping_uses_columns_and_lutram() {
         assert_eq!(bram36(0, 8), 0);
         assert_eq!(bram36(512, 8), 0); // 64 words: LUTRAM
@@ -518,13 +590,15 @@ mod tests {
     #[test]
     fn frontier_is_monotone_and_reaches_full_unroll() {
         let l = layer(LayerKind::Pointwise, Shape::new(7, 7, 160), 960, 1, 1);
-        let fr = layer_frontier(&l, 4096);
+        let fr = layer_frontier(&l, 4096, false, 1);
         assert!(
             fr.points
                 .windows(2)
                 .all(|w| w[0].pes < w[1].pes && w[0].cost > w[1].cost)
         );
+        // One PE and its one requantizer (4 DSP slices).
         assert_eq!(fr.points[0].par, Par::ONE);
+        assert_eq!(fr.points[0].pes, 1 + DSP_PER_WIDE_MULTIPLY);
         assert_eq!(fr.points[0].cost, l.macs() as f64);
         // With 4096 PEs the best point must be at least as good as 960 filters x ... bound.
         let best = fr.points.last().unwrap();

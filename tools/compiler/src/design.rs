@@ -9,12 +9,17 @@
 //!   fill + max_i cycles_i, fill = sum over i < n of max_{j <= i} tau_j (FiBHA's model).
 //!   A squeeze-and-excitation engine needs its whole input before it can scale it, so it
 //!   ends a pipeline segment; segments run one after the other.
-//! - SEML part: layers run one after another, each on its kind's engine, taking
-//!   max(compute, off-chip bytes / bandwidth): weights are streamed from DDR per layer,
-//!   feature maps stay on chip when the largest live set fits the BRAM left, else the layers
-//!   that do not fit spill their maps to DDR.
-//! - Hybrid: latency = T_SESL + T_SEML; throughput = 1 / max(T_SESL, T_SEML, DDR bytes per
-//!   image / bandwidth) since the parts work on consecutive images and share the DDR.
+//! - SEML part: the engines of `hls/include/fibha/seml.hpp`, modelled phase by phase in
+//!   [`crate::seml`]: the hand-off, each layer (pointwise folds, depthwise units, each
+//!   absorbing the next phase's parameters from two 128-bit loaders) and the copy-out, one
+//!   after another; feature maps stay on chip in three memories (a design whose maps do
+//!   not fit the BRAM left does not fit).
+//! - Hybrid: latency = T_SESL + T_SEML - the hand-off (taken in while the SESL part
+//!   produces it); throughput = 1 / max(T_SESL, T_SEML, DDR bytes per image / bandwidth),
+//!   since the parts work on consecutive images and share the DDR.
+//! - DSP slices: one per int8 MAC, and four per 32 x 32-bit multiply of the requantizers
+//!   and ADD rescaling each engine instantiates ([`cost::stage_requantizers`],
+//!   [`SemlPar`]).
 //! - Pure SESL: throughput from the slowest stage (the pipeline overlaps images), latency
 //!   with the fill, as FiBHA's model does.
 //!
@@ -26,9 +31,10 @@ use serde::{Deserialize, Serialize};
 use crate::board::Budget;
 use crate::cost::{
     self, BufKind, Buffer, PARAM_BYTES_PER_CHANNEL, Par, double_buffer, frame_buffer, layer_cycles,
-    line_buffer, piece_cycles, pieces, skip_buffer, weight_buffer,
+    line_buffer, skip_buffer, weight_buffer,
 };
-use crate::network::{LayerKind, Network, Unit};
+use crate::network::{LayerKind, Network, Shape, Unit};
+use crate::seml::{self, SemlOp, SemlPar};
 
 /// Which part of the accelerator an engine belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,6 +258,28 @@ pub struct Evaluation {
     pub utilization: f64,
     /// Why it does not fit the budget (empty when it fits).
     pub problems: Vec<String>,
+    /// The SEML part's hardware (none without an SEML part).
+    pub seml_part: Option<SemlPartHw>,
+}
+
+/// What the SEML part instantiates: its parallelism and the maximums its memories are
+/// sized for (the `SemlPart` template's parameters).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SemlPartHw {
+    /// Parallelism and requantizers.
+    pub par: SemlPar,
+    /// The largest map, pixels.
+    pub max_pixels: u64,
+    /// The largest pixel, 16-channel words.
+    pub max_words: u64,
+    /// Words per feature-map bank.
+    pub fm_depth: u64,
+    /// The largest depthwise window, taps.
+    pub max_taps: u64,
+    /// The hand-off FIFO, words.
+    pub handoff_words: u64,
+    /// Why the HLS engines cannot run this part (a model-only design point), if so.
+    pub unsupported: Option<String>,
 }
 
 impl Evaluation {
@@ -331,7 +359,7 @@ pub fn evaluate(net: &Network, budget: &Budget, spec: &DesignSpec) -> Evaluation
 
     // SEML part.
     let sesl_bram: u32 = engines.iter().map(EngineEval::bram36).sum();
-    let t_seml = if split_layer < net.layers.len() {
+    let (t_seml, t_handoff, seml_hw) = if split_layer < net.layers.len() {
         seml_part(
             net,
             budget,
@@ -343,7 +371,7 @@ pub fn evaluate(net: &Network, budget: &Budget, spec: &DesignSpec) -> Evaluation
             &mut problems,
         )
     } else {
-        0.0
+        (0.0, 0.0, None)
     };
 
     let pes: u32 = engines.iter().map(|e| e.pes).sum();
@@ -405,7 +433,8 @@ pub fn evaluate(net: &Network, budget: &Budget, spec: &DesignSpec) -> Evaluation
         t_sesl_steady,
         t_seml,
         period,
-        latency: t_sesl + t_seml,
+        // The SEML part takes in the hand-off while the SESL part produces it.
+        latency: t_sesl + t_seml - t_handoff,
         pes,
         dsp,
         bram36: bram,
@@ -414,6 +443,7 @@ pub fn evaluate(net: &Network, budget: &Budget, spec: &DesignSpec) -> Evaluation
         ddr_bytes,
         utilization,
         problems,
+        seml_part: seml_hw,
     }
 }
 
@@ -459,7 +489,16 @@ pub(crate) fn sesl_engine(net: &Network, budget: &Budget, e: &SeslEngine) -> Eng
         .max()
         .unwrap_or(0);
     let pes: u32 = e.stages.iter().map(|s| s.par.pes()).sum();
-    let dsp = e.stages.iter().map(|s| budget.dsp_for(s.par.pes())).sum();
+    let residual = e.layers.iter().any(|&l| layer(l).kind == LayerKind::Add);
+    let wide: u32 = e
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            cost::stage_requantizers(layer(s.layer), s.par, residual && i + 1 == e.stages.len())
+        })
+        .sum();
+    let dsp = budget.dsp_for(pes) + wide * cost::DSP_PER_WIDE_MULTIPLY;
     let kind = if e.firb {
         "firb".to_string()
     } else {
@@ -530,25 +569,105 @@ pub fn sesl_pipeline_cycles(net: &Network, spec: &[SeslEngine], evals: &[EngineE
     total.ceil() as u64
 }
 
-/// Live feature-map bytes while SEML layer `l` runs: its input and output, plus the
-/// residual operand held for a later ADD of its bottleneck.
-fn live_bytes(net: &Network, l: usize) -> u64 {
-    let layer = &net.layers[l];
-    let held = net
-        .blocks
-        .iter()
-        .find(|b| b.add.is_some() && b.first() < l && l <= b.project)
-        .map_or(0, |b| net.layers[b.first()].input.bytes());
-    layer.input.bytes() + layer.output.bytes() + held
+/// The SEML part's layers as its engines run them: an ADD fused into the pointwise layer
+/// before it; a standard convolution as a pointwise layer over its K x K x C windows and a
+/// squeeze-and-excitation as its two FCs and its scaling (both for the model's design
+/// points only: the HLS engines run neither, `SemlPartHw::unsupported` says so).
+pub(crate) fn seml_ops(net: &Network, layers: &[usize]) -> (Vec<(usize, SemlOp)>, Option<String>) {
+    let mut ops: Vec<(usize, SemlOp)> = Vec::new();
+    let mut unsupported = None;
+    let pw = |input: Shape, output: Shape| SemlOp {
+        depthwise: false,
+        residual: false,
+        input,
+        output,
+        kernel: 1,
+    };
+    for &l in layers {
+        let layer = &net.layers[l];
+        let (i, o) = (layer.input, layer.output);
+        match layer.kind {
+            LayerKind::Pointwise => ops.push((l, pw(i, o))),
+            LayerKind::Depthwise => ops.push((
+                l,
+                SemlOp {
+                    depthwise: true,
+                    residual: false,
+                    input: i,
+                    output: o,
+                    kernel: layer.kernel,
+                },
+            )),
+            LayerKind::Conv => {
+                unsupported.get_or_insert(format!(
+                    "layer {} is a standard convolution, which the SEML engines do not run",
+                    layer.name
+                ));
+                ops.push((
+                    l,
+                    pw(Shape::new(o.h, o.w, layer.kernel * layer.kernel * i.c), o),
+                ));
+            }
+            LayerKind::SqueezeExcite => {
+                unsupported.get_or_insert(format!(
+                    "layer {} is a squeeze-and-excitation, which the SEML engines do not run",
+                    layer.name
+                ));
+                let squeezed = Shape::new(1, 1, layer.se_channels);
+                ops.push((l, pw(Shape::new(1, 1, i.c), squeezed)));
+                ops.push((l, pw(squeezed, Shape::new(1, 1, i.c))));
+                ops.push((
+                    l,
+                    SemlOp {
+                        depthwise: true,
+                        residual: false,
+                        input: i,
+                        output: o,
+                        kernel: 1,
+                    },
+                ));
+            }
+            LayerKind::Add => match ops.last_mut() {
+                Some((prev, op)) if !op.depthwise && layer.skip.is_some() && *prev + 1 == l => {
+                    op.residual = true;
+                }
+                _ => {
+                    unsupported.get_or_insert(format!(
+                        "layer {} is an ADD that does not follow a pointwise layer, which the SEML engines do not fuse",
+                        layer.name
+                    ));
+                }
+            },
+        }
+    }
+    (ops, unsupported)
 }
 
-/// Double-buffered row tiles of a layer that streams its maps from and to DDR.
-fn spill_tile_bytes(net: &Network, l: usize, p: Par) -> u64 {
-    let layer = &net.layers[l];
-    let rows_in = (p.ph as usize * layer.stride + layer.kernel - 1).min(layer.input.h);
-    let rows_out = (p.ph as usize).min(layer.output.h);
-    2 * ((rows_in * layer.input.w * layer.input.c) + rows_out * layer.output.w * layer.output.c)
-        as u64
+/// The SEML part's parallelism from the design's engines.
+fn seml_par(spec: &DesignSpec, ops: &[(usize, SemlOp)]) -> SemlPar {
+    let par_of = |kind: LayerKind| spec.seml.iter().find(|(k, _)| *k == kind).map(|(_, p)| *p);
+    let pw = par_of(LayerKind::Pointwise).unwrap_or(Par {
+        pf: 16,
+        ph: 1,
+        pw: 1,
+        pc: 16,
+    });
+    let dw = par_of(LayerKind::Depthwise).unwrap_or(Par { pf: 32, ..Par::ONE });
+    let (pp, pe, kd) = (
+        pw.pw.max(1),
+        pw.pf.next_multiple_of(16),
+        (dw.pf / 16).max(2),
+    );
+    let plain: Vec<SemlOp> = ops.iter().map(|(_, op)| *op).collect();
+    let (rq_words, add_lanes, dw_rq_words) = seml::requantizers(pp, pe, kd, &plain);
+    SemlPar {
+        pp,
+        pe,
+        kd,
+        rq_words,
+        add_lanes,
+        dw_rq_words,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -561,202 +680,161 @@ fn seml_part(
     engines: &mut Vec<EngineEval>,
     layers: &mut Vec<LayerEval>,
     problems: &mut Vec<String>,
-) -> f64 {
+) -> (f64, f64, Option<SemlPartHw>) {
     let f = budget.clock_hz;
-    let bw = budget.ddr_bytes_per_s;
-    let seml_layers: Vec<usize> = (split_layer..net.layers.len())
-        .filter(|&l| net.layers[l].kind != LayerKind::Add)
-        .collect();
-    let par_of = |kind: LayerKind| spec.seml.iter().find(|(k, _)| *k == kind).map(|(_, p)| *p);
-    // Engines, their weight tiles and cycles.
-    let first_engine = engines.len();
-    let mut kinds: Vec<LayerKind> = seml_layers
+    let seml_layers: Vec<usize> = (split_layer..net.layers.len()).collect();
+    let (ops, unsupported) = seml_ops(net, &seml_layers);
+    let par = seml_par(spec, &ops);
+    let handoff = if split_layer == 0 {
+        net.input
+    } else {
+        net.layers[split_layer - 1].output
+    };
+    let plain: Vec<SemlOp> = ops.iter().map(|(_, op)| *op).collect();
+    // Feature maps: every map the part holds; the hand-off too.
+    let mut maps: Vec<Shape> = vec![handoff];
+    maps.extend(plain.iter().flat_map(|o| [o.input, o.output]));
+    let depth = seml::fm_depth(par.pp, par.kd, &maps);
+    let banks = seml::FM_COUNT * u64::from(par.pp * par.kd);
+    let fm = Buffer::new(
+        BufKind::FeatureMaps,
+        banks * depth * seml::FM_LANES,
+        banks * seml::FM_LANES,
+    );
+    let max_words = maps.iter().map(|m| seml::words(m.c)).max().unwrap_or(1);
+    let max_taps = plain
         .iter()
-        .flat_map(|&l| cost::engine_kinds(&net.layers[l]))
-        .collect();
-    kinds.sort_by_key(|k| *k as u8);
-    kinds.dedup();
-    for &kind in &kinds {
-        let par = par_of(kind).unwrap_or_else(|| {
-            // Evaluated with one PE so the report stays complete; the design does not fit.
-            problems.push(format!(
-                "the budget leaves no PEs for the SEML part's {} engine",
-                kind.short()
-            ));
-            Par::ONE
-        });
-        let par = if kind == LayerKind::Depthwise {
-            Par { pc: 1, ..par }
-        } else {
-            par
-        };
-        let mut tile = 0u64;
-        let mut mine = Vec::new();
-        let mut cycles = 0;
-        for &l in &seml_layers {
-            let layer = &net.layers[l];
-            let ps: Vec<_> = pieces(layer).into_iter().filter(|p| p.0 == kind).collect();
-            if ps.is_empty() {
-                continue;
+        .filter(|o| o.depthwise)
+        .map(|o| (o.kernel * o.kernel) as u64)
+        .max()
+        .unwrap_or(1);
+    let pw_tiles = Buffer::new(
+        BufKind::Weights,
+        2 * u64::from(par.pe) * max_words * seml::FM_LANES,
+        2 * u64::from(par.pe) * seml::FM_LANES,
+    );
+    let dw_weights = Buffer::new(
+        BufKind::Weights,
+        max_taps * max_words.div_ceil(u64::from(par.kd)) * u64::from(par.kd) * seml::FM_LANES,
+        u64::from(par.kd) * seml::FM_LANES,
+    );
+    let handoff_words = (handoff.h * handoff.w) as u64 * seml::words(handoff.c);
+    let handoff_fifo = Buffer::new(
+        BufKind::Double,
+        handoff_words * seml::FM_LANES,
+        seml::FM_LANES,
+    );
+    let (per_op, total) = seml::program_cycles(&par, handoff, &plain);
+    let handoff_cycles = plain
+        .first()
+        .map_or(0, |first| seml::handoff_cycles(&par, handoff, first));
+    // Engines: the pointwise one holds the maps and the hand-off FIFO.
+    let first_engine = engines.len();
+    let kind_cycles = |depthwise: bool| -> u64 {
+        plain
+            .iter()
+            .zip(&per_op)
+            .filter(|(o, _)| o.depthwise == depthwise)
+            .map(|(_, c)| *c)
+            .sum()
+    };
+    let mine = |depthwise: bool| -> Vec<usize> {
+        let mut v: Vec<usize> = ops
+            .iter()
+            .filter(|(_, o)| o.depthwise == depthwise)
+            .map(|(l, _)| *l)
+            .collect();
+        v.dedup();
+        v
+    };
+    for (kind, depthwise, macs, wide, buffers) in [
+        (
+            LayerKind::Pointwise,
+            false,
+            par.pw_macs(),
+            par.pw_requantizers(),
+            vec![fm, handoff_fifo, pw_tiles],
+        ),
+        (
+            LayerKind::Depthwise,
+            true,
+            par.dw_macs(),
+            par.dw_requantizers(),
+            vec![dw_weights],
+        ),
+    ] {
+        let layers_of = mine(depthwise);
+        let stage_par = if depthwise {
+            Par {
+                pf: par.kd * 16,
+                ..Par::ONE
             }
-            mine.push(l);
-            cycles += piece_cycles(layer, kind, par);
-            for (_, _, _, _, ci, k) in ps {
-                let per_group = (k * k * ci) as u64 + PARAM_BYTES_PER_CHANNEL;
-                tile = tile.max(2 * u64::from(par.pf) * per_group);
-            }
-        }
-        let width = if kind == LayerKind::Depthwise {
-            u64::from(par.pf)
         } else {
-            par.weight_width()
+            Par {
+                pf: par.pe,
+                ph: 1,
+                pw: par.pp,
+                pc: 16,
+            }
         };
         engines.push(EngineEval {
             part: Part::Seml,
             kind: kind.short().to_string(),
             stages: vec![Stage {
-                layer: mine[0],
-                par,
+                layer: layers_of.first().copied().unwrap_or(split_layer),
+                par: stage_par,
             }],
-            layers: mine,
-            cycles,
-            pes: par.pes(),
-            dsp: budget.dsp_for(par.pes()),
-            buffers: vec![Buffer::new(BufKind::Weights, tile, width)],
+            layers: layers_of,
+            cycles: kind_cycles(depthwise),
+            pes: macs,
+            dsp: budget.dsp_for(macs) + wide * cost::DSP_PER_WIDE_MULTIPLY,
+            buffers,
         });
     }
-    let engine_of = |kind: LayerKind, engines: &[EngineEval]| {
-        engines[first_engine..]
-            .iter()
-            .position(|e| e.kind == kind.short())
-            .map(|i| i + first_engine)
-    };
-    // The main engine of a layer (SE: the DW engine scales the map).
-    let main_kind = |l: usize| match net.layers[l].kind {
-        LayerKind::SqueezeExcite => LayerKind::Depthwise,
-        k => k,
-    };
-    // Feature-map store: the largest live set that fits the BRAM left; layers above the
-    // chosen capacity stream their maps through row tiles.
-    let width = engines[first_engine..]
-        .iter()
-        .map(|e| {
-            let p = e.stages[0].par;
-            let kind = net.layers[e.stages[0].layer].kind;
-            p.input_width(kind).max(p.output_width())
-        })
-        .max()
-        .unwrap_or(8);
-    let weights_bram: u32 = engines[first_engine..].iter().map(EngineEval::bram36).sum();
-    let avail = i64::from(budget.bram36) - i64::from(sesl_bram) - i64::from(weights_bram);
-    let live: Vec<u64> = seml_layers.iter().map(|&l| live_bytes(net, l)).collect();
-    let mut caps = live.clone();
-    caps.push(0);
-    caps.sort_unstable_by(|a, b| b.cmp(a));
-    caps.dedup();
-    let tile_of = |spilled: &[bool]| -> u64 {
-        seml_layers
-            .iter()
-            .zip(spilled)
-            .filter(|(_, s)| **s)
-            .map(|(&l, _)| {
-                let par = par_of(main_kind(l)).unwrap_or(Par::ONE);
-                spill_tile_bytes(net, l, par)
-            })
-            .max()
-            .unwrap_or(0)
-    };
-    let mut chosen: Option<(u64, Vec<bool>, u64)> = None;
-    let mut smallest_need = i64::MAX;
-    for &cap in &caps {
-        let spilled: Vec<bool> = live.iter().map(|&b| b > cap).collect();
-        let tile = tile_of(&spilled);
-        let need = i64::from(cost::bram36(cap, width) + cost::bram36(tile, width));
-        smallest_need = smallest_need.min(need);
-        if need <= avail {
-            chosen = Some((cap, spilled, tile));
-            break;
+    let seml_bram: u32 = engines[first_engine..].iter().map(EngineEval::bram36).sum();
+    if sesl_bram + seml_bram > budget.bram36 {
+        problems.push(format!(
+            "the SEML part's on-chip feature maps ({} KiB in {} BRAM36) and weight tiles need {seml_bram} BRAM36; \
+             the budget of {} leaves {} after the SESL part's {sesl_bram}",
+            fm.bytes / 1024,
+            fm.bram36,
+            budget.bram36,
+            budget.bram36.saturating_sub(sesl_bram)
+        ));
+    }
+    // Per layer: its engine phases, and the DDR its parameters move.
+    let mut by_layer: Vec<(usize, u64, u64)> = Vec::new();
+    for ((l, op), cycles) in ops.iter().zip(&per_op) {
+        let bytes = seml::blob_beats(op, par.pe) * 16;
+        match by_layer.last_mut() {
+            Some(last) if last.0 == *l => {
+                last.1 += cycles;
+                last.2 += bytes;
+            }
+            _ => by_layer.push((*l, *cycles, bytes)),
         }
     }
-    let (cap, spilled, tile) = match chosen {
-        Some(c) => c,
-        None => {
-            problems.push(format!(
-                "the SEML part needs at least {} BRAM36 for feature maps (row tiles of every \
-                 layer spilled to DDR) and {weights_bram} for weight tiles, but the budget of \
-                 {} leaves {} after the SESL part's {sesl_bram}",
-                smallest_need,
-                budget.bram36,
-                (i64::from(budget.bram36) - i64::from(sesl_bram)).max(0),
-            ));
-            let all = vec![true; seml_layers.len()];
-            let tile = tile_of(&all);
-            (0, all, tile)
-        }
-    };
-    if let Some(last) = engines.last_mut() {
-        last.buffers
-            .push(Buffer::new(BufKind::FeatureMaps, cap, width));
-        if tile > 0 {
-            last.buffers
-                .push(Buffer::new(BufKind::SpillTiles, tile, width));
-        }
-    }
-    // Per-layer time: compute against traffic.
-    let mut total = 0.0;
-    let n = seml_layers.len();
-    for (i, &l) in seml_layers.iter().enumerate() {
-        let layer = &net.layers[l];
-        let kinds = cost::engine_kinds(layer);
-        let cycles: u64 = kinds
-            .iter()
-            .map(|&kind| piece_cycles(layer, kind, par_of(kind).unwrap_or(Par::ONE)))
-            .sum();
-        let weights = layer.weight_bytes() + PARAM_BYTES_PER_CHANNEL * layer.param_channels();
-        let input_offchip = i == 0 || spilled[i] || spilled[i - 1];
-        let output_offchip =
-            i + 1 == n || spilled[i] || spilled.get(i + 1).copied().unwrap_or(false);
-        let residual = net
-            .blocks
-            .iter()
-            .find(|b| b.project == l && b.add.is_some())
-            .map_or(0, |b| net.layers[b.first()].input.bytes());
-        let ddr = weights
-            + if input_offchip {
-                layer.input.bytes()
-            } else {
-                0
-            }
-            + if output_offchip {
-                layer.output.bytes()
-            } else {
-                0
-            }
-            + if spilled[i] { 2 * residual } else { 0 };
-        let (tc, tm) = (cycles as f64 / f, ddr as f64 / bw);
-        total += tc.max(tm);
-        let engine = engine_of(main_kind(l), engines).unwrap_or(first_engine);
+    for (l, cycles, bytes) in by_layer {
+        let engine = if net.layers[l].kind == LayerKind::Depthwise {
+            first_engine + 1
+        } else {
+            first_engine
+        };
         layers.push(LayerEval {
             layer: l,
             engine,
             cycles,
-            ddr_bytes: ddr,
-            seconds: tc.max(tm),
-            bound: if tm > tc {
-                Bound::Memory
-            } else {
-                Bound::Compute
-            },
-            spilled: spilled[i],
+            ddr_bytes: bytes,
+            seconds: cycles as f64 / f,
+            bound: Bound::Compute,
+            spilled: false,
         });
     }
-    // ADDs are fused into the projection's write-back.
-    for l in split_layer..net.layers.len() {
+    for &l in &seml_layers {
         if net.layers[l].kind == LayerKind::Add {
-            let engine = engine_of(LayerKind::Pointwise, engines).unwrap_or(first_engine);
             layers.push(LayerEval {
                 layer: l,
-                engine,
+                engine: first_engine,
                 cycles: 0,
                 ddr_bytes: 0,
                 seconds: 0.0,
@@ -765,7 +843,30 @@ fn seml_part(
             });
         }
     }
-    total
+    if let Some(last) = layers
+        .iter_mut()
+        .rev()
+        .find(|le| le.engine >= first_engine && le.cycles > 0)
+    {
+        last.ddr_bytes += plain.last().map_or(0, |o| o.output.bytes());
+    }
+    let hw = SemlPartHw {
+        par,
+        max_pixels: maps.iter().map(|m| (m.h * m.w) as u64).max().unwrap_or(1),
+        max_words,
+        fm_depth: depth,
+        max_taps,
+        handoff_words,
+        unsupported: unsupported.or_else(|| {
+            plain.last().filter(|o| o.output.c % 16 != 0).map(|o| {
+                format!(
+                    "the SEML part's last layer writes {} channels, not whole 16-channel words",
+                    o.output.c
+                )
+            })
+        }),
+    };
+    (total as f64 / f, handoff_cycles as f64 / f, Some(hw))
 }
 
 #[cfg(test)]

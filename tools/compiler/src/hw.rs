@@ -1,6 +1,6 @@
 //! The hardware a plan describes, and nothing else: the engines with their kinds, shapes
-//! and parallelism, the SEML engines' maximums and tiles, the board part, the clock and the
-//! device interface version. [`HwDesign`] is what `fibha_config.hpp` is generated from
+//! and parallelism, the SEML part's parallelism and memories, the board part, the clock and
+//! the device interface version. [`HwDesign`] is what `fibha_config.hpp` is generated from
 //! ([`crate::codegen`]) and what the plan hash covers ([`plan_hash`]).
 //!
 //! The modelled figures, the search that found the design and the model's weights are
@@ -15,15 +15,12 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::design::Part;
+use crate::design::{Part, SemlPartHw};
 use crate::network::{LayerKind, Shape};
 use crate::report::{EngineDoc, LayerDoc};
 
 /// Layout version of [`HwDesign`].
-pub const HW_FORMAT: &str = "fibha-hw/1";
-/// Output rows a reusable windowed engine computes per band of input rows (its band
-/// buffer holds `(rows - 1) * 2 + K` input rows); larger bands reload fewer rows.
-pub const SEML_TILE_ROWS: usize = 8;
+pub const HW_FORMAT: &str = "fibha-hw/2";
 
 /// How a windowed stage pads its input, as the templates' `Padding`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,89 +96,15 @@ pub struct SeslEngineHw {
     pub dsp: u32,
 }
 
-/// The reusable convolution engine.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SemlConvHw {
-    /// Output channels per cycle.
-    pub pe: u32,
-    /// Input channels per cycle.
-    pub simd: u32,
-    /// Largest input channel count (a multiple of `simd`).
-    pub max_in_c: usize,
-    /// Widest input row.
-    pub max_w: usize,
-    /// Largest kernel.
-    pub max_k: usize,
-    /// Output channels per weight tile.
-    pub tile_oc: u32,
-    /// Output rows per band.
-    pub tile_rows: usize,
-}
-
-/// The reusable depthwise engine.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SemlDwHw {
-    /// Channels per cycle.
-    pub simd: u32,
-    /// Widest input row.
-    pub max_w: usize,
-    /// Largest kernel.
-    pub max_k: usize,
-    /// Channels per tile.
-    pub tile_c: u32,
-    /// Output rows per band.
-    pub tile_rows: usize,
-}
-
-/// The reusable pointwise engine.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SemlPwHw {
-    /// Output channels per cycle.
-    pub pe: u32,
-    /// Input channels per cycle.
-    pub simd: u32,
-    /// Largest input channel count (a multiple of `simd`).
-    pub max_c: usize,
-    /// Output channels per weight tile.
-    pub tile_oc: u32,
-    /// Pixels per input tile.
-    pub tile_pix: usize,
-}
-
-/// The reusable ADD engine.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SemlAddHw {
-    /// Elements per cycle: the lanes of the projection whose write-back it finishes.
-    pub simd: u32,
-}
-
 /// The SEML part.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SemlHw {
     /// Descriptors a run accepts (the plan's SEML layers).
     pub max_layers: usize,
-    /// The conv engine, if the SEML part runs conv layers.
-    pub conv: Option<SemlConvHw>,
-    /// The depthwise engine.
-    pub dw: Option<SemlDwHw>,
-    /// The pointwise engine.
-    pub pw: Option<SemlPwHw>,
-    /// The ADD engine.
-    pub add: Option<SemlAddHw>,
-    /// Per engine kind present: its plan name, PEs and DSP slices charged.
+    /// The engines' parallelism and memories (none without an SEML part).
+    pub part: Option<SemlPartHw>,
+    /// Per engine: its plan name, PEs and DSP slices charged.
     pub charged: Vec<(String, u32, u32)>,
-    /// Whether an SEML layer is a squeeze-and-excitation (no template runs it).
-    pub has_se: bool,
-}
-
-/// Which feature-map buffer the SESL part writes its output to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SeslOut {
-    /// The scratch buffer, at offset 0 (the SEML part reads it from there).
-    Scratch,
-    /// The output buffer, at offset 0 (no SEML part).
-    Output,
 }
 
 /// Everything the bitstream depends on.
@@ -201,10 +124,9 @@ pub struct HwDesign {
     pub input: Shape,
     /// The SESL chain, in order.
     pub sesl: Vec<SeslEngineHw>,
-    /// The SESL part's output map (the input when there is no SESL part).
+    /// The SESL part's output map (the input when there is no SESL part): the hand-off to
+    /// the SEML part, or the output.
     pub sesl_output: Shape,
-    /// Where the SESL part writes it.
-    pub sesl_out: SeslOut,
     /// The SEML part.
     pub seml: SemlHw,
 }
@@ -233,6 +155,7 @@ impl HwDesign {
         engines: &[EngineDoc],
         layers: &[LayerDoc],
         input: Shape,
+        seml_part: Option<&SemlPartHw>,
         part: &str,
         clock_mhz: f64,
     ) -> HwDesign {
@@ -274,88 +197,19 @@ impl HwDesign {
             input,
             sesl,
             sesl_output,
-            sesl_out: if seml_layers.is_empty() {
-                SeslOut::Output
-            } else {
-                SeslOut::Scratch
+            seml: SemlHw {
+                max_layers: seml_layers
+                    .iter()
+                    .filter(|l| l.kind != LayerKind::Add)
+                    .count(),
+                part: seml_part.cloned(),
+                charged: engines
+                    .iter()
+                    .filter(|e| e.part == Part::Seml)
+                    .map(|e| (e.name.clone(), e.pes, e.dsp))
+                    .collect(),
             },
-            seml: seml_hw(engines, &seml_layers),
         }
-    }
-}
-
-fn seml_hw(engines: &[EngineDoc], seml_layers: &[&LayerDoc]) -> SemlHw {
-    let engine = |kind: &str| {
-        engines
-            .iter()
-            .find(|e| e.part == Part::Seml && e.kind == kind)
-    };
-    let of_kind = |kind: LayerKind| -> Vec<&LayerDoc> {
-        seml_layers
-            .iter()
-            .copied()
-            .filter(|l| l.kind == kind)
-            .collect()
-    };
-    let max =
-        |ls: &[&LayerDoc], f: fn(&LayerDoc) -> usize| ls.iter().map(|l| f(l)).max().unwrap_or(1);
-    let rows = |ls: &[&LayerDoc]| max(ls, |l| l.output.h).clamp(1, SEML_TILE_ROWS);
-    let convs = of_kind(LayerKind::Conv);
-    let dws = of_kind(LayerKind::Depthwise);
-    let pws = of_kind(LayerKind::Pointwise);
-    let conv = engine("conv").filter(|_| !convs.is_empty()).map(|e| {
-        let p = e.stages[0].parallelism;
-        SemlConvHw {
-            pe: p.pf,
-            simd: p.pc,
-            max_in_c: max(&convs, |l| l.input.c).next_multiple_of(p.pc as usize),
-            max_w: max(&convs, |l| l.input.w),
-            max_k: max(&convs, |l| l.kernel),
-            tile_oc: p.pf,
-            tile_rows: rows(&convs),
-        }
-    });
-    let dw = engine("dw").filter(|_| !dws.is_empty()).map(|e| {
-        let p = e.stages[0].parallelism;
-        SemlDwHw {
-            simd: p.pf,
-            max_w: max(&dws, |l| l.input.w),
-            max_k: max(&dws, |l| l.kernel),
-            tile_c: p.pf,
-            tile_rows: rows(&dws),
-        }
-    });
-    let pw = engine("pw").filter(|_| !pws.is_empty()).map(|e| {
-        let p = e.stages[0].parallelism;
-        SemlPwHw {
-            pe: p.pf,
-            simd: p.pc,
-            max_c: max(&pws, |l| l.input.c).next_multiple_of(p.pc as usize),
-            tile_oc: p.pf,
-            tile_pix: max(&pws, |l| l.input.w),
-        }
-    });
-    let add = seml_layers
-        .iter()
-        .any(|l| l.kind == LayerKind::Add)
-        .then(|| SemlAddHw {
-            simd: pw.as_ref().map_or(1, |p| p.pe),
-        });
-    let charged = engines
-        .iter()
-        .filter(|e| e.part == Part::Seml)
-        .map(|e| (e.name.clone(), e.pes, e.dsp))
-        .collect();
-    SemlHw {
-        max_layers: seml_layers.len(),
-        conv,
-        dw,
-        pw,
-        add,
-        charged,
-        has_se: seml_layers
-            .iter()
-            .any(|l| l.kind == LayerKind::SqueezeExcite),
     }
 }
 

@@ -5,8 +5,9 @@
 //! - [`board`]: board budgets (TOML data files) and the [`board::Budget`] a plan must fit;
 //! - [`network`]: the compiler's layer IR and bottleneck grouping, built by [`import`]
 //!   (from a `.tflite` through `fibha_model`) or [`topology`] (from a topology file);
-//! - [`cost`]: per-layer cycles, buffers and BRAM mapping; [`design`]: evaluation of a
-//!   whole design (SESL pipeline, SEML engines, hybrid);
+//! - [`cost`]: per-layer cycles, requantizers, buffers and BRAM mapping; [`seml`]: the
+//!   SEML engines' phases; [`design`]: evaluation of a whole design (SESL pipeline, SEML
+//!   engines, hybrid);
 //! - [`planner`]: SplitCNN, the exhaustive search, pure SEML and SESL designs;
 //! - [`report`]: the plan document (`plan.json`) and its text rendering, and the
 //!   comparison with the published figures; [`sweep`]: budget sweeps and their SVG;
@@ -34,6 +35,7 @@ pub mod overlay;
 pub mod pack;
 pub mod planner;
 pub mod report;
+pub mod seml;
 pub mod sweep;
 pub mod timing;
 pub mod topology;

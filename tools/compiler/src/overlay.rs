@@ -107,21 +107,20 @@ impl OverlayParams {
     }
 }
 
-/// The six buffers the runtime opens, by the names it looks for: two input and two output
-/// buffers (double buffering), the weight bundle and the SEML feature-map spill area.
-pub fn fibha_buffers(
-    input_bytes: u64,
-    output_bytes: u64,
-    weights_bytes: u64,
-    scratch_bytes: u64,
-) -> Vec<DmaBuffer> {
+/// Images one kernel call can stream (the input and output buffers hold this many): the
+/// SESL part works on image n + 1 while the SEML part computes image n.
+pub const STREAM_IMAGES: u64 = 4;
+
+/// The five buffers the runtime opens, by the names it looks for: two input and two output
+/// buffers (double buffering, each for up to [`STREAM_IMAGES`] images) and the weight
+/// bundle.
+pub fn fibha_buffers(input_bytes: u64, output_bytes: u64, weights_bytes: u64) -> Vec<DmaBuffer> {
     vec![
         DmaBuffer::new("fibha_in0", input_bytes),
         DmaBuffer::new("fibha_in1", input_bytes),
         DmaBuffer::new("fibha_out0", output_bytes),
         DmaBuffer::new("fibha_out1", output_bytes),
         DmaBuffer::new("fibha_weights", weights_bytes),
-        DmaBuffer::new("fibha_scratch", scratch_bytes),
     ]
 }
 
@@ -505,7 +504,7 @@ mod tests {
     fn example_params() -> OverlayParams {
         let mut p = OverlayParams::zcu102(
             200_000_000,
-            fibha_buffers(224 * 224 * 3, 7 * 7 * 1280, 3_500_000, 2 * 112 * 112 * 96),
+            fibha_buffers(4 * 224 * 224 * 3, 4 * 7 * 7 * 320, 3_500_000),
         );
         p.plan_hash = Some("example: typical MobileNetV2 1.0/224 sizes, not a real plan".into());
         p

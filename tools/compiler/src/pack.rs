@@ -18,11 +18,14 @@
 //! TFLite's full-integer scheme; a per-tensor uint8 model (activations 0..255, weights with
 //! a zero point) is refused with the reason.
 //!
-//! Feature maps: the SESL part writes its output at offset 0 of the scratch buffer (of
-//! the output buffer when there is no SEML part); every SEML layer's output gets a
-//! 64-byte-aligned region of scratch that stays allocated until its last reader has run
-//! (first fit, so a residual kept for a later ADD is never overwritten), and the last
-//! layer writes offset 0 of the output buffer.
+//! Weights go in the order the engines hold them: a dedicated stage's words in its
+//! memory's order (`hls/include/fibha/mvau.hpp`, `dwmac.hpp`), an SEML layer's blob in its
+//! engine's (`fibha_model::bundle::pointwise_blob`, `depthwise_blob`).
+//!
+//! Feature maps: the SESL part's output (the hand-off) lands in the SEML part's memory
+//! fm0; each SEML layer writes the first of the three memories that holds neither its
+//! input nor a map a later layer still reads (a residual kept for its ADD); a residual ADD
+//! is fused into the pointwise layer before it.
 //!
 //! Invariant: every number written here is derived from the model file; a tensor that is
 //! missing or has an unexpected type is an error naming the layer, never a default.
@@ -30,13 +33,15 @@
 use std::collections::HashMap;
 
 use fibha_kernels::quant::{self, QuantizedMultiplier};
-use fibha_model::bundle::{self, BundleSpec, OwnedParams, SemlLayer, SeslSection};
-use fibha_model::device::{BufferId, LayerKind as DevKind, SeslAdd, SeslLayerHead};
+use fibha_model::bundle::{
+    self, BundleSpec, ChannelTables, SemlLayer, SeslSection, depthwise_blob, pointwise_blob,
+};
+use fibha_model::device::{FLAG_RESIDUAL, LayerKind as DevKind, SeslAdd, SeslLayerHead};
 use fibha_model::{Activation, DType, Graph, Tensor, TensorId};
 use zerocopy::little_endian::{I32, U32};
 
 use crate::design::Part;
-use crate::hw::SeslOut;
+use crate::hw::{SeslEngineHw, StageHw};
 use crate::import::{Imported, LayerTensors};
 use crate::network::{Act, LayerKind};
 use crate::report::{LayerDoc, PlanDoc};
@@ -126,10 +131,6 @@ impl LayerReader<'_> {
             )));
         }
         Ok(t)
-    }
-
-    fn zero_point(&self, id: TensorId, what: &str) -> Result<i32, PackError> {
-        Ok(self.activation(id, what)?.q().zero_point())
     }
 
     /// The clamp of the layer's output.
@@ -237,52 +238,6 @@ impl LayerReader<'_> {
     }
 }
 
-/// First-fit allocation of 64-byte-aligned scratch regions.
-#[derive(Debug, Default)]
-struct Scratch {
-    /// Live regions, (offset, bytes), sorted by offset.
-    live: Vec<(u64, u64)>,
-    /// High-water mark.
-    peak: u64,
-}
-
-impl Scratch {
-    fn alloc(&mut self, bytes: u64) -> u64 {
-        let align = bundle::ARRAY_ALIGN as u64;
-        let mut at = 0u64;
-        let mut slot = self.live.len();
-        for (i, &(off, len)) in self.live.iter().enumerate() {
-            if at + bytes <= off {
-                slot = i;
-                break;
-            }
-            at = (off + len).next_multiple_of(align);
-        }
-        self.live.insert(slot, (at, bytes));
-        self.peak = self.peak.max(at + bytes);
-        at
-    }
-
-    fn free(&mut self, offset: u64) {
-        self.live.retain(|&(off, _)| off != offset);
-    }
-}
-
-/// Where a feature map lives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Place {
-    buf: BufferId,
-    off: u64,
-}
-
-fn u32_of(v: u64, reader: &LayerReader<'_>, what: &str) -> Result<U32, PackError> {
-    u32::try_from(v).map(U32::new).map_err(|_| {
-        reader.bad(format!(
-            "{what} {v} does not fit the kernel's 32-bit registers"
-        ))
-    })
-}
-
 fn layer_reader<'a>(imported: &'a Imported, l: &'a LayerDoc) -> Result<LayerReader<'a>, PackError> {
     let tensors = imported
         .tensors
@@ -299,21 +254,67 @@ fn layer_reader<'a>(imported: &'a Imported, l: &'a LayerDoc) -> Result<LayerRead
     })
 }
 
-/// Packs the bundle for `imported` under the plan `doc`.
-pub fn bundle_spec(imported: &Imported, doc: &PlanDoc) -> Result<BundleSpec, PackError> {
-    let graph = &imported.graph;
-    let hw = &doc.hardware;
+/// The words of an MVAU's weight memory (`Mvau::Weights`, row-major): word
+/// `(pe, nf * sf + s)` holds `w[nf * pe_count + pe][s * simd ..][..simd]` of the
+/// `rows x cols` matrix.
+fn mvau_words(w: &[i8], rows: usize, cols: usize, pe: usize, simd: usize) -> Vec<i8> {
+    let (nf, sf) = (rows / pe, cols / simd);
+    let mut out = Vec::with_capacity(w.len());
+    for p in 0..pe {
+        for f in 0..nf {
+            for s in 0..sf {
+                let at = (f * pe + p) * cols + s * simd;
+                out.extend_from_slice(&w[at..at + simd]);
+            }
+        }
+    }
+    out
+}
+
+/// The words of a depthwise stage's weight memory (`DwMac::Weights`): word `g * taps + t`
+/// holds `w[t][g * simd ..][..simd]` of the `taps x c` matrix.
+fn dw_words(w: &[i8], taps: usize, c: usize, simd: usize) -> Vec<i8> {
+    let mut out = Vec::with_capacity(w.len());
+    for g in 0..c / simd {
+        for t in 0..taps {
+            let at = t * c + g * simd;
+            out.extend_from_slice(&w[at..at + simd]);
+        }
+    }
+    out
+}
+
+/// Appends one dedicated stage's blob.
+fn sesl_stage(sesl: &mut SeslSection, st: &StageHw, q: &ConvQuant) {
+    let (words, word) = match st.kind {
+        LayerKind::Depthwise => {
+            let taps = st.kernel * st.kernel;
+            let pf = st.pf as usize;
+            (dw_words(&q.weights, taps, st.output.c, pf), pf)
+        }
+        _ => {
+            let cols = q.weights.len() / st.output.c;
+            let (pe, simd) = (st.pf as usize, st.pc as usize);
+            (mvau_words(&q.weights, st.output.c, cols, pe, simd), simd)
+        }
+    };
+    sesl.conv_like(q.head, &q.bias, &q.multipliers, &q.shifts, &words, word);
+}
+
+/// The SESL section, in chain order: each engine's stages, then its ADD.
+fn sesl_section(
+    engines: &[SeslEngineHw],
+    doc: &PlanDoc,
+    imported: &Imported,
+) -> Result<SeslSection, PackError> {
     let reader = |l| layer_reader(imported, l);
     let by_name: HashMap<&str, &LayerDoc> =
         doc.layers.iter().map(|l| (l.name.as_str(), l)).collect();
-
-    // The SESL section, in chain order: each engine's stages, then its ADD.
     let mut sesl = SeslSection::new();
-    for engine in &hw.sesl {
+    for engine in engines {
         for st in &engine.stages {
             let l = by_name[st.layer.as_str()];
-            let q = reader(l)?.conv()?;
-            sesl.conv_like(q.head, &q.bias, &q.multipliers, &q.shifts, &q.weights);
+            sesl_stage(&mut sesl, st, &reader(l)?.conv()?);
         }
         if engine.residual {
             let add = doc
@@ -324,41 +325,53 @@ pub fn bundle_spec(imported: &Imported, doc: &PlanDoc) -> Result<BundleSpec, Pac
             sesl.add(reader(add)?.add()?);
         }
     }
+    Ok(sesl)
+}
 
-    // Feature maps: the SESL output (or the accelerator input) first.
+/// Which of the three feature-map memories holds which map while the SEML layers run.
+#[derive(Debug, Default)]
+struct FeatureMaps {
+    /// Per memory, the map it holds.
+    holds: [Option<TensorId>; 3],
+}
+
+impl FeatureMaps {
+    fn of(&self, t: TensorId) -> Option<u32> {
+        self.holds
+            .iter()
+            .position(|h| *h == Some(t))
+            .map(|i| i as u32)
+    }
+
+    /// The first memory holding none of `keep` (maps still to be read).
+    fn free(&self, keep: &[TensorId]) -> Option<u32> {
+        self.holds
+            .iter()
+            .position(|h| h.is_none_or(|t| !keep.contains(&t)))
+            .map(|i| i as u32)
+    }
+}
+
+/// Packs the bundle for `imported` under the plan `doc`.
+pub fn bundle_spec(imported: &Imported, doc: &PlanDoc) -> Result<BundleSpec, PackError> {
+    let graph = &imported.graph;
+    let hw = &doc.hardware;
+    let reader = |l| layer_reader(imported, l);
+    let sesl = sesl_section(&hw.sesl, doc, imported)?;
+
     let seml: Vec<&LayerDoc> = doc.layers.iter().filter(|l| l.part == Part::Seml).collect();
-    let first_tensors = &imported.tensors[0];
     let sesl_output: TensorId = doc
         .layers
         .iter()
         .rev()
         .find(|l| l.part == Part::Sesl)
-        .map_or(first_tensors.input, |l| imported.tensors[l.index].output);
-    let mut places: HashMap<TensorId, Place> = HashMap::new();
-    let mut scratch = Scratch::default();
-    let sesl_bytes = hw.sesl_output.bytes();
-    match hw.sesl_out {
-        SeslOut::Scratch => {
-            let off = scratch.alloc(sesl_bytes);
-            places.insert(
-                sesl_output,
-                Place {
-                    buf: BufferId::Scratch,
-                    off,
-                },
-            );
-        }
-        SeslOut::Output => {
-            places.insert(
-                sesl_output,
-                Place {
-                    buf: BufferId::Output,
-                    off: 0,
-                },
-            );
-        }
-    }
-    // The last SEML layer reading each tensor.
+        .map_or(imported.tensors[0].input, |l| {
+            imported.tensors[l.index].output
+        });
+    let mut maps = FeatureMaps::default();
+    maps.holds[0] = Some(sesl_output);
+    // The last SEML layer reading each map (an ADD's operands count for the layer it is
+    // fused into, the one before it).
     let mut last_use: HashMap<TensorId, usize> = HashMap::new();
     for (i, l) in seml.iter().enumerate() {
         let t = &imported.tensors[l.index];
@@ -367,92 +380,106 @@ pub fn bundle_spec(imported: &Imported, doc: &PlanDoc) -> Result<BundleSpec, Pac
             last_use.insert(s, i);
         }
     }
-    let mut layers = Vec::with_capacity(seml.len());
-    for (i, l) in seml.iter().enumerate() {
+    let pe = hw.seml.part.as_ref().map_or(16, |p| p.par.pe) as usize;
+    let mut layers: Vec<SemlLayer> = Vec::new();
+    let mut i = 0;
+    while i < seml.len() {
+        let l = seml[i];
         let r = reader(l)?;
         let t = r.tensors;
-        let place = |id: TensorId| {
-            places
-                .get(&id)
-                .copied()
-                .ok_or_else(|| r.bad("reads a feature map no earlier layer produced"))
-        };
-        let input = place(t.input)?;
-        let out_bytes = l.output.bytes();
-        let output = if i + 1 == seml.len() {
-            Place {
-                buf: BufferId::Output,
-                off: 0,
-            }
-        } else {
-            Place {
-                buf: BufferId::Scratch,
-                off: scratch.alloc(out_bytes),
-            }
-        };
         let kind = match l.kind {
-            LayerKind::Conv => DevKind::Conv,
             LayerKind::Depthwise => DevKind::Depthwise,
             LayerKind::Pointwise => DevKind::Pointwise,
-            LayerKind::Add => DevKind::Add,
-            LayerKind::SqueezeExcite => {
-                return Err(r.bad("squeeze-and-excitation has no SEML engine in the HLS kernel"));
+            other => {
+                return Err(r.bad(format!(
+                    "a {} layer in the SEML part: its engines run depthwise and pointwise layers",
+                    other.short()
+                )));
             }
         };
-        let shape = |s: crate::network::Shape| [s.h as u32, s.w as u32, s.c as u32];
-        let (kernel, stride, pad) = match kind {
-            DevKind::Conv | DevKind::Depthwise => (
-                l.kernel as u32,
-                l.stride as u32,
-                [l.pad[0] as u32, l.pad[1] as u32],
-            ),
-            _ => (1, 1, [0, 0]),
+        // A residual ADD right after a pointwise layer is fused into it.
+        let add = seml
+            .get(i + 1)
+            .filter(|n| n.kind == LayerKind::Add && kind == DevKind::Pointwise)
+            .filter(|n| imported.tensors[n.index].input == t.output);
+        let input = maps
+            .of(t.input)
+            .ok_or_else(|| r.bad("reads a feature map no earlier layer produced"))?;
+        let last = i + usize::from(add.is_some());
+        // Maps the layer must not overwrite: its input, its residual, and every map a later
+        // layer reads.
+        let residual = add.and_then(|a| imported.tensors[a.index].skip);
+        let live: Vec<TensorId> = last_use
+            .iter()
+            .filter(|&(_, &u)| u > last)
+            .map(|(&id, _)| id)
+            .chain([t.input])
+            .chain(residual)
+            .collect();
+        let mut d = bundle::shaped_descriptor(
+            kind,
+            [l.input.h as u32, l.input.w as u32, l.input.c as u32],
+            [l.output.h as u32, l.output.w as u32, l.output.c as u32],
+            l.kernel as u32,
+            l.stride as u32,
+            [l.pad[0] as u32, l.pad[1] as u32],
+        );
+        d.in_buf = U32::new(input);
+        let q = r.conv()?;
+        d.in_zp = q.head.in_zp;
+        let out_tensor = match add {
+            Some(a) => {
+                let ar = reader(a)?;
+                let skip = ar
+                    .tensors
+                    .skip
+                    .ok_or_else(|| ar.bad("ADD without a residual"))?;
+                let res = maps
+                    .of(skip)
+                    .ok_or_else(|| ar.bad("adds a map no earlier layer produced"))?;
+                let p = ar.add()?;
+                d.flags = U32::new(FLAG_RESIDUAL);
+                d.res_buf = U32::new(res);
+                d.conv_zp = q.head.out_zp;
+                d.res_zp = p.b_zp;
+                d.left_shift = p.left_shift;
+                (d.a_mult, d.a_shift) = (p.a_mult, p.a_shift);
+                (d.b_mult, d.b_shift) = (p.b_mult, p.b_shift);
+                (d.add_mult, d.add_shift) = (p.out_mult, p.out_shift);
+                (d.out_zp, d.act_min, d.act_max) = (p.out_zp, p.act_min, p.act_max);
+                if (q.head.act_min.get(), q.head.act_max.get()) != (-128, 127) {
+                    return Err(r.bad(
+                        "a pointwise layer feeding a residual ADD clamps its output; the fused ADD takes it unclamped",
+                    ));
+                }
+                ar.tensors.output
+            }
+            None => {
+                (d.out_zp, d.act_min, d.act_max) = (q.head.out_zp, q.head.act_min, q.head.act_max);
+                t.output
+            }
         };
-        let mut d =
-            bundle::shaped_descriptor(kind, shape(l.input), shape(l.output), kernel, stride, pad);
-        d.in_buf = U32::new(input.buf as u32);
-        d.in_off = u32_of(input.off, &r, "input offset")?;
-        d.out_buf = U32::new(output.buf as u32);
-        d.out_off = u32_of(output.off, &r, "output offset")?;
-        let (act_min, act_max) = r.clamp()?;
-        d.act_min = I32::new(act_min);
-        d.act_max = I32::new(act_max);
-        d.out_zp = I32::new(r.zero_point(t.output, "output")?);
-        let params = if kind == DevKind::Add {
-            let skip = place(t.skip.ok_or_else(|| r.bad("ADD without a residual"))?)?;
-            let a = r.add()?;
-            d.in2_buf = U32::new(skip.buf as u32);
-            d.in2_off = u32_of(skip.off, &r, "residual offset")?;
-            d.in_zp = a.a_zp;
-            d.in2_zp = a.b_zp;
-            d.left_shift = a.left_shift;
-            (d.in1_mult, d.in1_shift) = (a.a_mult, a.a_shift);
-            (d.in2_mult, d.in2_shift) = (a.b_mult, a.b_shift);
-            (d.out_mult, d.out_shift) = (a.out_mult, a.out_shift);
-            None
+        let out = maps.free(&live).filter(|&o| o != input).ok_or_else(|| {
+            r.bad("needs a fourth feature-map memory: three hold maps still to be read")
+        })?;
+        d.out_buf = U32::new(out);
+        let tables = ChannelTables {
+            bias: q.bias,
+            multipliers: q.multipliers,
+            shifts: q.shifts,
+        };
+        let blob = if kind == DevKind::Depthwise {
+            depthwise_blob(&q.weights, &tables, l.input.c, l.kernel * l.kernel)
         } else {
-            let q = r.conv()?;
-            d.in_zp = q.head.in_zp;
-            Some(OwnedParams {
-                weights: q.weights,
-                bias: q.bias,
-                multipliers: q.multipliers,
-                shifts: q.shifts,
-            })
+            pointwise_blob(&q.weights, &tables, l.input.c, l.output.c, pe)
         };
-        layers.push(SemlLayer { desc: d, params });
-        // Free what this layer read for the last time, after its output was placed.
-        for id in [Some(t.input), t.skip].into_iter().flatten() {
-            if last_use.get(&id) == Some(&i)
-                && let Some(p) = places.get(&id)
-                && p.buf == BufferId::Scratch
-            {
-                scratch.free(p.off);
-            }
-        }
-        places.insert(t.output, output);
+        layers.push(SemlLayer { desc: d, blob });
+        maps.holds[out as usize] = Some(out_tensor);
+        i = last + 1;
     }
-    let output_bytes = seml.last().map_or(sesl_bytes, |l| l.output.bytes());
+    let output_bytes = seml
+        .last()
+        .map_or(hw.sesl_output.bytes(), |l| l.output.bytes());
     let as_u32 = |v: u64, what: &'static str| {
         u32::try_from(v).map_err(|_| PackError::Bundle {
             file: graph.source.clone(),
@@ -465,7 +492,7 @@ pub fn bundle_spec(imported: &Imported, doc: &PlanDoc) -> Result<BundleSpec, Pac
         layers,
         input_bytes: as_u32(hw.input.bytes(), "the input image")?,
         output_bytes: as_u32(output_bytes, "the output tensor")?,
-        scratch_bytes: as_u32(scratch.peak, "the scratch buffer")?,
+        handoff_bytes: as_u32(hw.sesl_output.bytes(), "the hand-off")?,
     })
 }
 
@@ -526,15 +553,30 @@ mod tests {
     }
 
     #[test]
-    fn scratch_regions_are_reused_first_fit_and_aligned() {
-        let mut s = Scratch::default();
-        let a = s.alloc(100); // [0, 100)
-        let b = s.alloc(10); // [128, 138)
-        assert_eq!((a, b), (0, 128));
-        s.free(a);
-        // 64 bytes fit before b; 200 do not and go after it.
-        assert_eq!(s.alloc(64), 0);
-        assert_eq!(s.alloc(200), 192);
-        assert_eq!(s.peak, 392);
+    fn weight_words_in_the_engines_memory_order() {
+        // A 4 x 6 matrix, 2 PEs x 3 SIMD: word (pe, nf * 2 + sf) = W[nf * 2 + pe][3 sf..].
+        let w: Vec<i8> = (0..24).collect();
+        let words = mvau_words(&w, 4, 6, 2, 3);
+        let expect: Vec<i8> = [
+            0, 1, 2, 3, 4, 5, 12, 13, 14, 15, 16, 17, // pe 0: rows 0 and 2
+            6, 7, 8, 9, 10, 11, 18, 19, 20, 21, 22, 23, // pe 1: rows 1 and 3
+        ]
+        .to_vec();
+        assert_eq!(words, expect);
+        // 2 taps x 4 channels, SIMD 2: word g * 2 + t = W[t][2 g..2 g + 2].
+        let w: Vec<i8> = (0..8).collect();
+        assert_eq!(dw_words(&w, 2, 4, 2), [0, 1, 4, 5, 2, 3, 6, 7]);
+    }
+
+    #[test]
+    fn feature_maps_go_to_the_first_memory_nobody_still_reads() {
+        let mut m = FeatureMaps::default();
+        let (a, b, c): (TensorId, TensorId, TensorId) = (1, 2, 3);
+        m.holds = [Some(a), Some(b), None];
+        assert_eq!(m.free(&[a, b]), Some(2));
+        assert_eq!(m.free(&[a]), Some(1));
+        m.holds[2] = Some(c);
+        assert_eq!(m.free(&[a, b, c]), None);
+        assert_eq!(m.of(c), Some(2));
     }
 }

@@ -22,9 +22,10 @@ use std::collections::BinaryHeap;
 use serde::{Deserialize, Serialize};
 
 use crate::board::Budget;
-use crate::cost::{self, Frontier, FrontierBuilder, PARAM_BYTES_PER_CHANNEL, Par, Point};
+use crate::cost::{self, Frontier, Par, Point};
 use crate::design::{DesignSpec, Evaluation, SeslEngine, evaluate, sesl_engine, sesl_engines};
 use crate::network::{LayerKind, Network, Unit};
+use crate::seml;
 
 /// Options of the search.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,7 +156,14 @@ impl<'a> Planner<'a> {
     /// Builds the frontiers for `net` with at most `max_budget`'s PEs.
     pub fn new(net: &'a Network, max_budget: &Budget, opts: PlanOptions) -> Planner<'a> {
         let max_pes = max_budget.pes();
+        let mpd = max_budget.macs_per_dsp;
         let units = net.units();
+        // A projection whose block ends with the residual ADD requantizes and adds.
+        let residual = |name: &str| {
+            net.blocks
+                .iter()
+                .any(|b| b.add.is_some() && net.layers[b.project].name == name)
+        };
         let layer_frontiers = net
             .layers
             .iter()
@@ -163,7 +171,7 @@ impl<'a> Planner<'a> {
                 if l.kind == LayerKind::Add {
                     Frontier::default()
                 } else {
-                    cost::layer_frontier(l, max_pes)
+                    cost::layer_frontier(l, max_pes, residual(l.name.as_str()), mpd)
                 }
             })
             .collect();
@@ -174,6 +182,7 @@ impl<'a> Planner<'a> {
                     &net.layers[expand],
                     &net.layers[b.dw],
                     max_pes,
+                    mpd,
                 ));
             }
         }
@@ -523,8 +532,39 @@ impl<'a> Planner<'a> {
     }
 }
 
-/// For every split point, the frontier of each SEML engine kind over the layers the SEML
-/// part runs: cost = sum over those layers of max(cycles / f, weight bytes / bandwidth).
+/// The SEML part's configurations of one engine kind: pointwise `pe` (a multiple of 16)
+/// x `pp` pixels x 16, or depthwise `kd` words of 16 channels, as a [`Par`] (pointwise:
+/// `pf = pe`, `pw = pp`, `pc = 16`; depthwise: `pf = 16 kd`).
+fn seml_configs(kind: LayerKind, max_pes: u32) -> Vec<Par> {
+    let mut out = Vec::new();
+    if kind == LayerKind::Depthwise {
+        for kd in 2..=(max_pes / 16) {
+            out.push(Par {
+                pf: 16 * kd,
+                ..Par::ONE
+            });
+        }
+        return out;
+    }
+    for pe in (16..=max_pes / 16).step_by(16) {
+        for pp in 1..=8 {
+            if pp * pe * 16 <= max_pes {
+                out.push(Par {
+                    pf: pe,
+                    ph: 1,
+                    pw: pp,
+                    pc: 16,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// For every split point, the frontier of each SEML engine (pointwise, depthwise) over the
+/// layers the SEML part runs: cost = the seconds of those layers' engine phases
+/// ([`crate::seml::op_cycles`], without the next layer's parameters), PEs = its MACs and
+/// requantizers in MAC units.
 fn seml_frontiers(
     net: &Network,
     units: &[Unit],
@@ -538,69 +578,60 @@ fn seml_frontiers(
             unit_of[l] = u;
         }
     }
+    let all: Vec<usize> = (0..net.layers.len()).collect();
+    let (ops, _) = crate::design::seml_ops(net, &all);
+    let plain: Vec<seml::SemlOp> = ops.iter().map(|(_, o)| *o).collect();
     let mut out: Vec<Vec<(LayerKind, Frontier)>> = vec![Vec::new(); n + 1];
-    for kind in [LayerKind::Conv, LayerKind::Depthwise, LayerKind::Pointwise] {
-        let ls: Vec<usize> = (0..net.layers.len())
-            .filter(|&l| cost::engine_kinds(&net.layers[l]).contains(&kind))
-            .collect();
-        if ls.is_empty() {
-            continue;
-        }
-        // Splits whose SEML part has a layer of this kind.
-        let last_unit = unit_of[*ls.last().expect("non-empty")];
-        let mut dims: [Vec<usize>; 2] = Default::default();
-        for &l in &ls {
-            for p in cost::pieces(&net.layers[l])
-                .into_iter()
-                .filter(|p| p.0 == kind)
-            {
-                dims[0].push(p.1);
-                dims[1].push(p.4);
-            }
-        }
-        let traffic: Vec<f64> = ls
+    for kind in [LayerKind::Pointwise, LayerKind::Depthwise] {
+        let depthwise = kind == LayerKind::Depthwise;
+        let mine: Vec<&(usize, seml::SemlOp)> = ops
             .iter()
-            .map(|&l| {
-                let layer = &net.layers[l];
-                let main = match layer.kind {
-                    LayerKind::SqueezeExcite => LayerKind::Pointwise,
-                    k => k,
-                };
-                if main == kind {
-                    (layer.weight_bytes() + PARAM_BYTES_PER_CHANNEL * layer.param_channels()) as f64
-                        / budget.ddr_bytes_per_s
-                } else {
-                    0.0
-                }
-            })
+            .filter(|(_, o)| o.depthwise == depthwise)
             .collect();
-        let configs = cost::configs(
-            &dims[0],
-            &dims[1],
-            kind == LayerKind::Depthwise,
-            false,
-            max_pes,
-        );
-        let mut builders: Vec<FrontierBuilder> = vec![FrontierBuilder::default(); last_unit + 1];
+        let last_unit = mine.last().map_or(0, |(l, _)| unit_of[*l]);
+        let mut points: Vec<Vec<Point>> = vec![Vec::new(); last_unit + 1];
         let mut unit_cost = vec![0.0f64; n];
-        for par in configs {
+        for par in seml_configs(kind, max_pes) {
+            let (pp, pe, kd) = if depthwise {
+                (1, 16, par.pf / 16)
+            } else {
+                (par.pw, par.pf, 2)
+            };
+            let (rq, add, dw_rq) = seml::requantizers(pp, pe, kd, &plain);
+            let sp = seml::SemlPar {
+                pp,
+                pe,
+                kd,
+                rq_words: rq,
+                add_lanes: add,
+                dw_rq_words: dw_rq,
+            };
+            let (macs, wide) = if depthwise {
+                (sp.dw_macs(), sp.dw_requantizers())
+            } else {
+                (sp.pw_macs(), sp.pw_requantizers())
+            };
+            let pes = macs + cost::wide_pes(wide, budget.macs_per_dsp);
+            if pes > max_pes {
+                continue;
+            }
             unit_cost.iter_mut().for_each(|c| *c = 0.0);
-            for (&l, &t) in ls.iter().zip(&traffic) {
-                let cycles = cost::piece_cycles(&net.layers[l], kind, par) as f64;
-                unit_cost[unit_of[l]] += (cycles / budget.clock_hz).max(t);
+            for (l, op) in &mine {
+                unit_cost[unit_of[*l]] += seml::op_cycles(&sp, op, None) as f64 / budget.clock_hz;
             }
             let mut acc = 0.0;
             for s in (0..=last_unit).rev() {
                 acc += unit_cost[s];
-                builders[s].add(Point {
-                    pes: par.pes(),
+                points[s].push(Point {
+                    pes,
                     cost: acc,
                     par,
                 });
             }
         }
-        for (s, b) in builders.into_iter().enumerate() {
-            out[s].push((kind, b.finish()));
+        for (s, mut p) in points.into_iter().enumerate() {
+            p.sort_by(|a, b| (a.pes, u32::MAX - a.par.pf).cmp(&(b.pes, u32::MAX - b.par.pf)));
+            out[s].push((kind, Frontier::from_sorted(p)));
         }
     }
     out

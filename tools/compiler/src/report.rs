@@ -520,7 +520,14 @@ pub fn plan_document(
         .take(chosen.spec.split_units)
         .map(|&u| net.unit_layers(u).len())
         .sum::<usize>();
-    let hardware = HwDesign::of(&engines, &layers, net.input, &board.part, board.clock.mhz);
+    let hardware = HwDesign::of(
+        &engines,
+        &layers,
+        net.input,
+        chosen.eval.seml_part.as_ref(),
+        &board.part,
+        board.clock.mhz,
+    );
     PlanDoc {
         format_version: PLAN_FORMAT_VERSION,
         model: ModelInfo {

@@ -1,11 +1,13 @@
-//! Plan against code: the instance's C-simulation kernel run once on its bundle under the
-//! timed C simulation (`fibha_kernel --timing`), and its cycles set beside the plan's per
-//! engine, per SEML layer and per image ([`fibha_model::timing::TimingReport`]).
+//! Plan against code: the instance's C-simulation kernel run on its bundle under the timed
+//! C simulation (`fibha_kernel --timing`: one image for the latency and the breakdown,
+//! three streaming for the period), and its cycles set beside the plan's per engine, per
+//! SEML layer, per image and per image streaming ([`fibha_model::timing::TimingReport`]).
 //!
 //! The kernel's report names processes by their path in the DATAFLOW tree
 //! (`fibha_top/run/.../sesl_chain/e2.firb`: the generated configuration names each SESL
-//! process after its plan engine) and the SEML layers by spans (`seml_layer`, the
-//! descriptor index, which is the position of the layer among the plan's SEML layers).
+//! process after its plan engine) and the SEML phases by spans (`seml_handoff`,
+//! `seml_layer` with the descriptor index, which is the position of the layer among the
+//! plan's SEML layers, `seml_copy_out`).
 
 use std::path::Path;
 use std::process::Command;
@@ -43,7 +45,15 @@ pub enum TimingError {
 #[derive(Debug, Deserialize)]
 struct KernelOutput {
     cycle_register: u64,
+    stream: StreamJson,
     timing: KernelTiming,
+}
+
+/// The streaming run: its images and its cycle register.
+#[derive(Debug, Deserialize)]
+struct StreamJson {
+    images: u32,
+    cycle_register: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,12 +183,12 @@ fn compare(doc: &PlanDoc, k: &KernelOutput) -> Result<TimingReport, String> {
     let span_cycles = |kind: &str| span(kind).map_or(0, |s| s.end - s.start);
 
     let mut parts = Vec::new();
-    let sesl = span("sesl_part");
+    let sesl = span("sesl_image");
     parts.push(EngineTiming {
         name: "sesl part".into(),
         cycles: Cycles {
             plan_cycles: plan(f.sesl_ms),
-            timed_cycles: span_cycles("sesl_part"),
+            timed_cycles: span_cycles("sesl_image"),
         },
         bound: sesl.map_or_else(|| "not run".into(), |s| bound(&s.charges)),
     });
@@ -188,7 +198,15 @@ fn compare(doc: &PlanDoc, k: &KernelOutput) -> Result<TimingReport, String> {
         .iter()
         .filter(|s| s.kind == "seml_layer")
         .collect();
-    let seml_timed: u64 = seml_spans.iter().map(|s| s.end - s.start).sum();
+    // The SEML part's own time: its layers, the copy-out, and the hand-off less the cycles
+    // it waited for the SESL part to produce the map.
+    let handoff = span("seml_handoff");
+    let handoff_own = handoff.map_or(0, |s| {
+        (s.end - s.start).saturating_sub(cycles_of(&s.charges, "input stream"))
+    });
+    let seml_timed: u64 = seml_spans.iter().map(|s| s.end - s.start).sum::<u64>()
+        + span_cycles("seml_copy_out")
+        + handoff_own;
     let seml_plan = plan(f.seml_ms);
     let mut seml_charges: Vec<ChargeJson> = Vec::new();
     for cause in [
@@ -219,12 +237,11 @@ fn compare(doc: &PlanDoc, k: &KernelOutput) -> Result<TimingReport, String> {
         },
         bound: bound(&seml_charges),
     });
-    let accounted = span_cycles("sesl_part") + seml_timed;
     parts.push(EngineTiming {
         name: "checks, descriptors, SESL weights".into(),
         cycles: Cycles {
             plan_cycles: 0,
-            timed_cycles: k.cycle_register.saturating_sub(accounted),
+            timed_cycles: span("sesl_image").map_or(k.cycle_register, |s| s.start),
         },
         bound: span("sesl_weights").map_or_else(
             || "descriptor reads".into(),
@@ -252,7 +269,30 @@ fn compare(doc: &PlanDoc, k: &KernelOutput) -> Result<TimingReport, String> {
         });
     }
 
-    let seml_layers: Vec<_> = doc.layers.iter().filter(|l| l.part == Part::Seml).collect();
+    let seml_layers: Vec<_> = doc
+        .layers
+        .iter()
+        .filter(|l| l.part == Part::Seml && l.cycles > 0)
+        .collect();
+    for e in doc.engines.iter().filter(|e| e.part == Part::Seml) {
+        let timed = seml_spans
+            .iter()
+            .filter(|s| {
+                seml_layers
+                    .get(s.index as usize)
+                    .is_some_and(|l| l.engine == e.name)
+            })
+            .map(|s| s.end - s.start)
+            .sum();
+        engines.push(EngineTiming {
+            name: e.name.clone(),
+            cycles: Cycles {
+                plan_cycles: e.cycles,
+                timed_cycles: timed,
+            },
+            bound: "its layers (seml_layer spans)".into(),
+        });
+    }
     if seml_spans.len() != seml_layers.len() {
         return Err(format!(
             "{} SEML layer spans for the plan's {} SEML layers",
@@ -279,13 +319,20 @@ fn compare(doc: &PlanDoc, k: &KernelOutput) -> Result<TimingReport, String> {
 
     let report = TimingReport {
         format: FORMAT.into(),
-        source: "timed C simulation of the instance's HLS code (hls/csim), one run on its bundle"
+        source: "timed C simulation of the instance's HLS code (hls/csim): one image, and a stream of images, on its bundle"
             .into(),
         clock_mhz: doc.board.clock_mhz,
         image: Cycles {
             plan_cycles: plan(f.latency_ms).max(1),
             timed_cycles: k.cycle_register,
         },
+        period: Cycles {
+            plan_cycles: ((clock_hz / f.fps).round() as u64).max(1),
+            timed_cycles: (k.stream.cycle_register.saturating_sub(k.cycle_register)
+                / u64::from(k.stream.images.saturating_sub(1)).max(1))
+            .max(1),
+        },
+        stream_images: k.stream.images,
         parts,
         engines,
         seml_layers: layers,

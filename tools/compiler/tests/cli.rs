@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use fibha_compiler::build::Manifest;
 use fibha_compiler::report::PlanDoc;
 use fibha_model::bundle::Bundle;
-use fibha_model::device::LayerKind;
+use fibha_model::device::FLAG_RESIDUAL;
 use sha2::{Digest, Sha256};
 
 fn bin() -> Command {
@@ -246,7 +246,6 @@ fn build_writes_a_consistent_directory() {
         .iter()
         .filter(|l| l.part == fibha_compiler::design::Part::Seml)
         .count();
-    assert_eq!(view.descriptors().len(), seml);
     let adds = plan
         .layers
         .iter()
@@ -255,15 +254,19 @@ fn build_writes_a_consistent_directory() {
                 && l.kind == fibha_compiler::network::LayerKind::Add
         })
         .count();
+    // Each residual ADD is fused into the pointwise layer before it.
+    assert_eq!(view.descriptors().len(), seml - adds);
     assert_eq!(
         view.descriptors()
             .iter()
-            .filter(|d| d.kind.get() == LayerKind::Add as u32)
+            .filter(|d| d.flags.get() & FLAG_RESIDUAL != 0)
             .count(),
         adds
     );
-    // The SEML weights are the engines' read order, which is TFLite's: the first SEML
-    // layer's weights are its filter's bytes.
+    // The first SEML layer's blob holds its TFLite filter W[out][in]: logical beat
+    // fold * (3 pe / 4 + pe * cf) + 3 pe / 4 + word * pe + (out % pe) carries
+    // W[out][16 word ..], stored as the even beats, then the odd ones (the layout of
+    // hls/include/fibha/seml.hpp, read back here from its description).
     let graph = fibha_model::tflite::load(std::path::Path::new(&model)).unwrap();
     let first = plan
         .layers
@@ -272,16 +275,31 @@ fn build_writes_a_consistent_directory() {
         .unwrap();
     let node = &graph.nodes[first.source_op.unwrap()];
     let filter = graph.tensor(node.inputs[1]).data.clone().unwrap();
-    let p = view.params(&view.descriptors()[0]).unwrap();
-    let packed: Vec<u8> = p.weights.iter().map(|&w| w as u8).collect();
-    assert_eq!(packed, filter);
-    assert_eq!(p.bias.len(), first.output.c);
+    let blob = view.blob(&view.descriptors()[0]);
+    let pe = plan.hardware.seml.part.as_ref().unwrap().par.pe as usize;
+    let (cin, cout) = (first.input.c, first.output.c);
+    let cf = cin.div_ceil(16);
+    let half = blob.len() / 32;
+    let stored = |beat: usize| {
+        let at = if beat % 2 == 0 {
+            beat / 2
+        } else {
+            half + beat / 2
+        };
+        &blob[at * 16..at * 16 + 16]
+    };
+    for o in 0..cout {
+        for i in 0..cin {
+            let beat = (o / pe) * (3 * pe / 4 + pe * cf) + 3 * pe / 4 + (i / 16) * pe + o % pe;
+            assert_eq!(stored(beat)[i % 16], filter[o * cin + i], "W[{o}][{i}]");
+        }
+    }
     let header = std::fs::read_to_string(out.join("fibha_config.hpp")).unwrap();
     assert!(header.starts_with("// @generated"));
     assert!(header.contains(&format!("kPlanHash = 0x{}ull", manifest.plan_hash)));
     let params = std::fs::read_to_string(out.join("vivado/params.tcl")).unwrap();
     assert!(params.contains(&format!("set fibha(plan_hash) {}", manifest.plan_hash)));
-    assert!(params.contains("set fibha(hp_ports)  2"));
+    assert!(params.contains("set fibha(hp_ports)  4"));
     // Refused for other hardware, naming the file.
     let err = Bundle::open(&out.join("model.fibha"), Some(hw ^ 1))
         .unwrap_err()

@@ -92,19 +92,17 @@ pub struct BufferSpec {
     pub size: u64,
 }
 
-/// The buffers a MobileNetV2 224x224 instance needs: two input images (224 x 224 x 3
-/// int8 = 150528 B, double-buffered), two outputs (the 7 x 7 x 1280 feature map is
-/// pooled on the CPU; 4 KiB holds the pooled 1280 int8 values), the weights (MobileNetV2
-/// has 3.5 M parameters: 8 MiB holds them with biases and descriptors) and a 4 MiB scratch
-/// for the SEML part's intermediate feature maps.
+/// The buffers a MobileNetV2 224x224 instance needs: two input slots (double-buffered) of
+/// four images each (224 x 224 x 3 int8 = 150528 B an image; four stream through one
+/// call), two output slots of four 7 x 7 x 1280 maps (62720 B each) and the weights
+/// (MobileNetV2 has 3.5 M parameters: 8 MiB holds them with biases and descriptors).
 pub fn default_buffers() -> Vec<BufferSpec> {
     [
-        ("fibha_in0", 150_528),
-        ("fibha_in1", 150_528),
-        ("fibha_out0", 4096),
-        ("fibha_out1", 4096),
+        ("fibha_in0", 4 * 150_528),
+        ("fibha_in1", 4 * 150_528),
+        ("fibha_out0", 4 * 62_720),
+        ("fibha_out1", 4 * 62_720),
         ("fibha_weights", 8 << 20),
-        ("fibha_scratch", 4 << 20),
     ]
     .into_iter()
     .map(|(name, size)| BufferSpec {

@@ -59,8 +59,8 @@ struct BoardArgs {
     #[arg(long = "period-ms", default_value_t = DEFAULT_UPDATE_INTERVAL_MS)]
     period_ms: u64,
     /// DMA buffer sizes overriding or adding to the defaults, e.g.
-    /// `fibha_in0=150528,fibha_weights=16M` (defaults: fibha_in0/in1 150528, fibha_out0/out1
-    /// 4096, fibha_weights 8M, fibha_scratch 4M).
+    /// `fibha_in0=150528,fibha_weights=16M` (defaults: fibha_in0/in1 602112, fibha_out0/out1
+    /// 250880, fibha_weights 8M).
     #[arg(long)]
     buffers: Option<String>,
 }

@@ -158,6 +158,7 @@ class Process {
   const StreamBase* m_waitStream = nullptr;
   Cycle m_queryTime = 0;       // kEmpty: the cycle the emptiness is asked for
   bool m_resolvedEmpty = false;  // kEmpty: the scheduler decided "empty"
+  bool m_listedEmpty = false;    // in the kernel's list of emptiness waiters
   unsigned m_pendingChildren = 0;
   bool m_finished = false;
   bool m_queued = false;
@@ -371,6 +372,7 @@ class Kernel {
   void suspend();
   void make_ready(Process& p_process);
   void wake_emptiness_waiters();
+  void release(Process& p_process);
   bool resolve_emptiness();
   void body_of(Process& p_process);
   [[noreturn]] void deadlock();
@@ -385,6 +387,10 @@ class Kernel {
   Process* m_current = nullptr;
   std::deque<Process*> m_ready;
   std::vector<Process*> m_blocked;
+  std::vector<Process*> m_emptyWaiters;  // processes that asked empty() and wait for the answer
+  uint64_t m_moves = 0;                  // token reads and writes so far
+  uint64_t m_movesAtResolve = 0;         // m_moves at the last emptiness resolution
+  uint64_t m_idleResolutions = 0;        // resolutions in a row with no token moved
   bool m_cancelling = false;
   std::exception_ptr m_failure;
   std::string m_deadlock;

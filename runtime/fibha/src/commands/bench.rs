@@ -1,6 +1,8 @@
 //! `fibha bench`: warm-up, then N inferences; latency percentiles, throughput, the
 //! per-stage breakdown, the host's overhead against the accelerator, and where the host's
-//! time goes. Writes `bench.json` and `bench-latency.svg` under `--out`.
+//! time goes; then, on the board backend, the accelerator alone with images streaming
+//! through one call (its throughput next to one image's latency). Writes `bench.json` and
+//! `bench-latency.svg` under `--out`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -221,6 +223,9 @@ pub fn prepare_with_inputs(
     Ok((prepared, inputs))
 }
 
+/// Streaming calls `fibha bench` measures throughput with.
+const STREAM_CALLS: u32 = 3;
+
 /// Runs `fibha bench`.
 pub fn run(
     model: &ModelArgs,
@@ -237,6 +242,13 @@ pub fn run(
     {
         bail!("no inference completed: every input was unreadable (first: {first})");
     }
+    // The accelerator alone with images streaming through it (after the pipeline's run,
+    // which left an image in slot 0).
+    let stream_runs = if outcome.error.is_none() && !sink.records.is_empty() {
+        prepared.runner.stream(STREAM_CALLS)?
+    } else {
+        None
+    };
     let driver = prepared.runner.accelerator().map(|a| a.stats().clone());
     let ops = host_operators(&prepared.runner, outcome.completed);
     let error = outcome.error.clone();
@@ -248,6 +260,21 @@ pub fn run(
         ops,
         driver,
     );
+    if let Some(runs) = &stream_runs {
+        let modelled = report.run.virtual_board;
+        let single = fibha::stats::mean(sink.records.iter().map(|r| {
+            if modelled {
+                report::accel_modelled(r)
+            } else {
+                r.compute
+            }
+        }));
+        report.stream = Some(report::Stream::of(
+            runs,
+            single.as_secs_f64() * 1e6,
+            modelled,
+        ));
+    }
     if !sink.records.is_empty() {
         let svg = out.out.join("bench-latency.svg");
         let caption = format!(
