@@ -11,7 +11,7 @@
 //   kSeslInH/W/C         the input image; kSeslInWord the first engine's input word
 //   kSeslOutH/W/C        the SESL part's output (the hand-off); kSeslOutWord its word
 //   SeslWeights          on-chip SESL parameters: kBlobBeats, bool load(bundle, beat)
-//   sesl_chain(in, out, weights)   the DATAFLOW chain of SESL engines
+//   sesl_chain(in, out, weights, images)   the DATAFLOW chain of SESL engines
 //   Seml                 a SemlPart<...> instantiation (the SEML part)
 //   FIBHA_CFG_*_DEPTH    macros: m_axi depths (elements) for C/RTL co-simulation
 //   kAxi*, kDdrBytesPerCycle       the board's memory system (for the timed C simulation)
@@ -25,7 +25,8 @@
 // Order of a run (every check happens before any memory is written):
 //   mode -> bundle header (magic, version, size) -> plan hash -> [mode.verify: CRC-32 of
 //   the bundle, then stop] -> layer count, sections, image count and buffers -> every
-//   descriptor and the chain between them -> SESL weights -> SESL and SEML parts.
+//   descriptor and the chain between them -> SESL weights (unless still on chip from the
+//   last call with this bundle) -> SESL and SEML parts.
 // Per-channel multipliers and shifts of SEML layers are checked as they are absorbed; a
 // bad one makes the run end with status quant after the images were computed.
 #include "fibha/top.hpp"
@@ -84,46 +85,41 @@ uint32_t pack_status(const Outcome& p_outcome) {
   return regmap::status::kLayer.put(l_word, p_outcome.layer);
 }
 
-/// One image through the SESL part: DDR -> repack -> chain -> p_out, all stages concurrent.
+/// The SESL part on p_images images: DDR -> repack -> chain -> p_out, all stages
+/// concurrent, the images one after another through every stage (so image n + 1 enters
+/// the first engines while image n drains from the last ones).
 /// \tparam t_Repack the SESL output's repacking into p_out's words
 template <class t_Repack, class t_Out>
-void sesl_image(AxiIn<BundleBeat> p_input, uint32_t p_image, const config::SeslWeights& p_weights, t_Out& p_out) {
-  FIBHA_DATAFLOW(sesl_image);
+void sesl_images(AxiIn<BundleBeat> p_input, uint32_t p_images, const config::SeslWeights& p_weights, t_Out& p_out) {
+  FIBHA_DATAFLOW(sesl_part);
   hls::stream<BundleBeat> l_beats("sesl.image_beats");
   hls::stream<Vec<config::kSeslInWord>> l_in("sesl.in");
   hls::stream<Vec<config::kSeslOutWord>> l_out("sesl.out");
-  FIBHA_PROCESS(sesl_image, "read_image", axi::burst_read<kInBeats>(p_input, p_image * kInBeats, kInBeats, l_beats));
-  FIBHA_PROCESS(sesl_image, "unpack_image", ImageRepack::run(l_beats, l_in));
-  FIBHA_PROCESS(sesl_image, "sesl_chain", config::sesl_chain(l_in, l_out, p_weights));
-  FIBHA_PROCESS(sesl_image, "pack_output", t_Repack::run(l_out, p_out));
-  FIBHA_DATAFLOW_RUN(sesl_image);
+  FIBHA_PROCESS(sesl_part, "read_images",
+                axi::burst_read<kInBeats * kStreamImages>(p_input, 0, p_images * kInBeats, l_beats));
+  FIBHA_PROCESS(sesl_part, "unpack_images", ImageRepack::run(l_beats, l_in, p_images));
+  FIBHA_PROCESS(sesl_part, "sesl_chain", config::sesl_chain(l_in, l_out, p_weights, p_images));
+  FIBHA_PROCESS(sesl_part, "pack_output", t_Repack::run(l_out, p_out, p_images));
+  FIBHA_DATAFLOW_RUN(sesl_part);
 }
 
-/// The SESL part: p_images images, one after the other, into the hand-off FIFO.
+/// The SESL part: p_images images into the hand-off FIFO.
 void sesl_part(AxiIn<BundleBeat> p_input, uint32_t p_images, const config::SeslWeights& p_weights, Handoff& p_out) {
-sesl_image_loop:
-  for (uint32_t l_n = 0; l_n < p_images; ++l_n) {
-#pragma HLS LOOP_TRIPCOUNT max=1
-    FIBHA_SPAN(sesl_image, l_n);
-    sesl_image<HandoffRepack>(p_input, l_n, p_weights, p_out);
-  }
+  FIBHA_SPAN(sesl_part, 0);
+  sesl_images<HandoffRepack>(p_input, p_images, p_weights, p_out);
 }
 
-/// Without an SEML part: each image's SESL output straight to DDR.
+/// Without an SEML part: the SESL part's outputs straight to DDR.
 void sesl_only(AxiIn<BundleBeat> p_input, uint32_t p_images, const config::SeslWeights& p_weights,
                AxiOut<BundleBeat> p_output) {
   constexpr uint32_t kOutBeats = kHandoffBytes / kBeatBytes;
-sesl_only_loop:
-  for (uint32_t l_n = 0; l_n < p_images; ++l_n) {
-#pragma HLS LOOP_TRIPCOUNT max=1
-    FIBHA_SPAN(sesl_image, l_n);
-    FIBHA_DATAFLOW(sesl_only);
-    hls::stream<BundleBeat> l_beats("sesl.output_beats");
-    FIBHA_PROCESS(sesl_only, "sesl", sesl_image<OutputRepack>(p_input, l_n, p_weights, l_beats));
-    FIBHA_PROCESS(sesl_only, "write_output",
-                  axi::burst_write<kOutBeats>(l_beats, p_output, l_n * kOutBeats, kOutBeats));
-    FIBHA_DATAFLOW_RUN(sesl_only);
-  }
+  FIBHA_SPAN(sesl_part, 0);
+  FIBHA_DATAFLOW(sesl_only);
+  hls::stream<BundleBeat> l_beats("sesl.output_beats");
+  FIBHA_PROCESS(sesl_only, "sesl", sesl_images<OutputRepack>(p_input, p_images, p_weights, l_beats));
+  FIBHA_PROCESS(sesl_only, "write_output",
+                axi::burst_write<kOutBeats * kStreamImages>(l_beats, p_output, 0, p_images * kOutBeats));
+  FIBHA_DATAFLOW_RUN(sesl_only);
 }
 
 /// The two parts on p_images images, concurrently; *p_fault as Seml::run leaves it.
@@ -297,11 +293,19 @@ Outcome run_checked(AxiIn<BundleBeat> p_input, AxiOut<BundleBeat> p_output, AxiI
   if (l_program.code != StatusCode::kOk) {
     return l_program;
   }
+  // The SESL weights stay on chip between calls: loaded again only for another bundle (its
+  // CRC-32 and size identify it; the host checked the CRC against the contents).
   static config::SeslWeights l_weights;
-  {
+  static bool l_loaded = false;
+  static uint32_t l_loadedCrc = 0;
+  static uint32_t l_loadedBytes = 0;
+  if (!l_loaded || l_loadedCrc != l_header.crc32 || l_loadedBytes != l_header.total_bytes) {
     FIBHA_SPAN(sesl_weights, 0);
     uint32_t l_beat = l_header.sesl_off / kBeatBytes;
-    if (!l_weights.load(p_bundle, l_beat)) {
+    l_loaded = l_weights.load(p_bundle, l_beat);
+    l_loadedCrc = l_header.crc32;
+    l_loadedBytes = l_header.total_bytes;
+    if (!l_loaded) {
       return Outcome{StatusCode::kSeslParams, kNoLayer};
     }
   }

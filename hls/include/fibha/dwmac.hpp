@@ -47,16 +47,17 @@ struct DwMac {
     FIBHA_ARRAY_PARTITION(p_bias, cyclic, t_Simd, 1);
   }
 
-  /// Runs t_Pixels output pixels. p_zp is the input zero point.
+  /// Runs t_Pixels output pixels of each of p_images images. p_zp is the input zero point.
   template <int t_InDepth, int t_OutDepth>
   static void run(hls::stream<Vec<t_Simd>, t_InDepth>& p_in, hls::stream<Acc<t_Simd>, t_OutDepth>& p_out,
-                  const Weights& p_w, const Bias& p_bias, int32_t p_zp) {
+                  const Weights& p_w, const Bias& p_bias, int32_t p_zp, uint32_t p_images = 1) {
     int32_t l_acc[t_Simd];
 #pragma HLS ARRAY_PARTITION variable=l_acc type=complete
     unsigned l_t = 0;
     unsigned l_g = 0;
-    FIBHA_PIPELINED_FOR(dwmac_loop, kDepth) (uint64_t l_i = 0; l_i < kIterations; ++l_i) {
+    FIBHA_PIPELINED_FOR(dwmac_loop, kDepth) (uint64_t l_i = 0; l_i < p_images * kIterations; ++l_i) {
       FIBHA_PIPELINE(dwmac_loop, 1);
+#pragma HLS LOOP_TRIPCOUNT max=kIterations * kStreamImages
       const Vec<t_Simd> l_x = p_in.read();
       const Vec<t_Simd> l_w = p_w[l_g * t_Taps + l_t];
       for (unsigned l_s = 0; l_s < t_Simd; ++l_s) {

@@ -56,9 +56,10 @@ struct NoStage {
 /// Copies every input word to two streams (the expansion and the skip FIFO).
 template <unsigned t_Words, unsigned t_W, int t_DepthIn, int t_DepthA, int t_DepthB>
 void split_words(hls::stream<Vec<t_W>, t_DepthIn>& p_in, hls::stream<Vec<t_W>, t_DepthA>& p_a,
-                 hls::stream<Vec<t_W>, t_DepthB>& p_b) {
-  FIBHA_PIPELINED_FOR(split_loop, latency::kCopy) (unsigned l_i = 0; l_i < t_Words; ++l_i) {
+                 hls::stream<Vec<t_W>, t_DepthB>& p_b, uint32_t p_images = 1) {
+  FIBHA_PIPELINED_FOR(split_loop, latency::kCopy) (uint64_t l_i = 0; l_i < p_images * t_Words; ++l_i) {
     FIBHA_PIPELINE(split_loop, 1);
+#pragma HLS LOOP_TRIPCOUNT max=t_Words * kStreamImages
     const Vec<t_W> l_x = p_in.read();
     p_a.write(l_x);
     p_b.write(l_x);
@@ -67,9 +68,11 @@ void split_words(hls::stream<Vec<t_W>, t_DepthIn>& p_in, hls::stream<Vec<t_W>, t
 
 /// Copies every input word (a front that only forwards).
 template <unsigned t_Words, unsigned t_W, int t_DepthIn, int t_DepthOut>
-void copy_words(hls::stream<Vec<t_W>, t_DepthIn>& p_in, hls::stream<Vec<t_W>, t_DepthOut>& p_out) {
-  FIBHA_PIPELINED_FOR(copy_words_loop, latency::kCopy) (unsigned l_i = 0; l_i < t_Words; ++l_i) {
+void copy_words(hls::stream<Vec<t_W>, t_DepthIn>& p_in, hls::stream<Vec<t_W>, t_DepthOut>& p_out,
+                uint32_t p_images = 1) {
+  FIBHA_PIPELINED_FOR(copy_words_loop, latency::kCopy) (uint64_t l_i = 0; l_i < p_images * t_Words; ++l_i) {
     FIBHA_PIPELINE(copy_words_loop, 1);
+#pragma HLS LOOP_TRIPCOUNT max=t_Words * kStreamImages
     p_out.write(p_in.read());
   }
 }
@@ -82,14 +85,16 @@ template <class t_F>
 struct FirbFront<t_F, true, true> {
   template <int t_InDepth, int t_DwDepth>
   static void run(hls::stream<typename t_F::InWord, t_InDepth>& p_in, hls::stream<typename t_F::DwWord, t_DwDepth>& p_dw,
-                  typename t_F::SkipFifo& p_skip, const typename t_F::ExpParams& p_exp) {
+                  typename t_F::SkipFifo& p_skip, const typename t_F::ExpParams& p_exp, uint32_t p_images) {
     FIBHA_DATAFLOW(firb_front);
     // The expansion reads a pixel's words in its first fold only: room for one pixel.
     hls::stream<typename t_F::InWord, t_F::ExpM::kSf + 2> l_expIn("firb.expand_in");
     hls::stream<Acc<t_F::ExpM::kPe>> l_acc("firb.expand_acc");
-    FIBHA_PROCESS(firb_front, "split", (split_words<t_F::kInWords, t_F::kSimdE>(p_in, l_expIn, p_skip)));
-    FIBHA_PROCESS(firb_front, "expand", t_F::ExpM::run(l_expIn, l_acc, p_exp.w, p_exp.bias, p_exp.q.in_zp));
-    FIBHA_PROCESS(firb_front, "expand_requant", t_F::ExpRq::run(l_acc, p_dw, p_exp.mult, p_exp.shift, p_exp.q));
+    FIBHA_PROCESS(firb_front, "split", (split_words<t_F::kInWords, t_F::kSimdE>(p_in, l_expIn, p_skip, p_images)));
+    FIBHA_PROCESS(firb_front, "expand",
+                  t_F::ExpM::run(l_expIn, l_acc, p_exp.w, p_exp.bias, p_exp.q.in_zp, p_images));
+    FIBHA_PROCESS(firb_front, "expand_requant",
+                  t_F::ExpRq::run(l_acc, p_dw, p_exp.mult, p_exp.shift, p_exp.q, p_images));
     FIBHA_DATAFLOW_RUN(firb_front);
   }
 };
@@ -98,11 +103,12 @@ template <class t_F>
 struct FirbFront<t_F, true, false> {
   template <int t_InDepth, int t_DwDepth>
   static void run(hls::stream<typename t_F::InWord, t_InDepth>& p_in, hls::stream<typename t_F::DwWord, t_DwDepth>& p_dw,
-                  typename t_F::SkipFifo&, const typename t_F::ExpParams& p_exp) {
+                  typename t_F::SkipFifo&, const typename t_F::ExpParams& p_exp, uint32_t p_images) {
     FIBHA_DATAFLOW(firb_front);
     hls::stream<Acc<t_F::ExpM::kPe>> l_acc("firb.expand_acc");
-    FIBHA_PROCESS(firb_front, "expand", t_F::ExpM::run(p_in, l_acc, p_exp.w, p_exp.bias, p_exp.q.in_zp));
-    FIBHA_PROCESS(firb_front, "expand_requant", t_F::ExpRq::run(l_acc, p_dw, p_exp.mult, p_exp.shift, p_exp.q));
+    FIBHA_PROCESS(firb_front, "expand", t_F::ExpM::run(p_in, l_acc, p_exp.w, p_exp.bias, p_exp.q.in_zp, p_images));
+    FIBHA_PROCESS(firb_front, "expand_requant",
+                  t_F::ExpRq::run(l_acc, p_dw, p_exp.mult, p_exp.shift, p_exp.q, p_images));
     FIBHA_DATAFLOW_RUN(firb_front);
   }
 };
@@ -111,8 +117,8 @@ template <class t_F>
 struct FirbFront<t_F, false, true> {
   template <int t_InDepth, int t_DwDepth>
   static void run(hls::stream<typename t_F::InWord, t_InDepth>& p_in, hls::stream<typename t_F::DwWord, t_DwDepth>& p_dw,
-                  typename t_F::SkipFifo& p_skip, const NoStage&) {
-    split_words<t_F::kInWords, t_F::kSimdE>(p_in, p_dw, p_skip);
+                  typename t_F::SkipFifo& p_skip, const NoStage&, uint32_t p_images) {
+    split_words<t_F::kInWords, t_F::kSimdE>(p_in, p_dw, p_skip, p_images);
   }
 };
 
@@ -120,8 +126,8 @@ template <class t_F>
 struct FirbFront<t_F, false, false> {
   template <int t_InDepth, int t_DwDepth>
   static void run(hls::stream<typename t_F::InWord, t_InDepth>& p_in, hls::stream<typename t_F::DwWord, t_DwDepth>& p_dw,
-                  typename t_F::SkipFifo&, const NoStage&) {
-    copy_words<t_F::kInWords, t_F::kSimdE>(p_in, p_dw);
+                  typename t_F::SkipFifo&, const NoStage&, uint32_t p_images) {
+    copy_words<t_F::kInWords, t_F::kSimdE>(p_in, p_dw, p_images);
   }
 };
 
@@ -131,13 +137,13 @@ struct FirbTail {
   template <int t_AccDepth, int t_OutDepth>
   static void run(hls::stream<Acc<t_F::kPeP>, t_AccDepth>& p_acc, typename t_F::SkipFifo& p_skip,
                   hls::stream<typename t_F::OutWord, t_OutDepth>& p_out, const typename t_F::ProjParams& p_proj,
-                  const AddParams& p_add) {
+                  const AddParams& p_add, uint32_t p_images) {
     FIBHA_DATAFLOW(firb_tail);
     hls::stream<typename t_F::OutWord> l_skip("firb.skip_regrouped");
     FIBHA_PROCESS(firb_tail, "skip_regroup",
-                  (Regroup<t_F::kSkipTotalWords, t_F::kSimdE, t_F::kPeP>::run(p_skip, l_skip)));
+                  (Regroup<t_F::kSkipTotalWords, t_F::kSimdE, t_F::kPeP>::run(p_skip, l_skip, p_images)));
     FIBHA_PROCESS(firb_tail, "project_requant",
-                  t_F::ProjRq::run_add(p_acc, l_skip, p_out, p_proj.mult, p_proj.shift, p_proj.q, p_add));
+                  t_F::ProjRq::run_add(p_acc, l_skip, p_out, p_proj.mult, p_proj.shift, p_proj.q, p_add, p_images));
     FIBHA_DATAFLOW_RUN(firb_tail);
   }
 };
@@ -147,8 +153,8 @@ struct FirbTail<t_F, false> {
   template <int t_AccDepth, int t_OutDepth>
   static void run(hls::stream<Acc<t_F::kPeP>, t_AccDepth>& p_acc, typename t_F::SkipFifo&,
                   hls::stream<typename t_F::OutWord, t_OutDepth>& p_out, const typename t_F::ProjParams& p_proj,
-                  const AddParams&) {
-    t_F::ProjRq::run(p_acc, p_out, p_proj.mult, p_proj.shift, p_proj.q);
+                  const AddParams&, uint32_t p_images) {
+    t_F::ProjRq::run(p_acc, p_out, p_proj.mult, p_proj.shift, p_proj.q, p_images);
   }
 };
 
@@ -262,9 +268,10 @@ struct Firb {
     }
   };
 
-  /// Runs one image through the bottleneck.
+  /// Runs p_images images through the bottleneck, one after the other.
   template <int t_InDepth, int t_OutDepth>
-  static void run(hls::stream<InWord, t_InDepth>& p_in, hls::stream<OutWord, t_OutDepth>& p_out, const Params& p_p) {
+  static void run(hls::stream<InWord, t_InDepth>& p_in, hls::stream<OutWord, t_OutDepth>& p_out, const Params& p_p,
+                  uint32_t p_images = 1) {
 #ifndef __SYNTHESIS__
     assert(quant_params_valid(p_p.dw.q) && quant_params_valid(p_p.proj.q));
     assert(!t_Skip || add_params_valid(p_p.add));
@@ -279,14 +286,15 @@ struct Firb {
     // The projection reads a pixel's words in its first fold only: room for one pixel.
     hls::stream<Vec<t_SimdP>, ProjM::kSf + 2> l_projIn("firb.project_in");
     hls::stream<Acc<t_PeP>> l_projAcc("firb.project_acc");
-    FIBHA_PROCESS(firb, "front", FirbFront<Firb>::run(p_in, l_dwIn, l_skip, p_p.exp));
-    FIBHA_PROCESS(firb, "window", Window::run(l_dwIn, l_windows, p_p.dw.q.in_zp));
-    FIBHA_PROCESS(firb, "dwmac", Dw::run(l_windows, l_dwAcc, p_p.dw.w, p_p.dw.bias, p_p.dw.q.in_zp));
-    FIBHA_PROCESS(firb, "dw_requant", DwRq::run(l_dwAcc, l_dwOut, p_p.dw.mult, p_p.dw.shift, p_p.dw.q));
+    FIBHA_PROCESS(firb, "front", FirbFront<Firb>::run(p_in, l_dwIn, l_skip, p_p.exp, p_images));
+    FIBHA_PROCESS(firb, "window", Window::run(l_dwIn, l_windows, p_p.dw.q.in_zp, p_images));
+    FIBHA_PROCESS(firb, "dwmac", Dw::run(l_windows, l_dwAcc, p_p.dw.w, p_p.dw.bias, p_p.dw.q.in_zp, p_images));
+    FIBHA_PROCESS(firb, "dw_requant", DwRq::run(l_dwAcc, l_dwOut, p_p.dw.mult, p_p.dw.shift, p_p.dw.q, p_images));
     FIBHA_PROCESS(firb, "regroup",
-                  (Regroup<Geo::kOutPixels * Dw::kGroups, t_SimdD, t_SimdP>::run(l_dwOut, l_projIn)));
-    FIBHA_PROCESS(firb, "project", ProjM::run(l_projIn, l_projAcc, p_p.proj.w, p_p.proj.bias, p_p.proj.q.in_zp));
-    FIBHA_PROCESS(firb, "tail", FirbTail<Firb>::run(l_projAcc, l_skip, p_out, p_p.proj, p_p.add));
+                  (Regroup<Geo::kOutPixels * Dw::kGroups, t_SimdD, t_SimdP>::run(l_dwOut, l_projIn, p_images)));
+    FIBHA_PROCESS(firb, "project",
+                  ProjM::run(l_projIn, l_projAcc, p_p.proj.w, p_p.proj.bias, p_p.proj.q.in_zp, p_images));
+    FIBHA_PROCESS(firb, "tail", FirbTail<Firb>::run(l_projAcc, l_skip, p_out, p_p.proj, p_p.add, p_images));
     FIBHA_DATAFLOW_RUN(firb);
   }
 };

@@ -58,18 +58,19 @@ struct Mvau {
     FIBHA_ARRAY_PARTITION(p_bias, cyclic, t_Pe, 1);
   }
 
-  /// Runs t_Reps vectors. p_zp is the input zero point.
+  /// Runs t_Reps vectors of each of p_images images. p_zp is the input zero point.
   template <int t_InDepth, int t_OutDepth>
   static void run(hls::stream<Vec<t_Simd>, t_InDepth>& p_in, hls::stream<Acc<t_Pe>, t_OutDepth>& p_out,
-                  const Weights& p_w, const Bias& p_bias, int32_t p_zp) {
+                  const Weights& p_w, const Bias& p_bias, int32_t p_zp, uint32_t p_images = 1) {
     Array<Vec<t_Simd>, kSf> l_vector;
     FIBHA_AGGREGATE(l_vector);
     int32_t l_acc[t_Pe];
 #pragma HLS ARRAY_PARTITION variable=l_acc type=complete
     unsigned l_sf = 0;
     unsigned l_nf = 0;
-    FIBHA_PIPELINED_FOR(mvau_loop, kDepth) (uint64_t l_i = 0; l_i < kIterations; ++l_i) {
+    FIBHA_PIPELINED_FOR(mvau_loop, kDepth) (uint64_t l_i = 0; l_i < p_images * kIterations; ++l_i) {
       FIBHA_PIPELINE(mvau_loop, 1);
+#pragma HLS LOOP_TRIPCOUNT max=kIterations * kStreamImages
       Vec<t_Simd> l_x;
       if (l_nf == 0) {
         l_x = p_in.read();

@@ -51,8 +51,10 @@ struct Repack {
   static constexpr unsigned kTrips = repack_trips(t_Bytes, t_In, t_Out);
   static constexpr unsigned kHold = t_In + t_Out;
 
+  /// Repacks p_times x t_Records records.
   template <int t_InDepth, int t_OutDepth>
-  static void run(hls::stream<Vec<t_In>, t_InDepth>& p_in, hls::stream<Vec<t_Out>, t_OutDepth>& p_out) {
+  static void run(hls::stream<Vec<t_In>, t_InDepth>& p_in, hls::stream<Vec<t_Out>, t_OutDepth>& p_out,
+                  uint32_t p_times = 1) {
     int8_t l_hold[kHold];
 #pragma HLS ARRAY_PARTITION variable=l_hold type=complete
     unsigned l_have = 0;
@@ -60,8 +62,9 @@ struct Repack {
     unsigned l_written = 0;
     unsigned l_trip = 0;
     FIBHA_PIPELINED_FOR(repack_loop, latency::kCopy)
-    (uint64_t l_i = 0; l_i < uint64_t{t_Records} * kTrips; ++l_i) {
+    (uint64_t l_i = 0; l_i < uint64_t{p_times} * t_Records * kTrips; ++l_i) {
       FIBHA_PIPELINE(repack_loop, 1);
+#pragma HLS LOOP_TRIPCOUNT max=t_Records * kTrips * kStreamImages
       if (l_read < kInWords && l_have < t_Out) {
         const Vec<t_In> l_word = p_in.read();
         for (unsigned l_k = 0; l_k < kHold; ++l_k) {

@@ -51,36 +51,37 @@ struct Requant {
     FIBHA_ARRAY_PARTITION(p_shift, cyclic, t_R, 1);
   }
 
-  /// Requantizes t_Words vectors.
+  /// Requantizes t_Words vectors of each of p_images images.
   template <int t_InDepth, int t_OutDepth>
   static void run(hls::stream<Acc<t_N>, t_InDepth>& p_in, hls::stream<Vec<t_N>, t_OutDepth>& p_out,
-                  const Table& p_mult, const Table& p_shift, const QuantParams& p_q) {
+                  const Table& p_mult, const Table& p_shift, const QuantParams& p_q, uint32_t p_images = 1) {
     static_assert(!t_Add, "an ADD stage takes a skip stream: run_add");
     hls::stream<Vec<t_N>> l_unused("requant.no_skip");  // never accessed without t_Add
-    core(p_in, p_out, p_mult, p_shift, p_q, l_unused, AddParams{});
+    core(p_in, p_out, p_mult, p_shift, p_q, l_unused, AddParams{}, p_images);
   }
 
   /// Requantizes t_Words vectors and adds the skip words.
   template <int t_InDepth, int t_SkipDepth, int t_OutDepth>
   static void run_add(hls::stream<Acc<t_N>, t_InDepth>& p_in, hls::stream<Vec<t_N>, t_SkipDepth>& p_skip,
                       hls::stream<Vec<t_N>, t_OutDepth>& p_out, const Table& p_mult, const Table& p_shift,
-                      const QuantParams& p_q, const AddParams& p_add) {
+                      const QuantParams& p_q, const AddParams& p_add, uint32_t p_images = 1) {
     static_assert(t_Add, "run_add needs t_Add");
-    core(p_in, p_out, p_mult, p_shift, p_q, p_skip, p_add);
+    core(p_in, p_out, p_mult, p_shift, p_q, p_skip, p_add, p_images);
   }
 
  private:
   template <class t_In, class t_Skip, class t_Out>
   static void core(t_In& p_in, t_Out& p_out, const Table& p_mult, const Table& p_shift, const QuantParams& p_q,
-                   t_Skip& p_skip, const AddParams& p_add) {
+                   t_Skip& p_skip, const AddParams& p_add, uint32_t p_images) {
 #pragma HLS INLINE
     Acc<t_N> l_acc = {};
     Vec<t_N> l_skip = {};
     Vec<t_N> l_word = {};
     unsigned l_step = 0;
     unsigned l_g = 0;
-    FIBHA_PIPELINED_FOR(requant_loop, kDepth) (uint64_t l_i = 0; l_i < kIterations; ++l_i) {
+    FIBHA_PIPELINED_FOR(requant_loop, kDepth) (uint64_t l_i = 0; l_i < p_images * kIterations; ++l_i) {
       FIBHA_PIPELINE(requant_loop, 1);
+#pragma HLS LOOP_TRIPCOUNT max=kIterations * kStreamImages
       if (l_step == 0) {
         l_acc = p_in.read();
         if (t_Add) {

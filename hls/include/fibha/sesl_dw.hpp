@@ -58,16 +58,17 @@ struct SeslDw {
   static constexpr unsigned kLineBufferBytes = Window::kBufBytes;
   static constexpr unsigned kWeightBytes = kTaps * t_C + t_C * kChannelQuantRows * 4;
 
-  /// Runs one image.
+  /// Runs p_images images, one after the other.
   template <int t_InDepth, int t_OutDepth>
-  static void run(hls::stream<Word, t_InDepth>& p_in, hls::stream<Word, t_OutDepth>& p_out, const Params& p_p) {
+  static void run(hls::stream<Word, t_InDepth>& p_in, hls::stream<Word, t_OutDepth>& p_out, const Params& p_p,
+                  uint32_t p_images = 1) {
     p_p.declare();
     FIBHA_DATAFLOW(sesl_dw);
     hls::stream<Word> l_windows("dw.windows");
     hls::stream<Acc<t_Simd>> l_acc("dw.acc");
-    FIBHA_PROCESS(sesl_dw, "window", Window::run(p_in, l_windows, p_p.q.in_zp));
-    FIBHA_PROCESS(sesl_dw, "dwmac", D::run(l_windows, l_acc, p_p.w, p_p.bias, p_p.q.in_zp));
-    FIBHA_PROCESS(sesl_dw, "requant", Rq::run(l_acc, p_out, p_p.mult, p_p.shift, p_p.q));
+    FIBHA_PROCESS(sesl_dw, "window", Window::run(p_in, l_windows, p_p.q.in_zp, p_images));
+    FIBHA_PROCESS(sesl_dw, "dwmac", D::run(l_windows, l_acc, p_p.w, p_p.bias, p_p.q.in_zp, p_images));
+    FIBHA_PROCESS(sesl_dw, "requant", Rq::run(l_acc, p_out, p_p.mult, p_p.shift, p_p.q, p_images));
     FIBHA_DATAFLOW_RUN(sesl_dw);
   }
 };

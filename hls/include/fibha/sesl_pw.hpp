@@ -52,14 +52,15 @@ struct SeslPw {
   static constexpr unsigned kInputBufferBytes = t_InC;
   static constexpr unsigned kWeightBytes = t_OutC * t_InC + t_OutC * kChannelQuantRows * 4;
 
-  /// Runs one image.
+  /// Runs p_images images, one after the other.
   template <int t_InDepth, int t_OutDepth>
-  static void run(hls::stream<InWord, t_InDepth>& p_in, hls::stream<OutWord, t_OutDepth>& p_out, const Params& p_p) {
+  static void run(hls::stream<InWord, t_InDepth>& p_in, hls::stream<OutWord, t_OutDepth>& p_out, const Params& p_p,
+                  uint32_t p_images = 1) {
     p_p.declare();
     FIBHA_DATAFLOW(sesl_pw);
     hls::stream<Acc<t_Pe>> l_acc("pw.acc");
-    FIBHA_PROCESS(sesl_pw, "mvau", M::run(p_in, l_acc, p_p.w, p_p.bias, p_p.q.in_zp));
-    FIBHA_PROCESS(sesl_pw, "requant", Rq::run(l_acc, p_out, p_p.mult, p_p.shift, p_p.q));
+    FIBHA_PROCESS(sesl_pw, "mvau", M::run(p_in, l_acc, p_p.w, p_p.bias, p_p.q.in_zp, p_images));
+    FIBHA_PROCESS(sesl_pw, "requant", Rq::run(l_acc, p_out, p_p.mult, p_p.shift, p_p.q, p_images));
     FIBHA_DATAFLOW_RUN(sesl_pw);
   }
 };
@@ -83,12 +84,14 @@ struct StreamResize {
   static constexpr unsigned kIterations = kSplit ? kOutWords : t_InWords;
 
   template <int t_InDepth, int t_OutDepth>
-  static void run(hls::stream<Vec<t_InW>, t_InDepth>& p_in, hls::stream<Vec<t_OutW>, t_OutDepth>& p_out) {
+  static void run(hls::stream<Vec<t_InW>, t_InDepth>& p_in, hls::stream<Vec<t_OutW>, t_OutDepth>& p_out,
+                  uint32_t p_images = 1) {
     Vec<t_InW> l_in = {};
     Vec<t_OutW> l_out = {};
     unsigned l_part = 0;
-    FIBHA_PIPELINED_FOR(resize_loop, latency::kCopy) (unsigned l_i = 0; l_i < kIterations; ++l_i) {
+    FIBHA_PIPELINED_FOR(resize_loop, latency::kCopy) (uint64_t l_i = 0; l_i < p_images * kIterations; ++l_i) {
       FIBHA_PIPELINE(resize_loop, 1);
+#pragma HLS LOOP_TRIPCOUNT max=kIterations * kStreamImages
       if (kSplit) {
         if (l_part == 0) {
           l_in = p_in.read();
@@ -121,8 +124,9 @@ template <unsigned t_InWords, unsigned t_InW, unsigned t_OutW,
           bool t_Direct = (t_InW % t_OutW == 0 || t_OutW % t_InW == 0)>
 struct Regroup {
   template <int t_InDepth, int t_OutDepth>
-  static void run(hls::stream<Vec<t_InW>, t_InDepth>& p_in, hls::stream<Vec<t_OutW>, t_OutDepth>& p_out) {
-    StreamResize<t_InWords, t_InW, t_OutW>::run(p_in, p_out);
+  static void run(hls::stream<Vec<t_InW>, t_InDepth>& p_in, hls::stream<Vec<t_OutW>, t_OutDepth>& p_out,
+                  uint32_t p_images = 1) {
+    StreamResize<t_InWords, t_InW, t_OutW>::run(p_in, p_out, p_images);
   }
 };
 
@@ -133,11 +137,12 @@ struct Regroup<t_InWords, t_InW, t_OutW, false> {
   using Up = StreamResize<Down::kOutWords, kG, t_OutW>;
 
   template <int t_InDepth, int t_OutDepth>
-  static void run(hls::stream<Vec<t_InW>, t_InDepth>& p_in, hls::stream<Vec<t_OutW>, t_OutDepth>& p_out) {
+  static void run(hls::stream<Vec<t_InW>, t_InDepth>& p_in, hls::stream<Vec<t_OutW>, t_OutDepth>& p_out,
+                  uint32_t p_images = 1) {
     FIBHA_DATAFLOW(regroup);
     hls::stream<Vec<kG>> l_mid("regroup.mid");
-    FIBHA_PROCESS(regroup, "down", Down::run(p_in, l_mid));
-    FIBHA_PROCESS(regroup, "up", Up::run(l_mid, p_out));
+    FIBHA_PROCESS(regroup, "down", Down::run(p_in, l_mid, p_images));
+    FIBHA_PROCESS(regroup, "up", Up::run(l_mid, p_out, p_images));
     FIBHA_DATAFLOW_RUN(regroup);
   }
 };

@@ -54,6 +54,10 @@ inline Vec<t_N> splat(int32_t p_value) {
   return l_word;
 }
 
+/// Images one kernel call streams at most (the SESL engines' loop trip counts for Vitis;
+/// the input and output buffers' capacity, `fibha-compile`'s overlay::STREAM_IMAGES).
+constexpr unsigned kStreamImages = 4;
+
 /// How a convolution window treats the border, as TFLite's SAME and VALID.
 enum class Padding : uint8_t {
   kSame,   ///< output = ceil(input / stride); the missing rows/columns split top/left first.

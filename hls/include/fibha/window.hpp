@@ -115,18 +115,31 @@ struct WindowGen {
   static constexpr uint64_t kWrites = uint64_t{t_Geo::kScanPixels} * t_Sf;
   static constexpr unsigned kDepth = latency::kStreamRead + latency::kBramRead + latency::kStreamWrite;
 
-  /// Streams one image: its input pixels in, its windows out. p_zp fills the padding.
+  /// Streams p_images images: their input pixels in, their windows out (one image after
+  /// the other; the ring starts afresh with each). p_zp fills the padding.
   template <int t_InDepth, int t_OutDepth>
   static void run(hls::stream<Vec<t_Simd>, t_InDepth>& p_in, hls::stream<Vec<t_Simd>, t_OutDepth>& p_out,
-                  int32_t p_zp) {
+                  int32_t p_zp, uint32_t p_images = 1) {
+    Array<Vec<t_Simd>, kBufWords> l_ring;
+    FIBHA_AGGREGATE(l_ring);
+    FIBHA_BIND_STORAGE(l_ring, ram_s2p, bram);
+  window_image_loop:
+    for (uint32_t l_n = 0; l_n < p_images; ++l_n) {
+#pragma HLS LOOP_TRIPCOUNT max=kStreamImages
+      image(p_in, p_out, p_zp, l_ring);
+    }
+  }
+
+ private:
+  /// One image through the ring.
+  template <int t_InDepth, int t_OutDepth>
+  static void image(hls::stream<Vec<t_Simd>, t_InDepth>& p_in, hls::stream<Vec<t_Simd>, t_OutDepth>& p_out,
+                    int32_t p_zp, Array<Vec<t_Simd>, kBufWords>& p_ring) {
     using G = t_Geo;
     constexpr unsigned kK = G::kK;
     constexpr unsigned kS = G::kStride;
     constexpr unsigned kW = G::kScanW;
     constexpr unsigned kNoLimit = G::kScanPixels;
-    Array<Vec<t_Simd>, kBufWords> l_ring;
-    FIBHA_AGGREGATE(l_ring);
-    FIBHA_BIND_STORAGE(l_ring, ram_s2p, bram);
     const Vec<t_Simd> l_pad = splat<t_Simd>(p_zp);
     // Writer: scan position (row, column, word), its ring row, scan pixels complete.
     unsigned l_wRow = 0;
@@ -161,15 +174,17 @@ struct WindowGen {
           l_limit = !l_lastRow ? l_need + kS * kW : kNoLimit;
         }
       }
-      // An input word is taken only when one has arrived, so a slow producer never holds
-      // back the windows that are already complete (a non-blocking read).
-      const bool l_ringFree = l_readerDone || l_wRow < l_oy * kS + kRows;
+      // While a complete window is being emitted, an input word is taken only when one has
+      // arrived (a non-blocking check), so a slow producer never holds the windows back;
+      // when nothing else can happen, the read blocks (the loop stalls for its input
+      // instead of spinning, which is the same in time and is charged as a wait).
+      const bool p_ringFree = l_readerDone || l_wRow < l_oy * kS + kRows;
       const bool l_input = G::is_input(l_wRow, l_wCol);
-      const bool l_canWrite =
-          l_writes < kWrites && l_wPix <= l_limit && l_ringFree && (!l_input || !p_in.empty());
+      const bool l_canWrite = l_writes < kWrites && l_wPix <= l_limit && p_ringFree &&
+                              (!l_input || !l_canRead || !p_in.empty());
       if (l_canWrite) {
         const Vec<t_Simd> l_word = l_input ? p_in.read() : l_pad;
-        l_ring[(l_wRing * kW + l_wCol) * t_Sf + l_wSf] = l_word;
+        p_ring[(l_wRing * kW + l_wCol) * t_Sf + l_wSf] = l_word;
         ++l_writes;
         if (l_wSf + 1 == t_Sf) {
           l_wSf = 0;
@@ -186,9 +201,9 @@ struct WindowGen {
         }
       }
       if (l_canRead) {
-        const unsigned l_ring0 = l_topRing + l_ky;
-        const unsigned l_row = l_ring0 >= kRows ? l_ring0 - kRows : l_ring0;
-        p_out.write(l_ring[(l_row * kW + l_ox * kS + l_kx) * t_Sf + l_rSf]);
+        const unsigned p_ring0 = l_topRing + l_ky;
+        const unsigned l_row = p_ring0 >= kRows ? p_ring0 - kRows : p_ring0;
+        p_out.write(p_ring[(l_row * kW + l_ox * kS + l_kx) * t_Sf + l_rSf]);
         ++l_reads;
         // Advance the inner indices in the chosen order; then the output pixel.
         bool l_pixelDone = false;

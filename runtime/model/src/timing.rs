@@ -46,7 +46,8 @@ pub struct EngineTiming {
     /// The plan's engine name (`e2.firb`) or the part (`sesl part`).
     pub name: String,
     /// Cycles per image. For an engine of the SESL chain the timed figure is the engine's
-    /// own time: its span less the cycles it waited for its input or its output.
+    /// own time: the busiest of its processes (its slowest stage), less the cycles it
+    /// waited for its input or its output; for an SEML engine, its layers' spans.
     #[serde(flatten)]
     pub cycles: Cycles,
     /// What bounds it in the timed C simulation (its largest charge).
@@ -116,8 +117,11 @@ pub struct TimingReport {
     pub source: String,
     /// The accelerator clock both figures are counted in, MHz.
     pub clock_mhz: f64,
-    /// One image, from ap_start to ap_done (the cycle register): the latency.
+    /// One image, from ap_start to ap_done (the cycle register), the SESL weights already
+    /// on chip from an earlier call with the bundle: the latency.
     pub image: Cycles,
+    /// The first call with a bundle, which loads the SESL weights (timed C simulation).
+    pub first_call_cycles: u64,
     /// Cycles per image with images streaming through one run (the SESL part on image
     /// n + 1 while the SEML part computes image n): the inverse of the throughput.
     pub period: Cycles,
@@ -200,6 +204,14 @@ impl TimingReport {
             ));
         };
         row("image (cycle register)", &r.image, "");
+        row(
+            "first call (loads the SESL weights)",
+            &Cycles {
+                plan_cycles: 0,
+                timed_cycles: r.first_call_cycles,
+            },
+            "",
+        );
         row(
             &format!("period ({} images streaming)", r.stream_images),
             &r.period,

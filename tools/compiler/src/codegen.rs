@@ -363,7 +363,7 @@ fn chain_block(o: &mut String, hw: &HwDesign, chain: &[ChainEngine], in_word: u3
             );
             let _ = writeln!(
                 body,
-                "  FIBHA_PROCESS(sesl_chain, \"{name}.regroup\", (Regroup<{}, {prev_word}, {}>::run({prev}, {stream})));",
+                "  FIBHA_PROCESS(sesl_chain, \"{name}.regroup\", (Regroup<{}, {prev_word}, {}>::run({prev}, {stream}, p_images)));",
                 prev_bytes / u64::from(prev_word),
                 c.in_word
             );
@@ -388,7 +388,7 @@ fn chain_block(o: &mut String, hw: &HwDesign, chain: &[ChainEngine], in_word: u3
         };
         let _ = writeln!(
             body,
-            "  FIBHA_PROCESS(sesl_chain, \"{name}\", {}::run({prev}, {dst}, p_w.e{i}));",
+            "  FIBHA_PROCESS(sesl_chain, \"{name}\", {}::run({prev}, {dst}, p_w.e{i}, p_images));",
             c.alias
         );
         prev = dst;
@@ -399,15 +399,15 @@ fn chain_block(o: &mut String, hw: &HwDesign, chain: &[ChainEngine], in_word: u3
         let _ = writeln!(
             body,
             "  (void)p_w;\n  // No SESL part: the image goes to the SEML part unchanged.\n  \
-             FIBHA_PROCESS(sesl_chain, \"copy\", (copy_words<kSeslInH * kSeslInW * kSeslInC / kSeslInWord, kSeslInWord>(p_in, p_out)));"
+             FIBHA_PROCESS(sesl_chain, \"copy\", (copy_words<kSeslInH * kSeslInW * kSeslInC / kSeslInWord, kSeslInWord>(p_in, p_out, p_images)));"
         );
     }
     let _ = writeln!(
         o,
-        "\n/// The SESL chain: one DATAFLOW process per engine, joined by named streams.\n\
+        "\n/// The SESL chain on p_images images: one DATAFLOW process per engine, joined by named streams.\n\
          template <int t_InDepth, int t_OutDepth>\n\
          void sesl_chain(hls::stream<Vec<kSeslInWord>, t_InDepth>& p_in, hls::stream<Vec<kSeslOutWord>, t_OutDepth>& p_out,\n\
-         {}const SeslWeights& p_w) {{\n  FIBHA_DATAFLOW(sesl_chain);\n{decls}{body}  FIBHA_DATAFLOW_RUN(sesl_chain);\n}}",
+         {}const SeslWeights& p_w, uint32_t p_images) {{\n  FIBHA_DATAFLOW(sesl_chain);\n{decls}{body}  FIBHA_DATAFLOW_RUN(sesl_chain);\n}}",
         " ".repeat(16),
     );
 }

@@ -15,8 +15,9 @@
 //!   after another; feature maps stay on chip in three memories (a design whose maps do
 //!   not fit the BRAM left does not fit).
 //! - Hybrid: latency = T_SESL + T_SEML - the hand-off (taken in while the SESL part
-//!   produces it); throughput = 1 / max(T_SESL, T_SEML, DDR bytes per image / bandwidth),
-//!   since the parts work on consecutive images and share the DDR.
+//!   produces it); throughput = 1 / max(slowest SESL stage, T_SEML, DDR bytes per image /
+//!   bandwidth), since the parts work on consecutive images (and the SESL part streams
+//!   them through its pipeline) and share the DDR.
 //! - DSP slices: one per int8 MAC, and four per 32 x 32-bit multiply of the requantizers
 //!   and ADD rescaling each engine instantiates ([`cost::stage_requantizers`],
 //!   [`SemlPar`]).
@@ -411,15 +412,10 @@ pub fn evaluate(net: &Network, budget: &Budget, spec: &DesignSpec) -> Evaluation
             budget.bram36
         ));
     }
-    // A pure SESL design overlaps images in its pipeline (FiBHA's model takes its
-    // throughput from the slowest stage); a hybrid's SESL part hands each image to the
-    // SEML part, so the part's whole time counts (throughput = 1 / max(T_SESL, T_SEML)).
-    let sesl_share = if split_layer < net.layers.len() {
-        t_sesl
-    } else {
-        t_sesl_steady
-    };
-    let period = sesl_share.max(t_seml).max(ddr_bytes as f64 / bw);
+    // The SESL part streams images through its pipeline (image n + 1 enters its first
+    // engines while image n leaves its last ones), so its share of the period is its
+    // slowest stage, in a hybrid as in a pure SESL design (FiBHA's model).
+    let period = t_sesl_steady.max(t_seml).max(ddr_bytes as f64 / bw);
     let utilization = if pes > 0 {
         net.macs() as f64 / (f64::from(pes) * period * f)
     } else {

@@ -75,16 +75,16 @@ struct SeslWeights {
   }
 };
 
-/// The SESL chain, stages joined by named streams.
+/// The SESL chain on p_images images, stages joined by named streams.
 template <int t_InDepth, int t_OutDepth>
 void sesl_chain(hls::stream<Vec<kSeslInWord>, t_InDepth>& p_in, hls::stream<Vec<kSeslOutWord>, t_OutDepth>& p_out,
-                const SeslWeights& p_w) {
+                const SeslWeights& p_w, uint32_t p_images) {
   FIBHA_DATAFLOW(sesl_chain);
   hls::stream<Conv0::OutWord, Firb1::kInputFifoDepth> l_conv0Out("sesl.conv0_out");
   hls::stream<Firb1::OutWord, Firb2::kInputFifoDepth> l_firb1Out("sesl.firb1_out");
-  FIBHA_PROCESS(sesl_chain, "conv0", Conv0::run(p_in, l_conv0Out, p_w.conv0));
-  FIBHA_PROCESS(sesl_chain, "firb1", Firb1::run(l_conv0Out, l_firb1Out, p_w.firb1));
-  FIBHA_PROCESS(sesl_chain, "firb2", Firb2::run(l_firb1Out, p_out, p_w.firb2));
+  FIBHA_PROCESS(sesl_chain, "conv0", Conv0::run(p_in, l_conv0Out, p_w.conv0, p_images));
+  FIBHA_PROCESS(sesl_chain, "firb1", Firb1::run(l_conv0Out, l_firb1Out, p_w.firb1, p_images));
+  FIBHA_PROCESS(sesl_chain, "firb2", Firb2::run(l_firb1Out, p_out, p_w.firb2, p_images));
   FIBHA_DATAFLOW_RUN(sesl_chain);
 }
 
