@@ -140,35 +140,38 @@ void add_residual(tb::Rng& p_rng, SemlSpec& p_l, uint32_t p_res, int32_t p_resZp
 }
 
 /// An inverted-residual block (expand, depthwise, project with residual) on an h x w x c
-/// hand-off in fm0, expansion t, depthwise k x k stride s; then a pointwise head to p_head
-/// channels when p_head > 0.
+/// hand-off in fm0, expansion t, depthwise k x k stride s; then a depthwise k x k stride s
+/// and a pointwise head to p_head channels when p_head > 0. The projections write a memory
+/// the depthwise layer before them does not read, so each runs with it (fused) unless
+/// p_apart.
 std::vector<SemlSpec> block(tb::Rng& p_rng, int p_h, int p_w, int p_c, int p_t, int p_k, int p_s, int p_head,
-                            int32_t p_inZp) {
+                            int32_t p_inZp, bool p_apart = false) {
   std::vector<SemlSpec> l_p;
   const int l_e = p_c * p_t;
+  const uint32_t l_projectOut = p_apart ? 1 : 3;
   l_p.push_back(random_layer(p_rng, LayerKind::kPointwise, ref::make_shape(p_h, p_w, p_c, l_e, 1, 1, Padding::kSame),
                              p_inZp, 0, 1));
   l_p.push_back(random_layer(p_rng, LayerKind::kDepthwise, ref::make_shape(p_h, p_w, l_e, l_e, p_k, 1, Padding::kSame),
                              l_p.back().q.out_zp, 1, 2));
   l_p.push_back(random_layer(p_rng, LayerKind::kPointwise, ref::make_shape(p_h, p_w, l_e, p_c, 1, 1, Padding::kSame),
-                             l_p.back().q.out_zp, 2, 1));
+                             l_p.back().q.out_zp, 2, l_projectOut));
   add_residual(p_rng, l_p.back(), 0, p_inZp);
-  if (p_s > 1 || p_head > 0) {
+  if (p_head > 0) {
     const ref::ConvShape l_dw = ref::make_shape(p_h, p_w, p_c, p_c, p_k, p_s, Padding::kSame);
-    l_p.push_back(random_layer(p_rng, LayerKind::kDepthwise, l_dw, l_p.back().add.out_zp, 1, 2));
+    l_p.push_back(random_layer(p_rng, LayerKind::kDepthwise, l_dw, l_p.back().add.out_zp, l_projectOut, 2));
     l_p.push_back(random_layer(p_rng, LayerKind::kPointwise,
                                ref::make_shape(l_dw.out_h, l_dw.out_w, p_c, p_head, 1, 1, Padding::kSame),
-                               l_p.back().q.out_zp, 2, 0));
+                               l_p.back().q.out_zp, 2, p_apart ? l_projectOut : 0));
   }
   return l_p;
 }
 
 template <class S>
 void program_case(const std::string& p_name, uint32_t p_seed, int p_h, int p_w, int p_c, int p_t, int p_k, int p_s,
-                  int p_head, size_t p_images) {
+                  int p_head, size_t p_images, bool p_apart = false) {
   tb::Rng l_rng(p_seed);
   const int32_t l_inZp = static_cast<int32_t>(l_rng.uniform(-128, 127));
-  const std::vector<SemlSpec> l_layers = block(l_rng, p_h, p_w, p_c, p_t, p_k, p_s, p_head, l_inZp);
+  const std::vector<SemlSpec> l_layers = block(l_rng, p_h, p_w, p_c, p_t, p_k, p_s, p_head, l_inZp, p_apart);
   std::vector<std::vector<int8_t>> l_images;
   for (size_t l_n = 0; l_n < p_images; ++l_n) {
     l_images.push_back(tb::random_bytes(l_rng, static_cast<size_t>(p_h) * p_w * p_c));
@@ -257,11 +260,13 @@ int main(int p_argc, char** p_argv) {
     program_case<Small>("7x9x20 t2 3x3/1, head 5x5/2 -> 32, two images", 41, 7, 9, 20, 2, 5, 2, 32, 2);
     program_case<Small>("5x5x16 t3 3x3/1, head 3x3/2 -> 48", 42, 5, 5, 16, 3, 3, 2, 48, 1);
     program_case<Small>("1x1x32 t2 3x3/1 (single pixel)", 43, 1, 1, 32, 2, 3, 1, 0, 1);
+    program_case<Small>("7x9x20 t2 5x5/2 head -> 32, the projections apart", 44, 7, 9, 20, 2, 5, 2, 32, 1, true);
     bad_multiplier_case();
 
     std::printf("tb_seml: MobileNetV2-sized instance on MobileNetV2 bottlenecks\n");
     program_case<MnV2>("28x28x32 t6 3x3/1, head 3x3/2 -> 64", 61, 28, 28, 32, 6, 3, 2, 64, 1);
     program_case<MnV2>("14x14x96 t6 3x3/1", 62, 14, 14, 96, 6, 3, 1, 0, 1);
+    program_case<MnV2>("14x14x96 t6 3x3/1, the projection apart", 62, 14, 14, 96, 6, 3, 1, 0, 1, true);
     program_case<MnV2>("7x7x160 t6 3x3/1, head -> 320", 63, 7, 7, 160, 6, 3, 1, 320, 2);
   });
 }

@@ -62,7 +62,8 @@ Model make_model(uint32_t p_seed) {
   l_m.firb2 = tb::random_bottleneck(l_rng, 8, 8, 8, 4, 12, 5, 2, false, l_m.firb1.add.out_zp);
   const int32_t l_seslZp = l_m.firb2.proj_q.out_zp;
   int32_t l_zp = l_seslZp;
-  // 4x4x12 in fm0 -> PW 40 (fm1) -> DW 3x3 (fm2) -> PW 12 + fm0 (fm1) -> DW 5x5/2 (fm2) -> PW 32 (fm0).
+  // 4x4x12 in fm0 -> PW 40 (fm1) -> DW 3x3 (fm2) -> PW 12 + fm0 (fm3) -> DW 5x5/2 (fm2) -> PW 32 (fm0);
+  // each depthwise layer runs with the pointwise one after it.
   const auto l_layer = [&](LayerKind p_kind, const ref::ConvShape& p_s, uint32_t p_in, uint32_t p_out, bool p_relu6) {
     SemlSpec l_l;
     l_l.kind = p_kind;
@@ -80,13 +81,13 @@ Model make_model(uint32_t p_seed) {
   };
   l_layer(LayerKind::kPointwise, ref::make_shape(4, 4, 12, 40, 1, 1, Padding::kSame), 0, 1, true);
   l_layer(LayerKind::kDepthwise, ref::make_shape(4, 4, 40, 40, 3, 1, Padding::kSame), 1, 2, true);
-  l_layer(LayerKind::kPointwise, ref::make_shape(4, 4, 40, 12, 1, 1, Padding::kSame), 2, 1, false);
+  l_layer(LayerKind::kPointwise, ref::make_shape(4, 4, 40, 12, 1, 1, Padding::kSame), 2, 3, false);
   SemlSpec& l_project = l_m.layers.back();
   l_project.residual = true;
   l_project.res_buf = 0;
   l_project.add = tb::random_add_params(l_rng, l_project.q.out_zp, l_seslZp);
   l_zp = l_project.add.out_zp;
-  l_layer(LayerKind::kDepthwise, ref::make_shape(4, 4, 12, 12, 5, 2, Padding::kSame), 1, 2, true);
+  l_layer(LayerKind::kDepthwise, ref::make_shape(4, 4, 12, 12, 5, 2, Padding::kSame), 3, 2, true);
   l_layer(LayerKind::kPointwise, ref::make_shape(2, 2, 12, 32, 1, 1, Padding::kSame), 2, 0, false);
   return l_m;
 }
@@ -450,27 +451,16 @@ void bad_inputs(const Model& p_m, const tb::BundleParts& p_good) {
       {"map over the engine's 16 pixels", l_desc(0, [](LayerDesc& p_d) {
          p_d.in_h = p_d.out_h = 5;
        }), StatusCode::kEngineLimit, 0, true},
-      {"unknown feature-map memory", l_desc(2, [](LayerDesc& p_d) { p_d.out_buf = 3; }), StatusCode::kBufferId, 2,
+      {"unknown feature-map memory", l_desc(2, [](LayerDesc& p_d) { p_d.out_buf = 4; }), StatusCode::kBufferId, 2,
        true},
       {"writes the map it reads", l_desc(2, [](LayerDesc& p_d) { p_d.out_buf = 2; }), StatusCode::kBufferId, 2, true},
-      {"adds the map it writes", l_desc(2, [](LayerDesc& p_d) { p_d.res_buf = 1; }), StatusCode::kBufferId, 2, true},
-      {"does not read its predecessor's output", l_desc(3, [](LayerDesc& p_d) { p_d.in_buf = 0; p_d.out_buf = 2; }),
+      {"adds the map it writes", l_desc(2, [](LayerDesc& p_d) { p_d.res_buf = 3; }), StatusCode::kBufferId, 2, true},
+      {"does not read its predecessor's output", l_desc(3, [](LayerDesc& p_d) { p_d.in_buf = 1; }),
        StatusCode::kBufferId, 3, true},
       {"first layer does not read the hand-off", l_desc(0, [](LayerDesc& p_d) { p_d.in_buf = 2; }),
        StatusCode::kBufferId, 0, true},
       {"input shape differs from the map it reads", l_desc(3, [](LayerDesc& p_d) { p_d.in_h = 3; p_d.out_h = 2; }),
        StatusCode::kInputRange, 3, true},
-      {"depthwise after depthwise", [](tb::BundleParts& p_p, Args&) {
-         // Layer 2 as a valid 1x1 depthwise layer of 40 channels.
-         LayerDesc& l_d = p_p.descs[2];
-         l_d.kind = static_cast<uint32_t>(LayerKind::kDepthwise);
-         l_d.flags = 0;
-         l_d.res_buf = 0;
-         l_d.out_c = 40;
-         l_d.params_beats = dw_block_beats(3, 1);
-         l_d.conv_zp = l_d.res_zp = l_d.left_shift = l_d.a_mult = l_d.a_shift = 0;
-         l_d.b_mult = l_d.b_shift = l_d.add_mult = l_d.add_shift = 0;
-       }, StatusCode::kLayerKind, 2, true},
       {"last layer output of another size", [](tb::BundleParts& p_p, Args& p_a) {
          p_p.output_bytes = kOutputBytes + 16;
          p_a.output_bytes = kOutputBytes + 16;

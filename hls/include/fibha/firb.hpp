@@ -228,10 +228,19 @@ struct Firb {
   /// FIFO depth an engine in front of this one should give its output: one input pixel,
   /// which the first stage reads in bursts.
   static constexpr unsigned kInputFifoDepth = (kHasExpand ? ExpM::kSf : kSfE) + 2;
+  /// FIFO between the front and the window generator: the new input words of one output
+  /// pixel (S x S pixels). The projection holds each pixel for its NF folds without
+  /// reading; the depthwise stages back up and the window generator stalls on its output.
+  /// With the default depth of 2 the front stalls with it and, when it is nearly as slow
+  /// as the projection, never catches up: the timed C simulation put a stride-2 FIRB of
+  /// MobileNetV2 (expansion 802,816 cycles, projection 903,168) at 1,241,230 cycles an
+  /// image; with this depth it runs at the projection's rate.
+  static constexpr unsigned kDwInDepth = t_Stride * t_Stride * (kExpC / t_SimdD) + 2;
   static constexpr unsigned kLineBufferBytes = Window::kBufBytes;
   static constexpr unsigned kSkipFifoBytes = kSkipFifoWords * t_SimdE;
-  /// The FIFOs in front of the two MVAUs: one pixel each.
-  static constexpr unsigned kFifoBytes = (kHasExpand ? (ExpM::kSf + 2) * t_SimdE : 0) + (ProjM::kSf + 2) * t_SimdP;
+  /// The FIFOs in front of the two MVAUs (one pixel each) and of the window generator.
+  static constexpr unsigned kFifoBytes =
+      (kHasExpand ? (ExpM::kSf + 2) * t_SimdE : 0) + kDwInDepth * t_SimdD + (ProjM::kSf + 2) * t_SimdP;
   static constexpr unsigned kOnChipBytes = kLineBufferBytes + kSkipFifoBytes + kFifoBytes;
   /// int8 multipliers the three MAC stages instantiate per cycle.
   static constexpr unsigned kMacsPerCycle = (kHasExpand ? t_PeE * t_SimdE : 0) + t_SimdD + t_PeP * t_SimdP;
@@ -278,7 +287,7 @@ struct Firb {
 #endif
     p_p.declare();
     FIBHA_DATAFLOW(firb);
-    hls::stream<DwWord> l_dwIn("firb.dw_in");
+    hls::stream<DwWord, kDwInDepth> l_dwIn("firb.dw_in");
     SkipFifo l_skip("firb.skip");
     hls::stream<DwWord> l_windows("firb.windows");
     hls::stream<Acc<t_SimdD>> l_dwAcc("firb.dw_acc");

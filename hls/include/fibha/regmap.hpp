@@ -282,6 +282,8 @@ enum class BufferId : uint32_t {
   kFm1 = 1,
   /// On-chip feature-map memory 2.
   kFm2 = 2,
+  /// On-chip feature-map memory 3.
+  kFm3 = 3,
 };
 
 /// The name of a status code ("unknown" for values outside the list).

@@ -12,7 +12,7 @@
 //               into the other half of a double buffer (the prefetch);
 //   write_out   the output stream to DDR in bursts.
 //
-// Feature maps: three on-chip memories (buffer_id fm0..fm2) of 16-channel words (a pixel
+// Feature maps: four on-chip memories (buffer_id fm0..fm3) of 16-channel words (a pixel
 // of C channels is ceil(C / 16) words, lanes past C unused). Word j of pixel p of a map
 // with G = ceil(words / t_Kd) word groups lives in bank [p % t_Pp][j % t_Kd] at
 // (p / t_Pp) * G + j / t_Kd: the pointwise engine reads word j of t_Pp pixels per cycle,
@@ -26,7 +26,10 @@
 // accumulates: t_RqWords words per cycle, or with a residual (TFLite ADD fused into the
 // write-back) t_AddLanes lanes per cycle; a group takes max(CF, drain steps) cycles.
 // Depthwise engine: t_Kd words (16 t_Kd channels) of one output pixel per cycle, one tap
-// per cycle; the zero point outside the image; t_DwRqWords words requantized per cycle.
+// per cycle; the zero point outside the image; t_DwRqWords words requantized per cycle. A
+// depthwise layer runs concurrently with the first fold of the pointwise layer after it
+// (unless that one writes the depthwise layer's input): the fold takes each pixel group
+// as soon as the depthwise engine has written it; the other folds follow.
 //
 // Parameter blobs (the bundle's SEML section; the packer in tools/compiler/src/pack.rs
 // writes this layout, hls/tb/bundle_builder.hpp the testbench's): a blob is a sequence of
@@ -73,8 +76,17 @@ using regmap::StatusCode;
 constexpr unsigned kFmLanes = 16;
 /// One feature-map word.
 using FmWord = Vec<kFmLanes>;
-/// Feature-map memories of the SEML part.
-constexpr unsigned kFmCount = 3;
+/// Feature-map memories of the SEML part: a bottleneck's input (its residual), the
+/// expanded map the depthwise layer reads, the depthwise output, and the projection's
+/// output, which is written while the depthwise layer still reads its input.
+constexpr unsigned kFmCount = 4;
+
+/// Whether the engine runs pointwise layer p_pw concurrently with depthwise layer p_dw
+/// before it: its output must not overwrite the map the depthwise layer is reading.
+inline bool fused(const LayerDesc& p_dw, const LayerDesc& p_pw) {
+  return p_dw.kind == static_cast<uint32_t>(LayerKind::kDepthwise) &&
+         p_pw.kind == static_cast<uint32_t>(LayerKind::kPointwise) && p_pw.out_buf != p_dw.in_buf;
+}
 
 /// Words of a pixel of p_c channels.
 constexpr uint32_t fm_words(uint32_t p_c) { return (p_c + kFmLanes - 1) / kFmLanes; }
@@ -263,14 +275,12 @@ struct SemlPart {
   /// p_prev/p_live carry the state between calls (call with p_index 0, 1, ...).
   struct ProgramCheck {
     uint32_t buf = 0;           ///< where the previous layer's output lives
-    bool depthwise = false;     ///< the previous layer is a depthwise one
     uint32_t h = 0, w = 0, c = 0;
     uint32_t map_h[kFmCount] = {}, map_w[kFmCount] = {}, map_c[kFmCount] = {};
 
     /// The hand-off: the SESL part's output in fm0.
     void start(uint32_t p_h, uint32_t p_w, uint32_t p_c) {
       buf = 0;
-      depthwise = false;
       h = p_h;
       w = p_w;
       c = p_c;
@@ -285,13 +295,7 @@ struct SemlPart {
       if (p_d.in_buf != buf) {
         return StatusCode::kBufferId;
       }
-      // A depthwise layer's parameters arrive while the layer before it computes, into
-      // the one depthwise parameter memory.
-      const bool l_dw = p_d.kind == static_cast<uint32_t>(LayerKind::kDepthwise);
-      if (l_dw && depthwise) {
-        return StatusCode::kLayerKind;
-      }
-      depthwise = l_dw;
+
       if (p_d.in_h != h || p_d.in_w != w || p_d.in_c != c) {
         return StatusCode::kInputRange;
       }
@@ -385,10 +389,10 @@ struct SemlPart {
     Array<int32_t, 2, t_Pe> pw_bias;
     Array<int32_t, 2, t_Pe> pw_mult;
     Array<int32_t, 2, t_Pe> pw_shift;
-    Array<FmWord, t_MaxTaps, kDwGroups, t_Kd> dw_w;
-    Array<int32_t, kMaxChannels> dw_bias;
-    Array<int32_t, kMaxChannels> dw_mult;
-    Array<int32_t, kMaxChannels> dw_shift;
+    Array<FmWord, 2, t_MaxTaps, kDwGroups, t_Kd> dw_w;
+    Array<int32_t, 2, kMaxChannels> dw_bias;
+    Array<int32_t, 2, kMaxChannels> dw_mult;
+    Array<int32_t, 2, kMaxChannels> dw_shift;
 
     void declare() const {
 #pragma HLS INLINE
@@ -402,11 +406,15 @@ struct SemlPart {
       FIBHA_ARRAY_COMPLETE(pw_bias, 0);
       FIBHA_ARRAY_COMPLETE(pw_mult, 0);
       FIBHA_ARRAY_COMPLETE(pw_shift, 0);
-      FIBHA_ARRAY_COMPLETE(dw_w, 3);
+      FIBHA_ARRAY_COMPLETE(dw_w, 1);
+      FIBHA_ARRAY_COMPLETE(dw_w, 4);
       FIBHA_AGGREGATE(dw_w);
-      FIBHA_ARRAY_PARTITION(dw_bias, cyclic, kDwLanes, 1);
-      FIBHA_ARRAY_PARTITION(dw_mult, cyclic, kDwLanes, 1);
-      FIBHA_ARRAY_PARTITION(dw_shift, cyclic, kDwLanes, 1);
+      FIBHA_ARRAY_COMPLETE(dw_bias, 1);
+      FIBHA_ARRAY_PARTITION(dw_bias, cyclic, kDwLanes, 2);
+      FIBHA_ARRAY_COMPLETE(dw_mult, 1);
+      FIBHA_ARRAY_PARTITION(dw_mult, cyclic, kDwLanes, 2);
+      FIBHA_ARRAY_COMPLETE(dw_shift, 1);
+      FIBHA_ARRAY_PARTITION(dw_shift, cyclic, kDwLanes, 2);
     }
   };
 
@@ -422,7 +430,21 @@ struct SemlPart {
     uint32_t k = 0;       ///< pair index within the block
     uint32_t a = 0, b = 0;  ///< weight word counters (pointwise: pe, cf; depthwise: tap, word)
     uint32_t layer = 0;   ///< the layer the block belongs to
+    bool queued = false;  ///< a pointwise fold block follows this one
+    uint32_t queued_layer = 0, queued_cf = 0;
+    unsigned queued_buf = 0;
     uint32_t fault = 0;   ///< 0, or 1 + the first layer with a multiplier or shift out of TFLite's range
+
+    /// Pairs of beats left in this block and the one queued after it.
+    uint32_t total_pairs() const { return pairs + (queued ? pw_fold_beats(t_Pe, queued_cf) / 2 : 0); }
+
+    /// Queues a pointwise fold block to start when this one ends.
+    void queue_pw(uint32_t p_layer, uint32_t p_cf, unsigned p_buf) {
+      queued = true;
+      queued_layer = p_layer;
+      queued_cf = p_cf;
+      queued_buf = p_buf;
+    }
 
     /// The block of pointwise fold (weights into tile half p_buf).
     void start_pw(uint32_t p_layer, uint32_t p_cf, unsigned p_buf) {
@@ -435,8 +457,9 @@ struct SemlPart {
       k = a = b = 0;
     }
     /// The block of a depthwise layer.
-    void start_dw(uint32_t p_layer, uint32_t p_words, uint32_t p_taps) {
+    void start_dw(uint32_t p_layer, uint32_t p_words, uint32_t p_taps, unsigned p_buf) {
       layer = p_layer;
+      buf = p_buf;
       pairs = dw_block_beats(p_words, p_taps) / 2;
       pw = false;
       words = p_words;
@@ -465,6 +488,10 @@ struct SemlPart {
       }
       ++k;
       --pairs;
+      if (pairs == 0 && queued) {
+        queued = false;
+        start_pw(queued_layer, queued_cf, queued_buf);
+      }
     }
 
    private:
@@ -489,11 +516,11 @@ struct SemlPart {
         } else if (pw) {
           p_s.pw_shift[buf][l_i] = l_v;
         } else if (p_table == 0) {
-          p_s.dw_bias[l_i] = l_v;
+          p_s.dw_bias[buf][l_i] = l_v;
         } else if (p_table == 1) {
-          p_s.dw_mult[l_i] = l_v;
+          p_s.dw_mult[buf][l_i] = l_v;
         } else {
-          p_s.dw_shift[l_i] = l_v;
+          p_s.dw_shift[buf][l_i] = l_v;
         }
       }
     }
@@ -501,7 +528,7 @@ struct SemlPart {
     void store_dw_word(State& p_s, const BundleBeat& p_beat) {
 #pragma HLS INLINE
       if (a < taps) {
-        p_s.dw_w[a][b / t_Kd][b % t_Kd] = p_beat;
+        p_s.dw_w[buf][a][b / t_Kd][b % t_Kd] = p_beat;
       }
       if (b + 1 == words) {
         b = 0;
@@ -511,15 +538,6 @@ struct SemlPart {
       }
     }
   };
-
-  /// Starts absorbing the first block of layer p_d.
-  static void absorb_layer(Absorb& p_ab, uint32_t p_layer, const LayerDesc& p_d, unsigned p_pwBuf) {
-    if (p_d.kind == static_cast<uint32_t>(LayerKind::kDepthwise)) {
-      p_ab.start_dw(p_layer, fm_words(p_d.in_c), p_d.kernel * p_d.kernel);
-    } else {
-      p_ab.start_pw(p_layer, fm_words(p_d.in_c), p_pwBuf);
-    }
-  }
 
   /// One absorb step if a block is pending.
   static void absorb_step(State& p_s, Absorb& p_ab, BeatStream& p_a, BeatStream& p_b) {
@@ -540,7 +558,8 @@ struct SemlPart {
                             BeatStream& p_a, BeatStream& p_b) {
     const uint32_t l_words = p_pixels * p_words;
     const uint32_t l_groups = ceil_div(p_words, t_Kd);
-    const uint32_t l_trips = l_words > p_ab.pairs ? l_words : p_ab.pairs;
+    const uint32_t l_pairs = p_ab.total_pairs();
+    const uint32_t l_trips = l_words > l_pairs ? l_words : l_pairs;
     uint32_t l_p = 0, l_j = 0;
     FIBHA_PIPELINED_FOR(handoff_loop, kDepth) (uint32_t l_i = 0; l_i < l_trips; ++l_i) {
       FIBHA_PIPELINE(handoff_loop, 1);
@@ -582,232 +601,334 @@ struct SemlPart {
     return p_residual ? t_Pp * p_words * (kFmLanes / t_AddLanes) : ceil_div(t_Pp * p_words, t_RqWords);
   }
 
-  /// Pointwise fold p_fold of layer p_l with the tile half p_buf, absorbing the next block.
-  static void pw_fold(State& p_s, Absorb& p_ab, const SemlLayer& p_l, uint32_t p_fold, unsigned p_buf,
-                      BeatStream& p_a, BeatStream& p_b) {
-    const uint32_t l_pixels = p_l.in_pixels();
-    const uint32_t l_groups = ceil_div(l_pixels, t_Pp);
-    const uint32_t l_cf = p_l.in_words;
-    const uint32_t l_inG = ceil_div(p_l.in_words, t_Kd);
-    const uint32_t l_outG = ceil_div(p_l.out_words, t_Kd);
-    const uint32_t l_word0 = p_fold * kPeWords;
-    const uint32_t l_valid = p_l.out_words - l_word0 < kPeWords ? p_l.out_words - l_word0 : kPeWords;
-    const uint32_t l_steps = pw_drain_steps(p_l.residual, l_valid);
-    const uint32_t l_span = l_cf > l_steps ? l_cf : l_steps;  // cycles per pixel group
-    const uint32_t l_compute = l_groups * l_span + l_steps;
-    const uint32_t l_trips = l_compute > p_ab.pairs ? l_compute : p_ab.pairs;
-    const uint32_t l_subs = kFmLanes / t_AddLanes;
+  /// Drain steps of a depthwise unit.
+  static constexpr uint32_t kDwSteps = t_Kd / t_DwRqWords;
 
-    int32_t l_acc[t_Pp][t_Pe];
-    int32_t l_stage[t_Pp][t_Pe];
-#pragma HLS ARRAY_PARTITION variable=l_acc type=complete dim=0
-#pragma HLS ARRAY_PARTITION variable=l_stage type=complete dim=0
-    uint32_t l_g = 0, l_c = 0;             // pixel group, cycle within it
-    uint32_t l_left = 0, l_dg = 0;         // drain: steps left, its pixel group
-    uint32_t l_dp = 0, l_dw = 0, l_ds = 0; // drain: pixel, word, sub-step (residual)
-    FmWord l_res = {};
-    FmWord l_y = {};
-    FIBHA_PIPELINED_FOR(pw_loop, kDepth) (uint32_t l_i = 0; l_i < l_trips; ++l_i) {
-      FIBHA_PIPELINE(pw_loop, 1);
-#pragma HLS LOOP_TRIPCOUNT max=t_MaxPixels * t_MaxWords
+  /// The pointwise engine through one fold: t_Pp pixels x t_Pe channels a cycle, a pixel
+  /// group's accumulators staged and written back while the next group accumulates.
+  struct PwFold {
+    const SemlLayer& l;
+    unsigned buf;                 ///< the weight tile half
+    uint32_t pixels, groups, cf, in_g, out_g, word0, valid, steps, span;
+    int32_t acc[t_Pp][t_Pe];
+    int32_t stage[t_Pp][t_Pe];
+    uint32_t g = 0, c = 0;                 // pixel group, cycle within it
+    uint32_t left = 0, dg = 0;             // write-back: steps left, its pixel group
+    uint32_t dp = 0, dw = 0, ds = 0;       // write-back: pixel, word, sub-step (residual)
+    FmWord res = {};
+    FmWord y = {};
+
+    PwFold(const SemlLayer& p_l, uint32_t p_fold, unsigned p_buf)
+        : l(p_l),
+          buf(p_buf),
+          pixels(p_l.in_pixels()),
+          groups(ceil_div(p_l.in_pixels(), t_Pp)),
+          cf(p_l.in_words),
+          in_g(ceil_div(p_l.in_words, t_Kd)),
+          out_g(ceil_div(p_l.out_words, t_Kd)),
+          word0(p_fold * kPeWords),
+          valid(p_l.out_words - p_fold * kPeWords < kPeWords ? p_l.out_words - p_fold * kPeWords : kPeWords),
+          steps(pw_drain_steps(p_l.residual, valid)),
+          span(cf > steps ? cf : steps) {
+#pragma HLS ARRAY_PARTITION variable=acc type=complete dim=0
+#pragma HLS ARRAY_PARTITION variable=stage type=complete dim=0
+    }
+
+    /// Cycles of the fold on its own: its groups and the last write-back.
+    uint32_t compute() const { return groups * span + steps; }
+    bool done() const { return g == groups && left == 0; }
+
+    /// One cycle; the input map holds p_ready pixels (all of them but in a fused phase).
+    void step(State& p_s, uint32_t p_ready) {
+#pragma HLS INLINE
       // Write-back of the staged group (before this cycle's staging overwrites it).
-      if (l_left != 0) {
-        const uint32_t l_j = l_word0 + l_dw;
-        const uint32_t l_pixel = l_dg * t_Pp + l_dp;
-        const uint32_t l_addr = fm_addr(l_dg, l_outG, l_j);
-        if (!p_l.residual) {
+      if (left != 0) {
+        if (!l.residual) {
           for (unsigned l_r = 0; l_r < t_RqWords; ++l_r) {
 #pragma HLS UNROLL
-            if (l_dp < t_Pp) {
+            if (dp < t_Pp) {
               FmWord l_word;
               for (unsigned l_e = 0; l_e < kFmLanes; ++l_e) {
 #pragma HLS UNROLL
-                const unsigned l_ch = l_dw * kFmLanes + l_e;
-                l_word.v[l_e] = requantize(l_stage[l_dp][l_ch], p_s.pw_mult[p_buf][l_ch], p_s.pw_shift[p_buf][l_ch], p_l.q);
+                const unsigned l_ch = dw * kFmLanes + l_e;
+                l_word.v[l_e] = requantize(stage[dp][l_ch], p_s.pw_mult[buf][l_ch], p_s.pw_shift[buf][l_ch], l.q);
               }
-              if (l_dg * t_Pp + l_dp < l_pixels) {
-                p_s.fm[p_l.out_buf][l_dp][(l_word0 + l_dw) % t_Kd][fm_addr(l_dg, l_outG, l_word0 + l_dw)] = l_word;
+              if (dg * t_Pp + dp < pixels) {
+                p_s.fm[l.out_buf][dp][(word0 + dw) % t_Kd][fm_addr(dg, out_g, word0 + dw)] = l_word;
               }
-              if (l_dw + 1 == l_valid) {
-                l_dw = 0;
-                ++l_dp;
+              if (dw + 1 == valid) {
+                dw = 0;
+                ++dp;
               } else {
-                ++l_dw;
+                ++dw;
               }
             }
           }
         } else {
-          if (l_ds == 0) {
-            l_res = p_s.fm[p_l.res_buf][l_dp][l_j % t_Kd][l_addr];
+          const uint32_t l_j = word0 + dw;
+          const uint32_t l_addr = fm_addr(dg, out_g, l_j);
+          if (ds == 0) {
+            res = p_s.fm[l.res_buf][dp][l_j % t_Kd][l_addr];
           }
           for (unsigned l_e = 0; l_e < t_AddLanes; ++l_e) {
 #pragma HLS UNROLL
-            const unsigned l_lane = l_ds * t_AddLanes + l_e;
-            const unsigned l_ch = l_dw * kFmLanes + l_lane;
-            const int8_t l_conv =
-                requantize(l_stage[l_dp][l_ch], p_s.pw_mult[p_buf][l_ch], p_s.pw_shift[p_buf][l_ch], p_l.q);
-            l_y.v[l_lane] = add_requantize(l_conv, l_res.v[l_lane], p_l.add);
+            const unsigned l_lane = ds * t_AddLanes + l_e;
+            const unsigned l_ch = dw * kFmLanes + l_lane;
+            const int8_t l_conv = requantize(stage[dp][l_ch], p_s.pw_mult[buf][l_ch], p_s.pw_shift[buf][l_ch], l.q);
+            y.v[l_lane] = add_requantize(l_conv, res.v[l_lane], l.add);
           }
-          if (l_ds + 1 == l_subs) {
-            if (l_pixel < l_pixels) {
-              p_s.fm[p_l.out_buf][l_dp][l_j % t_Kd][l_addr] = l_y;
+          if (ds + 1 == kFmLanes / t_AddLanes) {
+            if (dg * t_Pp + dp < pixels) {
+              p_s.fm[l.out_buf][dp][l_j % t_Kd][l_addr] = y;
             }
-            l_ds = 0;
-            if (l_dw + 1 == l_valid) {
-              l_dw = 0;
-              ++l_dp;
+            ds = 0;
+            if (dw + 1 == valid) {
+              dw = 0;
+              ++dp;
             } else {
-              ++l_dw;
+              ++dw;
             }
           } else {
-            ++l_ds;
+            ++ds;
           }
         }
-        --l_left;
+        --left;
       }
-      // Multiply-accumulate: word l_c of t_Pp pixels against t_Pe weight rows.
-      if (l_g < l_groups) {
-        if (l_c < l_cf) {
+      // Multiply-accumulate: word c of t_Pp pixels against t_Pe weight rows, once the
+      // group's pixels are in the input map.
+      const uint32_t l_need = (g + 1) * t_Pp < pixels ? (g + 1) * t_Pp : pixels;
+      if (g < groups && l_need <= p_ready) {
+        if (c < cf) {
           FmWord l_x[t_Pp];
           for (unsigned l_pp = 0; l_pp < t_Pp; ++l_pp) {
 #pragma HLS UNROLL
-            l_x[l_pp] = p_s.fm[p_l.in_buf][l_pp][l_c % t_Kd][fm_addr(l_g, l_inG, l_c)];
+            l_x[l_pp] = p_s.fm[l.in_buf][l_pp][c % t_Kd][fm_addr(g, in_g, c)];
           }
           for (unsigned l_pe = 0; l_pe < t_Pe; ++l_pe) {
 #pragma HLS UNROLL
-            const FmWord l_w = p_s.pw_w[p_buf][l_pe][l_c];
-            const int32_t l_bias = p_s.pw_bias[p_buf][l_pe];
+            const FmWord l_w = p_s.pw_w[buf][l_pe][c];
+            const int32_t l_bias = p_s.pw_bias[buf][l_pe];
             for (unsigned l_pp = 0; l_pp < t_Pp; ++l_pp) {
 #pragma HLS UNROLL
-              int32_t l_sum = l_c == 0 ? l_bias : l_acc[l_pp][l_pe];
+              int32_t l_sum = c == 0 ? l_bias : acc[l_pp][l_pe];
               for (unsigned l_e = 0; l_e < kFmLanes; ++l_e) {
 #pragma HLS UNROLL
-                l_sum = wrap_add(l_sum, mac_term(l_x[l_pp].v[l_e], p_l.q.in_zp, l_w.v[l_e]));
+                l_sum = wrap_add(l_sum, mac_term(l_x[l_pp].v[l_e], l.q.in_zp, l_w.v[l_e]));
               }
-              l_acc[l_pp][l_pe] = l_sum;
+              acc[l_pp][l_pe] = l_sum;
             }
           }
         }
-        if (l_c + 1 == l_span) {
+        if (c + 1 == span) {
           for (unsigned l_pp = 0; l_pp < t_Pp; ++l_pp) {
 #pragma HLS UNROLL
             for (unsigned l_pe = 0; l_pe < t_Pe; ++l_pe) {
 #pragma HLS UNROLL
-              l_stage[l_pp][l_pe] = l_acc[l_pp][l_pe];
+              stage[l_pp][l_pe] = acc[l_pp][l_pe];
             }
           }
-          l_left = l_steps;
-          l_dg = l_g;
-          l_dp = l_dw = l_ds = 0;
-          l_c = 0;
-          ++l_g;
+          left = steps;
+          dg = g;
+          dp = dw = ds = 0;
+          c = 0;
+          ++g;
         } else {
-          ++l_c;
+          ++c;
         }
       }
-      absorb_step(p_s, p_ab, p_a, p_b);
     }
-  }
+  };
 
-  /// Drain steps of a depthwise group.
-  static constexpr uint32_t kDwSteps = t_Kd / t_DwRqWords;
+  /// The depthwise engine through one layer: t_Kd words of one output pixel a cycle, one
+  /// tap a cycle; a unit's accumulators staged and written back while the next accumulates.
+  struct DwLayer {
+    const SemlLayer& l;
+    unsigned buf;  ///< the parameter memories' half
+    uint32_t taps, span, wg, units;
+    int32_t acc[t_Kd][kFmLanes];
+    int32_t stage[t_Kd][kFmLanes];
+    uint32_t oy = 0, ox = 0, g = 0, ky = 0, kx = 0, c = 0, u = 0;
+    uint32_t left = 0, dq = 0, dg = 0, ds = 0;
+    uint32_t done_pixels = 0;  ///< output pixels completely written
 
-  /// Depthwise layer p_l, absorbing the next block.
-  static void dw_layer(State& p_s, Absorb& p_ab, const SemlLayer& p_l, BeatStream& p_a, BeatStream& p_b) {
-    const uint32_t l_taps = p_l.kernel * p_l.kernel;
-    const uint32_t l_span = l_taps > kDwSteps ? l_taps : kDwSteps;  // cycles per group
-    const uint32_t l_wg = ceil_div(p_l.in_words, t_Kd);             // word groups (both maps)
-    const uint32_t l_units = p_l.out_pixels() * l_wg;
-    const uint32_t l_compute = l_units * l_span + kDwSteps;
-    const uint32_t l_trips = l_compute > p_ab.pairs ? l_compute : p_ab.pairs;
+    DwLayer(const SemlLayer& p_l, unsigned p_buf)
+        : l(p_l),
+          buf(p_buf),
+          taps(p_l.kernel * p_l.kernel),
+          span(p_l.kernel * p_l.kernel > kDwSteps ? p_l.kernel * p_l.kernel : kDwSteps),
+          wg(ceil_div(p_l.in_words, t_Kd)),
+          units(p_l.out_pixels() * ceil_div(p_l.in_words, t_Kd)) {
+#pragma HLS ARRAY_PARTITION variable=acc type=complete dim=0
+#pragma HLS ARRAY_PARTITION variable=stage type=complete dim=0
+    }
 
-    int32_t l_acc[t_Kd][kFmLanes];
-    int32_t l_stage[t_Kd][kFmLanes];
-#pragma HLS ARRAY_PARTITION variable=l_acc type=complete dim=0
-#pragma HLS ARRAY_PARTITION variable=l_stage type=complete dim=0
-    uint32_t l_oy = 0, l_ox = 0, l_g = 0, l_ky = 0, l_kx = 0, l_c = 0, l_u = 0;
-    uint32_t l_left = 0, l_dq = 0, l_dg = 0, l_ds = 0;
-    FIBHA_PIPELINED_FOR(dw_loop, kDepth) (uint32_t l_i = 0; l_i < l_trips; ++l_i) {
-      FIBHA_PIPELINE(dw_loop, 1);
-#pragma HLS LOOP_TRIPCOUNT max=t_MaxPixels * kDwGroups * t_MaxTaps
-      // Write-back of the staged group.
-      if (l_left != 0) {
+    uint32_t compute() const { return units * span + kDwSteps; }
+    bool done() const { return u == units && left == 0; }
+
+    void step(State& p_s) {
+#pragma HLS INLINE
+      // Write-back of the staged unit.
+      if (left != 0) {
         for (unsigned l_r = 0; l_r < t_DwRqWords; ++l_r) {
 #pragma HLS UNROLL
-          const unsigned l_k = l_ds * t_DwRqWords + l_r;
-          const uint32_t l_j = l_dg * t_Kd + l_k;
-          if (l_j < p_l.out_words) {
+          const unsigned l_k = ds * t_DwRqWords + l_r;
+          const uint32_t l_j = dg * t_Kd + l_k;
+          if (l_j < l.out_words) {
             FmWord l_word;
             for (unsigned l_e = 0; l_e < kFmLanes; ++l_e) {
 #pragma HLS UNROLL
               const uint32_t l_ch = l_j * kFmLanes + l_e;
-              l_word.v[l_e] = requantize(l_stage[l_k][l_e], p_s.dw_mult[l_ch], p_s.dw_shift[l_ch], p_l.q);
+              l_word.v[l_e] = requantize(stage[l_k][l_e], p_s.dw_mult[buf][l_ch], p_s.dw_shift[buf][l_ch], l.q);
             }
-            p_s.fm[p_l.out_buf][l_dq % t_Pp][l_k][(l_dq / t_Pp) * l_wg + l_dg] = l_word;
+            p_s.fm[l.out_buf][dq % t_Pp][l_k][(dq / t_Pp) * wg + dg] = l_word;
           }
         }
-        ++l_ds;
-        --l_left;
+        ++ds;
+        --left;
+        if (left == 0 && dg + 1 == wg) {
+          done_pixels = dq + 1;
+        }
       }
-      // Multiply-accumulate: tap (l_ky, l_kx) of t_Kd words of output pixel (l_oy, l_ox).
-      if (l_u < l_units) {
-        if (l_c < l_taps) {
-          const int32_t l_iy = static_cast<int32_t>(l_oy * p_l.stride + l_ky) - static_cast<int32_t>(p_l.pad_top);
-          const int32_t l_ix = static_cast<int32_t>(l_ox * p_l.stride + l_kx) - static_cast<int32_t>(p_l.pad_left);
-          const bool l_inside = l_iy >= 0 && l_ix >= 0 && l_iy < static_cast<int32_t>(p_l.in_h) &&
-                                l_ix < static_cast<int32_t>(p_l.in_w);
-          const uint32_t l_p = l_inside ? static_cast<uint32_t>(l_iy) * p_l.in_w + static_cast<uint32_t>(l_ix) : 0;
+      // Multiply-accumulate: tap (ky, kx) of t_Kd words of output pixel (oy, ox).
+      if (u < units) {
+        if (c < taps) {
+          const int32_t l_iy = static_cast<int32_t>(oy * l.stride + ky) - static_cast<int32_t>(l.pad_top);
+          const int32_t l_ix = static_cast<int32_t>(ox * l.stride + kx) - static_cast<int32_t>(l.pad_left);
+          const bool l_inside =
+              l_iy >= 0 && l_ix >= 0 && l_iy < static_cast<int32_t>(l.in_h) && l_ix < static_cast<int32_t>(l.in_w);
+          const uint32_t l_p = l_inside ? static_cast<uint32_t>(l_iy) * l.in_w + static_cast<uint32_t>(l_ix) : 0;
           for (unsigned l_k = 0; l_k < t_Kd; ++l_k) {
 #pragma HLS UNROLL
-            const FmWord l_x = p_s.fm[p_l.in_buf][l_p % t_Pp][l_k][(l_p / t_Pp) * l_wg + l_g];
-            const FmWord l_w = p_s.dw_w[l_c][l_g][l_k];
+            const FmWord l_x = p_s.fm[l.in_buf][l_p % t_Pp][l_k][(l_p / t_Pp) * wg + g];
+            const FmWord l_w = p_s.dw_w[buf][c][g][l_k];
             for (unsigned l_e = 0; l_e < kFmLanes; ++l_e) {
 #pragma HLS UNROLL
-              const int32_t l_start = l_c == 0 ? static_cast<int32_t>(p_s.dw_bias[(l_g * t_Kd + l_k) * kFmLanes + l_e])
-                                               : l_acc[l_k][l_e];
-              const int32_t l_term = l_inside ? mac_term(l_x.v[l_e], p_l.q.in_zp, l_w.v[l_e]) : 0;
-              l_acc[l_k][l_e] = wrap_add(l_start, l_term);
+              const int32_t l_start =
+                  c == 0 ? static_cast<int32_t>(p_s.dw_bias[buf][(g * t_Kd + l_k) * kFmLanes + l_e]) : acc[l_k][l_e];
+              const int32_t l_term = l_inside ? mac_term(l_x.v[l_e], l.q.in_zp, l_w.v[l_e]) : 0;
+              acc[l_k][l_e] = wrap_add(l_start, l_term);
             }
           }
-          if (l_kx + 1 == p_l.kernel) {
-            l_kx = 0;
-            ++l_ky;
+          if (kx + 1 == l.kernel) {
+            kx = 0;
+            ++ky;
           } else {
-            ++l_kx;
+            ++kx;
           }
         }
-        if (l_c + 1 == l_span) {
+        if (c + 1 == span) {
           for (unsigned l_k = 0; l_k < t_Kd; ++l_k) {
 #pragma HLS UNROLL
             for (unsigned l_e = 0; l_e < kFmLanes; ++l_e) {
 #pragma HLS UNROLL
-              l_stage[l_k][l_e] = l_acc[l_k][l_e];
+              stage[l_k][l_e] = acc[l_k][l_e];
             }
           }
-          l_left = kDwSteps;
-          l_dq = l_oy * p_l.out_w + l_ox;
-          l_dg = l_g;
-          l_ds = 0;
-          l_c = l_ky = l_kx = 0;
-          ++l_u;
-          if (l_g + 1 == l_wg) {
-            l_g = 0;
-            if (l_ox + 1 == p_l.out_w) {
-              l_ox = 0;
-              ++l_oy;
+          left = kDwSteps;
+          dq = oy * l.out_w + ox;
+          dg = g;
+          ds = 0;
+          c = ky = kx = 0;
+          ++u;
+          if (g + 1 == wg) {
+            g = 0;
+            if (ox + 1 == l.out_w) {
+              ox = 0;
+              ++oy;
             } else {
-              ++l_ox;
+              ++ox;
             }
           } else {
-            ++l_g;
+            ++g;
           }
         } else {
-          ++l_c;
+          ++c;
         }
       }
+    }
+  };
+
+  /// Pointwise fold p_fold of layer p_l with the tile half p_buf, absorbing the next block.
+  static void pw_fold(State& p_s, Absorb& p_ab, const SemlLayer& p_l, uint32_t p_fold, unsigned p_buf,
+                      BeatStream& p_a, BeatStream& p_b) {
+    PwFold l_pw(p_l, p_fold, p_buf);
+    const uint32_t l_compute = l_pw.compute();
+    const uint32_t l_pairs = p_ab.total_pairs();
+    const uint32_t l_trips = l_compute > l_pairs ? l_compute : l_pairs;
+    FIBHA_PIPELINED_FOR(pw_loop, kDepth) (uint32_t l_i = 0; l_i < l_trips; ++l_i) {
+      FIBHA_PIPELINE(pw_loop, 1);
+#pragma HLS LOOP_TRIPCOUNT max=t_MaxPixels * t_MaxWords
+#pragma HLS DEPENDENCE variable=p_s.fm inter false
+      l_pw.step(p_s, l_pw.pixels);
       absorb_step(p_s, p_ab, p_a, p_b);
     }
   }
+
+  /// Depthwise layer p_l on its own, absorbing the next block.
+  static void dw_layer(State& p_s, Absorb& p_ab, const SemlLayer& p_l, unsigned p_buf, BeatStream& p_a,
+                       BeatStream& p_b) {
+    DwLayer l_dw(p_l, p_buf);
+    const uint32_t l_compute = l_dw.compute();
+    const uint32_t l_pairs = p_ab.total_pairs();
+    const uint32_t l_trips = l_compute > l_pairs ? l_compute : l_pairs;
+    FIBHA_PIPELINED_FOR(dw_loop, kDepth) (uint32_t l_i = 0; l_i < l_trips; ++l_i) {
+      FIBHA_PIPELINE(dw_loop, 1);
+#pragma HLS LOOP_TRIPCOUNT max=t_MaxPixels * kDwGroups * t_MaxTaps
+#pragma HLS DEPENDENCE variable=p_s.fm inter false
+      l_dw.step(p_s);
+      absorb_step(p_s, p_ab, p_a, p_b);
+    }
+  }
+
+  /// A depthwise layer and the first fold of the pointwise layer after it, concurrently:
+  /// the fold takes a pixel group once the depthwise engine has written it, kDepth cycles
+  /// earlier (the write has then left the pipeline, so the read sees it); absorbing the
+  /// next block.
+  static void dw_pw_phase(State& p_s, Absorb& p_ab, const SemlLayer& p_dw, unsigned p_dwBuf, const SemlLayer& p_pw,
+                          unsigned p_buf,
+                          BeatStream& p_a, BeatStream& p_b) {
+    DwLayer l_dw(p_dw, p_dwBuf);
+    PwFold l_pw(p_pw, 0, p_buf);
+    uint32_t l_seen[kDepth] = {};
+#pragma HLS ARRAY_PARTITION variable=l_seen type=complete
+    unsigned l_slot = 0;
+    FIBHA_PIPELINED_FOR(dw_pw_loop, kDepth) (; !l_dw.done() || !l_pw.done() || p_ab.total_pairs() != 0;) {
+      FIBHA_PIPELINE(dw_pw_loop, 1);
+#pragma HLS LOOP_TRIPCOUNT max=t_MaxPixels * kDwGroups * t_MaxTaps
+      // The depthwise engine writes the map the pointwise engine reads, kDepth cycles apart.
+#pragma HLS DEPENDENCE variable=p_s.fm inter false
+      const uint32_t l_ready = l_seen[l_slot];
+      l_dw.step(p_s);
+      l_pw.step(p_s, l_ready);
+      l_seen[l_slot] = l_dw.done_pixels;
+      l_slot = l_slot + 1 == kDepth ? 0 : l_slot + 1;
+      absorb_step(p_s, p_ab, p_a, p_b);
+    }
+  }
+
+  /// Starts absorbing the first block(s) of layer p_layer (p_d), a depthwise layer's
+  /// followed by the first fold of the pointwise layer after it (p_after), which runs
+  /// with it.
+  /// The halves of the double-buffered parameter memories the next blocks fill.
+  struct Halves {
+    unsigned pw = 0;
+    unsigned dw = 0;
+  };
+
+  static void absorb_layer(Absorb& p_ab, uint32_t p_layer, const LayerDesc& p_d, const LayerDesc* p_after,
+                           const Halves& p_next) {
+    if (p_d.kind == static_cast<uint32_t>(LayerKind::kDepthwise)) {
+      p_ab.start_dw(p_layer, fm_words(p_d.in_c), p_d.kernel * p_d.kernel, p_next.dw);
+      if (p_after != nullptr && fused(p_d, *p_after)) {
+        p_ab.queue_pw(p_layer + 1, fm_words(p_after->in_c), p_next.pw);
+      }
+    } else {
+      p_ab.start_pw(p_layer, fm_words(p_d.in_c), p_next.pw);
+    }
+  }
+
+  /// Descriptors the engine holds: the layer it runs and the three after it.
+  static constexpr unsigned kLookahead = 4;
 
   /// The engine: p_images images of p_layers layers each.
   template <int t_DescDepth, int t_OutDepth>
@@ -817,50 +938,90 @@ struct SemlPart {
     static State l_s;
     l_s.declare();
     Absorb l_ab;
-    unsigned l_buf = 0;  // the pointwise tile half the next fold fills
+    Halves l_next;  // the halves the next blocks fill
   engine_image_loop:
     for (uint32_t l_n = 0; l_n < p_images; ++l_n) {
 #pragma HLS LOOP_TRIPCOUNT max=1
-      LayerDesc l_next = p_desc.read();
-      SemlLayer l_l = seml_layer(l_next);
-      absorb_layer(l_ab, 0, l_next, l_buf);
+      // Descriptors d[0] (this layer) to d[3]: the blocks absorbed ahead reach three
+      // layers on (a fused pair, then the next layer and the one after it).
+      LayerDesc l_d[kLookahead];
+      for (unsigned l_k = 0; l_k < kLookahead; ++l_k) {
+        if (l_k < p_layers) {
+          l_d[l_k] = p_desc.read();
+        }
+      }
+      const auto l_after = [&](unsigned p_k, uint32_t p_layer) -> const LayerDesc* {
+        return p_layer + p_k < p_layers ? &l_d[p_k] : nullptr;
+      };
+      absorb_layer(l_ab, 0, l_d[0], l_after(1, 0), l_next);
+      SemlLayer l_last = seml_layer(l_d[0]);
       {
         FIBHA_SPAN(seml_handoff, l_n);
-        handoff_phase(l_s, l_ab, p_handoff, l_l.in_pixels(), l_l.in_words, p_a, p_b);
+        handoff_phase(l_s, l_ab, p_handoff, l_last.in_pixels(), l_last.in_words, p_a, p_b);
       }
+      uint32_t l_i = 0;
     engine_layer_loop:
-      for (uint32_t l_i = 0; l_i < p_layers; ++l_i) {
+      while (l_i < p_layers) {
 #pragma HLS LOOP_TRIPCOUNT max=64
-        FIBHA_SPAN(seml_layer, l_i);
-        l_l = seml_layer(l_next);
-        const bool l_more = l_i + 1 < p_layers;
-        if (l_more) {
-          l_next = p_desc.read();
-        }
+        const SemlLayer l_l = seml_layer(l_d[0]);
+        const bool l_fused = l_i + 1 < p_layers && fused(l_d[0], l_d[1]);
+        // The pointwise layer this phase runs folds of (the fused one's, or this one).
+        const SemlLayer l_pwl = seml_layer(l_fused ? l_d[1] : l_d[0]);
+        const uint32_t l_pwIndex = l_fused ? l_i + 1 : l_i;
+        const unsigned l_used = l_fused ? 2 : 1;  // layers this step runs
+        const uint32_t l_folds = ceil_div(l_pwl.out_words, kPeWords);
+        const LayerDesc* const l_then = l_after(l_used, l_i);
+        const LayerDesc* const l_thenAfter = l_after(l_used + 1, l_i);
         if (l_l.depthwise) {
-          if (l_more) {
-            absorb_layer(l_ab, l_i + 1, l_next, l_buf);
-          }
-          dw_layer(l_s, l_ab, l_l, p_a, p_b);
-        } else {
-          const uint32_t l_folds = ceil_div(l_l.out_words, kPeWords);
-        fold_loop:
-          for (uint32_t l_f = 0; l_f < l_folds; ++l_f) {
-#pragma HLS LOOP_TRIPCOUNT max=t_MaxWords
-            const unsigned l_cur = l_buf;
-            l_buf ^= 1u;
-            if (l_f + 1 < l_folds) {
-              l_ab.start_pw(l_i, l_l.in_words, l_buf);
-            } else if (l_more) {
-              absorb_layer(l_ab, l_i + 1, l_next, l_buf);
+          FIBHA_SPAN(seml_layer, l_i);
+          const unsigned l_dwCur = l_next.dw;
+          l_next.dw ^= 1u;
+          if (l_fused) {
+            const unsigned l_cur = l_next.pw;
+            l_next.pw ^= 1u;
+            if (l_folds > 1) {
+              l_ab.start_pw(l_pwIndex, l_pwl.in_words, l_next.pw);
+            } else if (l_then != nullptr) {
+              absorb_layer(l_ab, l_i + 2, *l_then, l_thenAfter, l_next);
             }
-            pw_fold(l_s, l_ab, l_l, l_f, l_cur, p_a, p_b);
+            dw_pw_phase(l_s, l_ab, l_l, l_dwCur, l_pwl, l_cur, p_a, p_b);
+          } else {
+            if (l_then != nullptr) {
+              absorb_layer(l_ab, l_i + 1, *l_then, l_thenAfter, l_next);
+            }
+            dw_layer(l_s, l_ab, l_l, l_dwCur, p_a, p_b);
           }
         }
+        if (!l_l.depthwise || l_fused) {
+          FIBHA_SPAN(seml_layer, l_pwIndex);
+        fold_loop:
+          for (uint32_t l_f = l_fused ? 1 : 0; l_f < l_folds; ++l_f) {
+#pragma HLS LOOP_TRIPCOUNT max=t_MaxWords
+            const unsigned l_cur = l_next.pw;
+            l_next.pw ^= 1u;
+            if (l_f + 1 < l_folds) {
+              l_ab.start_pw(l_pwIndex, l_pwl.in_words, l_next.pw);
+            } else if (l_then != nullptr) {
+              absorb_layer(l_ab, l_pwIndex + 1, *l_then, l_thenAfter, l_next);
+            }
+            pw_fold(l_s, l_ab, l_pwl, l_f, l_cur, p_a, p_b);
+          }
+        }
+        l_last = seml_layer(l_d[l_used - 1]);
+        // Shift the descriptors by the layers run.
+        for (unsigned l_k = 0; l_k < l_used; ++l_k) {
+          for (unsigned l_m = 0; l_m + 1 < kLookahead; ++l_m) {
+            l_d[l_m] = l_d[l_m + 1];
+          }
+          if (l_i + l_k + kLookahead < p_layers) {
+            l_d[kLookahead - 1] = p_desc.read();
+          }
+        }
+        l_i += l_used;
       }
       {
         FIBHA_SPAN(seml_copy_out, l_n);
-        copy_out_phase(l_s, l_l, p_out);
+        copy_out_phase(l_s, l_last, p_out);
       }
     }
     *p_fault = l_ab.fault;

@@ -522,12 +522,11 @@ fn check_descriptor(h: &BundleHeader, d: &LayerDesc) -> Result<(), String> {
 
 /// The chain between descriptors, as the kernel checks it: the first layer reads the
 /// hand-off in fm0, each later one what its predecessor wrote, a residual has the output's
-/// shape, no depthwise layer follows another, the last output is the header's.
+/// shape, the last output is the header's.
 struct Chain {
     buf: u32,
     shape: [u32; 3],
-    maps: [[u32; 3]; 3],
-    depthwise: bool,
+    maps: [[u32; 3]; 4],
 }
 
 impl Chain {
@@ -537,8 +536,7 @@ impl Chain {
         Chain {
             buf: BufferId::Fm0 as u32,
             shape: [0; 3],
-            maps: [[0; 3]; 3],
-            depthwise: false,
+            maps: [[0; 3]; 4],
         }
     }
 
@@ -567,14 +565,9 @@ impl Chain {
                 d.res_buf.get()
             ));
         }
-        let depthwise = d.kind.get() == LayerKind::Depthwise as u32;
-        if depthwise && self.depthwise {
-            return Err("a depthwise layer follows another (the engine holds one depthwise layer's parameters)".into());
-        }
         if self.shape == [0; 3] {
             self.maps[BufferId::Fm0 as usize] = input;
         }
-        self.depthwise = depthwise;
         self.buf = d.out_buf.get();
         self.shape = output;
         self.maps[self.buf as usize] = output;

@@ -616,11 +616,18 @@ pub enum BufferId {
     Fm1 = 1,
     /// On-chip feature-map memory 2.
     Fm2 = 2,
+    /// On-chip feature-map memory 3.
+    Fm3 = 3,
 }
 
 impl BufferId {
     /// Every value, in declaration order.
-    pub const ALL: &'static [BufferId] = &[BufferId::Fm0, BufferId::Fm1, BufferId::Fm2];
+    pub const ALL: &'static [BufferId] = &[
+        BufferId::Fm0,
+        BufferId::Fm1,
+        BufferId::Fm2,
+        BufferId::Fm3,
+    ];
 
     /// The value with this number, if there is one.
     pub const fn from_u32(value: u32) -> Option<Self> {
@@ -628,6 +635,7 @@ impl BufferId {
             0 => Some(Self::Fm0),
             1 => Some(Self::Fm1),
             2 => Some(Self::Fm2),
+            3 => Some(Self::Fm3),
             _ => None,
         }
     }
@@ -638,6 +646,7 @@ impl BufferId {
             Self::Fm0 => "fm0",
             Self::Fm1 => "fm1",
             Self::Fm2 => "fm2",
+            Self::Fm3 => "fm3",
         }
     }
 
@@ -649,6 +658,7 @@ impl BufferId {
             }
             Self::Fm1 => "On-chip feature-map memory 1.",
             Self::Fm2 => "On-chip feature-map memory 2.",
+            Self::Fm3 => "On-chip feature-map memory 3.",
         }
     }
 }

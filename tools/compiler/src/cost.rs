@@ -603,7 +603,7 @@ mod tests {
         // With 4096 PEs the best point must be at least as good as 960 filters x ... bound.
         let best = fr.points.last().unwrap();
         assert!(best.cost <= (l.macs() as f64 / 4096.0) * 2.0, "{best:?}");
-        assert_eq!(fr.best_within(0), None);
-        assert_eq!(fr.best_within(1), Some(0));
+        assert_eq!(fr.best_within(4), None);
+        assert_eq!(fr.best_within(5), Some(0));
     }
 }

@@ -721,9 +721,11 @@ fn seml_part(
         seml::FM_LANES,
     );
     let (per_op, total) = seml::program_cycles(&par, handoff, &plain);
-    let handoff_cycles = plain
-        .first()
-        .map_or(0, |first| seml::handoff_cycles(&par, handoff, first));
+    let handoff_cycles = if plain.is_empty() {
+        0
+    } else {
+        seml::handoff_cycles(&par, handoff, &plain)
+    };
     // Engines: the pointwise one holds the maps and the hand-off FIFO.
     let first_engine = engines.len();
     let kind_cycles = |depthwise: bool| -> u64 {

@@ -58,6 +58,10 @@ struct BudgetArgs {
     /// PE-split grid points per split point in the exhaustive search.
     #[arg(long, default_value_t = 64)]
     pe_steps: u32,
+    /// The longest latency of one image (ms) the hybrid design may have: the fastest
+    /// design within it becomes the plan.
+    #[arg(long)]
+    max_latency_ms: Option<f64>,
 }
 
 impl BudgetArgs {
@@ -78,6 +82,7 @@ impl BudgetArgs {
         PlanOptions {
             firb: !self.no_firb,
             pe_steps: self.pe_steps,
+            max_latency_ms: self.max_latency_ms,
         }
     }
 }
@@ -346,37 +351,30 @@ fn build(a: BuildArgs) -> Result<()> {
     Ok(())
 }
 
-/// The resource sanity check: each engine's multipliers as its template instantiates them
-/// (read from the compiled kernel) next to what the model charged.
+/// The resource sanity check: each engine's multipliers and DSP slices as its template
+/// instantiates them (read from the compiled kernel) next to what the model charged.
 fn render_resources(rows: &[EngineResources]) -> String {
     use std::fmt::Write as _;
     let mut o = String::from(
-        "resources (modelled): int8 multipliers per cycle, template vs the compiler's model
-",
+        "resources (modelled): int8 multipliers per cycle and DSP slices (with the 32 x 32-bit requantizers, 4 slices each), template vs the compiler's model\n",
     );
     let _ = writeln!(
         o,
-        "  {:<10} {:>9} {:>9} {:>9}  check",
-        "engine", "template", "model PE", "model DSP"
+        "  {:<10} {:>9} {:>9} {:>9} {:>9}  check",
+        "engine", "template", "model PE", "tmpl DSP", "model DSP"
     );
     for r in rows {
+        let agree = r.template_macs == r.modelled_pes && r.template_dsp == r.modelled_dsp;
         let _ = writeln!(
             o,
-            "  {:<10} {:>9} {:>9} {:>9}  {}",
+            "  {:<10} {:>9} {:>9} {:>9} {:>9}  {}",
             r.engine,
             r.template_macs,
             r.modelled_pes,
+            r.template_dsp,
             r.modelled_dsp,
-            if r.template_macs == r.modelled_pes {
-                "agree"
-            } else {
-                "DIFFER"
-            }
+            if agree { "agree" } else { "DIFFER" }
         );
     }
-    let _ = writeln!(
-        o,
-        "  requantization and ADD rescaling multipliers are counted by neither side"
-    );
     o
 }

@@ -532,7 +532,6 @@ mod tests {
             "fibha_out0",
             "fibha_out1",
             "fibha_weights",
-            "fibha_scratch",
         ]
         .iter()
         .enumerate()
@@ -546,15 +545,15 @@ mod tests {
                 "{name}"
             );
         }
-        assert_eq!(text.matches("compatible = \"ikwzm,u-dma-buf\";").count(), 6);
+        assert_eq!(text.matches("compatible = \"ikwzm,u-dma-buf\";").count(), 5);
         assert!(!text.contains("memory-region"));
     }
 
     #[test]
     fn sizes_are_page_rounded() {
         let text = render_overlay(&example_params()).unwrap();
-        // 150528 = 36.75 pages -> 37 pages = 151552 = 0x25000.
-        assert!(text.contains("size = <0x25000>;"), "{text}");
+        // 4 x 150528 = 602112 = 147 pages exactly = 0x93000.
+        assert!(text.contains("size = <0x93000>;"), "{text}");
         // 62720 -> 16 pages = 65536.
         assert!(text.contains("size = <0x10000>;"));
         assert_eq!(page_round(1), Some(4096));

@@ -23,9 +23,10 @@
 //! engine's (`fibha_model::bundle::pointwise_blob`, `depthwise_blob`).
 //!
 //! Feature maps: the SESL part's output (the hand-off) lands in the SEML part's memory
-//! fm0; each SEML layer writes the first of the three memories that holds neither its
-//! input nor a map a later layer still reads (a residual kept for its ADD); a residual ADD
-//! is fused into the pointwise layer before it.
+//! fm0; each SEML layer writes the first of the four memories that holds neither its
+//! input, nor a map a later layer still reads (a residual kept for its ADD), nor, after a
+//! depthwise layer, that layer's input (the two run together); a residual ADD is fused
+//! into the pointwise layer before it.
 //!
 //! Invariant: every number written here is derived from the model file; a tensor that is
 //! missing or has an unexpected type is an error naming the layer, never a default.
@@ -332,7 +333,7 @@ fn sesl_section(
 #[derive(Debug, Default)]
 struct FeatureMaps {
     /// Per memory, the map it holds.
-    holds: [Option<TensorId>; 3],
+    holds: [Option<TensorId>; 4],
 }
 
 impl FeatureMaps {
@@ -406,15 +407,18 @@ pub fn bundle_spec(imported: &Imported, doc: &PlanDoc) -> Result<BundleSpec, Pac
             .of(t.input)
             .ok_or_else(|| r.bad("reads a feature map no earlier layer produced"))?;
         let last = i + usize::from(add.is_some());
-        // Maps the layer must not overwrite: its input, its residual, and every map a later
-        // layer reads.
+        // Maps the layer must not overwrite: its input, its residual, every map a later
+        // layer reads, and after a depthwise layer that one's input (the two run together).
         let residual = add.and_then(|a| imported.tensors[a.index].skip);
+        let beside = (i > 0 && seml[i - 1].kind == LayerKind::Depthwise)
+            .then(|| imported.tensors[seml[i - 1].index].input);
         let live: Vec<TensorId> = last_use
             .iter()
             .filter(|&(_, &u)| u > last)
             .map(|(&id, _)| id)
             .chain([t.input])
             .chain(residual)
+            .chain(beside)
             .collect();
         let mut d = bundle::shaped_descriptor(
             kind,
@@ -460,7 +464,7 @@ pub fn bundle_spec(imported: &Imported, doc: &PlanDoc) -> Result<BundleSpec, Pac
             }
         };
         let out = maps.free(&live).filter(|&o| o != input).ok_or_else(|| {
-            r.bad("needs a fourth feature-map memory: three hold maps still to be read")
+            r.bad("needs a fifth feature-map memory: four hold maps still to be read")
         })?;
         d.out_buf = U32::new(out);
         let tables = ChannelTables {
@@ -572,10 +576,11 @@ mod tests {
     fn feature_maps_go_to_the_first_memory_nobody_still_reads() {
         let mut m = FeatureMaps::default();
         let (a, b, c): (TensorId, TensorId, TensorId) = (1, 2, 3);
-        m.holds = [Some(a), Some(b), None];
+        m.holds = [Some(a), Some(b), None, None];
         assert_eq!(m.free(&[a, b]), Some(2));
         assert_eq!(m.free(&[a]), Some(1));
         m.holds[2] = Some(c);
+        m.holds[3] = Some(a);
         assert_eq!(m.free(&[a, b, c]), None);
         assert_eq!(m.of(c), Some(2));
     }

@@ -12,7 +12,11 @@
 //!   rq_words` without a residual, `pp x valid words x 16 / add_lanes` with one), then S
 //!   cycles of the last group's write-back;
 //! - depthwise: `P_out x ceil(words / kd)` units of `max(K^2, kd / dw_rq_words)` cycles,
-//!   then one unit's write-back.
+//!   then one unit's write-back;
+//! - a depthwise layer and the first fold of the pointwise layer after it run as one phase:
+//!   the fold takes a pixel group [`LOOP_DEPTH`] cycles after the depthwise engine wrote
+//!   its last pixel ([`fused_cycles`] follows both engines group by group); the packer
+//!   gives such a pointwise layer a memory the depthwise layer does not read.
 //!
 //! The DSP slices are one per int8 MAC and [`DSP_PER_WIDE_MULTIPLY`] per 32 x 32-bit
 //! multiply: one per requantized lane, four per lane of the residual path (its
@@ -36,7 +40,7 @@ pub const COPY_DEPTH: u64 = 3;
 /// DSP48E2 slices of one 32 x 32-bit multiply (`fibha::kDspPerWideMultiply`).
 pub const DSP_PER_WIDE_MULTIPLY: u32 = 4;
 /// Feature-map memories.
-pub const FM_COUNT: u64 = 3;
+pub const FM_COUNT: u64 = 4;
 
 /// Words of a pixel of `c` channels.
 pub fn words(c: usize) -> u64 {
@@ -150,12 +154,29 @@ pub fn blob_beats(op: &SemlOp, pe: u32) -> u64 {
     }
 }
 
-/// Pairs of beats of a layer's first block (what the phase before it absorbs).
-pub fn first_block_pairs(op: &SemlOp, pe: u32) -> u64 {
+/// Pairs of beats of a layer's own first block (a pointwise layer's first fold, or a
+/// depthwise layer's blob).
+fn own_first_pairs(op: &SemlOp, pe: u32) -> u64 {
     if op.depthwise {
         blob_beats(op, pe) / 2
     } else {
         pw_fold_beats(pe, words(op.input.c)) / 2
+    }
+}
+
+/// Whether ops `i` and `i + 1` run as one phase (a depthwise layer and the pointwise one
+/// after it).
+fn fuses(ops: &[SemlOp], i: usize) -> bool {
+    ops[i].depthwise && ops.get(i + 1).is_some_and(|n| !n.depthwise)
+}
+
+/// Pairs of beats the phase before layer `j` absorbs for it: its first block, and the
+/// first fold of the pointwise layer running with it.
+pub fn first_block_pairs(ops: &[SemlOp], j: usize, pe: u32) -> u64 {
+    match ops.get(j) {
+        None => 0,
+        Some(op) if fuses(ops, j) => own_first_pairs(op, pe) + own_first_pairs(&ops[j + 1], pe),
+        Some(op) => own_first_pairs(op, pe),
     }
 }
 
@@ -164,38 +185,98 @@ fn pipelined(trips: u64, depth: u64) -> u64 {
     if trips == 0 { 0 } else { trips - 1 + depth }
 }
 
-/// Cycles of one layer, absorbing the first block of `next` (the layer after it, if any)
-/// during its last phase.
-pub fn op_cycles(par: &SemlPar, op: &SemlOp, next: Option<&SemlOp>) -> u64 {
-    let next_pairs = next.map_or(0, |n| first_block_pairs(n, par.pe));
-    if op.depthwise {
-        let units = op.pixels_out() * words(op.input.c).div_ceil(u64::from(par.kd));
-        let span = op.taps().max(par.dw_steps());
-        let compute = units * span + par.dw_steps();
-        return pipelined(compute.max(next_pairs), LOOP_DEPTH);
-    }
+/// Iterations of a depthwise layer's compute: its units and the last write-back.
+fn dw_compute(par: &SemlPar, op: &SemlOp) -> u64 {
+    let units = op.pixels_out() * words(op.input.c).div_ceil(u64::from(par.kd));
+    units * op.taps().max(par.dw_steps()) + par.dw_steps()
+}
+
+/// A pointwise fold's pixel groups, cycles per group and write-back steps.
+fn pw_fold_shape(par: &SemlPar, op: &SemlOp, fold: u64) -> (u64, u64, u64) {
     let cf = words(op.input.c);
-    let out_words = words(op.output.c);
     let pe_words = u64::from(par.pe) / FM_LANES;
-    let groups = op.pixels_in().div_ceil(u64::from(par.pp));
+    let valid = (words(op.output.c) - fold * pe_words).min(pe_words);
+    let steps = par.pw_steps(op.residual, valid);
+    (
+        op.pixels_in().div_ceil(u64::from(par.pp)),
+        cf.max(steps),
+        steps,
+    )
+}
+
+/// Cycles of pointwise folds `from..` of `op`, the last absorbing `next_pairs`.
+fn pw_folds_cycles(par: &SemlPar, op: &SemlOp, from: u64, next_pairs: u64) -> u64 {
     let folds = op.folds(par.pe);
-    let own_pairs = pw_fold_beats(par.pe, cf) / 2;
-    (0..folds)
+    let own_pairs = own_first_pairs(op, par.pe);
+    (from..folds)
         .map(|f| {
-            let valid = (out_words - f * pe_words).min(pe_words);
-            let steps = par.pw_steps(op.residual, valid);
-            let compute = groups * cf.max(steps) + steps;
+            let (groups, span, steps) = pw_fold_shape(par, op, f);
             let pairs = if f + 1 < folds { own_pairs } else { next_pairs };
-            pipelined(compute.max(pairs), LOOP_DEPTH)
+            pipelined((groups * span + steps).max(pairs), LOOP_DEPTH)
         })
         .sum()
 }
 
+/// Cycles of depthwise layer `dw` with the first fold of pointwise layer `pw` running with
+/// it, absorbing `pairs`: the fold takes pixel group k when the depthwise engine wrote its
+/// pixels [`LOOP_DEPTH`] iterations before, and after its own previous group.
+pub fn fused_cycles(par: &SemlPar, dw: &SemlOp, pw: &SemlOp, pairs: u64) -> u64 {
+    let wg = words(dw.input.c).div_ceil(u64::from(par.kd));
+    let unit = dw.taps().max(par.dw_steps());
+    // The iteration after which output pixel q is written.
+    let written = |q: u64| (q + 1) * wg * unit + par.dw_steps() - 1;
+    let (groups, span, steps) = pw_fold_shape(par, pw, 0);
+    let pixels = pw.pixels_in();
+    let mut end = 0u64;
+    for k in 0..groups {
+        let need = ((k + 1) * u64::from(par.pp)).min(pixels);
+        end = end.max(written(need - 1) + LOOP_DEPTH) + span;
+    }
+    let trips = dw_compute(par, dw).max(end + steps).max(pairs);
+    pipelined(trips, LOOP_DEPTH)
+}
+
+/// Cycles of op `i` of a program (a fused depthwise op's include the pointwise op's first
+/// fold; that op's, its other folds), absorbing what the next phase needs.
+fn program_op_cycles(par: &SemlPar, ops: &[SemlOp], i: usize) -> u64 {
+    let op = &ops[i];
+    if op.depthwise {
+        if fuses(ops, i) {
+            let pw = &ops[i + 1];
+            let pairs = if pw.folds(par.pe) > 1 {
+                own_first_pairs(pw, par.pe)
+            } else {
+                first_block_pairs(ops, i + 2, par.pe)
+            };
+            return fused_cycles(par, op, pw, pairs);
+        }
+        let pairs = first_block_pairs(ops, i + 1, par.pe);
+        return pipelined(dw_compute(par, op).max(pairs), LOOP_DEPTH);
+    }
+    let fused = i > 0 && fuses(ops, i - 1);
+    pw_folds_cycles(
+        par,
+        op,
+        u64::from(fused),
+        first_block_pairs(ops, i + 1, par.pe),
+    )
+}
+
+/// Cycles of one layer on its own (no phase fused with it), absorbing the first block of
+/// `next` during its last phase: what the planner's frontiers weigh.
+pub fn op_cycles(par: &SemlPar, op: &SemlOp, next: Option<&SemlOp>) -> u64 {
+    let next_pairs = next.map_or(0, |n| own_first_pairs(n, par.pe));
+    if op.depthwise {
+        return pipelined(dw_compute(par, op).max(next_pairs), LOOP_DEPTH);
+    }
+    pw_folds_cycles(par, op, 0, next_pairs)
+}
+
 /// Cycles of the hand-off: the SESL part's map into feature-map memory 0, while the first
-/// layer's first block is absorbed.
-pub fn handoff_cycles(par: &SemlPar, handoff: Shape, first: &SemlOp) -> u64 {
+/// phase's blocks are absorbed.
+pub fn handoff_cycles(par: &SemlPar, handoff: Shape, ops: &[SemlOp]) -> u64 {
     let words = (handoff.h * handoff.w) as u64 * words(handoff.c);
-    pipelined(words.max(first_block_pairs(first, par.pe)), LOOP_DEPTH)
+    pipelined(words.max(first_block_pairs(ops, 0, par.pe)), LOOP_DEPTH)
 }
 
 /// Cycles of the copy-out of the last layer's map.
@@ -206,14 +287,12 @@ pub fn copy_out_cycles(last: &SemlOp) -> u64 {
 /// Per-layer cycles of a program and its total per image (hand-off and copy-out
 /// included).
 pub fn program_cycles(par: &SemlPar, handoff: Shape, ops: &[SemlOp]) -> (Vec<u64>, u64) {
-    let per_op: Vec<u64> = ops
-        .iter()
-        .enumerate()
-        .map(|(i, op)| op_cycles(par, op, ops.get(i + 1)))
+    let per_op: Vec<u64> = (0..ops.len())
+        .map(|i| program_op_cycles(par, ops, i))
         .collect();
-    let edges = match (ops.first(), ops.last()) {
-        (Some(first), Some(last)) => handoff_cycles(par, handoff, first) + copy_out_cycles(last),
-        _ => 0,
+    let edges = match ops.last() {
+        Some(last) => handoff_cycles(par, handoff, ops) + copy_out_cycles(last),
+        None => 0,
     };
     let total = per_op.iter().sum::<u64>() + edges;
     (per_op, total)
@@ -324,6 +403,23 @@ mod tests {
             1457 + 21
         );
         assert_eq!(blob_beats(&dw(7, 960, 3, 1), 48), 12 * 60 + 9 * 60);
+    }
+
+    #[test]
+    fn a_depthwise_layer_and_the_first_fold_after_it_run_together() {
+        // 14x14x576 3x3/1, then 576 -> 96 (2 folds of 48). Depthwise: 3 units of 9 cycles a
+        // pixel, pixel q written after iteration (q + 1) x 27 + 5. The fold takes group k
+        // (pixels 2k, 2k + 1) at the later of its previous group's end and 21 iterations
+        // after pixel 2k + 1 is written: (2k + 2) x 27 + 5 + 21 = 54k + 80; a group takes 36
+        // cycles (CF 36 > 6 steps), less than the 54 the depthwise engine needs for two
+        // pixels, so the fold follows it: the last group (k = 97) starts at 5318 and ends at
+        // 5354, its write-back at 5360 > the depthwise 5298: 5360 - 1 + 21 = 5380 cycles.
+        let (dw, pw) = (dw(14, 576, 3, 1), pw(14, 576, 96, false));
+        assert_eq!(fused_cycles(&MNV2, &dw, &pw, 0), 5380);
+        // Run apart they take 5318 + 7048 (the fold's 98 x 36 + 6 = 3534, twice).
+        assert_eq!(op_cycles(&MNV2, &pw, None), 2 * (3533 + 21));
+        let (per_op, _) = program_cycles(&MNV2, Shape::new(14, 14, 576), &[dw, pw]);
+        assert_eq!(per_op, [5380, 3533 + 21]);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use fibha_model::timing::{
 use serde::Deserialize;
 
 use crate::design::Part;
+use crate::network::LayerKind;
 use crate::report::PlanDoc;
 
 /// Why the timing run failed.
@@ -250,7 +251,12 @@ fn compare(doc: &PlanDoc, k: &KernelOutput) -> Result<TimingReport, String> {
     let busy = |p: &ProcessJson| -> u64 {
         p.charges
             .iter()
-            .filter(|c| !matches!(c.cause.as_str(), "input stream" | "output stream" | "dataflow"))
+            .filter(|c| {
+                !matches!(
+                    c.cause.as_str(),
+                    "input stream" | "output stream" | "dataflow"
+                )
+            })
             .map(|c| c.cycles)
             .sum()
     };
@@ -284,7 +290,8 @@ fn compare(doc: &PlanDoc, k: &KernelOutput) -> Result<TimingReport, String> {
     let seml_layers: Vec<_> = doc
         .layers
         .iter()
-        .filter(|l| l.part == Part::Seml && l.cycles > 0)
+        // One span per descriptor: the residual ADDs run inside their pointwise layers.
+        .filter(|l| l.part == Part::Seml && l.kind != LayerKind::Add)
         .collect();
     for e in doc.engines.iter().filter(|e| e.part == Part::Seml) {
         let timed = seml_spans
