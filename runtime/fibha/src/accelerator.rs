@@ -194,7 +194,8 @@ pub trait Liveness: Send {
 pub struct DriverOptions {
     /// Interrupt or polling.
     pub wait: WaitMode,
-    /// How long one inference may take before it counts as hung.
+    /// How long one image may take before the run counts as hung (a call of n images
+    /// waits n times this).
     pub timeout: Duration,
     /// How long a bitstream load may take.
     pub load_timeout: Duration,
@@ -673,21 +674,20 @@ impl Accelerator {
             .ok_or(AccelError::Protocol("wait without a run in flight"))?;
         let what = Inference(flight.inference);
         let use_irq = self.options.wait == WaitMode::Interrupt;
-        if let Err(first) = self.wait_done(self.options.timeout, use_irq, &what) {
+        let timeout = self.options.timeout * flight.images.max(1);
+        if let Err(first) = self.wait_done(timeout, use_irq, &what) {
             if !matches!(first, AccelError::Timeout { .. }) {
                 self.abandon();
                 return Err(first);
             }
             tracing::warn!(
                 inference = flight.inference,
-                "the accelerator did not finish within {:?}; resetting it and retrying once",
-                self.options.timeout
+                "the accelerator did not finish within {timeout:?}; resetting it and retrying once"
             );
             self.in_flight = None;
             self.reset_for_retry(flight.slot, flight.images)?;
             self.start_images(flight.slot, flight.inference, flight.images)?;
-            let use_irq = self.options.wait == WaitMode::Interrupt;
-            if let Err(second) = self.wait_done(self.options.timeout, use_irq, &what) {
+            if let Err(second) = self.wait_done(timeout, use_irq, &what) {
                 self.abandon();
                 return Err(AccelError::after_retry(second));
             }
@@ -904,9 +904,9 @@ impl Drop for Accelerator {
             self.options.liveness.as_mut().map(|l| l.check()),
             Some(Err(_))
         );
-        if self.in_flight.is_some() && !gone {
+        if let (Some(flight), false) = (self.in_flight, gone) {
             // Let the run finish (its result is discarded) or reset the fabric.
-            let timeout = self.options.timeout;
+            let timeout = self.options.timeout * flight.images.max(1);
             if self
                 .wait_done(timeout, false, &"the run in flight at shutdown")
                 .is_err()

@@ -54,9 +54,10 @@ pub struct ModelArgs {
     /// Poll the kernel's done bit instead of waiting for its interrupt.
     #[arg(long)]
     pub poll: bool,
-    /// How long one inference may take before the kernel counts as hung and is reset
-    /// (default: max(1 s, 100 x the plan's modelled latency) on a board, longer on the
-    /// virtual board, whose kernel is a C simulation).
+    /// How long one image may take before the kernel counts as hung and is reset; a call
+    /// that streams n images waits n times this (default: max(1 s, 100 x the plan's
+    /// modelled latency) on a board, longer on the virtual board, whose kernel is a C
+    /// simulation).
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub timeout_ms: Option<u64>,
     /// Also run every input on the CPU engine and compare the board's bytes with it; the

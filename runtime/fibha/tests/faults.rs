@@ -380,7 +380,9 @@ fn a_buffer_too_small_for_the_plan_is_named_with_its_size_and_need() {
         serde_json::from_slice(&std::fs::read(copy.join("manifest.json")).unwrap()).unwrap();
     manifest["vboard_instance"]["sha256"] = common::sha256_hex(descriptor.as_bytes()).into();
     std::fs::write(copy.join("manifest.json"), manifest.to_string()).unwrap();
-    let needed = manifest["buffers"]["fibha_out0"].as_u64().unwrap();
+    // The runtime needs room for one image's output (more only streams more images a call).
+    let bundle = fibha_model::bundle::Bundle::open(&copy.join("model.fibha"), None).unwrap();
+    let needed = bundle.view().header().output_bytes.get();
     let board = Board::start(&vboard, &["--buffers", "fibha_out0=4K"]);
     let root = board.root_arg();
     let out = dir.path().join("y.npy");

@@ -453,7 +453,10 @@ impl<'a> Planner<'a> {
         if items.is_empty() {
             return true;
         }
-        if items.len() as u64 > u64::from(pes) {
+        // A stage with no parallelism within the planner's budget has no design either.
+        if items.len() as u64 > u64::from(pes)
+            || items.iter().any(|it| it.frontier.points.is_empty())
+        {
             return false;
         }
         let frontier = |i: usize| items[i].frontier;

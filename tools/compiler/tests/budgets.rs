@@ -7,7 +7,7 @@ use fibha_compiler::report::{Search, plan_document};
 use proptest::prelude::*;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(ProptestConfig::with_cases(96))]
     #[test]
     fn every_budget_is_reported_and_fitting_designs_fit(
         model in 0usize..5,
@@ -18,7 +18,7 @@ proptest! {
         let board = Board::resolve(Board::shipped_names()[board]).unwrap();
         let budget = Budget::new(&board, Overrides { dsp: Some(dsp.min(board.device.dsp)), bram36: Some(bram), pack_int8: false }).unwrap();
         let m = models::load(models::shipped_names()[model]).unwrap();
-        let plans = Planner::new(&m.network, &budget, PlanOptions { firb: true, pe_steps: 8 }).plan(&budget);
+        let plans = Planner::new(&m.network, &budget, PlanOptions { firb: true, pe_steps: 8, ..PlanOptions::default() }).plan(&budget);
         let doc = plan_document(&m.network, &board, &budget, &plans, Search::Best, true);
         for f in [&doc.modelled.fibha, &doc.modelled.seml, &doc.modelled.sesl, &doc.modelled.sesl_firb] {
             if f.fits {
