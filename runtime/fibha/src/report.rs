@@ -91,6 +91,11 @@ pub struct Stream {
     pub images_per_s: f64,
     /// The accelerator time of one image alone (its cycle register or wall time), µs.
     pub single_image_us: f64,
+    /// Time between consecutive images once both parts are busy: a call less one image
+    /// alone, over the images after the first, µs (0 with one image a call).
+    pub period_us: f64,
+    /// Images per second with images overlapped: 1 / `period_us`.
+    pub overlapped_images_per_s: f64,
 }
 
 impl Stream {
@@ -107,18 +112,22 @@ impl Stream {
         };
         let mean_call = per_call_us.iter().sum::<f64>() / per_call_us.len().max(1) as f64;
         let us_per_image = mean_call / f64::from(runs.images.max(1));
+        let period_us = if runs.images > 1 {
+            ((mean_call - single_us) / f64::from(runs.images - 1)).max(0.0)
+        } else {
+            0.0
+        };
+        let rate = |us: f64| if us > 0.0 { 1e6 / us } else { 0.0 };
         Group {
             modelled,
             figures: Stream {
                 images_per_call: runs.images,
                 calls: per_call_us.len() as u32,
                 us_per_image,
-                images_per_s: if us_per_image > 0.0 {
-                    1e6 / us_per_image
-                } else {
-                    0.0
-                },
+                images_per_s: rate(us_per_image),
                 single_image_us: single_us,
+                period_us,
+                overlapped_images_per_s: rate(period_us),
             },
         }
     }
@@ -506,7 +515,7 @@ impl BenchReport {
             let f = &s.figures;
             let _ = writeln!(
                 out,
-                "accelerator alone{}: one image {:.1} µs ({:.1} images/s); {} images streaming per call: {:.1} µs per image = {:.1} images/s ({} calls)",
+                "accelerator alone{}: one image {:.1} µs ({:.1} images/s); {} images streaming per call: {:.1} µs per image = {:.1} images/s ({} calls); images overlapped (the call less one image alone, over the {} after the first): one every {:.1} µs = {:.1} images/s",
                 modelled_tag(s.modelled),
                 f.single_image_us,
                 if f.single_image_us > 0.0 {
@@ -517,7 +526,10 @@ impl BenchReport {
                 f.images_per_call,
                 f.us_per_image,
                 f.images_per_s,
-                f.calls
+                f.calls,
+                f.images_per_call.saturating_sub(1),
+                f.period_us,
+                f.overlapped_images_per_s
             );
         }
         if let Some(h) = &self.host_overhead {
@@ -760,5 +772,45 @@ impl EnergyReport {
         peers_text(&mut out, &self.peers);
         files_text(&mut out, &self.files);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_figures_by_hand() {
+        // Calls of 4 images at 1 MHz: 1000 and 1200 cycles, mean 1100 µs a call; one image
+        // alone 500 µs. Per image 275 µs (3636.4/s); overlapped (1100 - 500) / 3 = 200 µs.
+        let runs = StreamRuns {
+            images: 4,
+            cycles: vec![1000, 1200],
+            wall: vec![Duration::from_secs(1); 2],
+            clock_hz: 1e6,
+        };
+        let g = Stream::of(&runs, 500.0, true);
+        let f = g.figures;
+        assert!(g.modelled);
+        assert_eq!((f.images_per_call, f.calls), (4, 2));
+        assert!((f.us_per_image - 275.0).abs() < 1e-9);
+        assert!((f.images_per_s - 1e6 / 275.0).abs() < 1e-6);
+        assert!((f.period_us - 200.0).abs() < 1e-9);
+        assert!((f.overlapped_images_per_s - 5000.0).abs() < 1e-6);
+        // One image a call has no overlap to measure.
+        let one = StreamRuns { images: 1, ..runs };
+        assert_eq!(Stream::of(&one, 500.0, true).figures.period_us, 0.0);
+        // On a board: wall times.
+        let board = Stream::of(
+            &StreamRuns {
+                images: 2,
+                cycles: vec![],
+                wall: vec![Duration::from_micros(900)],
+                clock_hz: 1e6,
+            },
+            500.0,
+            false,
+        );
+        assert!((board.figures.period_us - 400.0).abs() < 1e-9);
     }
 }

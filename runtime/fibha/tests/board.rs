@@ -356,6 +356,27 @@ fn bench_reports_percentiles_stages_and_marks_modelled_figures() {
     );
     assert!(doc["host_overhead"]["ratio"].as_f64().unwrap() > 0.0);
     assert!(!doc["peers"].as_array().unwrap().is_empty());
+    // Streaming calls: their figures are the build's timed C simulation (the kernel's time
+    // does not depend on the data): one image alone, and one more image per period.
+    let timing: fibha_model::timing::TimingReport =
+        serde_json::from_slice(&std::fs::read(model.join("timing.json")).unwrap()).unwrap();
+    let s = &doc["stream"];
+    assert_eq!(s["modelled"], true);
+    let f = |k: &str| s[k].as_f64().unwrap();
+    assert_eq!(s["images_per_call"], 4);
+    let single_us = timing.ms(timing.image.timed_cycles) * 1e3;
+    let period_us = timing.ms(timing.period.timed_cycles) * 1e3;
+    assert!((f("single_image_us") - single_us).abs() < 0.01, "{s}");
+    assert!((f("period_us") - period_us).abs() / period_us < 0.01, "{s}");
+    assert!(
+        (f("us_per_image") - (single_us + 3.0 * period_us) / 4.0).abs() / single_us < 0.01,
+        "{s}"
+    );
+    // The targets of the shipped build: one image within 2.5 ms, 1000 images/s overlapped.
+    assert!(
+        f("single_image_us") <= 2500.0 && f("overlapped_images_per_s") >= 1000.0,
+        "{s}"
+    );
     let svg = std::fs::read_to_string(out.path().join("bench-latency.svg")).unwrap();
     assert!(svg.contains("latency per inference (µs)") && svg.contains("modelled"));
     let file: serde_json::Value =
