@@ -149,45 +149,6 @@ inline bool add_params_valid(const AddParams& p_p) {
   return l_zps && l_clamp && l_mults && l_shifts;
 }
 
-/// Starts t_N accumulators with the biases of channels p_first .. p_first + t_N - 1.
-template <unsigned t_N, unsigned t_C>
-inline void bias_init(int32_t p_acc[t_N], const int32_t p_cq[kChannelQuantRows][t_C], unsigned p_first) {
-#pragma HLS INLINE
-  for (unsigned l_i = 0; l_i < t_N; ++l_i) {
-#pragma HLS UNROLL
-    p_acc[l_i] = p_cq[kBiasRow][p_first + l_i];
-  }
-}
-
-/// Adds the products of t_Simd inputs p_x (zero point p_zp) with weight rows p_row0 ..
-/// p_row0 + t_Pe - 1, columns p_col0 .. p_col0 + t_Simd - 1, to t_Pe accumulators.
-template <unsigned t_Pe, unsigned t_Simd, unsigned t_Rows, unsigned t_Cols>
-inline void mac_block(int32_t p_acc[t_Pe], const int8_t p_x[t_Simd], int32_t p_zp, const int8_t p_w[t_Rows][t_Cols],
-                      unsigned p_row0, unsigned p_col0) {
-#pragma HLS INLINE
-  for (unsigned l_pe = 0; l_pe < t_Pe; ++l_pe) {
-#pragma HLS UNROLL
-    for (unsigned l_s = 0; l_s < t_Simd; ++l_s) {
-#pragma HLS UNROLL
-      p_acc[l_pe] = wrap_add(p_acc[l_pe], mac_term(p_x[l_s], p_zp, p_w[p_row0 + l_pe][p_col0 + l_s]));
-    }
-  }
-}
-
-/// Requantizes t_N accumulators of channels p_first .. p_first + t_N - 1 into one word.
-template <unsigned t_N, unsigned t_C>
-inline Vec<t_N> requantize_word(const int32_t p_acc[t_N], const int32_t p_cq[kChannelQuantRows][t_C],
-                                unsigned p_first, const QuantParams& p_q) {
-#pragma HLS INLINE
-  Vec<t_N> l_y;
-  for (unsigned l_i = 0; l_i < t_N; ++l_i) {
-#pragma HLS UNROLL
-    const unsigned l_c = p_first + l_i;
-    l_y.v[l_i] = requantize(p_acc[l_i], p_cq[kMultRow][l_c], p_cq[kShiftRow][l_c], p_q);
-  }
-  return l_y;
-}
-
 }  // namespace fibha
 
 #endif  // FIBHA_ARITH_HPP

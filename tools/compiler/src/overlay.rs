@@ -499,12 +499,16 @@ mod tests {
     const EXAMPLE_PATH: &str = "../../bitstreams/zcu102/fibha-example.dtso";
 
     /// Buffer sizes of a typical MobileNetV2 1.0/224 plan (see bitstreams/zcu102/README.md):
-    /// 224x224x3 input, the 7x7x1280 feature map out (pool and classifier run on the CPU),
-    /// ~3.5 MB of packed weights, two 112x112x96 feature maps of SEML spill.
+    /// four 224x224x3 inputs, four 7x7x1280 feature maps out (pool and classifier run on
+    /// the CPU), ~3.5 MB of packed weights.
     fn example_params() -> OverlayParams {
         let mut p = OverlayParams::zcu102(
             200_000_000,
-            fibha_buffers(4 * 224 * 224 * 3, 4 * 7 * 7 * 320, 3_500_000),
+            fibha_buffers(
+                STREAM_IMAGES * 224 * 224 * 3,
+                STREAM_IMAGES * 7 * 7 * 1280,
+                3_500_000,
+            ),
         );
         p.plan_hash = Some("example: typical MobileNetV2 1.0/224 sizes, not a real plan".into());
         p
@@ -554,8 +558,8 @@ mod tests {
         let text = render_overlay(&example_params()).unwrap();
         // 4 x 150528 = 602112 = 147 pages exactly = 0x93000.
         assert!(text.contains("size = <0x93000>;"), "{text}");
-        // 62720 -> 16 pages = 65536.
-        assert!(text.contains("size = <0x10000>;"));
+        // 4 x 62720 = 250880 -> 62 pages = 253952 = 0x3e000.
+        assert!(text.contains("size = <0x3e000>;"), "{text}");
         assert_eq!(page_round(1), Some(4096));
         assert_eq!(page_round(4096), Some(4096));
         assert_eq!(page_round(0), Some(0));
