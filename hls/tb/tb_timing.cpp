@@ -9,9 +9,11 @@
 #include <vector>
 
 #include "fibha/axi.hpp"
+#include "fibha/sesl_conv.hpp"
 #include "fibha/schedule.hpp"
 #include "fibha/stream.hpp"
 #include "fibha/types.hpp"
+#include "fill_params.hpp"
 #include "tb_common.hpp"
 
 namespace {
@@ -393,10 +395,57 @@ void check_deadlocks() {
 
 }  // namespace
 
+// ---- A streaming 3x3 convolution engine -----------------------------------------------
+
+/// SeslConv on a 4x4x4 map, 3x3 stride 1 SAME, 8 output channels, SIMD 4, PE 2: one input
+/// word per pixel, 9 window words per output pixel, 4 folds. Worked out by hand from the
+/// declared depths and the FIFO rules (every input word is there at cycle 0):
+///  * the window generator writes one scan pixel per cycle from cycle 0 and can emit the
+///    first window word once the window's last pixel, scan pixel (K-1)*(W+2) + K-1 = 14, is
+///    written: in iteration 15, whose write lands at 15 + depth - 1 and is readable a
+///    cycle later;
+///  * the MVAU, the slowest process (16 pixels x 4 folds x 9 = 576 iterations at II 1),
+///    then never waits: it reads a pixel's 9 words in its first fold only, so the window
+///    generator has the other 27 cycles of each pixel to write the next pixel's input and
+///    to refill the depth-2 FIFO; its last accumulator lands at last issue + depth - 1;
+///  * the requantizer (one lane a cycle: 2 iterations per accumulator of 2 lanes) reads it
+///    a cycle later and ends its second iteration's pipeline after its depth.
+void check_conv_engine() {
+  constexpr unsigned kH = 4, kW = 4, kInC = 4, kOutC = 8, kSimd = 4, kPe = 2;
+  using E = fibha::SeslConv<kH, kW, kInC, kOutC, 3, 1, fibha::Padding::kSame, kSimd, kPe>;
+  constexpr Cycle kWindowDepth = 1 + 2 + 1;           // FIFO read, BRAM read, FIFO write
+  constexpr Cycle kMvauDepth = 1 + (2 + 3 + 2 + 1) + 1;  // read, BRAM + multiply + 2 adder levels + accumulate, write
+  constexpr Cycle kRequantDepth = 1 + 6 + 1;          // read, requantize, write
+  constexpr Cycle kFirstWindowIteration = (3 - 1) * (kW + 2) + 3 - 1 + 1;
+  constexpr Cycle kMvauIterations = Cycle{kH} * kW * (kOutC / kPe) * (9 * kInC / kSimd);
+  constexpr Cycle kFirstRead = kFirstWindowIteration + (kWindowDepth - 1) + 1;
+  constexpr Cycle kLastAcc = kFirstRead + kMvauIterations - 1 + (kMvauDepth - 1) + 1;
+  constexpr Cycle kWant = kLastAcc + 1 + kRequantDepth;  // the last accumulator's 2 iterations
+  static_assert(E::M::kDepth == kMvauDepth && E::Window::kDepth == kWindowDepth && E::Rq::kDepth == kRequantDepth,
+                "the engine's declared depths changed: work the expected cycles out again");
+  fibha::tb::Rng l_rng(11);
+  auto l_p = fibha::tb::make_box<E::Params>();
+  const std::vector<int8_t> l_w = fibha::tb::random_bytes(l_rng, size_t{kOutC} * E::kDepth, -127, 127);
+  fibha::tb::fill(l_p->value, l_w, fibha::tb::random_channel_quant(l_rng, kOutC, static_cast<int>(E::kDepth)),
+                  fibha::tb::random_quant(l_rng, false));
+  hls::stream<E::InWord> l_in("conv_in");
+  hls::stream<E::OutWord> l_out("conv_out");
+  for (unsigned l_i = 0; l_i < kH * kW; ++l_i) {
+    l_in.write(E::InWord{});
+  }
+  const Cycle l_cycles = run("conv_engine", [&] { E::run(l_in, l_out, l_p->value); });
+  for (unsigned l_i = 0; l_i < kH * kW * kOutC / kPe; ++l_i) {
+    l_out.read();
+  }
+  expect_cycles("SeslConv 4x4x4->8 3x3/1 SAME, SIMD 4, PE 2 (576 MVAU iterations)", l_cycles, kWant);
+}
+
 int main() {
   std::printf("tb_timing: two processes through a FIFO (producer II 1, consumer II %u)\n", kConsumerIi);
   check_two_process<2>("fifo_depth_2");
   check_two_process<kTokens>("fifo_depth_100");
+  std::printf("tb_timing: a streaming 3x3 convolution engine\n");
+  check_conv_engine();
   std::printf("tb_timing: schedule check\n");
   check_bank_conflicts();
   std::printf("tb_timing: m_axi\n");
