@@ -1,6 +1,6 @@
 // Reader of golden layer directories (format "fibha-golden-1", defined in tb/README.md):
-// a meta.txt of "key value" lines plus raw little-endian binary tensors, written by the
-// Rust reference engine for real MobileNetV2 layers.
+// a meta.txt of "key value" lines plus raw little-endian binary tensors, written for real
+// MobileNetV2 layers by scripts/export_tflite_goldens.py from TFLite's reference kernels.
 //
 // Every read is checked: a missing key or file, or a file whose size is not the size the
 // shapes imply, is a test failure naming the directory, the file and both sizes.

@@ -5,8 +5,9 @@
 //   * a small instance whose shapes force ragged edges everywhere (channels that are not
 //     whole words or folds, pixel counts that are not whole pixel groups, a 5x5/2 window),
 //     two images through one call;
-//   * a MobileNetV2-sized instance on MobileNetV2 bottlenecks (timed; the cycles are the
-//     engine's, printed next to the model's formula for the same layers);
+//   * a MobileNetV2-sized instance on MobileNetV2 bottlenecks (timed; the cycles are
+//     printed; the compiler's model of the same phases is checked against the timed
+//     kernel by the build's timing report);
 // and bad parameters (a negative multiplier absorbed mid-program). Goldens (op depthwise
 // or pointwise) run as one-layer programs with --golden DIR; add goldens are checked with
 // the reference (the SEML part runs ADD only fused into a pointwise layer).

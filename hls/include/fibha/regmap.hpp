@@ -225,8 +225,7 @@ enum class StatusCode : uint32_t {
   /// A descriptor's magic word is wrong or a reserved word is not zero.
   kDescMagic = 7,
   /// A descriptor names a layer kind the SEML part does not run (it runs depthwise and
-  /// pointwise, the residual ADD fused into a pointwise layer), sets unknown flags, or follows
-  /// a depthwise layer with another.
+  /// pointwise, the residual ADD fused into a pointwise layer) or sets unknown flags.
   kLayerKind = 8,
   /// A descriptor's shapes, kernel, stride or padding are inconsistent.
   kGeometry = 9,

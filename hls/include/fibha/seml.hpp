@@ -272,7 +272,7 @@ struct SemlPart {
   /// hand-off (fm0, the SESL part's output shape), each later layer its predecessor's
   /// output, a residual has the output's shape and was written earlier and not
   /// overwritten since, the last layer's output has whole words and p_outBytes bytes.
-  /// p_prev/p_live carry the state between calls (call with p_index 0, 1, ...).
+  /// start() with the hand-off, then next() once per descriptor, in order.
   struct ProgramCheck {
     uint32_t buf = 0;           ///< where the previous layer's output lives
     uint32_t h = 0, w = 0, c = 0;

@@ -371,8 +371,7 @@ pub enum StatusCode {
     /// A descriptor's magic word is wrong or a reserved word is not zero.
     DescMagic = 7,
     /// A descriptor names a layer kind the SEML part does not run (it runs depthwise and
-    /// pointwise, the residual ADD fused into a pointwise layer), sets unknown flags, or
-    /// follows a depthwise layer with another.
+    /// pointwise, the residual ADD fused into a pointwise layer) or sets unknown flags.
     LayerKind = 8,
     /// A descriptor's shapes, kernel, stride or padding are inconsistent.
     Geometry = 9,
@@ -506,7 +505,7 @@ impl StatusCode {
             }
             Self::DescMagic => "A descriptor's magic word is wrong or a reserved word is not zero.",
             Self::LayerKind => {
-                "A descriptor names a layer kind the SEML part does not run (it runs depthwise and pointwise, the residual ADD fused into a pointwise layer), sets unknown flags, or follows a depthwise layer with another."
+                "A descriptor names a layer kind the SEML part does not run (it runs depthwise and pointwise, the residual ADD fused into a pointwise layer) or sets unknown flags."
             }
             Self::Geometry => "A descriptor's shapes, kernel, stride or padding are inconsistent.",
             Self::EngineLimit => {

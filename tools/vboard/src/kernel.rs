@@ -1,7 +1,8 @@
 //! The accelerator's C simulation as a child process, and the line protocol with it.
 //!
 //! The executable is the instance's HLS C++ compiled by g++ with
-//! `tools/vboard/csim/kernel_shell.cpp`, which speaks this protocol. One line per message,
+//! `hls/csim/kernel_shell.cpp`, which speaks this protocol (`make -C hls kernel
+//! CONFIG_DIR=DIR`; `hls/csim/fibha_kernel.cpp` is its `main`). One line per message,
 //! ASCII, fields separated by single spaces:
 //!
 //! | direction | line | when |

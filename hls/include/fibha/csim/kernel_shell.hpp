@@ -2,7 +2,8 @@
 //
 // The virtual board (tools/vboard, `fibha-vboard serve`) runs the accelerator as a child
 // process built from this shell and the instance's top-level function. The shell speaks the
-// board's line protocol on stdin/stdout (see tools/vboard/src/kernel.rs and README.md):
+// board's line protocol on stdin/stdout (see tools/vboard/src/kernel.rs and
+// tools/vboard/README.md):
 //
 //   kernel -> board   hello fibha-kernel 1
 //   board  -> kernel  buf <name> <phys 0x hex> <size> <path>      (once per DMA buffer)
@@ -19,8 +20,11 @@
 //
 //   int main() { return fibha::vboard::run_shell(&fibha_top_adapter); }
 //
-// and compile with `g++ -std=c++17 -I hls/include -I tools/vboard/csim
-// tools/vboard/csim/kernel_shell.cpp <adapter and kernel sources>`.
+// and compile with `g++ -std=c++17 -I hls/include hls/csim/kernel_shell.cpp <adapter and
+// kernel sources>`. hls/csim/fibha_kernel.cpp is the accelerator's adapter (built by
+// `make -C hls kernel CONFIG_DIR=DIR`, with the timed C simulation's runtime
+// hls/csim/timing.cpp and hls/csim/fiber.cpp), hls/csim/test_kernel.cpp the virtual
+// board's test kernel (`make -C hls test-kernel`).
 #ifndef FIBHA_VBOARD_KERNEL_SHELL_HPP
 #define FIBHA_VBOARD_KERNEL_SHELL_HPP
 

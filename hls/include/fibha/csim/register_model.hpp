@@ -1,5 +1,5 @@
-// C-simulation model of the kernel's s_axilite register block, for the virtual board and
-// the testbenches: 32-bit reads and writes at the offsets of the generated regmap.hpp,
+// C-simulation model of the kernel's s_axilite register block, for the testbenches
+// (tb_top): 32-bit reads and writes at the offsets of the generated regmap.hpp,
 // with Vitis HLS ap_ctrl_hs semantics, running the C++ kernel when ap_start is written.
 //
 // The model is synchronous: writing ap_start runs the kernel to completion before the
