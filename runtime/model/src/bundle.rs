@@ -313,7 +313,7 @@ fn validate(
         ("input_bytes", header.input_bytes.get()),
         ("output_bytes", header.output_bytes.get()),
     ] {
-        if v == 0 || v as usize % BEAT != 0 {
+        if v == 0 || !(v as usize).is_multiple_of(BEAT) {
             return Err(BundleErrorKind::Header {
                 field,
                 found: v.into(),
@@ -576,7 +576,7 @@ impl Chain {
 
     fn finish(&self, h: &BundleHeader) -> Result<(), String> {
         let [oh, ow, oc] = self.shape.map(u64::from);
-        if oc as usize % FM_LANES != 0 || oh * ow * oc != u64::from(h.output_bytes.get()) {
+        if !(oc as usize).is_multiple_of(FM_LANES) || oh * ow * oc != u64::from(h.output_bytes.get()) {
             return Err(format!(
                 "the last layer writes {oh}x{ow}x{oc}, the header's output is {} bytes (and the output is whole 16-channel words)",
                 h.output_bytes.get()

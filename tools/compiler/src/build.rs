@@ -39,7 +39,6 @@ pub use fibha_model::manifest::{FORMAT_VERSION as MANIFEST_FORMAT_VERSION, FileR
 pub const M_AXI_MASTERS: u32 = 4;
 /// The boards whose Vivado flow exists (`bitstreams/<board>`).
 const VIVADO_BOARDS: [&str; 1] = ["zcu102"];
-/// Smallest DMA buffer the overlay and the virtual board get (u-dma-buf allocates pages).
 
 /// Why a build failed.
 #[derive(Debug, thiserror::Error)]

@@ -50,7 +50,7 @@ pub const DSP_PER_WIDE_MULTIPLY: u32 = 4;
 /// every `cycles` cycles (`fibha::requant_lanes`).
 pub fn requant_lanes(lanes: u32, cycles: u64) -> u32 {
     (1..lanes)
-        .find(|&r| lanes % r == 0 && u64::from(lanes / r) <= cycles)
+        .find(|&r| lanes.is_multiple_of(r) && u64::from(lanes / r) <= cycles)
         .unwrap_or(lanes)
 }
 

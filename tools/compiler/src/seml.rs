@@ -320,7 +320,7 @@ pub fn requantizers(pp: u32, pe: u32, kd: u32, ops: &[SemlOp]) -> (u32, u32, u32
         .min()
         .unwrap_or(9);
     let dw_rq = (1..=kd)
-        .find(|&r| kd % r == 0 && u64::from(kd / r) <= min_taps)
+        .find(|&r| kd.is_multiple_of(r) && u64::from(kd / r) <= min_taps)
         .unwrap_or(kd);
     (1, add_lanes, dw_rq)
 }

@@ -289,7 +289,7 @@ fn build_writes_a_consistent_directory() {
     let cf = cin.div_ceil(16);
     let half = blob.len() / 32;
     let stored = |beat: usize| {
-        let at = if beat % 2 == 0 {
+        let at = if beat.is_multiple_of(2) {
             beat / 2
         } else {
             half + beat / 2
