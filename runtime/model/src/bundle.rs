@@ -576,7 +576,9 @@ impl Chain {
 
     fn finish(&self, h: &BundleHeader) -> Result<(), String> {
         let [oh, ow, oc] = self.shape.map(u64::from);
-        if !(oc as usize).is_multiple_of(FM_LANES) || oh * ow * oc != u64::from(h.output_bytes.get()) {
+        if !(oc as usize).is_multiple_of(FM_LANES)
+            || oh * ow * oc != u64::from(h.output_bytes.get())
+        {
             return Err(format!(
                 "the last layer writes {oh}x{ow}x{oc}, the header's output is {} bytes (and the output is whole 16-channel words)",
                 h.output_bytes.get()
