@@ -236,8 +236,20 @@ impl<'a> Planner<'a> {
         Candidate { spec, eval }
     }
 
-    /// A hybrid candidate, which must also keep the latency bound.
-    fn hybrid_candidate(&self, budget: &Budget, spec: DesignSpec) -> Candidate {
+    /// The hybrid candidate with `s` units in the SESL part, which must also keep the
+    /// latency bound.
+    fn hybrid_candidate(
+        &self,
+        budget: &Budget,
+        s: usize,
+        sesl: Vec<SeslEngine>,
+        seml: Vec<(LayerKind, Par)>,
+    ) -> Candidate {
+        let spec = DesignSpec {
+            split_units: s,
+            sesl,
+            seml,
+        };
         let mut c = self.candidate(budget, spec);
         if let Some(limit) = self.opts.max_latency_ms
             && c.eval.latency * 1e3 > limit
@@ -403,14 +415,7 @@ impl<'a> Planner<'a> {
         }
         let seml_pes = budget.pes().checked_sub(used)?;
         let seml = self.alloc_seml(s, seml_pes)?;
-        Some(self.hybrid_candidate(
-            budget,
-            DesignSpec {
-                split_units: s,
-                sesl: engines,
-                seml,
-            },
-        ))
+        Some(self.hybrid_candidate(budget, s, engines, seml))
     }
 
     fn unit_macs(&self, u: Unit) -> u64 {
@@ -433,14 +438,7 @@ impl<'a> Planner<'a> {
         } else {
             Vec::new()
         };
-        Some(self.hybrid_candidate(
-            budget,
-            DesignSpec {
-                split_units: s,
-                sesl: engines,
-                seml,
-            },
-        ))
+        Some(self.hybrid_candidate(budget, s, engines, seml))
     }
 
     /// Gives the SESL stages `pes` PEs and at most `bram` BRAM36: in proportion to their
