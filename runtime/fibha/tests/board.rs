@@ -169,7 +169,7 @@ fn new_weights_on_the_same_hardware_are_bit_exact_too() {
     std::fs::create_dir_all(&build).unwrap();
     let model = build.join("negated_mobilenet_v2.tflite");
     std::fs::write(&model, &bytes).unwrap();
-    common::compile(&compile, &model, &build, &[]);
+    common::compile(&compile, &model, &build, common::BUILD_FLAGS);
 
     let plan_hash = |dir: &Path| {
         let m: serde_json::Value =

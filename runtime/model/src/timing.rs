@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 pub const FILE_NAME: &str = "timing.json";
 /// The format tag a report carries.
 pub const FORMAT: &str = "fibha-timing/2";
-/// How far the timed C simulation may exceed the plan, per engine and per image, before
-/// `fibha-compile build` refuses the plan (issue-level agreement target).
+/// How far the timed C simulation may exceed the plan, for one image, for the period of
+/// images streaming and for every engine, before `fibha-compile build` refuses the plan.
 pub const PLAN_TOLERANCE: f64 = 1.25;
 
 /// A pair of cycle counts: the plan's and the timed C simulation's.

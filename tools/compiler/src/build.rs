@@ -34,8 +34,9 @@ use crate::topology::hex;
 use fibha_model::timing::TimingReport;
 
 pub use fibha_model::manifest::{FORMAT_VERSION as MANIFEST_FORMAT_VERSION, FileRef, Manifest};
-/// AXI masters of the kernel (`gmem0` feature maps, `gmem1` bundle: the m_axi bundles of
-/// `hls/src/fibha_top.cpp`), one HP port each in the ZCU102 block design.
+/// AXI masters of the kernel (the m_axi bundles of `hls/src/fibha_top.cpp`: `gmem0` images,
+/// `gmem1` bundle header, descriptors and SESL weights, `gmem2` and `gmem3` the SEML
+/// parameter halves), one HP port each in the ZCU102 block design.
 pub const M_AXI_MASTERS: u32 = 4;
 /// The boards whose Vivado flow exists (`bitstreams/<board>`).
 const VIVADO_BOARDS: [&str; 1] = ["zcu102"];

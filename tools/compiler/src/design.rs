@@ -12,7 +12,7 @@
 //! - SEML part: the engines of `hls/include/fibha/seml.hpp`, modelled phase by phase in
 //!   [`crate::seml`]: the hand-off, each layer (pointwise folds, depthwise units, each
 //!   absorbing the next phase's parameters from two 128-bit loaders) and the copy-out, one
-//!   after another; feature maps stay on chip in three memories (a design whose maps do
+//!   after another; feature maps stay on chip in four memories (a design whose maps do
 //!   not fit the BRAM left does not fit).
 //! - Hybrid: latency = T_SESL + T_SEML - the hand-off (taken in while the SESL part
 //!   produces it); throughput = 1 / max(slowest SESL stage, T_SEML, DDR bytes per image /
@@ -335,7 +335,11 @@ pub fn evaluate(net: &Network, budget: &Budget, spec: &DesignSpec) -> Evaluation
         if let Some(first) = layers.first_mut() {
             first.ddr_bytes += net.input.bytes();
         }
-        if let Some(last) = layers.last_mut() {
+        // The SESL part's output goes to DDR only without an SEML part (the hand-off to
+        // the SEML part is an on-chip FIFO).
+        if let Some(last) = layers.last_mut()
+            && split_layer == net.layers.len()
+        {
             last.ddr_bytes += net.layers[split_layer - 1].output.bytes();
         }
         // Streamed weights are read once per pass of the pipeline.

@@ -329,7 +329,7 @@ fn sesl_section(
     Ok(sesl)
 }
 
-/// Which of the three feature-map memories holds which map while the SEML layers run.
+/// Which of the four feature-map memories holds which map while the SEML layers run.
 #[derive(Debug, Default)]
 struct FeatureMaps {
     /// Per memory, the map it holds.

@@ -326,7 +326,8 @@ impl<'a> Planner<'a> {
         c
     }
 
-    /// SplitCNN: grow the SESL part one unit at a time while the estimate improves.
+    /// SplitCNN: grow the SESL part one unit at a time while the estimate improves (or
+    /// while no design so far fits).
     pub fn splitcnn(&self, budget: &Budget, baseline: &Candidate) -> (Candidate, Vec<SplitStep>) {
         let total_work = self.net.macs() as f64;
         let mut best = baseline.clone();
@@ -350,6 +351,9 @@ impl<'a> Planner<'a> {
             });
             match cand {
                 Some(c) if kept => best = c,
+                // From a baseline that does not fit (a network whose first maps the SEML
+                // part cannot hold), moving units on is what can make it fit.
+                _ if !best.eval.fits() => {}
                 _ => break,
             }
         }

@@ -24,7 +24,8 @@
 //! - `executable_sha256`: the executable's SHA-256; a load refuses an executable rebuilt
 //!   since (it might be another plan's).
 //! - `args`: extra command-line arguments for the executable (optional).
-//! - `modelled_cycles`: the compiler's modelled cycles per inference, and `clock_mhz` the
+//! - `modelled_cycles`: the cycles of one inference (the build's timed C simulation of the
+//!   kernel), and `clock_mhz` the
 //!   kernel clock; the power model keeps the fabric active for cycles / clock.
 //! - `buffers`: minimum sizes of the u-dma-buf buffers this plan needs (optional); a load
 //!   grows smaller buffers, as the bitstream's device-tree overlay would size them.
@@ -64,7 +65,8 @@ pub struct InstanceSpec {
     pub executable: PathBuf,
     /// Extra arguments for the executable.
     pub args: Vec<String>,
-    /// Modelled cycles of one inference.
+    /// Cycles of one inference, as the build's timed C simulation of the kernel counted
+    /// them.
     pub modelled_cycles: u64,
     /// Kernel clock in MHz.
     pub clock_mhz: f64,

@@ -618,7 +618,8 @@ mod tests {
             ]
         );
         let merged = merge_buffers(&parsed);
-        assert_eq!(merged.len(), 7);
+        // The five defaults and `extra`.
+        assert_eq!(merged.len(), 6);
         assert_eq!(merged[0].size, 0x100);
         assert_eq!(merged[4].size, 16 << 20);
         for bad in ["x", "a=0", "a=1,a=2", "a/b=1", "a=12Q"] {

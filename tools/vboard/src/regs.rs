@@ -42,8 +42,12 @@ mod tests {
     fn arguments_are_the_rw_words_before_the_outputs() {
         assert_eq!(
             argument_words(),
+            // Five 64-bit addresses as lo/hi words (input, output, bundle, the two SEML
+            // parameter halves), then input, output and bundle bytes, image count, layer
+            // count and mode (hls/regmap.toml).
             [
-                0x10, 0x14, 0x1C, 0x20, 0x28, 0x2C, 0x34, 0x38, 0x40, 0x48, 0x50, 0x58, 0x60, 0x68
+                0x10, 0x14, 0x1C, 0x20, 0x28, 0x2C, 0x34, 0x38, 0x40, 0x44, 0x4C, 0x54, 0x5C, 0x64,
+                0x6C, 0x74
             ]
         );
         assert!(argument_words().iter().all(|&w| w < ID));

@@ -308,12 +308,14 @@ fn the_kernel_reports_its_own_id() {
 fn corrupt_output_flips_bits_under_a_clean_status() {
     let board = loaded_board(&["--fault", "corrupt-output"]);
     let mut accel = Accel::open(&board);
-    let data = pattern(4096, 9);
+    // The whole output region (the fault spreads its flips over it).
+    let n = accel.output.len();
+    let data = pattern(n, 9);
     accel.start(&data);
     accel.irq.wait(LONG).unwrap();
     assert_eq!(accel.read(regs::STATUS), 0, "the board API cannot tell");
-    let output = accel.output(4096);
-    let differing: Vec<usize> = (0..4096).filter(|&i| output[i] != !data[i]).collect();
+    let output = accel.output(n);
+    let differing: Vec<usize> = (0..n).filter(|&i| output[i] != !data[i]).collect();
     assert_eq!(differing.len(), 8, "{differing:?}");
     assert!(differing.iter().all(|&i| output[i] ^ !data[i] == 0x01));
 }
@@ -612,7 +614,8 @@ fn an_instance_grows_the_buffers_it_needs() {
     let mut unique = addresses.clone();
     unique.sort_unstable();
     unique.dedup();
-    assert_eq!(unique.len(), 6, "{addresses:x?}");
+    // The five buffers, one of them grown, still at distinct addresses.
+    assert_eq!(unique.len(), 5, "{addresses:x?}");
     // The kernel process was told the new addresses.
     let data = pattern(4096, 5);
     accel.start(&data);

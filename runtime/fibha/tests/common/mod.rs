@@ -266,6 +266,10 @@ pub fn compile(compile: &Path, model: &Path, dir: &Path, extra: &[&str]) {
     );
 }
 
+/// The build flags of the tests' instances, as `scripts/classify` builds the shipped one:
+/// the fastest design within 2.5 ms an image.
+pub const BUILD_FLAGS: &[&str] = &["--max-latency-ms", "2.5"];
+
 /// The shipped MobileNetV2 built for the ZCU102 once per test binary, into a directory
 /// of its own (`name` keeps the binaries apart).
 pub fn instance(compile_exe: &Path, name: &str) -> &'static Path {
@@ -273,13 +277,7 @@ pub fn instance(compile_exe: &Path, name: &str) -> &'static Path {
     DIR.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fibha-{name}-mobilenet_v2"));
         let _ = std::fs::remove_dir_all(&dir);
-        // As `scripts/classify` builds it: the fastest design within 2.5 ms an image.
-        compile(
-            compile_exe,
-            &root().join(MODEL),
-            &dir,
-            &["--max-latency-ms", "2.5"],
-        );
+        compile(compile_exe, &root().join(MODEL), &dir, BUILD_FLAGS);
         dir
     })
 }
