@@ -277,8 +277,17 @@ pub struct Budget {
     pub macs_per_dsp: u32,
     /// Clock frequency in Hz.
     pub clock_hz: f64,
-    /// DDR bandwidth in bytes per second.
+    /// The bandwidth every design's DDR traffic shares, bytes per second: what the
+    /// generated design's ports move (`ports_used` x port width x clock), capped by the
+    /// board's DDR peak, the same figures the timed C simulation keeps time with.
     pub ddr_bytes_per_s: f64,
+    /// Ports the generated design drives: its m_axi masters ([`crate::hw::M_AXI_MASTERS`]),
+    /// at most the board's ports.
+    pub ports_used: u32,
+    /// What those ports move at the clock, bytes per second.
+    pub ports_bytes_per_s: f64,
+    /// The board's DDR peak, bytes per second.
+    pub ddr_peak_bytes_per_s: f64,
 }
 
 /// Why a budget cannot be built.
@@ -335,15 +344,45 @@ impl Budget {
                 kind: board.device.dsp_kind.clone(),
             });
         }
+        let clock_hz = board.clock.mhz * 1e6;
+        let ports_used = crate::hw::M_AXI_MASTERS.min(board.ports.count);
+        let ports_bytes_per_s =
+            f64::from(ports_used) * f64::from(board.ports.width_bytes()) * clock_hz;
+        let ddr_peak_bytes_per_s = board.memory.ddr_gbps * 1e9;
         Ok(Budget {
             board: board.name.clone(),
             part: board.part.clone(),
             dsp,
             bram36,
             macs_per_dsp: if overrides.pack_int8 { 2 } else { 1 },
-            clock_hz: board.clock.mhz * 1e6,
-            ddr_bytes_per_s: board.memory.ddr_gbps * 1e9,
+            clock_hz,
+            ddr_bytes_per_s: ports_bytes_per_s.min(ddr_peak_bytes_per_s),
+            ports_used,
+            ports_bytes_per_s,
+            ddr_peak_bytes_per_s,
         })
+    }
+
+    /// How the DDR bandwidth follows, for reports: "12.8 GB/s (4 ports x 128 bit x 200
+    /// MHz = 12.8 GB/s; DDR peak 19.2 GB/s)".
+    pub fn bandwidth_text(&self, port_bits: u32) -> String {
+        format!(
+            "{:.1} GB/s ({} ports x {port_bits} bit x {} MHz = {:.1} GB/s; DDR peak {:.1} GB/s)",
+            self.ddr_bytes_per_s / 1e9,
+            self.ports_used,
+            self.clock_hz / 1e6,
+            self.ports_bytes_per_s / 1e9,
+            self.ddr_peak_bytes_per_s / 1e9
+        )
+    }
+
+    /// The same budget with the DDR peak as the bandwidth, as the papers' model has it
+    /// (the ports not counted): the comparison's counterfactual.
+    pub fn with_ddr_peak_bandwidth(&self) -> Budget {
+        Budget {
+            ddr_bytes_per_s: self.ddr_peak_bytes_per_s,
+            ..self.clone()
+        }
     }
 
     /// Processing elements (int8 MACs per cycle) the DSP budget buys.
@@ -411,6 +450,14 @@ mod tests {
         let b = Budget::new(&zcu, Overrides::default()).unwrap();
         assert_eq!((b.dsp, b.bram36, b.pes()), (2520, 820, 2520));
         assert_eq!(b.clock_hz, 200e6);
+        // Four 128-bit ports at 200 MHz: 4 x 16 B x 200e6 = 12.8 GB/s, under the DDR4
+        // peak of 19.2 GB/s; ZC706's four 64-bit ports (6.4 GB/s) are capped by its 3.2.
+        assert_eq!((b.ports_used, b.ports_bytes_per_s), (4, 12.8e9));
+        assert_eq!(b.ddr_bytes_per_s, 12.8e9);
+        let zc = Budget::new(&Board::resolve("zc706").unwrap(), Overrides::default()).unwrap();
+        assert_eq!((zc.ports_bytes_per_s, zc.ddr_bytes_per_s), (6.4e9, 3.2e9));
+        let kcu = Budget::new(&Board::resolve("kcu105").unwrap(), Overrides::default()).unwrap();
+        assert_eq!((kcu.ports_used, kcu.ddr_bytes_per_s), (2, 19.2e9));
         let o = Overrides {
             dsp: Some(630),
             bram36: Some(400),

@@ -33,11 +33,8 @@ use crate::report::{self, PlanDoc, Search};
 use crate::topology::hex;
 use fibha_model::timing::TimingReport;
 
+pub use crate::hw::M_AXI_MASTERS;
 pub use fibha_model::manifest::{FORMAT_VERSION as MANIFEST_FORMAT_VERSION, FileRef, Manifest};
-/// AXI masters of the kernel (the m_axi bundles of `hls/src/fibha_top.cpp`: `gmem0` images,
-/// `gmem1` bundle header, descriptors and SESL weights, `gmem2` and `gmem3` the SEML
-/// parameter halves), one HP port each in the ZCU102 block design.
-pub const M_AXI_MASTERS: u32 = 4;
 /// The boards whose Vivado flow exists (`bitstreams/<board>`).
 const VIVADO_BOARDS: [&str; 1] = ["zcu102"];
 
@@ -274,8 +271,8 @@ pub fn build_plan(
 ) -> Result<BuildOutput, BuildError> {
     if !doc.fits() {
         return Err(BuildError::DoesNotFit(format!(
-            "SEML baseline: {}; FiBHA: {}",
-            doc.modelled.seml.problems.join("; "),
+            "fibha's SEML engines alone: {}; FiBHA: {}",
+            doc.modelled.seml_fibha.problems.join("; "),
             doc.modelled.fibha.problems.join("; ")
         )));
     }

@@ -219,8 +219,8 @@ pub fn hls_config(doc: &PlanDoc, depths: Depths, generator: &str) -> Result<Stri
     );
     let _ = writeln!(
         o,
-        "// Modelled (analytical model, not measured): {:.1} images/s, {:.3} ms latency, {} DSP, {} BRAM36.",
-        doc.modelled.fibha.fps,
+        "// Modelled (analytical model, not measured): {:.1} images/s pipelined, {:.3} ms latency, {} DSP, {} BRAM36.",
+        doc.modelled.fibha.fps_pipelined,
         doc.modelled.fibha.latency_ms,
         doc.modelled.fibha.dsp,
         doc.modelled.fibha.bram36

@@ -23,6 +23,11 @@
 //!   [`SemlPar`]).
 //! - Pure SESL: throughput from the slowest stage (the pipeline overlaps images), latency
 //!   with the fill, as FiBHA's model does.
+//! - DDR: every design's traffic shares one bandwidth, the generated design's ports
+//!   capped by the board's DDR ([`Budget::ddr_bytes_per_s`]).
+//!
+//! [`Evaluation::latency`] and [`Evaluation::period`] are what `report::Figures::of` turns
+//! into the named figures (`latency_ms`, `fps_batch1`, `fps_pipelined`) of every design.
 //!
 //! Invariant: evaluation never fails; a design that does not fit the budget says why in
 //! [`Evaluation::problems`].
@@ -289,8 +294,8 @@ impl Evaluation {
         self.problems.is_empty()
     }
 
-    /// Images per second at batch 1.
-    pub fn fps(&self) -> f64 {
+    /// Images per second with images overlapped as far as the design allows (1 / period).
+    pub fn fps_pipelined(&self) -> f64 {
         1.0 / self.period
     }
 }
@@ -433,8 +438,9 @@ pub fn evaluate(net: &Network, budget: &Budget, spec: &DesignSpec) -> Evaluation
         t_sesl_steady,
         t_seml,
         period,
-        // The SEML part takes in the hand-off while the SESL part produces it.
-        latency: t_sesl + t_seml - t_handoff,
+        // The SEML part takes in the hand-off while the SESL part produces it; an image's
+        // DDR traffic takes at least its time at the ports' bandwidth.
+        latency: (t_sesl + t_seml - t_handoff).max(ddr_bytes as f64 / bw),
         pes,
         dsp,
         bram36: bram,

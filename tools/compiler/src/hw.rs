@@ -19,6 +19,12 @@ use crate::design::{Part, SemlPartHw};
 use crate::network::{LayerKind, Shape};
 use crate::report::{EngineDoc, LayerDoc};
 
+/// AXI masters of the kernel (the m_axi bundles of `hls/src/fibha_top.cpp`: `gmem0` images,
+/// `gmem1` bundle header, descriptors and SESL weights, `gmem2` and `gmem3` the SEML
+/// parameter halves), one HP port each in the ZCU102 block design: the ports whose
+/// bandwidth every design's DDR traffic shares ([`crate::board::Budget::ddr_bytes_per_s`]).
+pub const M_AXI_MASTERS: u32 = 4;
+
 /// Layout version of [`HwDesign`].
 pub const HW_FORMAT: &str = "fibha-hw/2";
 

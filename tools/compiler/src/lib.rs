@@ -9,8 +9,11 @@
 //!   SEML engines' phases; [`design`]: evaluation of a whole design (SESL pipeline, SEML
 //!   engines, hybrid);
 //! - [`planner`]: SplitCNN, the exhaustive search, pure SEML and SESL designs;
+//!   [`seml_baseline`]: the SEML design the papers compare FiBHA with;
 //! - [`report`]: the plan document (`plan.json`) and its text rendering, and the
-//!   comparison with the published figures; [`sweep`]: budget sweeps and their SVG;
+//!   per-plan ratios; [`comparison`]: models x boards beside the published figures, with
+//!   the modelling choices that explain each difference; [`sweep`]: budget sweeps and
+//!   their SVG;
 //! - [`hw`]: the hardware a plan describes (what the HLS configuration is generated from
 //!   and the plan hash covers); [`codegen`] (the HLS configuration header), [`pack`]
 //!   (requantization parameters, weights and descriptors into the weight bundle, whose
@@ -25,6 +28,7 @@
 pub mod board;
 pub mod build;
 pub mod codegen;
+pub mod comparison;
 pub mod cost;
 pub mod design;
 pub mod hw;
@@ -36,6 +40,7 @@ pub mod pack;
 pub mod planner;
 pub mod report;
 pub mod seml;
+pub mod seml_baseline;
 pub mod sweep;
 pub mod timing;
 pub mod topology;

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use fibha_compiler::board::{Board, Budget, Overrides};
 use fibha_compiler::build::{BuildOptions, EngineResources};
 use fibha_compiler::models;
-use fibha_compiler::planner::{PlanOptions, Planner};
+use fibha_compiler::planner::{Objective, PlanOptions, Planner};
 use fibha_compiler::report::{self, Search};
 
 /// FiBHA compiler: SplitCNN plans, budget sweeps and accelerator builds.
@@ -40,9 +40,10 @@ enum Command {
 /// Board and budget flags shared by every command.
 #[derive(Args, Clone)]
 struct BudgetArgs {
-    /// Board name (zcu102, zc706, kcu105) or path of a board TOML file.
-    #[arg(long, default_value = "zcu102")]
-    board: String,
+    /// Board name (zcu102, zc706, kcu105) or path of a board TOML file [default: zcu102;
+    /// compare: all, the three shipped boards; compare also takes a comma-separated list].
+    #[arg(long)]
+    board: Option<String>,
     /// DSP slices for the accelerator (default: the board file's share).
     #[arg(long)]
     dsp: Option<u32>,
@@ -62,11 +63,19 @@ struct BudgetArgs {
     /// design within it becomes the plan.
     #[arg(long)]
     max_latency_ms: Option<f64>,
+    /// What SplitCNN and the exhaustive search optimize: pipelined throughput, or the
+    /// latency of one image alone (stated in the plan).
+    #[arg(long, value_enum, default_value = "throughput")]
+    objective: Objective,
 }
 
 impl BudgetArgs {
     fn resolve(&self) -> Result<(Board, Budget)> {
-        let board = Board::resolve(&self.board)?;
+        self.resolve_board(self.board.as_deref().unwrap_or("zcu102"))
+    }
+
+    fn resolve_board(&self, name: &str) -> Result<(Board, Budget)> {
+        let board = Board::resolve(name)?;
         let budget = Budget::new(
             &board,
             Overrides {
@@ -78,11 +87,21 @@ impl BudgetArgs {
         Ok((board, budget))
     }
 
+    /// The boards of `compare`: `all` (the default) or a comma-separated list.
+    fn resolve_boards(&self) -> Result<Vec<(Board, Budget)>> {
+        let names: Vec<&str> = match self.board.as_deref() {
+            None | Some("all") => Board::shipped_names(),
+            Some(list) => list.split(',').map(str::trim).collect(),
+        };
+        names.into_iter().map(|n| self.resolve_board(n)).collect()
+    }
+
     fn options(&self) -> PlanOptions {
         PlanOptions {
             firb: !self.no_firb,
             pe_steps: self.pe_steps,
             max_latency_ms: self.max_latency_ms,
+            objective: self.objective,
         }
     }
 }
@@ -212,11 +231,11 @@ fn plan(a: PlanArgs) -> Result<()> {
     }
     if !doc.fits() {
         bail!(
-            "no design fits the budget of {} DSP / {} BRAM36 on {}: SEML baseline: {}; FiBHA: {}",
+            "no design fits the budget of {} DSP / {} BRAM36 on {}: fibha's SEML engines alone: {}; FiBHA: {}",
             budget.dsp,
             budget.bram36,
             board.name,
-            doc.modelled.seml.problems.join("; "),
+            doc.modelled.seml_fibha.problems.join("; "),
             doc.modelled.fibha.problems.join("; ")
         );
     }
@@ -229,33 +248,28 @@ fn plan(a: PlanArgs) -> Result<()> {
 }
 
 fn compare(a: CompareArgs) -> Result<()> {
-    let (board, budget) = a.budget.resolve()?;
+    let boards = a.budget.resolve_boards()?;
     let models = load_models(&a.models)?;
-    let mut rows = Vec::new();
-    for m in &models {
-        let planner = Planner::new(&m.network, &budget, a.budget.options());
-        let plans = planner.plan(&budget);
-        let doc = report::plan_document(
-            &m.network,
-            &board,
-            &budget,
-            &plans,
-            Search::Best,
-            a.budget.options().firb,
-        );
-        rows.push(fibha_compiler::sweep::CompareRow::of(&doc));
-    }
-    let table = fibha_compiler::sweep::CompareTable {
-        board: board.name.clone(),
-        dsp: budget.dsp,
-        bram36: budget.bram36,
-        note: "modelled (analytical model), not board measurements".into(),
-        rows,
+    let started = Instant::now();
+    let doc = fibha_compiler::comparison::CompareDoc {
+        note: "Every fibha figure is modelled (analytical model), not a board measurement; the published figures are the papers' (model or board, as named).".into(),
+        boards: boards
+            .iter()
+            .map(|(board, budget)| {
+                fibha_compiler::comparison::compare_board(&models, board, budget, a.budget.options())
+            })
+            .collect(),
     };
+    eprintln!(
+        "fibha-compile: compared {} models on {} boards in {:.2} s",
+        models.len(),
+        boards.len(),
+        started.elapsed().as_secs_f64()
+    );
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&table)?);
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        print!("{}", table.render());
+        print!("{}", doc.render());
     }
     Ok(())
 }

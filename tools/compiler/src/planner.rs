@@ -11,8 +11,12 @@
 //!   (SESL stages balanced as above) and every pace the SESL stages can take (each stage
 //!   at its cheapest parallelism within it), the SEML engines chosen optimally among their
 //!   Pareto frontiers with the PEs left; the best fitting design.
-//! - Pure SEML (one engine per kind, optimal PE split) and pure SESL (one engine per
+//! - fibha's SEML engines alone (one engine per kind, optimal PE split: SplitCNN's start),
+//!   the papers' SEML baseline ([`crate::seml_baseline`]) and pure SESL (one engine per
 //!   layer, traditional pipelining, PEs scaled down until the buffers fit the BRAM).
+//!
+//! What "better" means is the objective ([`Objective`]): pipelined throughput (images
+//! overlapped as far as the design allows) or the latency of one image alone.
 //!
 //! Invariant: every returned design was evaluated by [`crate::design::evaluate`] under the
 //! budget it is reported with; a design that does not fit is reported as such, never dropped
@@ -27,6 +31,29 @@ use crate::cost::{self, Frontier, Par, Point};
 use crate::design::{DesignSpec, Evaluation, SeslEngine, evaluate, sesl_engine, sesl_engines};
 use crate::network::{LayerKind, Network, Unit};
 use crate::seml;
+use crate::seml_baseline::{self, SemlBaseline};
+
+/// What the searches optimize.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Objective {
+    /// Pipelined throughput (`fps_pipelined`: the period between images as far as the
+    /// design overlaps them), then latency.
+    #[default]
+    Throughput,
+    /// The latency of one image alone (`latency_ms`, so `fps_batch1`), then the period.
+    Latency,
+}
+
+impl Objective {
+    /// How reports name it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Objective::Throughput => "pipelined throughput (fps_pipelined), then latency",
+            Objective::Latency => "latency of one image alone (fps_batch1), then period",
+        }
+    }
+}
 
 /// Options of the search.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -39,6 +66,8 @@ pub struct PlanOptions {
     /// The longest latency of one image a hybrid design may have, ms (none: throughput
     /// alone decides).
     pub max_latency_ms: Option<f64>,
+    /// What SplitCNN and the exhaustive search optimize.
+    pub objective: Objective,
 }
 
 impl Default for PlanOptions {
@@ -47,6 +76,7 @@ impl Default for PlanOptions {
             firb: true,
             pe_steps: 64,
             max_latency_ms: None,
+            objective: Objective::Throughput,
         }
     }
 }
@@ -61,15 +91,19 @@ pub struct Candidate {
 }
 
 impl Candidate {
-    /// Whether `self` is better than `other`: fitting first, then throughput, then latency.
-    pub fn beats(&self, other: &Candidate) -> bool {
+    /// Whether `self` is better than `other` for `objective`: fitting first, then the
+    /// objective's figure, then the other one.
+    pub fn beats(&self, other: &Candidate, objective: Objective) -> bool {
+        let key = |c: &Candidate| match objective {
+            Objective::Throughput => (c.eval.period, c.eval.latency),
+            Objective::Latency => (c.eval.latency, c.eval.period),
+        };
         match (self.eval.fits(), other.eval.fits()) {
             (true, false) => true,
             (false, true) => false,
             _ => {
-                let (a, b) = (self.eval.period, other.eval.period);
-                a < b * (1.0 - 1e-9)
-                    || (a <= b * (1.0 + 1e-9) && self.eval.latency < other.eval.latency)
+                let ((a, a2), (b, b2)) = (key(self), key(other));
+                a < b * (1.0 - 1e-9) || (a <= b * (1.0 + 1e-9) && a2 < b2)
             }
         }
     }
@@ -82,17 +116,23 @@ pub struct SplitStep {
     pub sesl_units: usize,
     /// PEs given to the SESL part.
     pub sesl_pes: u32,
-    /// Modelled throughput, images per second (0 when the design does not fit).
-    pub fps: f64,
+    /// Modelled pipelined throughput, images per second (0 when the design does not fit).
+    pub fps_pipelined: f64,
+    /// Modelled latency of one image alone, ms (0 when the design does not fit).
+    pub latency_ms: f64,
     /// Whether the step was kept.
     pub kept: bool,
 }
 
 /// Everything the planner found for one budget.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Plans {
-    /// Pure SEML.
-    pub seml: Candidate,
+    /// What the searches optimized.
+    pub objective: Objective,
+    /// The SEML baseline as the papers define it: the comparison's SEML design.
+    pub seml: SemlBaseline,
+    /// fibha's own SEML engines alone (every map on chip): SplitCNN's starting point.
+    pub seml_fibha: Candidate,
     /// Pure SESL (traditional per-layer engines).
     pub sesl: Candidate,
     /// Every unit dedicated, bottlenecks as FIRB engines: the FIRB comparison point.
@@ -108,7 +148,7 @@ pub struct Plans {
 impl Plans {
     /// The better of the two FiBHA designs (exhaustive on ties).
     pub fn best(&self) -> &Candidate {
-        if self.splitcnn.beats(&self.exhaustive) {
+        if self.splitcnn.beats(&self.exhaustive, self.objective) {
             &self.splitcnn
         } else {
             &self.exhaustive
@@ -216,13 +256,15 @@ impl<'a> Planner<'a> {
             self.max_pes,
             budget.pes()
         );
-        let seml = self.pure_seml(budget);
+        let seml_fibha = self.pure_seml(budget);
         let sesl = self.pure_sesl(budget, false);
         let sesl_firb = self.pure_sesl(budget, true);
-        let (splitcnn, splitcnn_steps) = self.splitcnn(budget, &seml);
-        let exhaustive = self.exhaustive(budget, &seml);
+        let (splitcnn, splitcnn_steps) = self.splitcnn(budget, &seml_fibha);
+        let exhaustive = self.exhaustive(budget, &seml_fibha);
         Plans {
-            seml,
+            objective: self.opts.objective,
+            seml: seml_baseline::plan(self.net, budget),
+            seml_fibha,
             sesl,
             sesl_firb,
             splitcnn,
@@ -303,7 +345,7 @@ impl<'a> Planner<'a> {
         let on_chip_fits = ok && on_chip.eval.fits();
         let streamed_fits = ok_streamed && streamed.eval.fits();
         match (on_chip_fits, streamed_fits) {
-            (true, true) if streamed.beats(&on_chip) => return streamed,
+            (true, true) if streamed.beats(&on_chip, self.opts.objective) => return streamed,
             (true, _) => return on_chip,
             (false, true) => return streamed,
             (false, false) => {}
@@ -339,14 +381,18 @@ impl<'a> Planner<'a> {
             let cand = self.hybrid(budget, s, sesl_pes);
             let kept = cand
                 .as_ref()
-                .is_some_and(|c| c.eval.fits() && c.beats(&best));
+                .is_some_and(|c| c.eval.fits() && c.beats(&best, self.opts.objective));
             steps.push(SplitStep {
                 sesl_units: s,
                 sesl_pes,
-                fps: cand
+                fps_pipelined: cand
                     .as_ref()
                     .filter(|c| c.eval.fits())
-                    .map_or(0.0, |c| c.eval.fps()),
+                    .map_or(0.0, |c| c.eval.fps_pipelined()),
+                latency_ms: cand
+                    .as_ref()
+                    .filter(|c| c.eval.fits())
+                    .map_or(0.0, |c| c.eval.latency * 1e3),
                 kept,
             });
             match cand {
@@ -370,7 +416,7 @@ impl<'a> Planner<'a> {
         let n = self.units.len();
         let mut consider = |c: Option<Candidate>| {
             if let Some(c) = c
-                && c.beats(&best)
+                && c.beats(&best, self.opts.objective)
             {
                 best = c;
             }
@@ -749,11 +795,18 @@ mod tests {
         let net = toy();
         let short = budget(431);
         let plans = Planner::new(&net, &short, PlanOptions::default()).plan(&short);
-        assert!(!plans.seml.eval.fits());
+        assert!(!plans.seml_fibha.eval.fits());
         let b = budget(432);
         let plans = Planner::new(&net, &b, PlanOptions::default()).plan(&b);
-        assert!(plans.seml.eval.fits(), "{:?}", plans.seml.eval.problems);
-        assert_eq!((plans.seml.eval.pes, plans.seml.eval.dsp), (288, 432));
+        assert!(
+            plans.seml_fibha.eval.fits(),
+            "{:?}",
+            plans.seml_fibha.eval.problems
+        );
+        assert_eq!(
+            (plans.seml_fibha.eval.pes, plans.seml_fibha.eval.dsp),
+            (288, 432)
+        );
     }
 
     #[test]

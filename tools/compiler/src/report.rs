@@ -13,10 +13,10 @@ use crate::cost::{Buffer, Par};
 use crate::design::{Bound, DesignSpec, Evaluation, Part, evaluate};
 use crate::hw::{self, HwDesign};
 use crate::network::{Act, LayerKind, ModelSource, Network, Shape};
-use crate::planner::{Candidate, Plans, SplitStep};
+use crate::planner::{Candidate, Objective, Plans, SplitStep};
 
 /// Version of the plan document's layout.
-pub const PLAN_FORMAT_VERSION: u32 = 3;
+pub const PLAN_FORMAT_VERSION: u32 = 4;
 
 /// Which search's design becomes the plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -56,8 +56,13 @@ pub struct BoardInfo {
     pub part: String,
     /// Clock in MHz.
     pub clock_mhz: f64,
-    /// DDR bandwidth in GB/s.
+    /// The board's DDR peak in GB/s.
     pub ddr_gbps: f64,
+    /// The bandwidth every design's DDR traffic is modelled with, GB/s: the generated
+    /// design's ports, capped by the DDR peak ([`Budget::ddr_bytes_per_s`]).
+    pub bandwidth_gbps: f64,
+    /// How that bandwidth follows from the ports.
+    pub bandwidth: String,
     /// The ports to DDR and their m_axi parameters.
     pub ports: crate::board::Ports,
     /// DSP slices available to the accelerator.
@@ -166,7 +171,8 @@ pub struct LayerDoc {
     pub spilled: bool,
 }
 
-/// A design's modelled figures.
+/// A design's modelled figures: the same names, computed by [`Figures::of`] alone, for
+/// every design.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Figures {
     /// Which design.
@@ -177,12 +183,19 @@ pub struct Figures {
     pub problems: Vec<String>,
     /// Units in the SESL part.
     pub split_units: usize,
-    /// Images per second at batch 1.
-    pub fps: f64,
-    /// Milliseconds from image in to feature map out.
+    /// Milliseconds from image in to feature map out, one image alone.
     pub latency_ms: f64,
-    /// Milliseconds between images.
+    /// Images per second one image at a time (1 / latency), as a board measures a call
+    /// per image.
+    pub fps_batch1: f64,
+    /// Images per second with images overlapped as far as the design's hardware allows
+    /// (FiBHA: its two parts on consecutive images and its SESL pipeline; SESL: its chain;
+    /// SEML: none, so equal to `fps_batch1`).
+    pub fps_pipelined: f64,
+    /// Milliseconds between images when overlapped (1 / `fps_pipelined`).
     pub period_ms: f64,
+    /// Images in flight when overlapped (latency / period).
+    pub images_in_flight: f64,
     /// SESL part, ms per image (pipeline fill included).
     pub sesl_ms: f64,
     /// SEML part, ms per image.
@@ -199,24 +212,30 @@ pub struct Figures {
     pub weight_buffer_bytes: u64,
     /// DDR bytes per image.
     pub ddr_bytes_per_image: u64,
-    /// Useful MACs / (PEs x cycles).
+    /// Useful MACs / (PEs x cycles of the period).
     pub pe_utilization: f64,
     /// Whether SESL weights are streamed from DDR.
     pub weights_streamed: bool,
 }
 
 impl Figures {
-    /// The figures of a candidate.
-    pub fn of(design: &str, c: &Candidate) -> Figures {
-        let e = &c.eval;
+    /// The figures of an evaluated design with `split_units` units in its SESL part.
+    pub fn of(design: &str, e: &Evaluation, split_units: usize, weights_streamed: bool) -> Figures {
+        let per_s = |t: f64| if t > 0.0 { 1.0 / t } else { 0.0 };
         Figures {
             design: design.to_string(),
             fits: e.fits(),
             problems: e.problems.clone(),
-            split_units: c.spec.split_units,
-            fps: if e.period > 0.0 { 1.0 / e.period } else { 0.0 },
+            split_units,
             latency_ms: e.latency * 1e3,
+            fps_batch1: per_s(e.latency),
+            fps_pipelined: per_s(e.period),
             period_ms: e.period * 1e3,
+            images_in_flight: if e.period > 0.0 {
+                e.latency / e.period
+            } else {
+                0.0
+            },
             sesl_ms: e.t_sesl * 1e3,
             seml_ms: e.t_seml * 1e3,
             pes: e.pes,
@@ -226,20 +245,50 @@ impl Figures {
             weight_buffer_bytes: e.weight_bytes,
             ddr_bytes_per_image: e.ddr_bytes,
             pe_utilization: e.utilization,
-            weights_streamed: c.spec.sesl.iter().any(|s| s.stream_weights),
+            weights_streamed,
         }
     }
+
+    /// The figures of a fibha design.
+    pub fn of_candidate(design: &str, c: &Candidate) -> Figures {
+        Figures::of(
+            design,
+            &c.eval,
+            c.spec.split_units,
+            c.spec.sesl.iter().any(|s| s.stream_weights),
+        )
+    }
+
+    /// `fps_batch1` when the design fits.
+    pub fn batch1(&self) -> Option<f64> {
+        self.fits.then_some(self.fps_batch1)
+    }
+
+    /// `fps_pipelined` when the design fits.
+    pub fn pipelined(&self) -> Option<f64> {
+        self.fits.then_some(self.fps_pipelined)
+    }
 }
+
+/// Design names as every report writes them.
+pub const SEML_NAME: &str =
+    "SEML (papers' design: filter x pixel unrolling, DW overlapped with the next PW, maps on chip)";
+/// fibha's own SEML engines as a design of their own.
+pub const SEML_FIBHA_NAME: &str = "SEML (fibha's SEML engines alone: FiBHA's SEML part)";
 
 /// All modelled figures of a plan.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Modelled {
     /// Reminder that these are estimates.
     pub note: String,
+    /// What the searches optimized ([`crate::planner::Objective`]).
+    pub objective: Objective,
     /// The plan (FiBHA).
     pub fibha: Figures,
-    /// Pure SEML under the same budget.
+    /// The SEML baseline as the papers define it ([`crate::seml_baseline`]), same budget.
     pub seml: Figures,
+    /// fibha's own SEML engines alone, same budget (FiBHA's SEML part as a whole design).
+    pub seml_fibha: Figures,
     /// Pure SESL (traditional pipelining) under the same budget.
     pub sesl: Figures,
     /// SplitCNN's FiBHA design.
@@ -266,10 +315,14 @@ pub struct Ratio {
 /// The plan's modelled ratios next to the papers' claims.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
-    /// FiBHA throughput / SEML throughput.
-    pub fibha_vs_seml_throughput: Ratio,
-    /// FiBHA throughput / SESL throughput.
-    pub fibha_vs_sesl_throughput: Ratio,
+    /// FiBHA / SEML (papers' baseline), `fps_batch1`.
+    pub fibha_vs_seml_batch1: Ratio,
+    /// FiBHA / SEML (papers' baseline), `fps_pipelined`.
+    pub fibha_vs_seml_pipelined: Ratio,
+    /// FiBHA / SESL, `fps_batch1`.
+    pub fibha_vs_sesl_batch1: Ratio,
+    /// FiBHA / SESL, `fps_pipelined`.
+    pub fibha_vs_sesl_pipelined: Ratio,
     /// 1 - FiBHA feature-map buffer bytes / SEML's.
     pub fm_buffer_reduction_vs_seml: Ratio,
     /// 1 - buffer bytes of the plan's SESL part with FIRB / with traditional pipelining.
@@ -369,31 +422,69 @@ fn firb_reduction(net: &Network, budget: &Budget, c: &Candidate) -> Option<f64> 
     (t > 0.0).then(|| 1.0 - f / t)
 }
 
+/// A throughput ratio of two designs' figures under one definition.
+fn fps_ratio(
+    what: &str,
+    fibha: &Figures,
+    other: &Figures,
+    fps: fn(&Figures) -> Option<f64>,
+    published: &str,
+    note: &str,
+) -> Ratio {
+    Ratio {
+        what: what.into(),
+        modelled: fps(fibha).zip(fps(other)).map(|(a, b)| a / b),
+        published: published.into(),
+        note: note.into(),
+    }
+}
+
 /// The comparison with the published figures.
-pub fn compare(net: &Network, budget: &Budget, plans: &Plans, chosen: &Candidate) -> Comparison {
-    let ok = chosen.eval.fits();
+pub fn compare(
+    net: &Network,
+    budget: &Budget,
+    plans: &Plans,
+    m: &Modelled,
+    chosen: &Candidate,
+) -> Comparison {
+    const SEML_PUBLISHED: &str = "up to 2.5x (TACO 2024), up to 1.7x (SBAC-PAD 2022)";
+    const SESL_PUBLISHED: &str = "up to 4x (TACO 2024), up to 4.1x (SBAC-PAD 2022)";
+    let batch1: fn(&Figures) -> Option<f64> = Figures::batch1;
+    let pipelined: fn(&Figures) -> Option<f64> = Figures::pipelined;
+    let ok = chosen.eval.fits() && plans.seml.eval.fits();
     Comparison {
-        fibha_vs_seml_throughput: Ratio {
-            what: "FiBHA / SEML throughput".into(),
-            modelled: ratio(
-                plans.seml.eval.period,
-                chosen.eval.period,
-                ok && plans.seml.eval.fits(),
-            ),
-            published: "up to 2.5x (TACO 2024), up to 1.7x (SBAC-PAD 2022)".into(),
-            note: "same DSP and BRAM budget, batch 1".into(),
-        },
-        fibha_vs_sesl_throughput: Ratio {
-            what: "FiBHA / SESL throughput".into(),
-            modelled: ratio(
-                plans.sesl.eval.period,
-                chosen.eval.period,
-                ok && plans.sesl.eval.fits(),
-            ),
-            published: "up to 4x (TACO 2024), up to 4.1x (SBAC-PAD 2022)".into(),
-            note: "SESL: one engine per layer, traditional pipelining, PEs scaled to the budget"
-                .into(),
-        },
+        fibha_vs_seml_batch1: fps_ratio(
+            "FiBHA / SEML, fps_batch1",
+            &m.fibha,
+            &m.seml,
+            batch1,
+            SEML_PUBLISHED,
+            "one image at a time; SEML = the papers' design, same DSP, BRAM and port bandwidth",
+        ),
+        fibha_vs_seml_pipelined: fps_ratio(
+            "FiBHA / SEML, fps_pipelined",
+            &m.fibha,
+            &m.seml,
+            pipelined,
+            SEML_PUBLISHED,
+            "images overlapped as far as each design allows (SEML: not at all)",
+        ),
+        fibha_vs_sesl_batch1: fps_ratio(
+            "FiBHA / SESL, fps_batch1",
+            &m.fibha,
+            &m.sesl,
+            batch1,
+            SESL_PUBLISHED,
+            "one image at a time: each design's pipeline fill charged on every image",
+        ),
+        fibha_vs_sesl_pipelined: fps_ratio(
+            "FiBHA / SESL, fps_pipelined",
+            &m.fibha,
+            &m.sesl,
+            pipelined,
+            SESL_PUBLISHED,
+            "images overlapped: SESL's chain and FiBHA's two parts at their slowest stage",
+        ),
         fm_buffer_reduction_vs_seml: Ratio {
             what: "on-chip feature-map buffering, FiBHA vs SEML (reduction)".into(),
             modelled: ratio(
@@ -402,7 +493,7 @@ pub fn compare(net: &Network, budget: &Budget, plans: &Plans, chosen: &Candidate
                 ok,
             ),
             published: "up to 75% less (TACO 2024)".into(),
-            note: "line, double, skip and frame buffers plus the SEML feature-map store".into(),
+            note: "line, double, skip and frame buffers plus the SEML part's maps, against the papers' SEML design's map store".into(),
         },
         firb_buffer_reduction_plan: Ratio {
             what: "FIRB vs traditional pipelining, plan's SESL part (buffer reduction)".into(),
@@ -514,6 +605,17 @@ pub fn plan_document(
             }
         })
         .collect();
+    let modelled = Modelled {
+        note: "analytical-model estimates (FiBHA's model, see tools/compiler/README.md), not board measurements".into(),
+        objective: plans.objective,
+        fibha: Figures::of_candidate(&format!("FiBHA ({label})"), chosen),
+        seml: Figures::of(SEML_NAME, &plans.seml.eval, 0, false),
+        seml_fibha: Figures::of_candidate(SEML_FIBHA_NAME, &plans.seml_fibha),
+        sesl: Figures::of_candidate("SESL", &plans.sesl),
+        splitcnn: Figures::of_candidate("FiBHA (SplitCNN)", &plans.splitcnn),
+        exhaustive: Figures::of_candidate("FiBHA (exhaustive)", &plans.exhaustive),
+        sesl_firb: Figures::of_candidate("SESL with FIRB", &plans.sesl_firb),
+    };
     let units = net.units();
     let sesl_layers = units
         .iter()
@@ -543,6 +645,8 @@ pub fn plan_document(
             part: board.part.clone(),
             clock_mhz: board.clock.mhz,
             ddr_gbps: board.memory.ddr_gbps,
+            bandwidth_gbps: budget.ddr_bytes_per_s / 1e9,
+            bandwidth: budget.bandwidth_text(board.ports.width_bits),
             ports: board.ports.clone(),
             dsp: budget.dsp,
             bram36: budget.bram36,
@@ -559,18 +663,22 @@ pub fn plan_document(
         layers,
         design: chosen.spec.clone(),
         splitcnn_steps: plans.splitcnn_steps.clone(),
-        modelled: Modelled {
-            note: "analytical-model estimates (FiBHA's model, see tools/compiler/README.md), not board measurements".into(),
-            fibha: Figures::of(&format!("FiBHA ({label})"), chosen),
-            seml: Figures::of("SEML", &plans.seml),
-            sesl: Figures::of("SESL", &plans.sesl),
-            splitcnn: Figures::of("FiBHA (SplitCNN)", &plans.splitcnn),
-            exhaustive: Figures::of("FiBHA (exhaustive)", &plans.exhaustive),
-            sesl_firb: Figures::of("SESL with FIRB", &plans.sesl_firb),
-        },
-        comparison: compare(net, budget, plans, chosen),
+        comparison: compare(net, budget, plans, &modelled, chosen),
+        modelled,
         plan_hash: format!("{:016x}", hw::plan_hash(&hardware)),
         hardware,
+    }
+}
+
+/// "996.5 FPS pipelined, 2.242 ms" (or why it does not fit).
+fn short_figures(f: &Figures) -> String {
+    if f.fits {
+        format!(
+            "{:.1} FPS pipelined, {:.3} ms",
+            f.fps_pipelined, f.latency_ms
+        )
+    } else {
+        "does not fit".to_string()
     }
 }
 
@@ -598,24 +706,22 @@ pub fn render_text(doc: &PlanDoc, with_layers: bool) -> String {
     );
     let _ = writeln!(
         o,
-        "budget: {} DSP ({} int8 MAC{} each), {} BRAM36, {} MHz, DDR {} GB/s",
+        "budget: {} DSP ({} int8 MAC{} each), {} BRAM36, {} MHz, DDR {}",
         b.dsp,
         b.macs_per_dsp,
         if b.macs_per_dsp == 1 { "" } else { "s" },
         b.bram36,
         b.clock_mhz,
-        b.ddr_gbps
+        b.bandwidth
     );
     let (s, e) = (&m.splitcnn, &m.exhaustive);
-    let better = if s.fits && e.fits && s.fps > 0.0 {
-        format!("exhaustive / SplitCNN = {:.3}x", e.fps / s.fps)
-    } else {
-        "one of them does not fit".to_string()
-    };
     let _ = writeln!(
         o,
-        "plan: {} search; modelled SplitCNN {:.1} FPS, exhaustive {:.1} FPS ({better})",
-        doc.search, s.fps, e.fps
+        "plan: {} search, objective {}; modelled SplitCNN {}, exhaustive {}",
+        doc.search,
+        m.objective.describe(),
+        short_figures(s),
+        short_figures(e)
     );
     let sp = &doc.split;
     let seml_engines = doc.engines.iter().filter(|e| e.part == Part::Seml).count();
@@ -753,9 +859,9 @@ pub fn render_text(doc: &PlanDoc, with_layers: bool) -> String {
     let _ = writeln!(o);
     let _ = writeln!(
         o,
-        "modelled, batch 1                FiBHA        SEML        SESL"
+        "modelled                          FiBHA        SEML  SEML fibha        SESL"
     );
-    let designs = [&m.fibha, &m.seml, &m.sesl];
+    let designs = [&m.fibha, &m.seml, &m.seml_fibha, &m.sesl];
     let row = |o: &mut String, name: &str, cell: &dyn Fn(&Figures) -> String| {
         let _ = write!(o, "{name:<28}");
         for d in designs {
@@ -771,8 +877,16 @@ pub fn render_text(doc: &PlanDoc, with_layers: bool) -> String {
         }
         let _ = writeln!(o);
     };
-    row(&mut o, "throughput (FPS)", &|d| format!("{:.1}", d.fps));
     row(&mut o, "latency (ms)", &|d| format!("{:.3}", d.latency_ms));
+    row(&mut o, "fps_batch1 (1/latency)", &|d| {
+        format!("{:.1}", d.fps_batch1)
+    });
+    row(&mut o, "fps_pipelined", &|d| {
+        format!("{:.1}", d.fps_pipelined)
+    });
+    row(&mut o, "images in flight", &|d| {
+        format!("{:.2}", d.images_in_flight)
+    });
     row(&mut o, "SESL / SEML part (ms)", &|d| {
         format!("{:.2}/{:.2}", d.sesl_ms, d.seml_ms)
     });
@@ -790,6 +904,11 @@ pub fn render_text(doc: &PlanDoc, with_layers: bool) -> String {
     row(&mut o, "PE utilization", &|d| {
         format!("{:.0}%", d.pe_utilization * 100.0)
     });
+    let _ = writeln!(
+        o,
+        "  SEML: {}; SEML fibha: {}",
+        m.seml.design, m.seml_fibha.design
+    );
     for d in designs {
         if !d.fits {
             let _ = writeln!(o, "  {} does not fit: {}", d.design, d.problems.join("; "));
@@ -824,11 +943,10 @@ pub fn render_comparison(c: &Comparison) -> String {
     let times = |v: f64| format!("{v:.2}x");
     let pct = crate::sweep::signed_reduction;
     for (r, f) in [
-        (
-            &c.fibha_vs_seml_throughput,
-            &times as &dyn Fn(f64) -> String,
-        ),
-        (&c.fibha_vs_sesl_throughput, &times),
+        (&c.fibha_vs_seml_batch1, &times as &dyn Fn(f64) -> String),
+        (&c.fibha_vs_seml_pipelined, &times),
+        (&c.fibha_vs_sesl_batch1, &times),
+        (&c.fibha_vs_sesl_pipelined, &times),
         (&c.fm_buffer_reduction_vs_seml, &pct),
         (&c.firb_buffer_reduction_plan, &pct),
         (&c.firb_buffer_reduction_network, &pct),
@@ -842,4 +960,167 @@ pub fn render_comparison(c: &Comparison) -> String {
         );
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::board::{Board, Overrides};
+    use crate::design::sesl_engines;
+    use crate::network::tests::layer;
+    use crate::seml::{self, SemlOp};
+    use crate::seml_baseline;
+
+    /// Three layers: a 3x3 convolution 16x16x8 -> 16x16x16, then a bottleneck without
+    /// expansion (3x3 depthwise, pointwise 16 -> 16), so two units.
+    fn toy() -> Network {
+        let m = Shape::new(16, 16, 16);
+        let layers = vec![
+            layer(LayerKind::Conv, Shape::new(16, 16, 8), 16, 3, 1),
+            layer(LayerKind::Depthwise, m, 0, 3, 1),
+            layer(LayerKind::Pointwise, m, 16, 1, 1),
+        ];
+        let src = ModelSource::Topology {
+            file: "toy".into(),
+            sha256: String::new(),
+            reference: String::new(),
+        };
+        Network::new("toy".into(), src, Shape::new(16, 16, 8), layers, vec![]).unwrap()
+    }
+
+    fn zcu102() -> Budget {
+        Budget::new(&Board::resolve("zcu102").unwrap(), Overrides::default()).unwrap()
+    }
+
+    fn par(pf: u32, p: u32, pc: u32) -> Par {
+        Par {
+            pf,
+            ph: p,
+            pw: p,
+            pc,
+        }
+    }
+
+    const F: f64 = 200e6;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * b.abs()
+    }
+
+    #[test]
+    fn sesl_figures_by_hand() {
+        // Per-layer engines: conv pf 4 pc 2: 16/4 * 16 * 16 * 8/2 * 9 = 36,864 cycles;
+        // DW pf 4: 16/4 * 256 * 9 = 9,216; PW pf 4 pc 4: 4 * 256 * 4 = 4,096.
+        // 16 passes (output rows): fill = 36,864/16 + 36,864/16 = 4,608; one image alone
+        // 4,608 + 36,864 = 41,472 cycles; images overlapped, the slowest stage: 36,864.
+        // DDR: the image in (16*16*8 = 2,048) and the map out (4,096); weights on chip.
+        let net = toy();
+        let budget = zcu102();
+        let mut engines = sesl_engines(&net, &net.units(), false);
+        for (e, p) in engines
+            .iter_mut()
+            .zip([par(4, 1, 2), par(4, 1, 1), par(4, 1, 4)])
+        {
+            e.stages[0].par = p;
+        }
+        let spec = DesignSpec {
+            split_units: 2,
+            sesl: engines,
+            seml: vec![],
+        };
+        let f = Figures::of("SESL", &evaluate(&net, &budget, &spec), 2, false);
+        assert!(f.fits, "{:?}", f.problems);
+        assert!(close(f.latency_ms, 41_472.0 / F * 1e3), "{f:?}");
+        assert!(close(f.fps_batch1, F / 41_472.0), "{f:?}");
+        assert!(close(f.fps_pipelined, F / 36_864.0), "{f:?}");
+        assert!(close(f.images_in_flight, 41_472.0 / 36_864.0), "{f:?}");
+        assert_eq!(f.ddr_bytes_per_image, 2_048 + 4_096);
+    }
+
+    #[test]
+    fn papers_seml_figures_by_hand() {
+        // conv 8 x 2x2 pixels x 2 channels: 16/8 * 8 * 8 * 8/2 * 9 = 4,608 cycles;
+        // DW 8 x 2x2: 2 * 64 * 9 = 1,152; PW 8 x 2x2 x 4: 2 * 64 * 16/4 = 512.
+        // The DW runs overlapped with the PW after it: 4,608 + max(1,152, 512) = 5,760
+        // cycles an image, and no second image overlaps: both rates are 200e6 / 5,760.
+        // DDR: conv 9*8*16 + 9*16 params + image 2,048 = 3,344; DW 144 + 144 = 288;
+        // PW 256 + 144 + map out 4,096 = 4,496; 8,128 in all (each below its layer's
+        // compute time at 12.8 GB/s). Maps live at once: conv 2,048 + 4,096, DW+PW
+        // 4,096 + 4,096 = 8,192 bytes. Requantizers: conv 32 lanes every 9 * 4 cycles,
+        // 1; PW 32 every 4, 8; DW 32 every 9, 4: 13 x 4 DSP on 224 MACs = 276 DSP.
+        let net = toy();
+        let budget = zcu102();
+        let b = seml_baseline::evaluate(
+            &net,
+            &budget,
+            vec![
+                (LayerKind::Conv, par(8, 2, 2)),
+                (LayerKind::Pointwise, par(8, 2, 4)),
+                (LayerKind::Depthwise, par(8, 2, 1)),
+            ],
+        );
+        let f = Figures::of(SEML_NAME, &b.eval, 0, false);
+        assert!(f.fits, "{:?}", f.problems);
+        assert!(close(f.latency_ms, 5_760.0 / F * 1e3), "{f:?}");
+        assert!(close(f.fps_batch1, F / 5_760.0) && f.fps_pipelined == f.fps_batch1);
+        assert_eq!(f.ddr_bytes_per_image, 8_128);
+        assert_eq!(f.fm_buffer_bytes, 8_192);
+        assert_eq!((f.pes, f.dsp), (224, 276));
+        // The search finds a design at least as fast within the same budget.
+        let best = seml_baseline::plan(&net, &budget);
+        assert!(best.eval.latency <= b.eval.latency && best.eval.fits());
+    }
+
+    #[test]
+    fn hybrid_figures_follow_their_definitions() {
+        // The conv on a dedicated engine (36,864 cycles, one stage: no fill), the
+        // bottleneck on fibha's SEML engines (pp 1, pe 16, kd 2), whose phases
+        // `seml::program_cycles` gives. One image alone: both parts one after the other,
+        // less the hand-off the SEML part takes in while the conv produces it; images
+        // overlapped: the slower part. DDR: image in, SEML parameters, map out.
+        let net = toy();
+        let budget = zcu102();
+        let mut sesl = sesl_engines(&net, &net.units()[..1], true);
+        sesl[0].stages[0].par = par(4, 1, 2);
+        let spec = DesignSpec {
+            split_units: 1,
+            sesl,
+            seml: vec![
+                (LayerKind::Pointwise, par(16, 1, 16)),
+                (LayerKind::Depthwise, par(32, 1, 1)),
+            ],
+        };
+        let e = evaluate(&net, &budget, &spec);
+        let f = Figures::of("FiBHA", &e, 1, false);
+        let part = e.seml_part.as_ref().unwrap();
+        let ops = [
+            SemlOp {
+                depthwise: true,
+                residual: false,
+                input: net.layers[1].input,
+                output: net.layers[1].output,
+                kernel: 3,
+            },
+            SemlOp {
+                depthwise: false,
+                residual: false,
+                input: net.layers[2].input,
+                output: net.layers[2].output,
+                kernel: 1,
+            },
+        ];
+        let handoff = net.layers[0].output;
+        let (_, seml_cycles) = seml::program_cycles(&part.par, handoff, &ops);
+        let taken_in = seml::handoff_cycles(&part.par, handoff, &ops);
+        let latency = (36_864 + seml_cycles - taken_in) as f64;
+        let period = (36_864u64.max(seml_cycles)) as f64;
+        assert!(close(f.latency_ms, latency / F * 1e3), "{f:?} vs {latency}");
+        assert!(close(f.fps_batch1, F / latency), "{f:?}");
+        assert!(close(f.fps_pipelined, F / period), "{f:?}");
+        let params: u64 = ops
+            .iter()
+            .map(|o| seml::blob_beats(o, part.par.pe) * 16)
+            .sum();
+        assert_eq!(f.ddr_bytes_per_image, 2_048 + params + 4_096);
+    }
 }

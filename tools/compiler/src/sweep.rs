@@ -1,5 +1,6 @@
-//! Budget sweeps (modelled throughput of FiBHA, SEML and SESL against the DSP budget, as
-//! JSON and an SVG plot) and the multi-model comparison table.
+//! Budget sweeps: modelled throughput of FiBHA, SEML and SESL against the DSP budget, both
+//! definitions (`fps_batch1`, one image at a time; `fps_pipelined`, images overlapped), as
+//! JSON and an SVG plot.
 //!
 //! Frontiers are built once per model for the largest budget and reused for every point;
 //! models are planned on parallel threads.
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::board::{Board, Budget};
 use crate::models::Model;
 use crate::planner::{PlanOptions, Planner};
-use crate::report::{PlanDoc, Search, plan_document};
+use crate::report::{Search, plan_document};
 
 /// Why a sweep failed.
 #[derive(Debug, thiserror::Error)]
@@ -30,21 +31,39 @@ pub enum SweepError {
     },
 }
 
+/// A design's two throughput figures at one budget point (None: it does not fit).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    /// Modelled images/s one image at a time.
+    pub fps_batch1: Option<f64>,
+    /// Modelled images/s with images overlapped as far as the design allows.
+    pub fps_pipelined: Option<f64>,
+}
+
+impl Throughput {
+    fn of(f: &crate::report::Figures) -> Throughput {
+        Throughput {
+            fps_batch1: f.batch1(),
+            fps_pipelined: f.pipelined(),
+        }
+    }
+}
+
 /// One budget point of one model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SweepPoint {
     /// DSP slices.
     pub dsp: u32,
-    /// FiBHA (best of SplitCNN and exhaustive), modelled FPS; None when it does not fit.
-    pub fibha_fps: Option<f64>,
-    /// SplitCNN's FiBHA design, modelled FPS.
-    pub splitcnn_fps: Option<f64>,
-    /// The exhaustive search's FiBHA design, modelled FPS.
-    pub exhaustive_fps: Option<f64>,
-    /// Pure SEML, modelled FPS.
-    pub seml_fps: Option<f64>,
-    /// Pure SESL, modelled FPS.
-    pub sesl_fps: Option<f64>,
+    /// FiBHA (the better of SplitCNN and exhaustive).
+    pub fibha: Throughput,
+    /// SplitCNN's FiBHA design.
+    pub splitcnn: Throughput,
+    /// The exhaustive search's FiBHA design.
+    pub exhaustive: Throughput,
+    /// The papers' SEML design.
+    pub seml: Throughput,
+    /// Pure SESL.
+    pub sesl: Throughput,
     /// Units in FiBHA's SESL part.
     pub fibha_split_units: usize,
 }
@@ -73,10 +92,6 @@ pub struct SweepResult {
     pub note: String,
     /// Per model.
     pub models: Vec<SweepModel>,
-}
-
-fn fps(doc: &crate::report::Figures) -> Option<f64> {
-    doc.fits.then_some(doc.fps)
 }
 
 /// Runs the sweep: `points` DSP budgets from `from` x to 1 x `budget.dsp`.
@@ -124,13 +139,14 @@ pub fn run(
                                 Search::Best,
                                 opts.firb,
                             );
+                            let m = &doc.modelled;
                             SweepPoint {
                                 dsp,
-                                fibha_fps: fps(&doc.modelled.fibha),
-                                splitcnn_fps: fps(&doc.modelled.splitcnn),
-                                exhaustive_fps: fps(&doc.modelled.exhaustive),
-                                seml_fps: fps(&doc.modelled.seml),
-                                sesl_fps: fps(&doc.modelled.sesl),
+                                fibha: Throughput::of(&m.fibha),
+                                splitcnn: Throughput::of(&m.splitcnn),
+                                exhaustive: Throughput::of(&m.exhaustive),
+                                seml: Throughput::of(&m.seml),
+                                sesl: Throughput::of(&m.sesl),
                                 fibha_split_units: doc.split.sesl_units,
                             }
                         })
@@ -152,15 +168,17 @@ pub fn run(
         part: board.part.clone(),
         bram36: budget.bram36,
         dsp_budgets,
-        note: "modelled throughput at batch 1 (analytical model), not board measurements".into(),
+        note: "modelled throughput (analytical model), not board measurements: fps_batch1 one image at a time, fps_pipelined images overlapped".into(),
         models: results,
     })
 }
 
-/// A plotted line: label, colour and the value it takes from a point.
-type Series = (&'static str, RGBColor, fn(&SweepPoint) -> Option<f64>);
+/// A plotted line: label, colour, dashed (batch 1) or solid (pipelined), and the value it
+/// takes from a point.
+type Series = (&'static str, RGBColor, bool, fn(&SweepPoint) -> Option<f64>);
 
-/// Draws one panel per model: modelled FPS of FiBHA, SEML and SESL against DSP budget.
+/// Draws one panel per model: modelled FPS of FiBHA, SEML and SESL against DSP budget,
+/// pipelined (solid) and batch 1 (dashed; SEML's two coincide, so it has one line).
 pub fn plot(result: &SweepResult, path: &Path) -> Result<(), SweepError> {
     let err = |e: &dyn std::fmt::Display| SweepError::Plot {
         path: path.display().to_string(),
@@ -176,24 +194,31 @@ pub fn plot(result: &SweepResult, path: &Path) -> Result<(), SweepError> {
     title
         .titled(
             &format!(
-                "Modelled throughput vs DSP budget on {} ({}), {} BRAM36, batch 1 - model estimates, not measurements",
+                "Modelled throughput vs DSP budget on {} ({}), {} BRAM36: solid pipelined, dashed batch 1 - model estimates, not measurements",
                 result.board, result.part, result.bram36
             ),
             ("sans-serif", 20),
         )
         .map_err(|e| err(&e))?;
     let panels = body.split_evenly((rows, cols));
-    let series: [Series; 3] = [
-        ("FiBHA", RGBColor(200, 30, 30), |p| p.fibha_fps),
-        ("SEML", RGBColor(30, 90, 200), |p| p.seml_fps),
-        ("SESL", RGBColor(40, 150, 60), |p| p.sesl_fps),
+    let (red, blue, green) = (
+        RGBColor(200, 30, 30),
+        RGBColor(30, 90, 200),
+        RGBColor(40, 150, 60),
+    );
+    let series: [Series; 5] = [
+        ("FiBHA pipelined", red, false, |p| p.fibha.fps_pipelined),
+        ("FiBHA batch 1", red, true, |p| p.fibha.fps_batch1),
+        ("SEML baseline", blue, false, |p| p.seml.fps_batch1),
+        ("SESL pipelined", green, false, |p| p.sesl.fps_pipelined),
+        ("SESL batch 1", green, true, |p| p.sesl.fps_batch1),
     ];
     for (panel, model) in panels.iter().zip(&result.models) {
         let x_max = model.points.iter().map(|p| p.dsp).max().unwrap_or(1);
         let y_max = model
             .points
             .iter()
-            .flat_map(|p| series.iter().filter_map(move |(_, _, f)| f(p)))
+            .flat_map(|p| series.iter().filter_map(move |(_, _, _, f)| f(p)))
             .fold(1.0f64, f64::max)
             * 1.1;
         let mut chart = ChartBuilder::on(panel)
@@ -211,18 +236,24 @@ pub fn plot(result: &SweepResult, path: &Path) -> Result<(), SweepError> {
             .label_style(("sans-serif", 13))
             .draw()
             .map_err(|e| err(&e))?;
-        for (name, color, get) in series {
+        for (name, color, dashed, get) in series {
             let pts: Vec<(u32, f64)> = model
                 .points
                 .iter()
                 .filter_map(|p| get(p).map(|v| (p.dsp, v)))
                 .collect();
-            chart
-                .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+            let style = color.stroke_width(2);
+            let drawn = if dashed {
+                chart.draw_series(DashedLineSeries::new(pts.iter().copied(), 6, 4, style))
+            } else {
+                chart.draw_series(LineSeries::new(pts.iter().copied(), style))
+            };
+            drawn
                 .map_err(|e| err(&e))?
                 .label(name)
                 .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                    let end = if dashed { x + 8 } else { x + 18 };
+                    PathElement::new(vec![(x, y), (end, y)], style)
                 });
             chart
                 .draw_series(
@@ -244,51 +275,6 @@ pub fn plot(result: &SweepResult, path: &Path) -> Result<(), SweepError> {
     Ok(())
 }
 
-/// One model's row of the comparison table.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CompareRow {
-    /// Model.
-    pub model: String,
-    /// Which search gave FiBHA's design.
-    pub search: String,
-    /// Units in FiBHA's SESL part.
-    pub split_units: usize,
-    /// Modelled FPS: FiBHA, SEML, SESL, SESL with FIRB (None: does not fit).
-    pub fps: [Option<f64>; 4],
-    /// FiBHA / SEML throughput.
-    pub fibha_vs_seml: Option<f64>,
-    /// FiBHA / SESL throughput.
-    pub fibha_vs_sesl: Option<f64>,
-    /// FiBHA's feature-map buffer reduction vs SEML.
-    pub fm_reduction_vs_seml: Option<f64>,
-    /// FIRB buffer reduction in the plan's SESL part.
-    pub firb_reduction_plan: Option<f64>,
-    /// FIRB buffer reduction with every unit dedicated.
-    pub firb_reduction_network: Option<f64>,
-    /// Whether SESL streams its weights.
-    pub sesl_weights_streamed: bool,
-}
-
-impl CompareRow {
-    /// The row of a plan document.
-    pub fn of(doc: &PlanDoc) -> CompareRow {
-        let m = &doc.modelled;
-        let c = &doc.comparison;
-        CompareRow {
-            model: doc.model.name.clone(),
-            search: doc.search.clone(),
-            split_units: doc.split.sesl_units,
-            fps: [fps(&m.fibha), fps(&m.seml), fps(&m.sesl), fps(&m.sesl_firb)],
-            fibha_vs_seml: c.fibha_vs_seml_throughput.modelled,
-            fibha_vs_sesl: c.fibha_vs_sesl_throughput.modelled,
-            fm_reduction_vs_seml: c.fm_buffer_reduction_vs_seml.modelled,
-            firb_reduction_plan: c.firb_buffer_reduction_plan.modelled,
-            firb_reduction_network: c.firb_buffer_reduction_network.modelled,
-            sesl_weights_streamed: m.sesl.weights_streamed,
-        }
-    }
-}
-
 /// A reduction as a signed change: 0.75 -> "-75%", -0.09 -> "+9%".
 pub fn signed_reduction(v: f64) -> String {
     let pct = (v * 100.0).round();
@@ -296,94 +282,5 @@ pub fn signed_reduction(v: f64) -> String {
         format!("-{pct:.0}%")
     } else {
         format!("+{:.0}%", -pct)
-    }
-}
-
-/// The comparison of several models on one budget.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CompareTable {
-    /// Board.
-    pub board: String,
-    /// DSP budget.
-    pub dsp: u32,
-    /// BRAM36 budget.
-    pub bram36: u32,
-    /// Reminder that these are estimates.
-    pub note: String,
-    /// Rows.
-    pub rows: Vec<CompareRow>,
-}
-
-impl CompareTable {
-    /// Text rendering, with the published figures in the last row.
-    pub fn render(&self) -> String {
-        use std::fmt::Write as _;
-        let mut o = String::new();
-        let _ = writeln!(
-            o,
-            "modelled on {} with {} DSP and {} BRAM36 (batch 1)",
-            self.board, self.dsp, self.bram36
-        );
-        let _ = writeln!(
-            o,
-            "{:<22} {:>8} {:>8} {:>8} {:>9} {:>6} {:>9} {:>9} {:>8} {:>10} {:>10}",
-            "model",
-            "FiBHA",
-            "SEML",
-            "SESL",
-            "SESL+FIRB",
-            "split",
-            "vs SEML",
-            "vs SESL",
-            "FM buf",
-            "FIRB plan",
-            "FIRB net"
-        );
-        let f = |v: Option<f64>| v.map_or("no fit".to_string(), |v| format!("{v:.0}"));
-        let x = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.2}x"));
-        let p = |v: Option<f64>| v.map_or("n/a".to_string(), signed_reduction);
-        for r in &self.rows {
-            let _ = writeln!(
-                o,
-                "{:<22} {:>8} {:>8} {:>8} {:>9} {:>6} {:>9} {:>9} {:>8} {:>10} {:>10}{}",
-                r.model,
-                f(r.fps[0]),
-                f(r.fps[1]),
-                f(r.fps[2]),
-                f(r.fps[3]),
-                r.split_units,
-                x(r.fibha_vs_seml),
-                x(r.fibha_vs_sesl),
-                p(r.fm_reduction_vs_seml),
-                p(r.firb_reduction_plan),
-                p(r.firb_reduction_network),
-                if r.sesl_weights_streamed {
-                    "  (SESL streams weights)"
-                } else {
-                    ""
-                }
-            );
-        }
-        let _ = writeln!(
-            o,
-            "{:<22} {:>8} {:>8} {:>8} {:>9} {:>6} {:>9} {:>9} {:>8} {:>10} {:>10}",
-            "published (TACO 2024)",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "<= 2.5x",
-            "<= 4x",
-            "<= -75%",
-            "<= -54%",
-            "<= -54%"
-        );
-        let _ = writeln!(
-            o,
-            "FPS columns: modelled images/s; split: units in FiBHA's SESL part. {}",
-            self.note
-        );
-        o
     }
 }

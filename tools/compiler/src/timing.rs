@@ -347,7 +347,7 @@ fn compare(doc: &PlanDoc, k: &KernelOutput) -> Result<TimingReport, String> {
         },
         first_call_cycles: k.first_call_cycle_register,
         period: Cycles {
-            plan_cycles: ((clock_hz / f.fps).round() as u64).max(1),
+            plan_cycles: plan(f.period_ms).max(1),
             timed_cycles: (k.stream.cycle_register.saturating_sub(k.cycle_register)
                 / u64::from(k.stream.images.saturating_sub(1)).max(1))
             .max(1),

@@ -20,10 +20,12 @@ proptest! {
         let m = models::load(models::shipped_names()[model]).unwrap();
         let plans = Planner::new(&m.network, &budget, PlanOptions { firb: true, pe_steps: 8, ..PlanOptions::default() }).plan(&budget);
         let doc = plan_document(&m.network, &board, &budget, &plans, Search::Best, true);
-        for f in [&doc.modelled.fibha, &doc.modelled.seml, &doc.modelled.sesl, &doc.modelled.sesl_firb] {
+        for f in [&doc.modelled.fibha, &doc.modelled.seml, &doc.modelled.seml_fibha, &doc.modelled.sesl, &doc.modelled.sesl_firb] {
             if f.fits {
                 prop_assert!(f.dsp <= budget.dsp && f.bram36 <= budget.bram36, "{f:?}");
-                prop_assert!(f.fps > 0.0 && f.fps.is_finite());
+                prop_assert!(f.fps_batch1 > 0.0 && f.fps_batch1.is_finite());
+                // Overlapping images never makes a design slower than one at a time.
+                prop_assert!(f.fps_pipelined >= f.fps_batch1 * (1.0 - 1e-9), "{f:?}");
             } else {
                 prop_assert!(!f.problems.is_empty());
             }

@@ -42,16 +42,28 @@ fn plan_json_is_one_document_on_stdout() {
     assert!(doc.fits());
     assert_eq!(doc.board.part, "xczu9eg-ffvb1156-2-e");
     assert!(doc.modelled.note.contains("not board measurements"));
-    // fibha's SEML part alone cannot hold MobileNetV2's first maps on chip: no SEML figure.
-    assert!(!doc.modelled.seml.fits, "{:?}", doc.modelled.seml);
+    // fibha's SEML part alone cannot hold MobileNetV2's first maps on chip; the papers'
+    // SEML design (maps live at once, on chip) can, and is the comparison's SEML.
+    assert!(
+        !doc.modelled.seml_fibha.fits,
+        "{:?}",
+        doc.modelled.seml_fibha
+    );
+    assert!(doc.modelled.seml.fits, "{:?}", doc.modelled.seml);
+    assert!(doc.modelled.seml.design.contains("papers'"));
+    assert_eq!(
+        doc.modelled.objective,
+        fibha_compiler::planner::Objective::Throughput
+    );
+    assert_eq!(doc.board.bandwidth_gbps, 12.8);
     assert!(
         doc.modelled
-            .seml
+            .seml_fibha
             .problems
             .iter()
             .any(|p| p.contains("feature maps")),
         "{:?}",
-        doc.modelled.seml.problems
+        doc.modelled.seml_fibha.problems
     );
     assert!(doc.modelled.fibha.dsp <= 2520 && doc.modelled.fibha.bram36 <= doc.board.bram36);
     // The stored hash is the hash of the hardware design alone.
@@ -81,7 +93,9 @@ fn plan_text_labels_figures_as_modelled() {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     for needle in [
-        "modelled, batch 1",
+        "fps_batch1 (1/latency)",
+        "fps_pipelined",
+        "objective pipelined throughput",
         "FiBHA",
         "SEML",
         "SESL",
@@ -149,25 +163,68 @@ fn bad_input_gives_clear_errors() {
 }
 
 #[test]
-fn compare_lists_every_shipped_model_next_to_the_papers() {
-    let o = run(&["compare", "--board", "zcu102", "--json"]);
+fn compare_lists_every_model_and_board_next_to_the_papers() {
+    use fibha_compiler::comparison::{CompareDoc, Definition, Peer, ratio};
+    let o = run(&["compare", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let table: fibha_compiler::sweep::CompareTable = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(table.rows.len(), 5);
-    for r in &table.rows {
-        // fibha's SEML engine keeps every map on chip: alone, it cannot hold a 224 x 224
-        // network's first maps in the ZCU102's BRAM, so there is no SEML figure to beat.
-        assert!(r.fps[0].is_some_and(|f| f > 0.0), "{r:?}");
-        assert!(r.fps[1].is_none() && r.fibha_vs_seml.is_none(), "{r:?}");
+    let doc: CompareDoc = serde_json::from_slice(&o.stdout).unwrap();
+    let boards: Vec<&str> = doc.boards.iter().map(|b| b.board.as_str()).collect();
+    assert_eq!(boards, ["zcu102", "zc706", "kcu105"]);
+    for b in &doc.boards {
+        assert_eq!(b.rows.len(), 5, "{}", b.board);
+        for r in &b.rows {
+            // The papers' SEML design fits every shipped board; fibha's SEML engines alone
+            // (every map on chip, four maps deep) do not hold a 224 x 224 network's maps.
+            assert!(r.fibha.fits && r.fibha_latency.fits && r.seml.fits, "{r:?}");
+            assert!(!r.seml_fibha.fits, "{r:?}");
+            // One image at a time: SEML overlaps nothing, FiBHA and SESL overlap images.
+            assert_eq!(r.seml.fps_batch1, r.seml.fps_pipelined);
+            assert!(r.fibha.fps_pipelined > r.fibha.fps_batch1);
+            // Each definition's ratio is the quotient of the columns it names.
+            let b1 = ratio(r, Peer::Seml, Definition::Batch1).unwrap();
+            assert!((b1 - r.fibha_latency.fps_batch1 / r.seml.fps_batch1).abs() < 1e-12);
+            let pipe = ratio(r, Peer::Sesl, Definition::Pipelined).unwrap();
+            assert!((pipe - r.fibha.fps_pipelined / r.sesl.fps_pipelined).abs() < 1e-12);
+            // FiBHA planned for latency is no slower for one image than the one planned
+            // for throughput.
+            assert!(r.fibha_latency.latency_ms <= r.fibha.latency_ms * (1.0 + 1e-9));
+        }
+        let published: Vec<f64> = b.claims.iter().take(6).map(|c| c.published).collect();
+        assert_eq!(published, [1.7, 2.5, 4.1, 4.0, 0.75, 0.54], "{}", b.board);
+        for c in &b.claims {
+            assert_eq!(c.agrees, c.explanation.is_none(), "{c:?}");
+        }
     }
-    let text = String::from_utf8_lossy(&run(&["compare", "--board", "zcu102"]).stdout).to_string();
-    assert!(text.contains("no fit"), "{text}");
-    let o = run(&["compare", "--models", "mobilenet_v2", "mnasnet_a1"]);
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        text.contains("MnasNet-A1") && text.contains("published (TACO 2024)"),
-        "{text}"
+    let zcu = &doc.boards[0];
+    let board_runs: Vec<f64> = zcu.claims[6..].iter().map(|c| c.published).collect();
+    assert_eq!(
+        board_runs,
+        [15.0, 21.0, 21.0 / 15.0, 33.0, 43.0, 43.0 / 33.0]
     );
+    assert!(doc.boards[1].claims.len() == 6 && doc.boards[2].claims.len() == 6);
+    // The ZCU102's ports (4 x 128 bit at 200 MHz) bound its bandwidth, not the DDR peak.
+    assert!(zcu.bandwidth.starts_with("12.8 GB/s"), "{}", zcu.bandwidth);
+
+    let o = run(&[
+        "compare",
+        "--board",
+        "zc706,kcu105",
+        "--models",
+        "mobilenet_v2",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for needle in [
+        "zc706: 900 DSP",
+        "kcu105: 1920 DSP",
+        "fps_batch1",
+        "fps_pipelined",
+        "published vs modelled on kcu105",
+        "MobileNetV2 1.0/224",
+    ] {
+        assert!(text.contains(needle), "missing {needle}: {text}");
+    }
+    assert!(!text.contains("zcu102"), "{text}");
 }
 
 #[test]
@@ -194,8 +251,15 @@ fn sweep_writes_json_and_svg() {
     let fibha: Vec<f64> = json.models[0]
         .points
         .iter()
-        .map(|p| p.fibha_fps.unwrap())
+        .map(|p| p.fibha.fps_pipelined.unwrap())
         .collect();
+    for p in &json.models[0].points {
+        assert!(
+            p.fibha.fps_batch1.unwrap() < p.fibha.fps_pipelined.unwrap(),
+            "{p:?}"
+        );
+        assert_eq!(p.seml.fps_batch1, p.seml.fps_pipelined, "{p:?}");
+    }
     assert!(
         fibha.windows(2).all(|w| w[1] > w[0]),
         "more DSPs, more modelled throughput: {fibha:?}"
@@ -206,9 +270,11 @@ fn sweep_writes_json_and_svg() {
         "MobileNetV2 1.0/224",
         "DSP slices in the budget",
         "modelled images/s",
-        "FiBHA",
-        "SEML",
-        "SESL",
+        "FiBHA pipelined",
+        "FiBHA batch 1",
+        "SEML baseline",
+        "SESL pipelined",
+        "SESL batch 1",
     ] {
         assert!(svg.contains(label), "svg lacks {label}");
     }
@@ -328,4 +394,38 @@ fn build_writes_a_consistent_directory() {
         err.contains("model.fibha") && err.contains("plan hash"),
         "{err}"
     );
+}
+
+#[test]
+fn the_objective_is_a_flag_and_the_plan_states_it() {
+    use fibha_compiler::planner::Objective;
+    let plan = |objective: &str| -> PlanDoc {
+        let o = run(&["plan", "mobilenet_v2", "--objective", objective, "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let (t, l) = (plan("throughput"), plan("latency"));
+    assert_eq!(t.modelled.objective, Objective::Throughput);
+    assert_eq!(l.modelled.objective, Objective::Latency);
+    // Each search wins on its own objective, SplitCNN's loop included, and the two plans
+    // differ (MobileNetV2 on the full ZCU102: deep SESL part for throughput, shallow for
+    // latency).
+    for (ft, fl) in [
+        (&t.modelled.fibha, &l.modelled.fibha),
+        (&t.modelled.splitcnn, &l.modelled.splitcnn),
+        (&t.modelled.exhaustive, &l.modelled.exhaustive),
+    ] {
+        assert!(fl.latency_ms <= ft.latency_ms, "{fl:?} vs {ft:?}");
+        assert!(ft.fps_pipelined >= fl.fps_pipelined, "{ft:?} vs {fl:?}");
+    }
+    assert!(l.split.sesl_units < t.split.sesl_units);
+    assert_ne!(l.plan_hash, t.plan_hash);
+    let o = run(&["plan", "mobilenet_v2", "--objective", "latency"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("objective latency of one image alone"),
+        "{text}"
+    );
+    let o = run(&["plan", "mobilenet_v2", "--objective", "speed"]);
+    assert!(!o.status.success() && stderr(&o).contains("throughput"));
 }

@@ -382,8 +382,8 @@ fn a_plan_the_engines_cannot_hold_is_refused_with_the_reason() {
     let imported = import::load(&model_path()).unwrap();
     let net = &imported.network;
     let mut plans = Planner::new(net, &budget, PlanOptions::default()).plan(&budget);
-    plans.splitcnn = plans.seml.clone();
-    plans.exhaustive = plans.seml.clone();
+    plans.splitcnn = plans.seml_fibha.clone();
+    plans.exhaustive = plans.seml_fibha.clone();
     let doc = report::plan_document(net, &board, &budget, &plans, Search::Splitcnn, true);
     assert!(doc.hardware.sesl.is_empty());
     let dir = tempfile::tempdir().unwrap();
