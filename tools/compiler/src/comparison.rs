@@ -385,40 +385,50 @@ fn explain(alternatives: &[Alternative], published: f64, unit: &str) -> Option<S
     })
 }
 
-fn buffer_claim(base: &[CompareRow]) -> Claim {
-    let v = max_over(base, |r| r.fm_reduction_vs_seml);
-    let agrees = within(v, 0.75);
+/// A claim with one modelled value and a fixed reason for a difference.
+fn single_claim(
+    what: String,
+    source: &str,
+    published: f64,
+    unit: &str,
+    modelled: Option<f64>,
+    why: &str,
+) -> Claim {
+    let agrees = within(modelled, published);
     Claim {
-        what: "on-chip feature-map buffering, FiBHA vs SEML (reduction), best model".into(),
-        source: "TACO 2024".into(),
-        published: 0.75,
-        unit: "%".into(),
-        modelled_batch1: v,
+        what,
+        source: source.into(),
+        published,
+        unit: unit.into(),
+        modelled_batch1: modelled,
         modelled_pipelined: None,
         agrees,
         alternatives: Vec::new(),
-        explanation: (!agrees).then(|| {
-            "the papers' SEML map store is not published; fibha's holds the maps live at once (a layer's input and output and the residual inputs held), so this ratio depends on that rule".into()
-        }),
+        explanation: (!agrees).then(|| why.into()),
     }
 }
 
+fn buffer_claim(base: &[CompareRow]) -> Claim {
+    single_claim(
+        "on-chip feature-map buffering, FiBHA vs SEML (reduction), best model".into(),
+        "TACO 2024",
+        0.75,
+        "%",
+        max_over(base, |r| r.fm_reduction_vs_seml),
+        "the papers' SEML map store is not published; fibha's holds the maps live at once (a layer's input and output and the residual inputs held), so this ratio depends on that rule",
+    )
+}
+
 fn firb_claim(base: &[CompareRow]) -> Claim {
-    let v = max_over(base, |r| r.firb_reduction_network);
-    let agrees = within(v, 0.54);
-    Claim {
-        what: "FIRB vs traditional pipelining, every unit dedicated (buffer reduction), best model".into(),
-        source: "TACO 2024".into(),
-        published: 0.54,
-        unit: "%".into(),
-        modelled_batch1: v,
-        modelled_pipelined: None,
-        agrees,
-        alternatives: Vec::new(),
-        explanation: (!agrees).then(|| {
-            "buffer sizes follow fibha's line, double and skip buffer rules (tools/compiler/README.md); the papers count their own".into()
-        }),
-    }
+    single_claim(
+        "FIRB vs traditional pipelining, every unit dedicated (buffer reduction), best model"
+            .into(),
+        "TACO 2024",
+        0.54,
+        "%",
+        max_over(base, |r| r.firb_reduction_network),
+        "buffer sizes follow fibha's line, double and skip buffer rules (tools/compiler/README.md); the papers count their own",
+    )
 }
 
 /// The authors' ZCU102 board measurements of MobileNetV2 (FiBHA, SEML milliseconds at
@@ -427,20 +437,14 @@ fn board_claims(r: &CompareRow, budget: &str, [fibha_ms, seml_ms]: [f64; 2]) -> 
     let source = "the authors' ZCU102 board runs (fqararyah/cnn_layers demo logs)";
     let ms = |f: &Figures| f.fits.then_some(f.latency_ms);
     let absolute = |what: &str, published: f64, modelled: Option<f64>| {
-        let agrees = within(modelled, published);
-        Claim {
-            what: format!("MobileNetV2 {what} latency, {budget}"),
-            source: source.into(),
+        single_claim(
+            format!("MobileNetV2 {what} latency, {budget}"),
+            source,
             published,
-            unit: "ms".into(),
-            modelled_batch1: modelled,
-            modelled_pipelined: None,
-            agrees,
-            alternatives: Vec::new(),
-            explanation: (!agrees).then(|| {
-                "a board measurement of the authors' HLS code against fibha's analytical model (every PE busy every cycle, no host call per image): the papers' modelling choices do not move it; fibha's own figure for its code is the timed C simulation of a built instance (`fibha-compile build`)".into()
-            }),
-        }
+            "ms",
+            modelled,
+            "a board measurement of the authors' HLS code against fibha's analytical model (every PE busy every cycle, no host call per image): the papers' modelling choices do not move it; fibha's own figure for its code is the timed C simulation of a built instance (`fibha-compile build`)",
+        )
     };
     let published_ratio = seml_ms / fibha_ms;
     let modelled_ratio = ratio(r, Peer::Seml, Definition::Batch1);

@@ -1093,22 +1093,8 @@ mod tests {
         let e = evaluate(&net, &budget, &spec);
         let f = Figures::of("FiBHA", &e, 1, false);
         let part = e.seml_part.as_ref().unwrap();
-        let ops = [
-            SemlOp {
-                depthwise: true,
-                residual: false,
-                input: net.layers[1].input,
-                output: net.layers[1].output,
-                kernel: 3,
-            },
-            SemlOp {
-                depthwise: false,
-                residual: false,
-                input: net.layers[2].input,
-                output: net.layers[2].output,
-                kernel: 1,
-            },
-        ];
+        let (ops, _) = crate::design::seml_ops(&net, &[1, 2]);
+        let ops: Vec<SemlOp> = ops.into_iter().map(|(_, op)| op).collect();
         let handoff = net.layers[0].output;
         let (_, seml_cycles) = seml::program_cycles(&part.par, handoff, &ops);
         let taken_in = seml::handoff_cycles(&part.par, handoff, &ops);
