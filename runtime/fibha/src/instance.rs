@@ -8,7 +8,7 @@
 //!
 //! Invariants of an [`Instance`]: the manifest was checked field by field before anything
 //! else was read ([`Manifest::parse`]: versions, hashes, relative file names, buffer sizes,
-//! a clock in (0, 1000] MHz); every file it names is there with the SHA-256 it records (the
+//! a clock in [1, 1000] MHz); every file it names is there with the SHA-256 it records (the
 //! plan, the bundle, the HLS inputs and the virtual board's kernel and descriptor included:
 //! an edited plan is refused, not believed); the plan's figures are times in range
 //! ([`PlanDoc::parse`]); the manifest, the plan and the bundle carry the same plan hash and
@@ -40,8 +40,6 @@ pub use fibha_model::manifest::{
 pub const BITSTREAM: &str = "fibha.bit.bin";
 /// Where a compiled device-tree overlay is looked for, in order.
 pub const OVERLAYS: [&str; 2] = ["fibha.dtbo", "vivado/fibha.dtbo"];
-/// The fastest clock any ZynqMP fabric design closes at, as a sanity bound.
-pub const MAX_CLOCK_MHZ: f64 = 1000.0;
 /// The largest DMA buffer a manifest may ask for (the ZCU102's CMA is far smaller).
 pub const MAX_BUFFER_BYTES: u64 = 1 << 31;
 /// The longest modelled time of one image a plan may state, ms.
@@ -235,15 +233,14 @@ fn validate_manifest(manifest: &Manifest, path: &Path) -> Result<(), InstanceErr
     if manifest.board.trim().is_empty() {
         return bad("board", "is empty".into());
     }
-    if !(manifest.clock_mhz.is_finite()
-        && manifest.clock_mhz > 0.0
-        && manifest.clock_mhz <= MAX_CLOCK_MHZ)
-    {
+    if !fibha_model::manifest::CLOCK_MHZ.contains(&manifest.clock_mhz) {
         return bad(
             "clock_mhz",
             format!(
-                "{:?} is not a clock in (0, {MAX_CLOCK_MHZ}] MHz",
-                manifest.clock_mhz
+                "{:?} is not a clock in [{}, {}] MHz",
+                manifest.clock_mhz,
+                fibha_model::manifest::CLOCK_MHZ.start(),
+                fibha_model::manifest::CLOCK_MHZ.end()
             ),
         );
     }
@@ -845,7 +842,7 @@ mod tests {
             (
                 "clock_mhz",
                 json!(0.0),
-                "dir/manifest.json: clock_mhz: 0.0 is not a clock in (0, 1000] MHz",
+                "dir/manifest.json: clock_mhz: 0.0 is not a clock in [1, 1000] MHz",
             ),
             (
                 "clock_mhz",
@@ -1065,7 +1062,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(crate::FUZZ_CASES))]
+            #![proptest_config(ProptestConfig::with_cases(fibha_model::fuzz::cases()))]
 
             /// Any edit of one manifest field is accepted (and then what parsed writes back
             /// and parses to the same manifest) or refused naming the file and the field.

@@ -42,3 +42,65 @@ pub fn load_labels(path: &Path, classes: usize) -> Result<Vec<String>, LabelErro
     }
     Ok(labels)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(fibha_model::fuzz::cases()))]
+        /// Any bytes are either labels (valid UTF-8 with one line per class, each read back
+        /// as written, trimmed) or refused naming the file and the problem.
+        #[test]
+        fn any_file_is_labels_or_refused_naming_it(
+            bytes in prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..400),
+                prop::collection::vec("[ -~]{0,8}", 0..12).prop_map(|l| l.join("\n").into_bytes()),
+            ],
+            classes in 0usize..12,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("labels.txt");
+            std::fs::write(&path, &bytes).unwrap();
+            let shown = path.display().to_string();
+            match (load_labels(&path, classes), std::str::from_utf8(&bytes)) {
+                (Ok(labels), Ok(text)) => {
+                    let expected: Vec<String> = text.lines().map(|l| l.trim().to_string()).collect();
+                    prop_assert_eq!(&labels, &expected);
+                    prop_assert_eq!(labels.len(), classes);
+                    // Written back one a line, each ended by a newline, they load the same.
+                    let written: String = labels.iter().map(|l| format!("{l}\n")).collect();
+                    std::fs::write(&path, written).unwrap();
+                    prop_assert_eq!(load_labels(&path, classes).unwrap(), labels);
+                }
+                (Ok(_), Err(_)) => prop_assert!(false, "non-UTF-8 bytes were accepted"),
+                (Err(LabelError::Count { path: p, got, expected }), Ok(text)) => {
+                    prop_assert_eq!(p, shown);
+                    prop_assert_eq!((got, expected), (text.lines().count(), classes));
+                }
+                (Err(e @ LabelError::Io { .. }), Err(_)) => {
+                    let e = e.to_string();
+                    prop_assert!(e.starts_with(&format!("{shown}: cannot read the labels")), "{}", e);
+                }
+                (Err(e), _) => prop_assert!(false, "unexpected refusal: {}", e),
+            }
+        }
+    }
+
+    #[test]
+    fn imagenet_labels_load_and_a_short_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.txt");
+        std::fs::write(&path, "background\n tench \ngoldfish\n").unwrap();
+        assert_eq!(
+            load_labels(&path, 3).unwrap(),
+            ["background", "tench", "goldfish"]
+        );
+        let e = load_labels(&path, 1001).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!("{}: 3 labels, the model has 1001 classes", path.display())
+        );
+    }
+}

@@ -37,8 +37,3 @@ pub mod session;
 pub mod stats;
 pub mod stop;
 pub mod tensor_file;
-
-/// Cases per property test of a parser of outside input (`.npy` files, manifests, plans):
-/// enough to cover every field's edits, fast enough for every `cargo test`.
-#[cfg(test)]
-const FUZZ_CASES: u32 = 1000;

@@ -430,7 +430,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(crate::FUZZ_CASES))]
+            #![proptest_config(ProptestConfig::with_cases(fibha_model::fuzz::cases()))]
 
             /// Any tensor written reads back byte for byte; any edit of its file (a byte
             /// changed, bytes cut or added) is refused naming the file, or reads back the

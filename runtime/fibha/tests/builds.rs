@@ -133,7 +133,7 @@ fn an_edited_plan_or_manifest_is_refused_naming_the_file_and_field() {
         assert_eq!(
             line,
             format!(
-                "fibha: {}: clock_mhz: {shown} is not a clock in (0, 1000] MHz",
+                "fibha: {}: clock_mhz: {shown} is not a clock in [1, 1000] MHz",
                 manifest.display()
             )
         );

@@ -114,8 +114,10 @@ fn a_kernel_that_always_hangs_is_reset_retried_once_then_named() {
     let board = &run.board;
     let mut args = run.args();
     args.extend(["--timeout-ms", "800"]);
+    let watch = board.watch_kernels();
     let started = Instant::now();
     let ran = fibha(&args);
+    let kernels = watch.stop();
     let line = ran.error_line();
     assert!(
         line.contains("did not finish the identify run within 800ms")
@@ -124,6 +126,14 @@ fn a_kernel_that_always_hangs_is_reset_retried_once_then_named() {
     );
     assert!(started.elapsed() < Duration::from_secs(30));
     assert!(!run.out_path.exists(), "no output for a failed run");
+    // The reset is its effect: the bitstream reload replaced the hung kernel process by a
+    // new one (which hangs too), and the first is gone.
+    assert!(kernels.len() >= 2, "kernel processes seen: {kernels:?}");
+    assert!(
+        !Path::new(&format!("/proc/{}", kernels[0])).exists(),
+        "the hung kernel {} still runs",
+        kernels[0]
+    );
     board.set_fault("hang", false);
     assert_stopped(board);
 }
@@ -137,16 +147,19 @@ fn a_transient_hang_mid_run_is_recovered_by_a_reset_and_a_retry() {
     };
     let out = tempfile::tempdir().unwrap();
     let root = board.root_arg();
+    // --verify: every output, the recovered one included, is compared byte for byte with
+    // the CPU engine's; a difference fails the run.
     let mut command = fibha_command(&bench_args(
         "4",
         &root,
         model,
         out.path(),
-        &["--timeout-ms", "1500"],
+        &["--timeout-ms", "1500", "--verify"],
     ));
     command.env("RUST_LOG", "fibha=debug");
     let mut running = Running::start(command);
     running.wait_for_stderr("host_post", Duration::from_secs(60));
+    let before = board.kernel_pid().expect("a kernel runs");
     board.set_fault("hang", true);
     // The reset writes `write init` to the fpga_manager's state: clear the fault then, so
     // the reloaded kernel runs.
@@ -162,6 +175,11 @@ fn a_transient_hang_mid_run_is_recovered_by_a_reset_and_a_retry() {
     assert_eq!(doc["outcome"]["completed"], 4);
     assert_eq!(doc["driver"]["resets"], 1, "{doc}");
     assert_eq!(doc["driver"]["retried_ok"], 1, "{doc}");
+    let after = board.kernel_pid().expect("a kernel runs");
+    assert_ne!(
+        before, after,
+        "the reset did not replace the kernel process"
+    );
     assert!(
         doc["notes"]
             .as_array()
@@ -181,7 +199,9 @@ fn a_lost_interrupt_is_recovered_by_polling_and_reported() {
     let out = tempfile::tempdir().unwrap();
     let root = board.root_arg();
     let started = Instant::now();
-    let ran = fibha(&bench_args("2", &root, model, out.path(), &[]));
+    // --verify: the outputs read after the poll are the CPU engine's, byte for byte.
+    let ran = fibha(&bench_args("2", &root, model, out.path(), &["--verify"]));
+    assert!(ran.status.success(), "{}", ran.stderr);
     let doc = ran.json();
     assert_eq!(doc["outcome"]["completed"], 2);
     assert_eq!(doc["driver"]["lost_interrupts"], 1, "{doc}");
@@ -211,6 +231,10 @@ fn a_kernel_built_for_another_plan_is_refused_naming_both_hashes() {
     assert!(line.contains(&format!("{hash:#018x}")), "{line}");
     assert!(line.contains(&format!("{:#018x}", !hash)), "{line}");
     assert_stopped(board);
+    assert!(
+        !run.out_path.exists(),
+        "nothing written for a refused kernel"
+    );
 }
 
 /// The status register cannot show a corrupted output; `--verify` catches it, naming the
@@ -247,6 +271,10 @@ fn a_failed_bitstream_load_is_named() {
         line.contains("loading the bitstream") && line.contains("state is \"write error\""),
         "{line}"
     );
+    // Refused, and nothing runs or was written: no kernel process, no output.
+    assert_eq!(run.board.fpga_state(), "write error");
+    assert_eq!(run.board.kernel_pid(), None, "a kernel started");
+    assert!(!run.out_path.exists(), "an output was written");
 }
 
 /// `fibha energy --json -n N` on `board`, sampling every 5 ms after a 0.2 s baseline.

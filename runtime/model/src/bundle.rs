@@ -1153,23 +1153,43 @@ mod tests {
         use proptest::prelude::*;
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(256))]
-            /// Any corruption of a valid bundle is either refused or still a bundle whose
-            /// views stay in bounds; parsing never panics.
+            #![proptest_config(ProptestConfig::with_cases(crate::fuzz::cases()))]
+            /// Any corruption of a valid bundle, its CRC fixed so that the structure checks
+            /// are reached, is either refused naming the file or still a bundle whose views
+            /// stay in bounds; parsing never panics.
             #[test]
-            fn corrupted_bundles_never_panic(pos in 0usize..8192, val in any::<u8>(), fix in any::<bool>()) {
-                let mut b = write(&super::sample()).unwrap();
-                let pos = pos % b.len();
-                b[pos] = val;
-                if fix {
-                    super::fix_crc(&mut b);
+            fn corrupted_bundles_are_refused_or_in_bounds(
+                edits in prop::collection::vec((0usize..8192, any::<u8>()), 1..4),
+            ) {
+                let good = write(&super::sample()).unwrap();
+                let mut b = good.clone();
+                for (pos, val) in edits {
+                    let pos = pos % b.len();
+                    b[pos] = val;
                 }
-                if let Ok(view) = parse(&b, Path::new("f"), None) {
-                    let _ = view.sesl_section().len();
-                    for d in view.descriptors() {
-                        let _ = view.blob(d).len();
+                super::fix_crc(&mut b);
+                match parse(&b, Path::new("dir/f.fibha"), None) {
+                    Err(e) => {
+                        let e = e.to_string();
+                        prop_assert!(e.starts_with("dir/f.fibha: "), "{e}");
+                    }
+                    Ok(view) => {
+                        prop_assert!(view.sesl_section().len() <= b.len());
+                        for d in view.descriptors() {
+                            prop_assert!(view.blob(d).len() <= b.len());
+                        }
                     }
                 }
+            }
+
+            /// Without the CRC fixed, any change is refused as a CRC mismatch (or an earlier
+            /// header field), never accepted.
+            #[test]
+            fn a_changed_byte_without_its_crc_is_refused(pos in 0usize..8192, delta in 1u8..=255) {
+                let mut b = write(&super::sample()).unwrap();
+                let pos = pos % b.len();
+                b[pos] = b[pos].wrapping_add(delta);
+                prop_assert!(parse(&b, Path::new("f"), None).is_err());
             }
         }
     }

@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 pub const FILE_NAME: &str = "manifest.json";
 /// The layout version written and read.
 pub const FORMAT_VERSION: u32 = 3;
+/// The clocks a fabric design may run at, MHz: the fastest any ZynqMP design closes at, and
+/// a floor below which no accelerator is meant (a sanity bound: modelled times divide by
+/// it, so a clock of 1e-188 MHz would make them overflow).
+pub const CLOCK_MHZ: std::ops::RangeInclusive<f64> = 1.0..=1000.0;
 
 /// A file named in the manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]

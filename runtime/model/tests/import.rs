@@ -248,15 +248,8 @@ fn mutated(bytes: &[u8], edits: &[(usize, u8)], cut: usize) -> Vec<u8> {
     m
 }
 
-fn fuzz_cases() -> u32 {
-    std::env::var("FIBHA_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(fuzz_cases()))]
+    #![proptest_config(ProptestConfig::with_cases(fibha_model::fuzz::cases()))]
 
     #[test]
     fn mutated_built_models_never_panic(
@@ -264,7 +257,7 @@ proptest! {
         cut in any::<usize>(),
     ) {
         let bytes = tiny_model(3, schema::TensorType::Int8);
-        let _ = parse(&mutated(&bytes, &edits, cut));
+        check_refused_or_sound(parse(&mutated(&bytes, &edits, cut)))?;
     }
 
     #[test]
@@ -279,8 +272,29 @@ proptest! {
             .into_iter()
             .map(|(p, v)| (if p % 2 == 0 { p / 2 } else { len - 1 - p / 2 }, v))
             .collect();
-        let _ = parse(&mutated(bytes, &edits, 0));
+        check_refused_or_sound(parse(&mutated(bytes, &edits, 0)))?;
     }
+}
+
+/// A mutated model is refused naming the file, or imports into a graph whose every
+/// reference is in bounds.
+fn check_refused_or_sound(
+    result: Result<fibha_model::Graph, ModelError>,
+) -> Result<(), TestCaseError> {
+    match result {
+        Err(e) => {
+            let e = e.to_string();
+            prop_assert!(e.contains("tiny.tflite"), "{e}");
+        }
+        Ok(g) => {
+            let n = g.tensors.len();
+            for node in &g.nodes {
+                prop_assert!(node.inputs.iter().chain(&node.outputs).all(|&t| t < n));
+            }
+            prop_assert!(g.inputs.iter().chain(&g.outputs).all(|&t| t < n));
+        }
+    }
+    Ok(())
 }
 
 fn real_model() -> &'static [u8] {

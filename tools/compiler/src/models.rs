@@ -139,14 +139,22 @@ mod tests {
                 "EfficientNet-Lite0"
             ]
         );
-        // Published multiply-accumulate counts (feature extractor + classifier): V1 569 M,
-        // V2 300 M, MnasNet-A1 312 M; the accelerator's share here excludes the classifier
-        // (1024 or 1280 x 1000 = 1.0 or 1.3 M MACs), which runs on the host.
-        let macs: Vec<u64> = models
-            .iter()
-            .map(|m| m.network.macs() / 1_000_000)
-            .collect();
-        assert_eq!(macs, [567, 299, 319, 310, 383]);
+        // Published multiply-accumulate counts (feature extractor + classifier): MobileNetV1
+        // 569 M (Howard et al. 2017, table 8), MobileNetV2 300 M (Sandler et al. 2018, table
+        // 4), MnasNet-A1 312 M (Tan et al. 2019, table 1). The accelerator's share excludes
+        // the classifier (1024 or 1280 inputs x 1000 classes), which runs on the host: add it
+        // back and the counts agree within 1 %.
+        for (i, published_m, classifier_inputs) in
+            [(0, 569.0, 1024), (1, 300.0, 1280), (3, 312.0, 1280)]
+        {
+            let m = &models[i].network;
+            let total = (m.macs() + classifier_inputs * 1000) as f64 / 1e6;
+            assert!(
+                (total / published_m - 1.0).abs() <= 0.01,
+                "{}: {total:.1} M MACs, published {published_m} M",
+                m.name
+            );
+        }
         for m in &models {
             assert!(matches!(
                 m.network.source,

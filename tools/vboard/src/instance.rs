@@ -49,8 +49,6 @@ pub const MAGIC: &str = "FIBHA-VBOARD-INSTANCE v1";
 pub const FILE_NAME: &str = "fibha.bit.bin";
 /// Descriptors are small; a larger file is something else (a real bitstream is ~26 MB).
 const MAX_DESCRIPTOR_BYTES: u64 = 1 << 20;
-/// The fastest clock any ZynqMP fabric design closes at, as a sanity bound.
-const MAX_CLOCK_MHZ: f64 = 1000.0;
 /// The largest buffer a descriptor may ask the board to grow (the ZCU102's CMA is far
 /// smaller); a buffer is a file the board sizes and the kernel maps.
 const MAX_BUFFER_BYTES: u64 = 1 << 31;
@@ -147,11 +145,12 @@ impl InstanceSpec {
         if self.modelled_cycles == 0 {
             return bad("modelled_cycles is 0; the compiler's model gives every plan a positive cycle count".into());
         }
-        if !(self.clock_mhz.is_finite() && self.clock_mhz > 0.0 && self.clock_mhz <= MAX_CLOCK_MHZ)
-        {
+        if !fibha_model::manifest::CLOCK_MHZ.contains(&self.clock_mhz) {
             return bad(format!(
-                "clock_mhz {} is outside (0, {MAX_CLOCK_MHZ}]",
-                self.clock_mhz
+                "clock_mhz {} is outside [{}, {}] MHz",
+                self.clock_mhz,
+                fibha_model::manifest::CLOCK_MHZ.start(),
+                fibha_model::manifest::CLOCK_MHZ.end()
             ));
         }
         if let Some(arg) = self.args.iter().find(|a| a.contains('\0')) {
@@ -621,7 +620,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(1000))]
+            #![proptest_config(ProptestConfig::with_cases(fibha_model::fuzz::cases()))]
 
             /// Setting or removing one field of a descriptor gives a descriptor that reads
             /// back the same after being written again, or a refusal naming the file and the

@@ -386,7 +386,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(1000))]
+            #![proptest_config(ProptestConfig::with_cases(fibha_model::fuzz::cases()))]
 
             /// Every `done` line the kernel can print parses to what it says.
             #[test]

@@ -360,15 +360,33 @@ mod tests {
             log.energy(0, S).unwrap_err(),
             BoardError::EnergyWindow { first_ns: S, .. }
         ));
-        assert!(log.energy(S, 3 * S).is_err());
-        assert!(log.average_power_w(S, S).is_err());
-        assert!(log.per_inference().is_err());
-        assert!(
-            EnergyLog::new(vec![rail("VCCINT")], vec![], vec![])
-                .unwrap()
-                .total()
-                .is_err()
-        );
+        // Past the last sample; an empty window; a mark (at 0) before the first sample.
+        assert!(matches!(
+            log.energy(S, 3 * S).unwrap_err(),
+            BoardError::EnergyWindow {
+                end_ns,
+                last_ns,
+                ..
+            } if end_ns == 3 * S && last_ns == 2 * S
+        ));
+        assert!(matches!(
+            log.average_power_w(S, S).unwrap_err(),
+            BoardError::EnergyWindow { start_ns, end_ns, .. } if start_ns == S && end_ns == S
+        ));
+        assert!(matches!(
+            log.per_inference().unwrap_err(),
+            BoardError::EnergyWindow {
+                start_ns: 0,
+                first_ns: S,
+                ..
+            }
+        ));
+        let no_samples = EnergyLog::new(vec![rail("VCCINT")], vec![], vec![])
+            .unwrap()
+            .total()
+            .unwrap_err()
+            .to_string();
+        assert!(no_samples.contains("no samples"), "{no_samples}");
     }
 
     #[test]
@@ -378,7 +396,10 @@ mod tests {
             t_ns: 0,
             power_uw: vec![1, 2],
         }];
-        assert!(EnergyLog::new(rails.clone(), wide, vec![]).is_err());
+        let e = EnergyLog::new(rails.clone(), wide, vec![])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sample 0 has 2 values for 1 rails"), "{e}");
         let backwards = vec![
             Sample {
                 t_ns: 5,
@@ -389,7 +410,13 @@ mod tests {
                 power_uw: vec![1],
             },
         ];
-        assert!(EnergyLog::new(rails, backwards, vec![]).is_err());
+        let e = EnergyLog::new(rails, backwards, vec![])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sample 1 at 4 ns comes before sample 0 at 5 ns"),
+            "{e}"
+        );
     }
 
     proptest! {

@@ -309,7 +309,10 @@ mod tests {
         assert_eq!(power_uw_from_registers(960, -3, 5000), Ok(0));
         let err = power_uw_from_registers(960, -400, 5000).unwrap_err();
         assert!(err.contains("negative shunt voltage -1000000 nV"), "{err}");
-        assert!(power_uw_from_registers(960, 400, 0).is_err());
+        assert_eq!(
+            power_uw_from_registers(960, 400, 0).unwrap_err(),
+            "the shunt resistance in the rail table is 0"
+        );
         // Rounded to nearest: 1 x 1 x 3125 / 5000 = 0.625 uW -> 1.
         assert_eq!(power_uw_from_registers(1, 1, 5000), Ok(1));
     }

@@ -375,9 +375,22 @@ mod tests {
     fn a_broken_rail_or_bad_setup_fails_at_start() {
         let mut rail = FakeRail::new("VCCAUX", 1);
         rail.fail_after = 0;
-        assert!(Sampler::start(vec![rail], DEFAULT_PERIOD).is_err());
-        assert!(Sampler::start(Vec::<FakeRail>::new(), DEFAULT_PERIOD).is_err());
-        assert!(Sampler::start(vec![FakeRail::new("VCCAUX", 1)], Duration::ZERO).is_err());
+        let message = |r: Result<SamplerHandle>| match r {
+            Ok(_) => panic!("a bad setup was accepted"),
+            Err(e) => e.to_string(),
+        };
+        let broken = message(Sampler::start(vec![rail], DEFAULT_PERIOD));
+        assert!(
+            broken.contains("VCCAUX") && broken.contains("vanished"),
+            "{broken}"
+        );
+        let none = message(Sampler::start(Vec::<FakeRail>::new(), DEFAULT_PERIOD));
+        assert!(none.contains("no rails to sample"), "{none}");
+        let zero = message(Sampler::start(
+            vec![FakeRail::new("VCCAUX", 1)],
+            Duration::ZERO,
+        ));
+        assert!(zero.contains("longer than zero"), "{zero}");
     }
 
     #[test]

@@ -296,6 +296,20 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// A watch over the board's kernel processes ([`Board::watch_kernels`]).
+pub struct KernelWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<u32>>,
+}
+
+impl KernelWatch {
+    /// The kernel processes seen, in order.
+    pub fn stop(self) -> Vec<u32> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.join().expect("the watch does not panic")
+    }
+}
+
 /// A `fibha-vboard serve` of the test's own, on a tmpfs root when there is one.
 pub struct Board {
     child: Option<Child>,
@@ -375,6 +389,39 @@ impl Board {
             .unwrap_or_default()
             .trim()
             .to_string()
+    }
+
+    /// The running kernel process (`/vboard/kernel.pid`), if there is one.
+    pub fn kernel_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.root.join("vboard/kernel.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Watches the kernel process from now until [`KernelWatch::stop`]: every process
+    /// that ran, in order (a reset replaces it).
+    pub fn watch_kernels(&self) -> KernelWatch {
+        let file = self.root.join("vboard/kernel.pid");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut seen: Vec<u32> = Vec::new();
+            while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                let pid = std::fs::read_to_string(&file)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok());
+                if let Some(pid) = pid
+                    && seen.last() != Some(&pid)
+                {
+                    seen.push(pid);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            seen
+        });
+        KernelWatch { stop, thread }
     }
 
     /// Kills the board process at once (SIGKILL): a board that disappears.
