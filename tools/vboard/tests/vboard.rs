@@ -495,9 +495,10 @@ fn rail_faults_show_as_missing_garbage_and_absurd_rails() {
 #[test]
 fn power_rises_for_the_modelled_run_time() {
     let board = Board::start(&[]);
-    // 2000 cycles at 0.01 MHz: 200 ms of modelled activity, whatever the simulation takes.
+    // The test kernel reports a cycle per input byte: 200,000 bytes at 1 MHz are 200 ms of
+    // modelled activity, whatever the simulation takes.
     board
-        .load(&instance(&board.dir.path().join("slow"), &[], 2000, 0.01))
+        .load(&instance(&board.dir.path().join("slow"), &[], 200_000, 1.0))
         .unwrap();
     let mut accel = Accel::open(&board);
     let mut rails = zcu102::hwmon_rails(&board.root).unwrap();
@@ -508,7 +509,7 @@ fn power_rises_for_the_modelled_run_time() {
         .unwrap();
     assert_eq!(vccint.read_power_uw().unwrap(), 900_000);
     let started = Instant::now();
-    accel.start(&pattern(2000, 4));
+    accel.start(&pattern(200_000, 4));
     accel.irq.wait(LONG).unwrap();
     wait_for("the active level", LONG, || {
         vccint.read_power_uw().unwrap() == 1_520_000
