@@ -32,7 +32,14 @@ fn value(output: &Tensor, bytes: &[u8], i: usize) -> (f64, f32) {
             let v = f32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"));
             (f64::from(v), v)
         }
-        DType::Int32 | DType::Int64 => unreachable!("classifier outputs are 8-bit or float"),
+        // Integer outputs (e.g. int32 logits) rank by their values, scaled where quantized.
+        DType::Int32 => quantized(i32::from_le_bytes(
+            bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"),
+        )),
+        DType::Int64 => {
+            let v = i64::from_le_bytes(bytes[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+            (v as f64, v as f32)
+        }
     }
 }
 
@@ -93,5 +100,26 @@ pub(crate) mod tests {
             (top[0].label.as_str(), top[0].score, top[0].raw),
             ("dog", 200.0 / 256.0, 200.0)
         );
+    }
+
+    #[test]
+    fn integer_outputs_rank_by_value() {
+        // int32 logits [-5, 70000, 3], unquantized; int64 [9, -1].
+        let mut logits = probabilities("logits", 3);
+        logits.dtype = DType::Int32;
+        logits.quant = None;
+        let bytes: Vec<u8> = [-5i32, 70_000, 3]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let top = top_k(&logits, &bytes, &[], 2);
+        assert_eq!(
+            top.iter().map(|p| (p.index, p.raw)).collect::<Vec<_>>(),
+            [(1, 70_000.0), (2, 3.0)]
+        );
+        logits.dtype = DType::Int64;
+        logits.shape = vec![1, 2];
+        let bytes: Vec<u8> = [9i64, -1].iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(top_k(&logits, &bytes, &[], 1)[0].raw, 9.0);
     }
 }

@@ -174,13 +174,7 @@ fn dumps(root: &Path, stem: &str) -> Vec<(String, PathBuf)> {
 #[test]
 #[ignore = "needs FIBHA_ORACLE_DIR, the TFLite reference-kernel dumps (scripts/test makes them and runs the ignored tests)"]
 fn engine_matches_the_tflite_oracle() {
-    let root = std::env::var_os("FIBHA_ORACLE_DIR").unwrap_or_else(|| {
-        panic!(
-            "FIBHA_ORACLE_DIR is not set: set it to the dumps of `tests/oracle/tflite_oracle.py dump` \
-             (scripts/test makes them in target/oracle and sets it)"
-        )
-    });
-    let root = PathBuf::from(root);
+    let root = fibha_model::oracle::dump_root();
     let mut failures = String::new();
     let mut summary = String::new();
     for stem in MODELS {

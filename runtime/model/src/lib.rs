@@ -13,7 +13,8 @@
 //! that ties a build directory together, and [`timing`], the report of the plan's cycles
 //! next to the timed C simulation's that a build directory carries.
 //!
-//! [`fuzz`] sets how many cases the workspace's property tests of its parsers run.
+//! [`fuzz`] sets how many cases the workspace's property tests of its parsers run, and
+//! [`oracle`] where its tests find TFLite's reference-kernel dumps.
 //!
 //! This crate depends on no other fibha crate: the runtime and the tools both build on it.
 
@@ -24,6 +25,7 @@ pub mod device;
 mod error;
 mod ir;
 pub mod manifest;
+pub mod oracle;
 pub mod tflite;
 pub mod timing;
 

@@ -74,6 +74,30 @@ fn imports_the_uint8_per_tensor_mobilenet_v2() {
 
 /// A one-operator model: `input [1,4,4,2] -> op -> output`, built with the schema's builders.
 fn tiny_model(code: i32, activation_type: schema::TensorType) -> Vec<u8> {
+    let conv_options = schema::BuiltinOptions::Conv2DOptions(Box::new(schema::Conv2DOptions {
+        padding: schema::Padding::Same,
+        stride_w: 1,
+        stride_h: 1,
+        fused_activation_function: schema::ActivationFunctionType::Relu6,
+        dilation_w_factor: 1,
+        dilation_h_factor: 1,
+    }));
+    one_op_model(
+        code,
+        conv_options,
+        [vec![1, 4, 4, 2], vec![3, 1, 1, 2], vec![1, 4, 4, 3]],
+        activation_type,
+    )
+}
+
+/// `input -> op(input, weights) -> output` with the given shapes (weights int8, six bytes of
+/// data) and options, every tensor quantized with scale 0.5.
+fn one_op_model(
+    code: i32,
+    options: schema::BuiltinOptions,
+    [input, weights, output]: [Vec<i32>; 3],
+    activation_type: schema::TensorType,
+) -> Vec<u8> {
     let quant = || {
         Some(Box::new(schema::QuantizationParameters {
             scale: Some(vec![0.5]),
@@ -89,14 +113,6 @@ fn tiny_model(code: i32, activation_type: schema::TensorType) -> Vec<u8> {
         quantization: quant(),
         is_variable: false,
     };
-    let conv_options = schema::BuiltinOptions::Conv2DOptions(Box::new(schema::Conv2DOptions {
-        padding: schema::Padding::Same,
-        stride_w: 1,
-        stride_h: 1,
-        fused_activation_function: schema::ActivationFunctionType::Relu6,
-        dilation_w_factor: 1,
-        dilation_h_factor: 1,
-    }));
     let model = schema::Model {
         version: 3,
         operator_codes: Some(vec![schema::OperatorCode {
@@ -107,9 +123,9 @@ fn tiny_model(code: i32, activation_type: schema::TensorType) -> Vec<u8> {
         }]),
         subgraphs: Some(vec![schema::SubGraph {
             tensors: Some(vec![
-                tensor("input", vec![1, 4, 4, 2], activation_type, 0),
-                tensor("filter", vec![3, 1, 1, 2], schema::TensorType::Int8, 1),
-                tensor("output", vec![1, 4, 4, 3], activation_type, 0),
+                tensor("input", input, activation_type, 0),
+                tensor("filter", weights, schema::TensorType::Int8, 1),
+                tensor("output", output, activation_type, 0),
             ]),
             inputs: Some(vec![0]),
             outputs: Some(vec![2]),
@@ -117,7 +133,7 @@ fn tiny_model(code: i32, activation_type: schema::TensorType) -> Vec<u8> {
                 opcode_index: 0,
                 inputs: Some(vec![0, 1]),
                 outputs: Some(vec![2]),
-                builtin_options: Some(conv_options),
+                builtin_options: Some(options),
                 ..Default::default()
             }]),
             name: None,
@@ -132,6 +148,32 @@ fn tiny_model(code: i32, activation_type: schema::TensorType) -> Vec<u8> {
         ..Default::default()
     };
     with_file_identifier(planus::Builder::new().finish(&model, None))
+}
+
+#[test]
+fn a_fully_connected_keeping_the_dims_of_a_rank_0_input_is_refused() {
+    let fc = |input: Vec<i32>, output: Vec<i32>| {
+        let options = schema::BuiltinOptions::FullyConnectedOptions(Box::new(
+            schema::FullyConnectedOptions {
+                keep_num_dims: true,
+                ..Default::default()
+            },
+        ));
+        one_op_model(
+            9, // FULLY_CONNECTED
+            options,
+            [input, vec![6, 1], output],
+            schema::TensorType::Int8,
+        )
+    };
+    let e = parse(&fc(vec![], vec![6])).unwrap_err().to_string();
+    assert!(
+        e.contains("tiny.tflite") && e.contains("keep_num_dims on a rank-0 input 'input'"),
+        "{e}"
+    );
+    // The same with a rank-2 input [2, 1] keeps its rank: output [2, 6].
+    let g = parse(&fc(vec![2, 1], vec![2, 6])).unwrap();
+    assert_eq!(g.output().shape, vec![2, 6]);
 }
 
 /// Puts TFLite's file identifier after the root offset. (planus 1.3 writes an identifier

@@ -401,13 +401,8 @@ fn mobilenet_v2_quarter_budget_runs_bit_exact_in_c_simulation() {
 #[test]
 #[ignore = "needs FIBHA_ORACLE_DIR, the TFLite reference-kernel dumps (scripts/test makes them and runs the ignored tests)"]
 fn the_accelerator_matches_the_tflite_oracle() {
-    let oracle = std::env::var_os("FIBHA_ORACLE_DIR").unwrap_or_else(|| {
-        panic!(
-            "FIBHA_ORACLE_DIR is not set: set it to the dumps of `tests/oracle/tflite_oracle.py dump` \
-             (scripts/test makes them in target/oracle and sets it)"
-        )
-    });
-    let dump = PathBuf::from(oracle).join(MODEL).join("dump/cat");
+    let oracle = fibha_model::oracle::dump_root();
+    let dump = oracle.join(MODEL).join("dump/cat");
     let t = |id: usize| {
         let path = dump.join(format!("t{id}.npy"));
         assert!(path.is_file(), "{}: no such dump", path.display());

@@ -876,7 +876,13 @@ impl OpValidator<'_, '_, '_, '_> {
         }
         let expected = if keep_num_dims {
             let mut s = input.shape.clone();
-            *s.last_mut().expect("rank checked by the modulo above") = units;
+            let Some(last) = s.last_mut() else {
+                return Err(self.err(format!(
+                    "keep_num_dims on a rank-0 input '{}': there is no dimension to keep",
+                    input.name
+                )));
+            };
+            *last = units;
             s
         } else {
             vec![input.len() / depth, units]
