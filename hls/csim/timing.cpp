@@ -551,22 +551,21 @@ std::string Kernel::describe_wait(const Process& p_process) const {
   if (l_s == nullptr) {
     return l_msg.str();
   }
+  // Who last wrote the stream a process waits on, the usual lead to a stuck pipeline.
+  const auto l_writer = [&]() {
+    if (l_s->writer() != nullptr) {
+      l_msg << "last written by '" << l_s->writer()->path() << "'"
+            << (l_s->writer()->m_finished ? ", which has finished" : "") << ")";
+    } else {
+      l_msg << "no process has written it)";
+    }
+  };
   if (p_process.m_wait == Process::Wait::kEmpty) {
     l_msg << " keeps asking whether stream '" << l_s->name() << "' is empty (it is; ";
-    if (l_s->writer() != nullptr) {
-      l_msg << "last written by '" << l_s->writer()->path() << "'"
-            << (l_s->writer()->m_finished ? ", which has finished" : "") << ")";
-    } else {
-      l_msg << "no process has written it)";
-    }
+    l_writer();
   } else if (p_process.m_wait == Process::Wait::kRead) {
     l_msg << " waits to read stream '" << l_s->name() << "' (empty; ";
-    if (l_s->writer() != nullptr) {
-      l_msg << "last written by '" << l_s->writer()->path() << "'"
-            << (l_s->writer()->m_finished ? ", which has finished" : "") << ")";
-    } else {
-      l_msg << "no process has written it)";
-    }
+    l_writer();
   } else {
     l_msg << " waits to write stream '" << l_s->name() << "' (full: " << l_s->occupancy() << " of depth "
           << l_s->depth() << "; ";

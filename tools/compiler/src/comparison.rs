@@ -203,10 +203,11 @@ fn rows(models: &[Model], board: &Board, budget: &Budget, opts: PlanOptions) -> 
             .iter()
             .map(|m| {
                 scope.spawn(move || {
+                    let mut planner = Planner::new(&m.network, budget, opts);
                     let [doc, for_latency] =
                         [Objective::Throughput, Objective::Latency].map(|objective| {
-                            let opts = PlanOptions { objective, ..opts };
-                            let plans = Planner::new(&m.network, budget, opts).plan(budget);
+                            planner.set_objective(objective);
+                            let plans = planner.plan(budget);
                             plan_document(
                                 &m.network,
                                 board,

@@ -243,6 +243,11 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// Switches what the searches optimize; the frontiers do not depend on it.
+    pub fn set_objective(&mut self, objective: Objective) {
+        self.opts.objective = objective;
+    }
+
     /// The scheduling units.
     pub fn units(&self) -> &[Unit] {
         &self.units

@@ -185,16 +185,9 @@ impl<'n> Workload<'n> {
                     if pes > budget.pes() {
                         continue;
                     }
-                    let cycles: u64 = self
-                        .pieces
-                        .iter()
-                        .flatten()
-                        .filter(|piece| piece.0 == kind)
-                        .map(|&(_, f, ho, wo, ci, k)| cost::conv_cycles(f, ho, wo, ci, k, par))
-                        .sum();
                     points.push(Point {
                         pes,
-                        cost: cycles as f64,
+                        cost: self.engine_cycles(kind, par, 0..self.pieces.len()) as f64,
                         par,
                     });
                 }
@@ -202,6 +195,21 @@ impl<'n> Workload<'n> {
         }
         points.sort_by(|a, b| (a.pes, u32::MAX - a.par.pf).cmp(&(b.pes, u32::MAX - b.par.pf)));
         Frontier::from_sorted(points)
+    }
+
+    /// Cycles the engine of `kind` at `p` spends on `layers`' pieces.
+    fn engine_cycles(
+        &self,
+        kind: LayerKind,
+        p: Par,
+        layers: impl IntoIterator<Item = usize>,
+    ) -> u64 {
+        layers
+            .into_iter()
+            .flat_map(|l| &self.pieces[l])
+            .filter(|piece| piece.0 == kind)
+            .map(|&(_, f, ho, wo, ci, k)| cost::conv_cycles(f, ho, wo, ci, k, p))
+            .sum()
     }
 
     /// Bytes of the maps live while step (a, b) runs: its input and output, and every
@@ -243,7 +251,7 @@ pub fn plan(net: &Network, budget: &Budget) -> SemlBaseline {
     search(&w, budget, &fronts, budget.pes(), &mut pars, &mut best);
     let pars = best.map_or([Par::ONE; 3], |(_, p)| p);
     let engines = kinds.iter().map(|&k| (k, pars[kind_index(k)])).collect();
-    evaluate(net, budget, engines)
+    evaluate_workload(&w, budget, engines)
 }
 
 /// Tries every frontier point of the first engine in `fronts` and recurses; the last
@@ -278,7 +286,15 @@ fn search(
 
 /// The baseline's figures with its engines at `engines`.
 pub fn evaluate(net: &Network, budget: &Budget, engines: Vec<(LayerKind, Par)>) -> SemlBaseline {
-    let w = Workload::new(net);
+    evaluate_workload(&Workload::new(net), budget, engines)
+}
+
+fn evaluate_workload(
+    w: &Workload,
+    budget: &Budget,
+    engines: Vec<(LayerKind, Par)>,
+) -> SemlBaseline {
+    let net = w.net;
     let mut pars = [Par::ONE; 3];
     for &(k, p) in &engines {
         pars[kind_index(k)] = p;
@@ -310,16 +326,7 @@ pub fn evaluate(net: &Network, budget: &Budget, engines: Vec<(LayerKind, Par)>) 
                 layer: mine.first().copied().unwrap_or(0),
                 par,
             }],
-            cycles: mine
-                .iter()
-                .map(|&l| {
-                    w.pieces[l]
-                        .iter()
-                        .filter(|p| p.0 == kind)
-                        .map(|&(_, f, ho, wo, ci, k)| cost::conv_cycles(f, ho, wo, ci, k, par))
-                        .sum::<u64>()
-                })
-                .sum(),
+            cycles: w.engine_cycles(kind, par, mine.iter().copied()),
             layers: mine,
             pes: par.pes(),
             dsp: budget.dsp_for(par.pes()) + wide * cost::DSP_PER_WIDE_MULTIPLY,
