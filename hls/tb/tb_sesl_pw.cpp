@@ -41,6 +41,20 @@ void resize_case(uint32_t p_seed) {
   tb::compare(l_name, l_got, l_data, 1, static_cast<int>(t_OutW));
 }
 
+/// Regroup between widths neither of which divides the other (records of their lcm through
+/// a Repack), over several images in one call: the bytes come out unchanged and in order.
+template <unsigned t_Words, unsigned t_InW, unsigned t_OutW>
+void regroup_case(uint32_t p_seed) {
+  constexpr uint32_t kImages = 3;
+  tb::Rng l_rng(p_seed);
+  const std::vector<int8_t> l_data = tb::random_bytes(l_rng, size_t{kImages} * t_Words * t_InW);
+  const std::string l_name = "regroup " + std::to_string(t_InW) + "->" + std::to_string(t_OutW);
+  const std::vector<int8_t> l_got = tb::run_streaming<t_InW, t_OutW>(
+      l_name, l_data, l_data.size(),
+      [](auto& p_i, auto& p_o) { Regroup<t_Words, t_InW, t_OutW>::run(p_i, p_o, kImages); });
+  tb::compare(l_name, l_got, l_data, 1, static_cast<int>(t_OutW));
+}
+
 void golden_case(const std::string& p_dir) {
   tb::Golden l_g(p_dir);
   tb::LayerGolden l_l;
@@ -69,6 +83,10 @@ int main(int p_argc, char** p_argv) {
     resize_case<30, 8, 2>(26);
     resize_case<32, 2, 8>(27);
     resize_case<7, 3, 3>(28);
+    regroup_case<12, 16, 3>(29);
+    regroup_case<64, 3, 16>(30);
+    regroup_case<9, 8, 12>(31);
+    regroup_case<5, 7, 5>(32);
 
     std::printf("tb_sesl_pw: instance sesl_pw_top (MobileNetV2 block 0 project)\n");
     {

@@ -10,6 +10,7 @@
 
 #include "fibha/axi.hpp"
 #include "fibha/sesl_conv.hpp"
+#include "fibha/sesl_pw.hpp"
 #include "fibha/schedule.hpp"
 #include "fibha/stream.hpp"
 #include "fibha/types.hpp"
@@ -440,12 +441,39 @@ void check_conv_engine() {
   expect_cycles("SeslConv 4x4x4->8 3x3/1 SAME, SIMD 4, PE 2 (576 MVAU iterations)", l_cycles, kWant);
 }
 
+/// A Regroup between widths neither of which divides the other (16 -> 3 channels, 12 words
+/// in, 64 out): records of lcm(16, 3) = 48 channels, 4 of them. Worked by hand, a record's
+/// trips, reading when fewer than 3 channels are held and writing whenever 3 are: trip 1
+/// reads 16 and writes 3, trips 2-5 write (13 -> 1 held), trip 6 reads and writes, trips 7-10
+/// write (14 -> 2), trip 11 reads and writes, trips 12-16 write (15 -> 0): 16 trips, one per
+/// output word. Its input, written before the kernel starts (cycle 0), is readable from
+/// cycle 1; the loop then issues 64 trips at II 1 and ends its last after the copy depth
+/// (read, write).
+void check_regroup() {
+  constexpr unsigned kInWords = 12, kIn = 16, kOut = 3;
+  constexpr unsigned kOutWords = kInWords * kIn / kOut;
+  constexpr Cycle kTrips = 4 * 16;
+  constexpr Cycle kDepth = fibha::latency::kStreamRead + fibha::latency::kStreamWrite;
+  hls::stream<Vec<kIn>> l_in("regroup_in");
+  hls::stream<Vec<kOut>, kOutWords> l_out("regroup_out");
+  for (unsigned l_i = 0; l_i < kInWords; ++l_i) {
+    l_in.write(Vec<kIn>{});
+  }
+  const Cycle l_c = run("regroup", [&] { fibha::Regroup<kInWords, kIn, kOut>::run(l_in, l_out); });
+  for (unsigned l_i = 0; l_i < kOutWords; ++l_i) {
+    l_out.read();
+  }
+  expect_cycles("Regroup 16->3, 12 words in, 64 out: 4 records of 16 trips", l_c, 1 + (kTrips - 1) + kDepth);
+}
+
 int main() {
   std::printf("tb_timing: two processes through a FIFO (producer II 1, consumer II %u)\n", kConsumerIi);
   check_two_process<2>("fifo_depth_2");
   check_two_process<kTokens>("fifo_depth_100");
   std::printf("tb_timing: a streaming 3x3 convolution engine\n");
   check_conv_engine();
+  std::printf("tb_timing: a width converter between widths that do not divide\n");
+  check_regroup();
   std::printf("tb_timing: schedule check\n");
   check_bank_conflicts();
   std::printf("tb_timing: m_axi\n");

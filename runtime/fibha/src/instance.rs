@@ -2,8 +2,10 @@
 //! drives, checked as a whole before anything touches a device.
 //!
 //! The directory holds `manifest.json` (plan hash, interface and bundle versions, the files
-//! and their SHA-256, the DMA buffer sizes, the clock), `plan.json` (which graph operators
-//! run on the host, the modelled figures), the weight bundle, and the bitstream:
+//! and their SHA-256, the DMA buffer sizes, the clock), the model (`model.tflite`, whose
+//! operators before and after the accelerator's part the host runs), `plan.json` (which
+//! graph operators run on the host, the modelled figures), the weight bundle, and the
+//! bitstream:
 //! `fibha.bit.bin`, which for the virtual board is its instance descriptor.
 //!
 //! Invariants of an [`Instance`]: the manifest was checked field by field before anything
@@ -13,11 +15,11 @@
 //! an edited plan is refused, not believed); the plan's figures are times in range
 //! ([`PlanDoc::parse`]); the manifest, the plan and the bundle carry the same plan hash and
 //! the interface and bundle versions this runtime speaks; the bundle passes
-//! [`fibha_model::bundle`]'s validation; the model the bundle was packed from is loaded and
-//! is byte for byte the manifest's (SHA-256); and the [`Split`] is contiguous: host
-//! operators before the accelerator, the accelerator's, then host operators after it, with
-//! the accelerator's input and output tensors exactly the sizes the bundle header
-//! announces. So every number that reaches a `Duration`, a division or an allocation has
+//! [`fibha_model::bundle`]'s validation; the model the bundle was packed from is the
+//! directory's own, byte for byte the manifest's (SHA-256), never a file outside it; and
+//! the [`Split`] is contiguous: host operators before the accelerator, the accelerator's,
+//! then host operators after it, with the accelerator's input and output tensors exactly
+//! the sizes the bundle header announces. So every number that reaches a `Duration`, a division or an allocation has
 //! been range-checked, and no edit of these files can panic the runtime.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -123,20 +125,20 @@ pub enum InstanceError {
         /// The manifest's.
         expected: String,
     },
-    /// The model file the bundle was packed from was not found.
+    /// A file the manifest names is not in the directory.
     #[error(
-        "{}: the model {file} (SHA-256 {sha256}) is neither in the directory nor among the shipped models ({})",
-        dir.display(), searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        "{}: {what} is missing from the build directory {}: a build directory is used whole; copy all of it, or rebuild it with `fibha-compile build MODEL.tflite --board {board} -o {}`",
+        path.display(), dir.display(), dir.display()
     )]
-    NoModel {
+    Missing {
+        /// The file.
+        path: PathBuf,
+        /// What it is.
+        what: &'static str,
         /// The build directory.
         dir: PathBuf,
-        /// The manifest's model file name.
-        file: String,
-        /// Its hash.
-        sha256: String,
-        /// Where it was looked for.
-        searched: Vec<PathBuf>,
+        /// The manifest's board.
+        board: String,
     },
     /// The model did not load.
     #[error(transparent)]
@@ -307,6 +309,14 @@ fn parse_json<T: serde::de::DeserializeOwned>(
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 struct PlanModel {
     host: Vec<String>,
+    source: PlanSource,
+}
+
+/// The model file the plan was made from: its name (what reports call the model) and hash.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+struct PlanSource {
+    file: String,
+    sha256: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
@@ -454,7 +464,29 @@ impl Instance {
         let bundle_path = dir.join(&manifest.bundle.file);
         let bytes = contents.remove("bundle").unwrap_or_default();
         let bundle = Bundle::from_bytes(bytes, &bundle_path, Some(plan_hash))?;
-        let graph = Arc::new(load_model(dir, &manifest.model)?);
+        if !plan
+            .model
+            .source
+            .sha256
+            .eq_ignore_ascii_case(&manifest.model.sha256)
+        {
+            return Err(InstanceError::Inconsistent {
+                dir: dir.to_path_buf(),
+                detail: format!(
+                    "{} was planned for a model of SHA-256 {}, the manifest's {} is {}",
+                    manifest.plan.file,
+                    plan.model.source.sha256,
+                    manifest.model.file,
+                    manifest.model.sha256
+                ),
+            });
+        }
+        let model_path = dir.join(&manifest.model.file);
+        let model = contents.remove("model").unwrap_or_default();
+        let mut graph = fibha_model::tflite::parse(&model, &model_path)?;
+        // Reports name the model by the file it was built from, not by its copy's name.
+        graph.source = plan.model.source.file.clone();
+        let graph = Arc::new(graph);
         let split = split(&graph, plan.host(), &plan_path)?;
         check_io_sizes(&graph, &split, &bundle, &plan_path)?;
         let timing = match (&manifest.timing, contents.remove("timing")) {
@@ -518,20 +550,30 @@ fn read_file(path: &Path, what: &'static str) -> Result<Vec<u8>, InstanceError> 
     })
 }
 
-/// Reads every file the manifest names (the model aside: it may be a shipped one, see
-/// [`load_model`]) and checks its SHA-256; returns the bytes of those the runtime reads,
-/// the plan, the bundle and the timing report, by field.
+/// Reads every file the manifest names and checks its SHA-256; returns the bytes of those
+/// the runtime reads, the model, the plan, the bundle and the timing report, by field.
 fn check_files(
     dir: &Path,
     manifest: &Manifest,
 ) -> Result<BTreeMap<&'static str, Vec<u8>>, InstanceError> {
     let mut kept = BTreeMap::new();
-    for (field, file) in manifest.files().into_iter().skip(1) {
+    for (field, file) in manifest.files() {
         let path = dir.join(&file.file);
-        let bytes = std::fs::read(&path).map_err(|source| InstanceError::Io {
-            what: field_description(field),
-            path: path.clone(),
-            source,
+        let bytes = std::fs::read(&path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                InstanceError::Missing {
+                    what: field_description(field),
+                    path: path.clone(),
+                    dir: dir.to_path_buf(),
+                    board: manifest.board.clone(),
+                }
+            } else {
+                InstanceError::Io {
+                    what: field_description(field),
+                    path: path.clone(),
+                    source,
+                }
+            }
         })?;
         let found = sha256_hex(&bytes);
         if !found.eq_ignore_ascii_case(&file.sha256) {
@@ -542,7 +584,7 @@ fn check_files(
                 expected: file.sha256.clone(),
             });
         }
-        if matches!(field, "plan" | "bundle" | "timing") {
+        if matches!(field, "model" | "plan" | "bundle" | "timing") {
             kept.insert(field, bytes);
         }
     }
@@ -552,6 +594,7 @@ fn check_files(
 /// What the file of a manifest field is, for "cannot read ...".
 fn field_description(field: &str) -> &'static str {
     match field {
+        "model" => "the model (manifest field model)",
         "bundle" => "the weight bundle (manifest field bundle)",
         "plan" => "the plan (manifest field plan)",
         "hls_config" => "the HLS configuration (manifest field hls_config)",
@@ -579,36 +622,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// The model the bundle was packed from: in the build directory, else a shipped model of
-/// the same name; either way it must have the manifest's SHA-256.
-fn load_model(dir: &Path, model: &FileRef) -> Result<Graph, InstanceError> {
-    let name = Path::new(&model.file);
-    let mut searched = vec![dir.join(name)];
-    if let Some(file_name) = name.file_name() {
-        searched.push(crate::assets::asset("models").join(file_name));
-    }
-    for candidate in &searched {
-        if !candidate.is_file() {
-            continue;
-        }
-        let graph = fibha_model::tflite::load(candidate)?;
-        let found: String = graph
-            .source_sha256
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        if found.eq_ignore_ascii_case(&model.sha256) {
-            return Ok(graph);
-        }
-    }
-    Err(InstanceError::NoModel {
-        dir: dir.to_path_buf(),
-        file: model.file.clone(),
-        sha256: model.sha256.clone(),
-        searched,
-    })
 }
 
 /// The operator index of a plan `host` entry (`"#63 MEAN (global pooling)"`).
@@ -782,7 +795,7 @@ mod tests {
             format_version: MANIFEST_FORMAT_VERSION,
             plan_hash: "32a5dc76e5cc893a".into(),
             interface_version: INTERFACE_VERSION,
-            model: file("tf2_mobilenet_v2_1.0_224_ptq.tflite"),
+            model: file("model.tflite"),
             bundle: file("model.fibha"),
             bundle_format_version: BUNDLE_VERSION,
             plan: file("plan.json"),
@@ -808,7 +821,11 @@ mod tests {
     fn sample_plan() -> serde_json::Value {
         serde_json::json!({
             "plan_hash": "32a5dc76e5cc893a",
-            "model": {"name": "mobilenet_v2", "host": ["#0 QUANTIZE (input)", "#63 MEAN"]},
+            "model": {
+                "name": "mobilenet_v2",
+                "source": {"kind": "tflite", "file": "mobilenet_v2.tflite", "sha256": "ab".repeat(32)},
+                "host": ["#0 QUANTIZE (input)", "#63 MEAN"]
+            },
             "modelled": {"fibha": {"latency_ms": 1.75, "period_ms": 1.2, "fps": 800.0}},
             "board": {"clock_mhz": 200.0}
         })
@@ -862,8 +879,8 @@ mod tests {
             ),
             (
                 "format_version",
-                json!(2),
-                "format_version (the manifest layout) is version 2, this runtime reads version 3",
+                json!(3),
+                "format_version (the manifest layout) is version 3, this runtime reads version 4",
             ),
             (
                 "interface_version",

@@ -1,4 +1,9 @@
 //! Class labels: one per line, line `i` names output index `i` (ImageNet: 0 = background).
+//!
+//! The ImageNet label file of the TF-slim models has 1001 lines, class 0 being
+//! `background`; Keras's application models have the 1000 classes without it. One file
+//! serves both: a file with one label more than the model's classes whose first line is
+//! `background` names the classes from its second line.
 
 use std::path::Path;
 
@@ -25,14 +30,21 @@ pub enum LabelError {
     },
 }
 
-/// Reads a label file and checks it names exactly `classes` outputs.
+/// The first line of a label file whose model has no background class.
+pub const BACKGROUND: &str = "background";
+
+/// Reads a label file and checks it names exactly `classes` outputs (after dropping a
+/// leading [`BACKGROUND`] the model does not have).
 pub fn load_labels(path: &Path, classes: usize) -> Result<Vec<String>, LabelError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|error| LabelError::Io {
         path: shown.clone(),
         error,
     })?;
-    let labels: Vec<String> = text.lines().map(|l| l.trim().to_string()).collect();
+    let mut labels: Vec<String> = text.lines().map(|l| l.trim().to_string()).collect();
+    if labels.len() == classes + 1 && labels[0] == BACKGROUND {
+        labels.remove(0);
+    }
     if labels.len() != classes {
         return Err(LabelError::Count {
             path: shown,
@@ -66,7 +78,10 @@ mod tests {
             let shown = path.display().to_string();
             match (load_labels(&path, classes), std::str::from_utf8(&bytes)) {
                 (Ok(labels), Ok(text)) => {
-                    let expected: Vec<String> = text.lines().map(|l| l.trim().to_string()).collect();
+                    let mut expected: Vec<String> = text.lines().map(|l| l.trim().to_string()).collect();
+                    if expected.len() == classes + 1 {
+                        prop_assert_eq!(expected.remove(0), BACKGROUND);
+                    }
                     prop_assert_eq!(&labels, &expected);
                     prop_assert_eq!(labels.len(), classes);
                     // Written back one a line, each ended by a newline, they load the same.
@@ -97,6 +112,8 @@ mod tests {
             load_labels(&path, 3).unwrap(),
             ["background", "tench", "goldfish"]
         );
+        // A model without the background class is named from the second line.
+        assert_eq!(load_labels(&path, 2).unwrap(), ["tench", "goldfish"]);
         let e = load_labels(&path, 1001).unwrap_err().to_string();
         assert_eq!(
             e,

@@ -49,36 +49,34 @@ fn refused(copy: &Path, edit: impl FnOnce(&Path)) -> String {
 }
 
 #[test]
-fn a_missing_kernel_or_bitstream_is_named_with_the_manifest_field() {
+fn a_missing_file_is_named_with_the_manifest_field_and_how_to_rebuild() {
     let Some((_dir, copy)) = copy_of_build("copy") else {
         return;
     };
-    let line = refused(&copy, |c| {
-        std::fs::remove_file(c.join("vboard/fibha_kernel")).unwrap();
-    });
-    let kernel = copy.join("vboard/fibha_kernel");
-    assert!(
-        line.contains(&format!(
-            "{}: cannot read the virtual board's kernel (manifest field vboard_kernel): No such file or directory",
-            kernel.display()
-        )),
-        "{line}"
-    );
-    let line = refused(&copy, |c| {
-        std::fs::copy(
-            instance(&board_tools().unwrap().1, "builds").join("vboard/fibha_kernel"),
-            c.join("vboard/fibha_kernel"),
-        )
-        .unwrap();
-        std::fs::remove_file(c.join("fibha.bit.bin")).unwrap();
-    });
-    assert!(
-        line.contains(&format!(
-            "{}: cannot read the virtual board's instance descriptor",
-            copy.join("fibha.bit.bin").display()
-        )),
-        "{line}"
-    );
+    let original = instance(&board_tools().unwrap().1, "builds");
+    for (file, what) in [
+        ("model.tflite", "the model (manifest field model)"),
+        (
+            "vboard/fibha_kernel",
+            "the virtual board's kernel (manifest field vboard_kernel)",
+        ),
+        (
+            "fibha.bit.bin",
+            "the virtual board's instance descriptor (manifest field vboard_instance)",
+        ),
+    ] {
+        let line = refused(&copy, |c| std::fs::remove_file(c.join(file)).unwrap());
+        assert_eq!(
+            line,
+            format!(
+                "fibha: {}: {what} is missing from the build directory {}: a build directory is used whole; copy all of it, or rebuild it with `fibha-compile build MODEL.tflite --board zcu102 -o {}`",
+                copy.join(file).display(),
+                copy.display(),
+                copy.display()
+            )
+        );
+        std::fs::copy(original.join(file), copy.join(file)).unwrap();
+    }
 }
 
 #[test]

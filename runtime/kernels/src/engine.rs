@@ -1319,6 +1319,7 @@ mod tests {
                     outputs: vec![3],
                 },
             ],
+            folded: Vec::new(),
             inputs: vec![0],
             outputs: vec![3],
         }

@@ -161,6 +161,21 @@ impl Tensor {
                 .collect()
         })
     }
+
+    /// Constant data of an int32 or int64 tensor (shapes, axes), widened; `None` for a
+    /// tensor computed at run time or of another type.
+    pub fn data_ints(&self) -> Option<Vec<i64>> {
+        let data = self.data.as_ref()?;
+        match self.dtype {
+            DType::Int32 => Some(self.data_i32()?.into_iter().map(i64::from).collect()),
+            DType::Int64 => Some(
+                data.chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(c.try_into().expect("chunks of 8")))
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// A fused activation, applied as a clamp in the quantized domain.
@@ -349,6 +364,19 @@ pub struct Graph {
     pub inputs: Vec<TensorId>,
     /// The graph's output tensors.
     pub outputs: Vec<TensorId>,
+    /// Operators of the file evaluated at import instead of run (shape arithmetic on
+    /// static shapes), in file order.
+    pub folded: Vec<FoldedOp>,
+}
+
+/// An operator of the model file that fibha evaluated when it read the model (its output
+/// became a constant) instead of placing it in the graph.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoldedOp {
+    /// Its index in the file's subgraph.
+    pub index: usize,
+    /// Its TFLite name.
+    pub op: String,
 }
 
 impl Graph {

@@ -31,6 +31,6 @@ pub mod timing;
 
 pub use error::ModelError;
 pub use ir::{
-    Activation, Conv2d, DType, DepthwiseConv2d, Graph, Node, Op, Padding, Pool2d, Quantization,
-    Tensor, TensorId,
+    Activation, Conv2d, DType, DepthwiseConv2d, FoldedOp, Graph, Node, Op, Padding, Pool2d,
+    Quantization, Tensor, TensorId,
 };

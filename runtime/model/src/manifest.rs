@@ -10,8 +10,11 @@ use serde::{Deserialize, Serialize};
 
 /// The manifest's file name in a build directory.
 pub const FILE_NAME: &str = "manifest.json";
-/// The layout version written and read.
-pub const FORMAT_VERSION: u32 = 3;
+/// The layout version written and read (4: the model file is in the directory).
+pub const FORMAT_VERSION: u32 = 4;
+/// The model file's name in a build directory: the `.tflite` the build was made from,
+/// copied, so that the directory runs wherever it is copied to.
+pub const MODEL_FILE: &str = "model.tflite";
 /// The clocks a fabric design may run at, MHz: the fastest any ZynqMP design closes at, and
 /// a floor below which no accelerator is meant (a sanity bound: modelled times divide by
 /// it, so a clock of 1e-188 MHz would make them overflow).
@@ -37,7 +40,8 @@ pub struct Manifest {
     pub plan_hash: String,
     /// The device interface version ([`crate::device::INTERFACE_VERSION`]).
     pub interface_version: u32,
-    /// The model the bundle was packed from.
+    /// The model the bundle was packed from, in the directory ([`MODEL_FILE`]): the host
+    /// runs the operators before and after the accelerator's part from it.
     pub model: FileRef,
     /// The weight bundle.
     pub bundle: FileRef,

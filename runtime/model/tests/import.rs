@@ -343,3 +343,166 @@ fn real_model() -> &'static [u8] {
     static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     BYTES.get_or_init(|| std::fs::read(asset(QUANT)).unwrap())
 }
+
+/// `input [1,2,2,4] int8 -> SHAPE -> STRIDED_SLICE [0:1] (shrunk to the batch) -> PACK with
+/// the constant `second` -> RESHAPE of the input to [1, 16]`: the classifier reshape as
+/// TensorFlow's converter writes it under a `None` batch. `slice_input` is the tensor the
+/// STRIDED_SLICE reads (1: the shape; 0: the image itself, a shape computed from data).
+fn shape_chain_model(slice_input: i32, second: i32) -> Vec<u8> {
+    let slice =
+        schema::BuiltinOptions::StridedSliceOptions(Box::new(schema::StridedSliceOptions {
+            shrink_axis_mask: 1,
+            ..Default::default()
+        }));
+    let pack = schema::BuiltinOptions::PackOptions(Box::new(schema::PackOptions {
+        values_count: 2,
+        axis: 0,
+    }));
+    shape_model(
+        [
+            (45, vec![slice_input, 2, 3, 4], slice),
+            (83, vec![5, 6], pack),
+        ],
+        vec![],
+        second,
+    )
+}
+
+/// The model of [`shape_chain_model`] with its two middle operators given: `(builtin code,
+/// inputs, options)` writing tensors 5 (`batch`) and 7 (`new_shape`); `batch` and the
+/// constant `units` (= `second`) have shape `scalar_shape`.
+fn shape_model(
+    middle: [(i32, Vec<i32>, schema::BuiltinOptions); 2],
+    scalar_shape: Vec<i32>,
+    second: i32,
+) -> Vec<u8> {
+    let int32 = |values: &[i32]| schema::Buffer {
+        data: Some(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        ..Default::default()
+    };
+    let tensor = |name: &str, shape: Vec<i32>, type_, buffer, quantized: bool| schema::Tensor {
+        shape: Some(shape),
+        type_,
+        buffer,
+        name: Some(name.into()),
+        quantization: quantized.then(|| {
+            Box::new(schema::QuantizationParameters {
+                scale: Some(vec![0.5]),
+                zero_point: Some(vec![0]),
+                ..Default::default()
+            })
+        }),
+        is_variable: false,
+    };
+    let i32_ = schema::TensorType::Int32;
+    let code = |builtin_code: i32| schema::OperatorCode {
+        deprecated_builtin_code: builtin_code.min(127) as i8,
+        custom_code: None,
+        version: 1,
+        builtin_code,
+    };
+    let op = |opcode_index: u32, inputs: Vec<i32>, output: i32, options| schema::Operator {
+        opcode_index,
+        inputs: Some(inputs),
+        outputs: Some(vec![output]),
+        builtin_options: options,
+        ..Default::default()
+    };
+    let model = schema::Model {
+        version: 3,
+        operator_codes: Some(vec![
+            code(77),
+            code(middle[0].0),
+            code(middle[1].0),
+            code(22),
+        ]),
+        subgraphs: Some(vec![schema::SubGraph {
+            tensors: Some(vec![
+                tensor("input", vec![1, 2, 2, 4], schema::TensorType::Int8, 0, true),
+                tensor("shape", vec![4], i32_, 0, false),
+                tensor("begin", vec![1], i32_, 1, false),
+                tensor("end", vec![1], i32_, 2, false),
+                tensor("strides", vec![1], i32_, 2, false),
+                tensor("batch", scalar_shape.clone(), i32_, 0, false),
+                tensor("units", scalar_shape, i32_, 3, false),
+                tensor("new_shape", vec![2], i32_, 0, false),
+                tensor("output", vec![1, 16], schema::TensorType::Int8, 0, true),
+            ]),
+            inputs: Some(vec![0]),
+            outputs: Some(vec![8]),
+            operators: Some(vec![
+                op(0, vec![0], 1, None),
+                op(1, middle[0].1.clone(), 5, Some(middle[0].2.clone())),
+                op(2, middle[1].1.clone(), 7, Some(middle[1].2.clone())),
+                op(3, vec![0, 7], 8, None),
+            ]),
+            name: None,
+        }]),
+        buffers: Some(vec![
+            schema::Buffer::default(),
+            int32(&[0]),
+            int32(&[1]),
+            int32(&[second]),
+        ]),
+        ..Default::default()
+    };
+    with_file_identifier(planus::Builder::new().finish(&model, None))
+}
+
+#[test]
+fn shape_arithmetic_on_static_shapes_is_folded_at_import() {
+    let g = parse(&shape_chain_model(1, -1)).unwrap();
+    // Only the RESHAPE is left to run; the three shape operators are listed as folded.
+    assert_eq!(g.nodes.len(), 1);
+    assert_eq!((g.nodes[0].index, g.nodes[0].op.name()), (3, "RESHAPE"));
+    let folded: Vec<(usize, &str)> = g.folded.iter().map(|f| (f.index, f.op.as_str())).collect();
+    assert_eq!(folded, [(0, "SHAPE"), (1, "STRIDED_SLICE"), (2, "PACK")]);
+    // SHAPE gave [1, 2, 2, 4], the slice its batch 1, PACK [1, -1].
+    assert_eq!(g.tensor(1).data_ints(), Some(vec![1, 2, 2, 4]));
+    assert_eq!(g.tensor(5).data_ints(), Some(vec![1]));
+    assert_eq!(g.tensor(7).data_ints(), Some(vec![1, -1]));
+}
+
+#[test]
+fn a_shape_computed_from_data_is_refused_with_its_operator() {
+    let e = parse(&shape_chain_model(0, -1)).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "tiny.tflite: operator #1 (STRIDED_SLICE): input 0 'input' is computed from the image at run time: fibha folds shape arithmetic on static shapes only and does not run shapes computed from data"
+    );
+}
+
+#[test]
+fn a_folded_shape_that_contradicts_the_reshape_is_refused() {
+    let e = parse(&shape_chain_model(1, 15)).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "tiny.tflite: operator #3 (RESHAPE): new shape [1, 15] does not give the output's declared shape [1, 16]"
+    );
+}
+
+/// The same reshape written with GATHER (the batch, by index) and an integer
+/// CONCATENATION, as other converters do: folded too, to [1, 16].
+#[test]
+fn gather_and_an_integer_concatenation_of_shapes_are_folded() {
+    let gather = schema::BuiltinOptions::GatherOptions(Box::new(schema::GatherOptions {
+        axis: 0,
+        batch_dims: 0,
+    }));
+    let concat =
+        schema::BuiltinOptions::ConcatenationOptions(Box::new(schema::ConcatenationOptions {
+            axis: 0,
+            ..Default::default()
+        }));
+    let g = parse(&shape_model(
+        [(36, vec![1, 2], gather), (2, vec![5, 6], concat)],
+        vec![1],
+        16,
+    ))
+    .unwrap();
+    assert_eq!(g.nodes.len(), 1);
+    let folded: Vec<&str> = g.folded.iter().map(|f| f.op.as_str()).collect();
+    assert_eq!(folded, ["SHAPE", "GATHER", "CONCATENATION"]);
+    assert_eq!(g.tensor(5).data_ints(), Some(vec![1]));
+    assert_eq!(g.tensor(7).data_ints(), Some(vec![1, 16]));
+}

@@ -68,12 +68,22 @@ pub struct Imported {
     pub graph: Graph,
     /// Per layer of `network`, its tensors.
     pub tensors: Vec<LayerTensors>,
+    /// The `.tflite` file itself, which `build` copies into the build directory (the host
+    /// runs its head and tail from it); empty for a graph made in memory.
+    pub model_file: Vec<u8>,
 }
 
 /// Loads a `.tflite` file and maps it onto the accelerator.
 pub fn load(path: &Path) -> Result<Imported, ImportError> {
-    let graph = fibha_model::tflite::load(path)?;
-    from_graph(graph)
+    let bytes = std::fs::read(path).map_err(|error| ModelError::Io {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let graph = fibha_model::tflite::parse(&bytes, path)?;
+    Ok(Imported {
+        model_file: bytes,
+        ..from_graph(graph)?
+    })
 }
 
 fn act(a: Activation) -> Act {
@@ -319,10 +329,16 @@ pub fn from_graph(graph: Graph) -> Result<Imported, ImportError> {
         file: file.clone(),
         sha256: graph.source_sha256_hex(),
     };
-    let network = Network::new(name, source, input, layers, host)?;
+    let mut network = Network::new(name, source, input, layers, host)?;
+    network.folded = graph
+        .folded
+        .iter()
+        .map(|f| format!("#{} {}", f.index, f.op))
+        .collect();
     Ok(Imported {
         network,
         graph,
         tensors,
+        model_file: Vec::new(),
     })
 }

@@ -273,6 +273,10 @@ pub struct Network {
     pub blocks: Vec<Bottleneck>,
     /// What runs on the host after the accelerator (pool, classifier, softmax).
     pub host: Vec<String>,
+    /// Operators of the model file evaluated at import (shape arithmetic on static
+    /// shapes), as `"#29 SHAPE"`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub folded: Vec<String>,
 }
 
 impl Network {
@@ -345,6 +349,7 @@ impl Network {
             layers,
             blocks,
             host,
+            folded: Vec::new(),
         })
     }
 

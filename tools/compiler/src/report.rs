@@ -45,6 +45,9 @@ pub struct ModelInfo {
     pub weight_bytes: u64,
     /// What runs on the host after the accelerator.
     pub host: Vec<String>,
+    /// Operators of the file evaluated at import (shape arithmetic on static shapes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub folded: Vec<String>,
 }
 
 /// The board and budget a plan is for.
@@ -639,6 +642,7 @@ pub fn plan_document(
             macs: net.macs(),
             weight_bytes: net.weight_bytes(),
             host: net.host.clone(),
+            folded: net.folded.clone(),
         },
         board: BoardInfo {
             name: board.name.clone(),
@@ -742,6 +746,16 @@ pub fn render_text(doc: &PlanDoc, with_layers: bool) -> String {
             .as_ref()
             .map_or(String::new(), |n| format!(" from {n}"))
     );
+    if !doc.model.host.is_empty() {
+        let _ = writeln!(o, "host: {}", doc.model.host.join(", "));
+    }
+    if !doc.model.folded.is_empty() {
+        let _ = writeln!(
+            o,
+            "folded at import (shape arithmetic on static shapes): {}",
+            doc.model.folded.join(", ")
+        );
+    }
     let _ = writeln!(o);
     let _ = writeln!(
         o,

@@ -1,6 +1,6 @@
 //! `fibha-compile` end to end: plan, compare, sweep and build, and its errors on bad input.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use fibha_compiler::build::Manifest;
@@ -14,9 +14,13 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_fibha-compile"))
 }
 
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 fn asset(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../assets/models")
+    workspace()
+        .join("assets/models")
         .join(name)
         .display()
         .to_string()
@@ -301,10 +305,29 @@ fn build_writes_a_consistent_directory() {
         serde_json::from_slice(&std::fs::read(out.join("plan.json")).unwrap()).unwrap();
     assert_eq!(manifest.part, "xczu9eg-ffvb1156-2-e");
     assert_eq!(manifest.plan_hash, plan.plan_hash);
-    assert_eq!(manifest.model.file, "tf2_mobilenet_v2_1.0_224_ptq.tflite");
+    // The model is in the directory, byte for byte the file it was built from.
+    assert_eq!(manifest.model.file, "model.tflite");
+    assert_eq!(
+        std::fs::read(out.join("model.tflite")).unwrap(),
+        std::fs::read(workspace().join("assets/models/tf2_mobilenet_v2_1.0_224_ptq.tflite"))
+            .unwrap()
+    );
     assert!(manifest.vboard_kernel.is_none());
+    // Nothing in it points back to the checkout or to the model's folder.
+    let root = workspace().canonicalize().unwrap();
+    for entry in walk(&out) {
+        let text = String::from_utf8_lossy(&std::fs::read(&entry).unwrap()).into_owned();
+        assert!(
+            !text.contains(root.to_str().unwrap()),
+            "{} names the checkout {}",
+            entry.display(),
+            root.display()
+        );
+    }
+    hls_script_finds_the_sources_through_the_environment(&out.join("hls/fibha_top.tcl"));
     // Every file the manifest names has the hash it records.
     for f in [
+        &manifest.model,
         &manifest.bundle,
         &manifest.plan,
         &manifest.hls_config,
@@ -428,4 +451,94 @@ fn the_objective_is_a_flag_and_the_plan_states_it() {
     );
     let o = run(&["plan", "mobilenet_v2", "--objective", "speed"]);
     assert!(!o.status.success() && stderr(&o).contains("throughput"));
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// The build's Vitis HLS script under tclsh with the Vitis commands stubbed
+/// (`hls/scripts/vitis_dryrun.tcl`): with `FIBHA_HLS_DIR` it adds fibha's kernel source
+/// from there; without, it stops saying what to set.
+fn hls_script_finds_the_sources_through_the_environment(script: &Path) {
+    if Command::new("tclsh").arg("/dev/null").output().is_err() {
+        eprintln!("skipped the Vitis HLS script check: no tclsh");
+        return;
+    }
+    let hls = workspace().join("hls").canonicalize().unwrap();
+    let dryrun = |hls_dir: Option<&Path>| {
+        let mut c = Command::new("tclsh");
+        c.arg(hls.join("scripts/vitis_dryrun.tcl")).arg(script);
+        c.env_remove("FIBHA_HLS_DIR");
+        if let Some(dir) = hls_dir {
+            c.env("FIBHA_HLS_DIR", dir);
+        }
+        c.output().unwrap()
+    };
+    let o = dryrun(Some(&hls));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        said.contains(&format!(
+            "add_files {}",
+            hls.join("src/fibha_top.cpp").display()
+        )),
+        "{said}"
+    );
+    let o = dryrun(None);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("set FIBHA_HLS_DIR to fibha's hls/ folder"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Keras's MobileNet as TensorFlow's converter writes it: the classifier's reshape comes as
+/// SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE (operators #29 to #32 of the file, read with
+/// TFLite's interpreter); the plan says the first three were folded at import and which
+/// operators the host runs.
+#[test]
+fn a_converters_shape_arithmetic_is_folded_and_the_plan_says_so() {
+    let model = workspace().join("tests/models/keras_mobilenet_0.25_128.tflite");
+    let o = run(&[
+        "plan",
+        model.to_str().unwrap(),
+        "--board",
+        "zcu102",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plan: PlanDoc = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        plan.model.folded,
+        ["#29 SHAPE", "#30 STRIDED_SLICE", "#31 PACK"]
+    );
+    assert_eq!(
+        plan.model.host,
+        [
+            "#27 MEAN (global pooling)",
+            "#28 CONV_2D",
+            "#32 RESHAPE",
+            "#33 SOFTMAX"
+        ]
+    );
+    let o = run(&["plan", model.to_str().unwrap(), "--board", "zcu102"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(
+            "folded at import (shape arithmetic on static shapes): #29 SHAPE, #30 STRIDED_SLICE, #31 PACK"
+        ),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 }

@@ -9472,12 +9472,20 @@ mod root {
             ::serde::Serialize,
             ::serde::Deserialize,
         )]
-        pub struct GatherOptions {}
+        pub struct GatherOptions {
+            /// The field `axis` in the table `GatherOptions`
+            pub axis: i32,
+            /// The field `batch_dims` in the table `GatherOptions`
+            pub batch_dims: i32,
+        }
 
         #[allow(clippy::derivable_impls)]
         impl ::core::default::Default for GatherOptions {
             fn default() -> Self {
-                Self {}
+                Self {
+                    axis: 0,
+                    batch_dims: 0,
+                }
             }
         }
 
@@ -9489,11 +9497,34 @@ mod root {
             }
 
             #[allow(clippy::too_many_arguments)]
-            pub fn create(builder: &mut ::planus::Builder) -> ::planus::Offset<Self> {
-                let table_writer: ::planus::table_writer::TableWriter<4> =
+            pub fn create(
+                builder: &mut ::planus::Builder,
+                field_axis: impl ::planus::WriteAsDefault<i32, i32>,
+                field_batch_dims: impl ::planus::WriteAsDefault<i32, i32>,
+            ) -> ::planus::Offset<Self> {
+                let prepared_axis = field_axis.prepare(builder, &0);
+                let prepared_batch_dims = field_batch_dims.prepare(builder, &0);
+
+                let mut table_writer: ::planus::table_writer::TableWriter<8> =
                     ::core::default::Default::default();
+                if prepared_axis.is_some() {
+                    table_writer.write_entry::<i32>(0);
+                }
+                if prepared_batch_dims.is_some() {
+                    table_writer.write_entry::<i32>(1);
+                }
+
                 unsafe {
-                    table_writer.finish(builder, |_table_writer| {});
+                    table_writer.finish(builder, |object_writer| {
+                        if let ::core::option::Option::Some(prepared_axis) = prepared_axis {
+                            object_writer.write::<_, _, 4>(&prepared_axis);
+                        }
+                        if let ::core::option::Option::Some(prepared_batch_dims) =
+                            prepared_batch_dims
+                        {
+                            object_writer.write::<_, _, 4>(&prepared_batch_dims);
+                        }
+                    });
                 }
                 builder.current_offset()
             }
@@ -9523,7 +9554,7 @@ mod root {
         impl ::planus::WriteAsOffset<GatherOptions> for GatherOptions {
             #[inline]
             fn prepare(&self, builder: &mut ::planus::Builder) -> ::planus::Offset<GatherOptions> {
-                GatherOptions::create(builder)
+                GatherOptions::create(builder, self.axis, self.batch_dims)
             }
         }
 
@@ -9535,6 +9566,47 @@ mod root {
         pub struct GatherOptionsBuilder<State>(State);
 
         impl GatherOptionsBuilder<()> {
+            /// Setter for the [`axis` field](GatherOptions#structfield.axis).
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn axis<T0>(self, value: T0) -> GatherOptionsBuilder<(T0,)>
+            where
+                T0: ::planus::WriteAsDefault<i32, i32>,
+            {
+                GatherOptionsBuilder((value,))
+            }
+
+            /// Sets the [`axis` field](GatherOptions#structfield.axis) to the default value.
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn axis_as_default(self) -> GatherOptionsBuilder<(::planus::DefaultValue,)> {
+                self.axis(::planus::DefaultValue)
+            }
+        }
+
+        impl<T0> GatherOptionsBuilder<(T0,)> {
+            /// Setter for the [`batch_dims` field](GatherOptions#structfield.batch_dims).
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn batch_dims<T1>(self, value: T1) -> GatherOptionsBuilder<(T0, T1)>
+            where
+                T1: ::planus::WriteAsDefault<i32, i32>,
+            {
+                let (v0,) = self.0;
+                GatherOptionsBuilder((v0, value))
+            }
+
+            /// Sets the [`batch_dims` field](GatherOptions#structfield.batch_dims) to the default value.
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn batch_dims_as_default(
+                self,
+            ) -> GatherOptionsBuilder<(T0, ::planus::DefaultValue)> {
+                self.batch_dims(::planus::DefaultValue)
+            }
+        }
+
+        impl<T0, T1> GatherOptionsBuilder<(T0, T1)> {
             /// Finish writing the builder to get an [Offset](::planus::Offset) to a serialized [GatherOptions].
             #[inline]
             pub fn finish(self, builder: &mut ::planus::Builder) -> ::planus::Offset<GatherOptions>
@@ -9545,7 +9617,9 @@ mod root {
             }
         }
 
-        impl ::planus::WriteAs<::planus::Offset<GatherOptions>> for GatherOptionsBuilder<()> {
+        impl<T0: ::planus::WriteAsDefault<i32, i32>, T1: ::planus::WriteAsDefault<i32, i32>>
+            ::planus::WriteAs<::planus::Offset<GatherOptions>> for GatherOptionsBuilder<(T0, T1)>
+        {
             type Prepared = ::planus::Offset<GatherOptions>;
 
             #[inline]
@@ -9554,7 +9628,10 @@ mod root {
             }
         }
 
-        impl ::planus::WriteAsOptional<::planus::Offset<GatherOptions>> for GatherOptionsBuilder<()> {
+        impl<T0: ::planus::WriteAsDefault<i32, i32>, T1: ::planus::WriteAsDefault<i32, i32>>
+            ::planus::WriteAsOptional<::planus::Offset<GatherOptions>>
+            for GatherOptionsBuilder<(T0, T1)>
+        {
             type Prepared = ::planus::Offset<GatherOptions>;
 
             #[inline]
@@ -9566,10 +9643,13 @@ mod root {
             }
         }
 
-        impl ::planus::WriteAsOffset<GatherOptions> for GatherOptionsBuilder<()> {
+        impl<T0: ::planus::WriteAsDefault<i32, i32>, T1: ::planus::WriteAsDefault<i32, i32>>
+            ::planus::WriteAsOffset<GatherOptions> for GatherOptionsBuilder<(T0, T1)>
+        {
             #[inline]
             fn prepare(&self, builder: &mut ::planus::Builder) -> ::planus::Offset<GatherOptions> {
-                GatherOptions::create(builder)
+                let (v0, v1) = &self.0;
+                GatherOptions::create(builder, v0, v1)
             }
         }
 
@@ -9577,12 +9657,29 @@ mod root {
         #[derive(Copy, Clone)]
         pub struct GatherOptionsRef<'a>(#[allow(dead_code)] ::planus::table_reader::Table<'a>);
 
-        impl<'a> GatherOptionsRef<'a> {}
+        impl<'a> GatherOptionsRef<'a> {
+            /// Getter for the [`axis` field](GatherOptions#structfield.axis).
+            #[inline]
+            pub fn axis(&self) -> ::planus::Result<i32> {
+                ::core::result::Result::Ok(self.0.access(0, "GatherOptions", "axis")?.unwrap_or(0))
+            }
+
+            /// Getter for the [`batch_dims` field](GatherOptions#structfield.batch_dims).
+            #[inline]
+            pub fn batch_dims(&self) -> ::planus::Result<i32> {
+                ::core::result::Result::Ok(
+                    self.0
+                        .access(1, "GatherOptions", "batch_dims")?
+                        .unwrap_or(0),
+                )
+            }
+        }
 
         impl<'a> ::core::fmt::Debug for GatherOptionsRef<'a> {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 let mut f = f.debug_struct("GatherOptionsRef");
-
+                f.field("axis", &self.axis());
+                f.field("batch_dims", &self.batch_dims());
                 f.finish()
             }
         }
@@ -9590,8 +9687,12 @@ mod root {
         impl<'a> ::core::convert::TryFrom<GatherOptionsRef<'a>> for GatherOptions {
             type Error = ::planus::Error;
 
-            fn try_from(_value: GatherOptionsRef<'a>) -> ::planus::Result<Self> {
-                ::core::result::Result::Ok(Self {})
+            #[allow(unreachable_code)]
+            fn try_from(value: GatherOptionsRef<'a>) -> ::planus::Result<Self> {
+                ::core::result::Result::Ok(Self {
+                    axis: ::core::convert::TryInto::try_into(value.axis()?)?,
+                    batch_dims: ::core::convert::TryInto::try_into(value.batch_dims()?)?,
+                })
             }
         }
 
@@ -9671,7 +9772,7 @@ mod root {
         /// The table `BatchToSpaceNDOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `BatchToSpaceNDOptions` in the file `schema/tflite_subset.fbs:150`
+        /// * Table `BatchToSpaceNDOptions` in the file `schema/tflite_subset.fbs:153`
         #[derive(
             Clone,
             Debug,
@@ -9905,7 +10006,7 @@ mod root {
         /// The table `SpaceToBatchNDOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SpaceToBatchNDOptions` in the file `schema/tflite_subset.fbs:151`
+        /// * Table `SpaceToBatchNDOptions` in the file `schema/tflite_subset.fbs:154`
         #[derive(
             Clone,
             Debug,
@@ -10139,7 +10240,7 @@ mod root {
         /// The table `TransposeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `TransposeOptions` in the file `schema/tflite_subset.fbs:152`
+        /// * Table `TransposeOptions` in the file `schema/tflite_subset.fbs:155`
         #[derive(
             Clone,
             Debug,
@@ -10365,7 +10466,7 @@ mod root {
         /// The table `SubOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SubOptions` in the file `schema/tflite_subset.fbs:153`
+        /// * Table `SubOptions` in the file `schema/tflite_subset.fbs:156`
         #[derive(
             Clone,
             Debug,
@@ -10576,7 +10677,7 @@ mod root {
         /// The table `DivOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `DivOptions` in the file `schema/tflite_subset.fbs:154`
+        /// * Table `DivOptions` in the file `schema/tflite_subset.fbs:157`
         #[derive(
             Clone,
             Debug,
@@ -10787,7 +10888,7 @@ mod root {
         /// The table `SqueezeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SqueezeOptions` in the file `schema/tflite_subset.fbs:155`
+        /// * Table `SqueezeOptions` in the file `schema/tflite_subset.fbs:158`
         #[derive(
             Clone,
             Debug,
@@ -10998,7 +11099,7 @@ mod root {
         /// The table `SequenceRNNOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SequenceRNNOptions` in the file `schema/tflite_subset.fbs:156`
+        /// * Table `SequenceRNNOptions` in the file `schema/tflite_subset.fbs:159`
         #[derive(
             Clone,
             Debug,
@@ -11226,7 +11327,7 @@ mod root {
         /// The table `StridedSliceOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StridedSliceOptions` in the file `schema/tflite_subset.fbs:157`
+        /// * Table `StridedSliceOptions` in the file `schema/tflite_subset.fbs:160`
         #[derive(
             Clone,
             Debug,
@@ -11238,12 +11339,32 @@ mod root {
             ::serde::Serialize,
             ::serde::Deserialize,
         )]
-        pub struct StridedSliceOptions {}
+        pub struct StridedSliceOptions {
+            /// The field `begin_mask` in the table `StridedSliceOptions`
+            pub begin_mask: i32,
+            /// The field `end_mask` in the table `StridedSliceOptions`
+            pub end_mask: i32,
+            /// The field `ellipsis_mask` in the table `StridedSliceOptions`
+            pub ellipsis_mask: i32,
+            /// The field `new_axis_mask` in the table `StridedSliceOptions`
+            pub new_axis_mask: i32,
+            /// The field `shrink_axis_mask` in the table `StridedSliceOptions`
+            pub shrink_axis_mask: i32,
+            /// The field `offset` in the table `StridedSliceOptions`
+            pub offset: bool,
+        }
 
         #[allow(clippy::derivable_impls)]
         impl ::core::default::Default for StridedSliceOptions {
             fn default() -> Self {
-                Self {}
+                Self {
+                    begin_mask: 0,
+                    end_mask: 0,
+                    ellipsis_mask: 0,
+                    new_axis_mask: 0,
+                    shrink_axis_mask: 0,
+                    offset: false,
+                }
             }
         }
 
@@ -11255,11 +11376,72 @@ mod root {
             }
 
             #[allow(clippy::too_many_arguments)]
-            pub fn create(builder: &mut ::planus::Builder) -> ::planus::Offset<Self> {
-                let table_writer: ::planus::table_writer::TableWriter<4> =
+            pub fn create(
+                builder: &mut ::planus::Builder,
+                field_begin_mask: impl ::planus::WriteAsDefault<i32, i32>,
+                field_end_mask: impl ::planus::WriteAsDefault<i32, i32>,
+                field_ellipsis_mask: impl ::planus::WriteAsDefault<i32, i32>,
+                field_new_axis_mask: impl ::planus::WriteAsDefault<i32, i32>,
+                field_shrink_axis_mask: impl ::planus::WriteAsDefault<i32, i32>,
+                field_offset: impl ::planus::WriteAsDefault<bool, bool>,
+            ) -> ::planus::Offset<Self> {
+                let prepared_begin_mask = field_begin_mask.prepare(builder, &0);
+                let prepared_end_mask = field_end_mask.prepare(builder, &0);
+                let prepared_ellipsis_mask = field_ellipsis_mask.prepare(builder, &0);
+                let prepared_new_axis_mask = field_new_axis_mask.prepare(builder, &0);
+                let prepared_shrink_axis_mask = field_shrink_axis_mask.prepare(builder, &0);
+                let prepared_offset = field_offset.prepare(builder, &false);
+
+                let mut table_writer: ::planus::table_writer::TableWriter<16> =
                     ::core::default::Default::default();
+                if prepared_begin_mask.is_some() {
+                    table_writer.write_entry::<i32>(0);
+                }
+                if prepared_end_mask.is_some() {
+                    table_writer.write_entry::<i32>(1);
+                }
+                if prepared_ellipsis_mask.is_some() {
+                    table_writer.write_entry::<i32>(2);
+                }
+                if prepared_new_axis_mask.is_some() {
+                    table_writer.write_entry::<i32>(3);
+                }
+                if prepared_shrink_axis_mask.is_some() {
+                    table_writer.write_entry::<i32>(4);
+                }
+                if prepared_offset.is_some() {
+                    table_writer.write_entry::<bool>(5);
+                }
+
                 unsafe {
-                    table_writer.finish(builder, |_table_writer| {});
+                    table_writer.finish(builder, |object_writer| {
+                        if let ::core::option::Option::Some(prepared_begin_mask) =
+                            prepared_begin_mask
+                        {
+                            object_writer.write::<_, _, 4>(&prepared_begin_mask);
+                        }
+                        if let ::core::option::Option::Some(prepared_end_mask) = prepared_end_mask {
+                            object_writer.write::<_, _, 4>(&prepared_end_mask);
+                        }
+                        if let ::core::option::Option::Some(prepared_ellipsis_mask) =
+                            prepared_ellipsis_mask
+                        {
+                            object_writer.write::<_, _, 4>(&prepared_ellipsis_mask);
+                        }
+                        if let ::core::option::Option::Some(prepared_new_axis_mask) =
+                            prepared_new_axis_mask
+                        {
+                            object_writer.write::<_, _, 4>(&prepared_new_axis_mask);
+                        }
+                        if let ::core::option::Option::Some(prepared_shrink_axis_mask) =
+                            prepared_shrink_axis_mask
+                        {
+                            object_writer.write::<_, _, 4>(&prepared_shrink_axis_mask);
+                        }
+                        if let ::core::option::Option::Some(prepared_offset) = prepared_offset {
+                            object_writer.write::<_, _, 1>(&prepared_offset);
+                        }
+                    });
                 }
                 builder.current_offset()
             }
@@ -11295,7 +11477,15 @@ mod root {
                 &self,
                 builder: &mut ::planus::Builder,
             ) -> ::planus::Offset<StridedSliceOptions> {
-                StridedSliceOptions::create(builder)
+                StridedSliceOptions::create(
+                    builder,
+                    self.begin_mask,
+                    self.end_mask,
+                    self.ellipsis_mask,
+                    self.new_axis_mask,
+                    self.shrink_axis_mask,
+                    self.offset,
+                )
             }
         }
 
@@ -11307,6 +11497,147 @@ mod root {
         pub struct StridedSliceOptionsBuilder<State>(State);
 
         impl StridedSliceOptionsBuilder<()> {
+            /// Setter for the [`begin_mask` field](StridedSliceOptions#structfield.begin_mask).
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn begin_mask<T0>(self, value: T0) -> StridedSliceOptionsBuilder<(T0,)>
+            where
+                T0: ::planus::WriteAsDefault<i32, i32>,
+            {
+                StridedSliceOptionsBuilder((value,))
+            }
+
+            /// Sets the [`begin_mask` field](StridedSliceOptions#structfield.begin_mask) to the default value.
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn begin_mask_as_default(
+                self,
+            ) -> StridedSliceOptionsBuilder<(::planus::DefaultValue,)> {
+                self.begin_mask(::planus::DefaultValue)
+            }
+        }
+
+        impl<T0> StridedSliceOptionsBuilder<(T0,)> {
+            /// Setter for the [`end_mask` field](StridedSliceOptions#structfield.end_mask).
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn end_mask<T1>(self, value: T1) -> StridedSliceOptionsBuilder<(T0, T1)>
+            where
+                T1: ::planus::WriteAsDefault<i32, i32>,
+            {
+                let (v0,) = self.0;
+                StridedSliceOptionsBuilder((v0, value))
+            }
+
+            /// Sets the [`end_mask` field](StridedSliceOptions#structfield.end_mask) to the default value.
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn end_mask_as_default(
+                self,
+            ) -> StridedSliceOptionsBuilder<(T0, ::planus::DefaultValue)> {
+                self.end_mask(::planus::DefaultValue)
+            }
+        }
+
+        impl<T0, T1> StridedSliceOptionsBuilder<(T0, T1)> {
+            /// Setter for the [`ellipsis_mask` field](StridedSliceOptions#structfield.ellipsis_mask).
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn ellipsis_mask<T2>(self, value: T2) -> StridedSliceOptionsBuilder<(T0, T1, T2)>
+            where
+                T2: ::planus::WriteAsDefault<i32, i32>,
+            {
+                let (v0, v1) = self.0;
+                StridedSliceOptionsBuilder((v0, v1, value))
+            }
+
+            /// Sets the [`ellipsis_mask` field](StridedSliceOptions#structfield.ellipsis_mask) to the default value.
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn ellipsis_mask_as_default(
+                self,
+            ) -> StridedSliceOptionsBuilder<(T0, T1, ::planus::DefaultValue)> {
+                self.ellipsis_mask(::planus::DefaultValue)
+            }
+        }
+
+        impl<T0, T1, T2> StridedSliceOptionsBuilder<(T0, T1, T2)> {
+            /// Setter for the [`new_axis_mask` field](StridedSliceOptions#structfield.new_axis_mask).
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn new_axis_mask<T3>(
+                self,
+                value: T3,
+            ) -> StridedSliceOptionsBuilder<(T0, T1, T2, T3)>
+            where
+                T3: ::planus::WriteAsDefault<i32, i32>,
+            {
+                let (v0, v1, v2) = self.0;
+                StridedSliceOptionsBuilder((v0, v1, v2, value))
+            }
+
+            /// Sets the [`new_axis_mask` field](StridedSliceOptions#structfield.new_axis_mask) to the default value.
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn new_axis_mask_as_default(
+                self,
+            ) -> StridedSliceOptionsBuilder<(T0, T1, T2, ::planus::DefaultValue)> {
+                self.new_axis_mask(::planus::DefaultValue)
+            }
+        }
+
+        impl<T0, T1, T2, T3> StridedSliceOptionsBuilder<(T0, T1, T2, T3)> {
+            /// Setter for the [`shrink_axis_mask` field](StridedSliceOptions#structfield.shrink_axis_mask).
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn shrink_axis_mask<T4>(
+                self,
+                value: T4,
+            ) -> StridedSliceOptionsBuilder<(T0, T1, T2, T3, T4)>
+            where
+                T4: ::planus::WriteAsDefault<i32, i32>,
+            {
+                let (v0, v1, v2, v3) = self.0;
+                StridedSliceOptionsBuilder((v0, v1, v2, v3, value))
+            }
+
+            /// Sets the [`shrink_axis_mask` field](StridedSliceOptions#structfield.shrink_axis_mask) to the default value.
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn shrink_axis_mask_as_default(
+                self,
+            ) -> StridedSliceOptionsBuilder<(T0, T1, T2, T3, ::planus::DefaultValue)> {
+                self.shrink_axis_mask(::planus::DefaultValue)
+            }
+        }
+
+        impl<T0, T1, T2, T3, T4> StridedSliceOptionsBuilder<(T0, T1, T2, T3, T4)> {
+            /// Setter for the [`offset` field](StridedSliceOptions#structfield.offset).
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn offset<T5>(
+                self,
+                value: T5,
+            ) -> StridedSliceOptionsBuilder<(T0, T1, T2, T3, T4, T5)>
+            where
+                T5: ::planus::WriteAsDefault<bool, bool>,
+            {
+                let (v0, v1, v2, v3, v4) = self.0;
+                StridedSliceOptionsBuilder((v0, v1, v2, v3, v4, value))
+            }
+
+            /// Sets the [`offset` field](StridedSliceOptions#structfield.offset) to the default value.
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn offset_as_default(
+                self,
+            ) -> StridedSliceOptionsBuilder<(T0, T1, T2, T3, T4, ::planus::DefaultValue)>
+            {
+                self.offset(::planus::DefaultValue)
+            }
+        }
+
+        impl<T0, T1, T2, T3, T4, T5> StridedSliceOptionsBuilder<(T0, T1, T2, T3, T4, T5)> {
             /// Finish writing the builder to get an [Offset](::planus::Offset) to a serialized [StridedSliceOptions].
             #[inline]
             pub fn finish(
@@ -11320,7 +11651,16 @@ mod root {
             }
         }
 
-        impl ::planus::WriteAs<::planus::Offset<StridedSliceOptions>> for StridedSliceOptionsBuilder<()> {
+        impl<
+            T0: ::planus::WriteAsDefault<i32, i32>,
+            T1: ::planus::WriteAsDefault<i32, i32>,
+            T2: ::planus::WriteAsDefault<i32, i32>,
+            T3: ::planus::WriteAsDefault<i32, i32>,
+            T4: ::planus::WriteAsDefault<i32, i32>,
+            T5: ::planus::WriteAsDefault<bool, bool>,
+        > ::planus::WriteAs<::planus::Offset<StridedSliceOptions>>
+            for StridedSliceOptionsBuilder<(T0, T1, T2, T3, T4, T5)>
+        {
             type Prepared = ::planus::Offset<StridedSliceOptions>;
 
             #[inline]
@@ -11332,8 +11672,15 @@ mod root {
             }
         }
 
-        impl ::planus::WriteAsOptional<::planus::Offset<StridedSliceOptions>>
-            for StridedSliceOptionsBuilder<()>
+        impl<
+            T0: ::planus::WriteAsDefault<i32, i32>,
+            T1: ::planus::WriteAsDefault<i32, i32>,
+            T2: ::planus::WriteAsDefault<i32, i32>,
+            T3: ::planus::WriteAsDefault<i32, i32>,
+            T4: ::planus::WriteAsDefault<i32, i32>,
+            T5: ::planus::WriteAsDefault<bool, bool>,
+        > ::planus::WriteAsOptional<::planus::Offset<StridedSliceOptions>>
+            for StridedSliceOptionsBuilder<(T0, T1, T2, T3, T4, T5)>
         {
             type Prepared = ::planus::Offset<StridedSliceOptions>;
 
@@ -11346,13 +11693,23 @@ mod root {
             }
         }
 
-        impl ::planus::WriteAsOffset<StridedSliceOptions> for StridedSliceOptionsBuilder<()> {
+        impl<
+            T0: ::planus::WriteAsDefault<i32, i32>,
+            T1: ::planus::WriteAsDefault<i32, i32>,
+            T2: ::planus::WriteAsDefault<i32, i32>,
+            T3: ::planus::WriteAsDefault<i32, i32>,
+            T4: ::planus::WriteAsDefault<i32, i32>,
+            T5: ::planus::WriteAsDefault<bool, bool>,
+        > ::planus::WriteAsOffset<StridedSliceOptions>
+            for StridedSliceOptionsBuilder<(T0, T1, T2, T3, T4, T5)>
+        {
             #[inline]
             fn prepare(
                 &self,
                 builder: &mut ::planus::Builder,
             ) -> ::planus::Offset<StridedSliceOptions> {
-                StridedSliceOptions::create(builder)
+                let (v0, v1, v2, v3, v4, v5) = &self.0;
+                StridedSliceOptions::create(builder, v0, v1, v2, v3, v4, v5)
             }
         }
 
@@ -11362,12 +11719,77 @@ mod root {
             #[allow(dead_code)] ::planus::table_reader::Table<'a>,
         );
 
-        impl<'a> StridedSliceOptionsRef<'a> {}
+        impl<'a> StridedSliceOptionsRef<'a> {
+            /// Getter for the [`begin_mask` field](StridedSliceOptions#structfield.begin_mask).
+            #[inline]
+            pub fn begin_mask(&self) -> ::planus::Result<i32> {
+                ::core::result::Result::Ok(
+                    self.0
+                        .access(0, "StridedSliceOptions", "begin_mask")?
+                        .unwrap_or(0),
+                )
+            }
+
+            /// Getter for the [`end_mask` field](StridedSliceOptions#structfield.end_mask).
+            #[inline]
+            pub fn end_mask(&self) -> ::planus::Result<i32> {
+                ::core::result::Result::Ok(
+                    self.0
+                        .access(1, "StridedSliceOptions", "end_mask")?
+                        .unwrap_or(0),
+                )
+            }
+
+            /// Getter for the [`ellipsis_mask` field](StridedSliceOptions#structfield.ellipsis_mask).
+            #[inline]
+            pub fn ellipsis_mask(&self) -> ::planus::Result<i32> {
+                ::core::result::Result::Ok(
+                    self.0
+                        .access(2, "StridedSliceOptions", "ellipsis_mask")?
+                        .unwrap_or(0),
+                )
+            }
+
+            /// Getter for the [`new_axis_mask` field](StridedSliceOptions#structfield.new_axis_mask).
+            #[inline]
+            pub fn new_axis_mask(&self) -> ::planus::Result<i32> {
+                ::core::result::Result::Ok(
+                    self.0
+                        .access(3, "StridedSliceOptions", "new_axis_mask")?
+                        .unwrap_or(0),
+                )
+            }
+
+            /// Getter for the [`shrink_axis_mask` field](StridedSliceOptions#structfield.shrink_axis_mask).
+            #[inline]
+            pub fn shrink_axis_mask(&self) -> ::planus::Result<i32> {
+                ::core::result::Result::Ok(
+                    self.0
+                        .access(4, "StridedSliceOptions", "shrink_axis_mask")?
+                        .unwrap_or(0),
+                )
+            }
+
+            /// Getter for the [`offset` field](StridedSliceOptions#structfield.offset).
+            #[inline]
+            pub fn offset(&self) -> ::planus::Result<bool> {
+                ::core::result::Result::Ok(
+                    self.0
+                        .access(5, "StridedSliceOptions", "offset")?
+                        .unwrap_or(false),
+                )
+            }
+        }
 
         impl<'a> ::core::fmt::Debug for StridedSliceOptionsRef<'a> {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 let mut f = f.debug_struct("StridedSliceOptionsRef");
-
+                f.field("begin_mask", &self.begin_mask());
+                f.field("end_mask", &self.end_mask());
+                f.field("ellipsis_mask", &self.ellipsis_mask());
+                f.field("new_axis_mask", &self.new_axis_mask());
+                f.field("shrink_axis_mask", &self.shrink_axis_mask());
+                f.field("offset", &self.offset());
                 f.finish()
             }
         }
@@ -11375,8 +11797,18 @@ mod root {
         impl<'a> ::core::convert::TryFrom<StridedSliceOptionsRef<'a>> for StridedSliceOptions {
             type Error = ::planus::Error;
 
-            fn try_from(_value: StridedSliceOptionsRef<'a>) -> ::planus::Result<Self> {
-                ::core::result::Result::Ok(Self {})
+            #[allow(unreachable_code)]
+            fn try_from(value: StridedSliceOptionsRef<'a>) -> ::planus::Result<Self> {
+                ::core::result::Result::Ok(Self {
+                    begin_mask: ::core::convert::TryInto::try_into(value.begin_mask()?)?,
+                    end_mask: ::core::convert::TryInto::try_into(value.end_mask()?)?,
+                    ellipsis_mask: ::core::convert::TryInto::try_into(value.ellipsis_mask()?)?,
+                    new_axis_mask: ::core::convert::TryInto::try_into(value.new_axis_mask()?)?,
+                    shrink_axis_mask: ::core::convert::TryInto::try_into(
+                        value.shrink_axis_mask()?,
+                    )?,
+                    offset: ::core::convert::TryInto::try_into(value.offset()?)?,
+                })
             }
         }
 
@@ -11456,7 +11888,7 @@ mod root {
         /// The table `ExpOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ExpOptions` in the file `schema/tflite_subset.fbs:158`
+        /// * Table `ExpOptions` in the file `schema/tflite_subset.fbs:168`
         #[derive(
             Clone,
             Debug,
@@ -11667,7 +12099,7 @@ mod root {
         /// The table `TopKV2Options` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `TopKV2Options` in the file `schema/tflite_subset.fbs:159`
+        /// * Table `TopKV2Options` in the file `schema/tflite_subset.fbs:169`
         #[derive(
             Clone,
             Debug,
@@ -11878,7 +12310,7 @@ mod root {
         /// The table `SplitOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SplitOptions` in the file `schema/tflite_subset.fbs:160`
+        /// * Table `SplitOptions` in the file `schema/tflite_subset.fbs:170`
         #[derive(
             Clone,
             Debug,
@@ -12089,7 +12521,7 @@ mod root {
         /// The table `LogSoftmaxOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LogSoftmaxOptions` in the file `schema/tflite_subset.fbs:161`
+        /// * Table `LogSoftmaxOptions` in the file `schema/tflite_subset.fbs:171`
         #[derive(
             Clone,
             Debug,
@@ -12317,7 +12749,7 @@ mod root {
         /// The table `CastOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `CastOptions` in the file `schema/tflite_subset.fbs:162`
+        /// * Table `CastOptions` in the file `schema/tflite_subset.fbs:172`
         #[derive(
             Clone,
             Debug,
@@ -12528,7 +12960,7 @@ mod root {
         /// The table `MaximumMinimumOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `MaximumMinimumOptions` in the file `schema/tflite_subset.fbs:163`
+        /// * Table `MaximumMinimumOptions` in the file `schema/tflite_subset.fbs:173`
         #[derive(
             Clone,
             Debug,
@@ -12762,7 +13194,7 @@ mod root {
         /// The table `ArgMaxOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ArgMaxOptions` in the file `schema/tflite_subset.fbs:164`
+        /// * Table `ArgMaxOptions` in the file `schema/tflite_subset.fbs:174`
         #[derive(
             Clone,
             Debug,
@@ -12973,7 +13405,7 @@ mod root {
         /// The table `LessOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LessOptions` in the file `schema/tflite_subset.fbs:165`
+        /// * Table `LessOptions` in the file `schema/tflite_subset.fbs:175`
         #[derive(
             Clone,
             Debug,
@@ -13184,7 +13616,7 @@ mod root {
         /// The table `NegOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `NegOptions` in the file `schema/tflite_subset.fbs:166`
+        /// * Table `NegOptions` in the file `schema/tflite_subset.fbs:176`
         #[derive(
             Clone,
             Debug,
@@ -13395,7 +13827,7 @@ mod root {
         /// The table `PadV2Options` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `PadV2Options` in the file `schema/tflite_subset.fbs:167`
+        /// * Table `PadV2Options` in the file `schema/tflite_subset.fbs:177`
         #[derive(
             Clone,
             Debug,
@@ -13606,7 +14038,7 @@ mod root {
         /// The table `GreaterOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `GreaterOptions` in the file `schema/tflite_subset.fbs:168`
+        /// * Table `GreaterOptions` in the file `schema/tflite_subset.fbs:178`
         #[derive(
             Clone,
             Debug,
@@ -13817,7 +14249,7 @@ mod root {
         /// The table `GreaterEqualOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `GreaterEqualOptions` in the file `schema/tflite_subset.fbs:169`
+        /// * Table `GreaterEqualOptions` in the file `schema/tflite_subset.fbs:179`
         #[derive(
             Clone,
             Debug,
@@ -14047,7 +14479,7 @@ mod root {
         /// The table `LessEqualOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LessEqualOptions` in the file `schema/tflite_subset.fbs:170`
+        /// * Table `LessEqualOptions` in the file `schema/tflite_subset.fbs:180`
         #[derive(
             Clone,
             Debug,
@@ -14273,7 +14705,7 @@ mod root {
         /// The table `SelectOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SelectOptions` in the file `schema/tflite_subset.fbs:171`
+        /// * Table `SelectOptions` in the file `schema/tflite_subset.fbs:181`
         #[derive(
             Clone,
             Debug,
@@ -14484,7 +14916,7 @@ mod root {
         /// The table `SliceOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SliceOptions` in the file `schema/tflite_subset.fbs:172`
+        /// * Table `SliceOptions` in the file `schema/tflite_subset.fbs:182`
         #[derive(
             Clone,
             Debug,
@@ -14695,7 +15127,7 @@ mod root {
         /// The table `TransposeConvOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `TransposeConvOptions` in the file `schema/tflite_subset.fbs:173`
+        /// * Table `TransposeConvOptions` in the file `schema/tflite_subset.fbs:183`
         #[derive(
             Clone,
             Debug,
@@ -14925,7 +15357,7 @@ mod root {
         /// The table `SparseToDenseOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SparseToDenseOptions` in the file `schema/tflite_subset.fbs:174`
+        /// * Table `SparseToDenseOptions` in the file `schema/tflite_subset.fbs:184`
         #[derive(
             Clone,
             Debug,
@@ -15155,7 +15587,7 @@ mod root {
         /// The table `TileOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `TileOptions` in the file `schema/tflite_subset.fbs:175`
+        /// * Table `TileOptions` in the file `schema/tflite_subset.fbs:185`
         #[derive(
             Clone,
             Debug,
@@ -15366,7 +15798,7 @@ mod root {
         /// The table `ExpandDimsOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ExpandDimsOptions` in the file `schema/tflite_subset.fbs:176`
+        /// * Table `ExpandDimsOptions` in the file `schema/tflite_subset.fbs:186`
         #[derive(
             Clone,
             Debug,
@@ -15594,7 +16026,7 @@ mod root {
         /// The table `EqualOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `EqualOptions` in the file `schema/tflite_subset.fbs:177`
+        /// * Table `EqualOptions` in the file `schema/tflite_subset.fbs:187`
         #[derive(
             Clone,
             Debug,
@@ -15805,7 +16237,7 @@ mod root {
         /// The table `NotEqualOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `NotEqualOptions` in the file `schema/tflite_subset.fbs:178`
+        /// * Table `NotEqualOptions` in the file `schema/tflite_subset.fbs:188`
         #[derive(
             Clone,
             Debug,
@@ -16031,7 +16463,7 @@ mod root {
         /// The table `ShapeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ShapeOptions` in the file `schema/tflite_subset.fbs:179`
+        /// * Table `ShapeOptions` in the file `schema/tflite_subset.fbs:189`
         #[derive(
             Clone,
             Debug,
@@ -16242,7 +16674,7 @@ mod root {
         /// The table `PowOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `PowOptions` in the file `schema/tflite_subset.fbs:180`
+        /// * Table `PowOptions` in the file `schema/tflite_subset.fbs:190`
         #[derive(
             Clone,
             Debug,
@@ -16453,7 +16885,7 @@ mod root {
         /// The table `ArgMinOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ArgMinOptions` in the file `schema/tflite_subset.fbs:181`
+        /// * Table `ArgMinOptions` in the file `schema/tflite_subset.fbs:191`
         #[derive(
             Clone,
             Debug,
@@ -16664,7 +17096,7 @@ mod root {
         /// The table `FakeQuantOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `FakeQuantOptions` in the file `schema/tflite_subset.fbs:182`
+        /// * Table `FakeQuantOptions` in the file `schema/tflite_subset.fbs:192`
         #[derive(
             Clone,
             Debug,
@@ -16890,7 +17322,7 @@ mod root {
         /// The table `PackOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `PackOptions` in the file `schema/tflite_subset.fbs:183`
+        /// * Table `PackOptions` in the file `schema/tflite_subset.fbs:193`
         #[derive(
             Clone,
             Debug,
@@ -16902,12 +17334,20 @@ mod root {
             ::serde::Serialize,
             ::serde::Deserialize,
         )]
-        pub struct PackOptions {}
+        pub struct PackOptions {
+            /// The field `values_count` in the table `PackOptions`
+            pub values_count: i32,
+            /// The field `axis` in the table `PackOptions`
+            pub axis: i32,
+        }
 
         #[allow(clippy::derivable_impls)]
         impl ::core::default::Default for PackOptions {
             fn default() -> Self {
-                Self {}
+                Self {
+                    values_count: 0,
+                    axis: 0,
+                }
             }
         }
 
@@ -16919,11 +17359,34 @@ mod root {
             }
 
             #[allow(clippy::too_many_arguments)]
-            pub fn create(builder: &mut ::planus::Builder) -> ::planus::Offset<Self> {
-                let table_writer: ::planus::table_writer::TableWriter<4> =
+            pub fn create(
+                builder: &mut ::planus::Builder,
+                field_values_count: impl ::planus::WriteAsDefault<i32, i32>,
+                field_axis: impl ::planus::WriteAsDefault<i32, i32>,
+            ) -> ::planus::Offset<Self> {
+                let prepared_values_count = field_values_count.prepare(builder, &0);
+                let prepared_axis = field_axis.prepare(builder, &0);
+
+                let mut table_writer: ::planus::table_writer::TableWriter<8> =
                     ::core::default::Default::default();
+                if prepared_values_count.is_some() {
+                    table_writer.write_entry::<i32>(0);
+                }
+                if prepared_axis.is_some() {
+                    table_writer.write_entry::<i32>(1);
+                }
+
                 unsafe {
-                    table_writer.finish(builder, |_table_writer| {});
+                    table_writer.finish(builder, |object_writer| {
+                        if let ::core::option::Option::Some(prepared_values_count) =
+                            prepared_values_count
+                        {
+                            object_writer.write::<_, _, 4>(&prepared_values_count);
+                        }
+                        if let ::core::option::Option::Some(prepared_axis) = prepared_axis {
+                            object_writer.write::<_, _, 4>(&prepared_axis);
+                        }
+                    });
                 }
                 builder.current_offset()
             }
@@ -16953,7 +17416,7 @@ mod root {
         impl ::planus::WriteAsOffset<PackOptions> for PackOptions {
             #[inline]
             fn prepare(&self, builder: &mut ::planus::Builder) -> ::planus::Offset<PackOptions> {
-                PackOptions::create(builder)
+                PackOptions::create(builder, self.values_count, self.axis)
             }
         }
 
@@ -16965,6 +17428,45 @@ mod root {
         pub struct PackOptionsBuilder<State>(State);
 
         impl PackOptionsBuilder<()> {
+            /// Setter for the [`values_count` field](PackOptions#structfield.values_count).
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn values_count<T0>(self, value: T0) -> PackOptionsBuilder<(T0,)>
+            where
+                T0: ::planus::WriteAsDefault<i32, i32>,
+            {
+                PackOptionsBuilder((value,))
+            }
+
+            /// Sets the [`values_count` field](PackOptions#structfield.values_count) to the default value.
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn values_count_as_default(self) -> PackOptionsBuilder<(::planus::DefaultValue,)> {
+                self.values_count(::planus::DefaultValue)
+            }
+        }
+
+        impl<T0> PackOptionsBuilder<(T0,)> {
+            /// Setter for the [`axis` field](PackOptions#structfield.axis).
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn axis<T1>(self, value: T1) -> PackOptionsBuilder<(T0, T1)>
+            where
+                T1: ::planus::WriteAsDefault<i32, i32>,
+            {
+                let (v0,) = self.0;
+                PackOptionsBuilder((v0, value))
+            }
+
+            /// Sets the [`axis` field](PackOptions#structfield.axis) to the default value.
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn axis_as_default(self) -> PackOptionsBuilder<(T0, ::planus::DefaultValue)> {
+                self.axis(::planus::DefaultValue)
+            }
+        }
+
+        impl<T0, T1> PackOptionsBuilder<(T0, T1)> {
             /// Finish writing the builder to get an [Offset](::planus::Offset) to a serialized [PackOptions].
             #[inline]
             pub fn finish(self, builder: &mut ::planus::Builder) -> ::planus::Offset<PackOptions>
@@ -16975,7 +17477,9 @@ mod root {
             }
         }
 
-        impl ::planus::WriteAs<::planus::Offset<PackOptions>> for PackOptionsBuilder<()> {
+        impl<T0: ::planus::WriteAsDefault<i32, i32>, T1: ::planus::WriteAsDefault<i32, i32>>
+            ::planus::WriteAs<::planus::Offset<PackOptions>> for PackOptionsBuilder<(T0, T1)>
+        {
             type Prepared = ::planus::Offset<PackOptions>;
 
             #[inline]
@@ -16984,7 +17488,10 @@ mod root {
             }
         }
 
-        impl ::planus::WriteAsOptional<::planus::Offset<PackOptions>> for PackOptionsBuilder<()> {
+        impl<T0: ::planus::WriteAsDefault<i32, i32>, T1: ::planus::WriteAsDefault<i32, i32>>
+            ::planus::WriteAsOptional<::planus::Offset<PackOptions>>
+            for PackOptionsBuilder<(T0, T1)>
+        {
             type Prepared = ::planus::Offset<PackOptions>;
 
             #[inline]
@@ -16996,10 +17503,13 @@ mod root {
             }
         }
 
-        impl ::planus::WriteAsOffset<PackOptions> for PackOptionsBuilder<()> {
+        impl<T0: ::planus::WriteAsDefault<i32, i32>, T1: ::planus::WriteAsDefault<i32, i32>>
+            ::planus::WriteAsOffset<PackOptions> for PackOptionsBuilder<(T0, T1)>
+        {
             #[inline]
             fn prepare(&self, builder: &mut ::planus::Builder) -> ::planus::Offset<PackOptions> {
-                PackOptions::create(builder)
+                let (v0, v1) = &self.0;
+                PackOptions::create(builder, v0, v1)
             }
         }
 
@@ -17007,12 +17517,29 @@ mod root {
         #[derive(Copy, Clone)]
         pub struct PackOptionsRef<'a>(#[allow(dead_code)] ::planus::table_reader::Table<'a>);
 
-        impl<'a> PackOptionsRef<'a> {}
+        impl<'a> PackOptionsRef<'a> {
+            /// Getter for the [`values_count` field](PackOptions#structfield.values_count).
+            #[inline]
+            pub fn values_count(&self) -> ::planus::Result<i32> {
+                ::core::result::Result::Ok(
+                    self.0
+                        .access(0, "PackOptions", "values_count")?
+                        .unwrap_or(0),
+                )
+            }
+
+            /// Getter for the [`axis` field](PackOptions#structfield.axis).
+            #[inline]
+            pub fn axis(&self) -> ::planus::Result<i32> {
+                ::core::result::Result::Ok(self.0.access(1, "PackOptions", "axis")?.unwrap_or(0))
+            }
+        }
 
         impl<'a> ::core::fmt::Debug for PackOptionsRef<'a> {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 let mut f = f.debug_struct("PackOptionsRef");
-
+                f.field("values_count", &self.values_count());
+                f.field("axis", &self.axis());
                 f.finish()
             }
         }
@@ -17020,8 +17547,12 @@ mod root {
         impl<'a> ::core::convert::TryFrom<PackOptionsRef<'a>> for PackOptions {
             type Error = ::planus::Error;
 
-            fn try_from(_value: PackOptionsRef<'a>) -> ::planus::Result<Self> {
-                ::core::result::Result::Ok(Self {})
+            #[allow(unreachable_code)]
+            fn try_from(value: PackOptionsRef<'a>) -> ::planus::Result<Self> {
+                ::core::result::Result::Ok(Self {
+                    values_count: ::core::convert::TryInto::try_into(value.values_count()?)?,
+                    axis: ::core::convert::TryInto::try_into(value.axis()?)?,
+                })
             }
         }
 
@@ -17101,7 +17632,7 @@ mod root {
         /// The table `LogicalOrOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LogicalOrOptions` in the file `schema/tflite_subset.fbs:184`
+        /// * Table `LogicalOrOptions` in the file `schema/tflite_subset.fbs:197`
         #[derive(
             Clone,
             Debug,
@@ -17327,7 +17858,7 @@ mod root {
         /// The table `OneHotOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `OneHotOptions` in the file `schema/tflite_subset.fbs:185`
+        /// * Table `OneHotOptions` in the file `schema/tflite_subset.fbs:198`
         #[derive(
             Clone,
             Debug,
@@ -17538,7 +18069,7 @@ mod root {
         /// The table `LogicalAndOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LogicalAndOptions` in the file `schema/tflite_subset.fbs:186`
+        /// * Table `LogicalAndOptions` in the file `schema/tflite_subset.fbs:199`
         #[derive(
             Clone,
             Debug,
@@ -17766,7 +18297,7 @@ mod root {
         /// The table `LogicalNotOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LogicalNotOptions` in the file `schema/tflite_subset.fbs:187`
+        /// * Table `LogicalNotOptions` in the file `schema/tflite_subset.fbs:200`
         #[derive(
             Clone,
             Debug,
@@ -17994,7 +18525,7 @@ mod root {
         /// The table `UnpackOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `UnpackOptions` in the file `schema/tflite_subset.fbs:188`
+        /// * Table `UnpackOptions` in the file `schema/tflite_subset.fbs:201`
         #[derive(
             Clone,
             Debug,
@@ -18205,7 +18736,7 @@ mod root {
         /// The table `FloorDivOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `FloorDivOptions` in the file `schema/tflite_subset.fbs:189`
+        /// * Table `FloorDivOptions` in the file `schema/tflite_subset.fbs:202`
         #[derive(
             Clone,
             Debug,
@@ -18431,7 +18962,7 @@ mod root {
         /// The table `SquareOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SquareOptions` in the file `schema/tflite_subset.fbs:190`
+        /// * Table `SquareOptions` in the file `schema/tflite_subset.fbs:203`
         #[derive(
             Clone,
             Debug,
@@ -18642,7 +19173,7 @@ mod root {
         /// The table `ZerosLikeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ZerosLikeOptions` in the file `schema/tflite_subset.fbs:191`
+        /// * Table `ZerosLikeOptions` in the file `schema/tflite_subset.fbs:204`
         #[derive(
             Clone,
             Debug,
@@ -18868,7 +19399,7 @@ mod root {
         /// The table `FillOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `FillOptions` in the file `schema/tflite_subset.fbs:192`
+        /// * Table `FillOptions` in the file `schema/tflite_subset.fbs:205`
         #[derive(
             Clone,
             Debug,
@@ -19079,7 +19610,7 @@ mod root {
         /// The table `BidirectionalSequenceLSTMOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `BidirectionalSequenceLSTMOptions` in the file `schema/tflite_subset.fbs:193`
+        /// * Table `BidirectionalSequenceLSTMOptions` in the file `schema/tflite_subset.fbs:206`
         #[derive(
             Clone,
             Debug,
@@ -19329,7 +19860,7 @@ mod root {
         /// The table `BidirectionalSequenceRNNOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `BidirectionalSequenceRNNOptions` in the file `schema/tflite_subset.fbs:194`
+        /// * Table `BidirectionalSequenceRNNOptions` in the file `schema/tflite_subset.fbs:207`
         #[derive(
             Clone,
             Debug,
@@ -19577,7 +20108,7 @@ mod root {
         /// The table `UnidirectionalSequenceLSTMOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `UnidirectionalSequenceLSTMOptions` in the file `schema/tflite_subset.fbs:195`
+        /// * Table `UnidirectionalSequenceLSTMOptions` in the file `schema/tflite_subset.fbs:208`
         #[derive(
             Clone,
             Debug,
@@ -19829,7 +20360,7 @@ mod root {
         /// The table `FloorModOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `FloorModOptions` in the file `schema/tflite_subset.fbs:196`
+        /// * Table `FloorModOptions` in the file `schema/tflite_subset.fbs:209`
         #[derive(
             Clone,
             Debug,
@@ -20055,7 +20586,7 @@ mod root {
         /// The table `RangeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `RangeOptions` in the file `schema/tflite_subset.fbs:197`
+        /// * Table `RangeOptions` in the file `schema/tflite_subset.fbs:210`
         #[derive(
             Clone,
             Debug,
@@ -20266,7 +20797,7 @@ mod root {
         /// The table `ResizeNearestNeighborOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ResizeNearestNeighborOptions` in the file `schema/tflite_subset.fbs:198`
+        /// * Table `ResizeNearestNeighborOptions` in the file `schema/tflite_subset.fbs:211`
         #[derive(
             Clone,
             Debug,
@@ -20514,7 +21045,7 @@ mod root {
         /// The table `LeakyReluOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LeakyReluOptions` in the file `schema/tflite_subset.fbs:199`
+        /// * Table `LeakyReluOptions` in the file `schema/tflite_subset.fbs:212`
         #[derive(
             Clone,
             Debug,
@@ -20740,7 +21271,7 @@ mod root {
         /// The table `SquaredDifferenceOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SquaredDifferenceOptions` in the file `schema/tflite_subset.fbs:200`
+        /// * Table `SquaredDifferenceOptions` in the file `schema/tflite_subset.fbs:213`
         #[derive(
             Clone,
             Debug,
@@ -20980,7 +21511,7 @@ mod root {
         /// The table `MirrorPadOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `MirrorPadOptions` in the file `schema/tflite_subset.fbs:201`
+        /// * Table `MirrorPadOptions` in the file `schema/tflite_subset.fbs:214`
         #[derive(
             Clone,
             Debug,
@@ -21206,7 +21737,7 @@ mod root {
         /// The table `AbsOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `AbsOptions` in the file `schema/tflite_subset.fbs:202`
+        /// * Table `AbsOptions` in the file `schema/tflite_subset.fbs:215`
         #[derive(
             Clone,
             Debug,
@@ -21417,7 +21948,7 @@ mod root {
         /// The table `SplitVOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SplitVOptions` in the file `schema/tflite_subset.fbs:203`
+        /// * Table `SplitVOptions` in the file `schema/tflite_subset.fbs:216`
         #[derive(
             Clone,
             Debug,
@@ -21628,7 +22159,7 @@ mod root {
         /// The table `UniqueOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `UniqueOptions` in the file `schema/tflite_subset.fbs:204`
+        /// * Table `UniqueOptions` in the file `schema/tflite_subset.fbs:217`
         #[derive(
             Clone,
             Debug,
@@ -21839,7 +22370,7 @@ mod root {
         /// The table `ReverseV2Options` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ReverseV2Options` in the file `schema/tflite_subset.fbs:205`
+        /// * Table `ReverseV2Options` in the file `schema/tflite_subset.fbs:218`
         #[derive(
             Clone,
             Debug,
@@ -22065,7 +22596,7 @@ mod root {
         /// The table `AddNOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `AddNOptions` in the file `schema/tflite_subset.fbs:206`
+        /// * Table `AddNOptions` in the file `schema/tflite_subset.fbs:219`
         #[derive(
             Clone,
             Debug,
@@ -22276,7 +22807,7 @@ mod root {
         /// The table `GatherNdOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `GatherNdOptions` in the file `schema/tflite_subset.fbs:207`
+        /// * Table `GatherNdOptions` in the file `schema/tflite_subset.fbs:220`
         #[derive(
             Clone,
             Debug,
@@ -22502,7 +23033,7 @@ mod root {
         /// The table `CosOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `CosOptions` in the file `schema/tflite_subset.fbs:208`
+        /// * Table `CosOptions` in the file `schema/tflite_subset.fbs:221`
         #[derive(
             Clone,
             Debug,
@@ -22713,7 +23244,7 @@ mod root {
         /// The table `WhereOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `WhereOptions` in the file `schema/tflite_subset.fbs:209`
+        /// * Table `WhereOptions` in the file `schema/tflite_subset.fbs:222`
         #[derive(
             Clone,
             Debug,
@@ -22924,7 +23455,7 @@ mod root {
         /// The table `RankOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `RankOptions` in the file `schema/tflite_subset.fbs:210`
+        /// * Table `RankOptions` in the file `schema/tflite_subset.fbs:223`
         #[derive(
             Clone,
             Debug,
@@ -23135,7 +23666,7 @@ mod root {
         /// The table `ReverseSequenceOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ReverseSequenceOptions` in the file `schema/tflite_subset.fbs:211`
+        /// * Table `ReverseSequenceOptions` in the file `schema/tflite_subset.fbs:224`
         #[derive(
             Clone,
             Debug,
@@ -23371,7 +23902,7 @@ mod root {
         /// The table `MatrixDiagOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `MatrixDiagOptions` in the file `schema/tflite_subset.fbs:212`
+        /// * Table `MatrixDiagOptions` in the file `schema/tflite_subset.fbs:225`
         #[derive(
             Clone,
             Debug,
@@ -23599,7 +24130,7 @@ mod root {
         /// The union `BuiltinOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Union `BuiltinOptions` in the file `schema/tflite_subset.fbs:214`
+        /// * Union `BuiltinOptions` in the file `schema/tflite_subset.fbs:227`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub enum BuiltinOptions {
             /// The variant of type `Conv2DOptions` in the union `BuiltinOptions`
@@ -29202,7 +29733,7 @@ mod root {
         /// The table `OperatorCode` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `OperatorCode` in the file `schema/tflite_subset.fbs:308`
+        /// * Table `OperatorCode` in the file `schema/tflite_subset.fbs:321`
         #[derive(
             Clone,
             Debug,
@@ -29636,7 +30167,7 @@ mod root {
         /// The table `Operator` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `Operator` in the file `schema/tflite_subset.fbs:315`
+        /// * Table `Operator` in the file `schema/tflite_subset.fbs:328`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct Operator {
             /// The field `opcode_index` in the table `Operator`
@@ -30299,7 +30830,7 @@ mod root {
         /// The table `SubGraph` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SubGraph` in the file `schema/tflite_subset.fbs:326`
+        /// * Table `SubGraph` in the file `schema/tflite_subset.fbs:339`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SubGraph {
             /// The field `tensors` in the table `SubGraph`
@@ -30778,7 +31309,7 @@ mod root {
         /// The table `Buffer` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `Buffer` in the file `schema/tflite_subset.fbs:334`
+        /// * Table `Buffer` in the file `schema/tflite_subset.fbs:347`
         #[derive(
             Clone,
             Debug,
@@ -31127,7 +31658,7 @@ mod root {
         /// The table `Model` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `Model` in the file `schema/tflite_subset.fbs:340`
+        /// * Table `Model` in the file `schema/tflite_subset.fbs:353`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct Model {
             /// The field `version` in the table `Model`
