@@ -24,6 +24,7 @@ pub mod accelerator;
 pub mod accuracy;
 pub mod assets;
 pub mod classify;
+pub mod doctor;
 pub mod energy;
 pub mod inputs;
 pub mod instance;

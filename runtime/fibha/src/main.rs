@@ -112,6 +112,9 @@ enum Command {
         /// from its labels.csv, or file names `<class>_*.jpg`); classifies its images.
         #[arg(long, value_name = "DIR", conflicts_with = "images")]
         accuracy: Option<PathBuf>,
+        /// Classify this folder's images, then each new one as it appears, until Ctrl-C.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["images", "accuracy"])]
+        watch: Option<PathBuf>,
         /// JPEG, PNG or BMP files, or directories of them (default: the shipped photos).
         images: Vec<PathBuf>,
     },
@@ -153,6 +156,24 @@ enum Command {
         report: ReportArgs,
         #[command(flatten)]
         inputs: InputArgs,
+    },
+    /// Check the board for a run, one line per check (the build directory, fpga_manager,
+    /// overlay, UIO device, DMA buffers, kernel, design ID, interrupt, an inference against
+    /// the CPU engine, power rails), each failure with its fix; exit status 1 when any fails.
+    Doctor {
+        /// The build directory to check the board for (default: the shipped instance).
+        #[arg(long, short)]
+        model: Option<PathBuf>,
+        /// Check the board (real or virtual) whose files are under this directory instead
+        /// of looking for one or starting a virtual board.
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+        /// How long a run may take before the kernel counts as hung (as for `run`).
+        #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+        timeout_ms: Option<u64>,
+        /// Print one JSON document on stdout instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Power per rail group and joules per inference, after an idle baseline.
     Energy {
@@ -198,6 +219,7 @@ fn main() -> ExitCode {
             labels,
             json,
             accuracy,
+            watch,
             images,
         } => commands::classify::run(commands::classify::Args {
             model,
@@ -207,6 +229,7 @@ fn main() -> ExitCode {
             accuracy,
             images,
             per_image: true,
+            watch,
         }),
         Command::Accuracy {
             model,
@@ -221,6 +244,7 @@ fn main() -> ExitCode {
             accuracy: Some(dir),
             images: Vec::new(),
             per_image: false,
+            watch: None,
         }),
         Command::Run {
             model,
@@ -234,6 +258,23 @@ fn main() -> ExitCode {
             report,
             inputs,
         } => commands::bench::run(&model, n, warmup, &report, &inputs),
+        Command::Doctor {
+            model,
+            root,
+            timeout_ms,
+            json,
+        } => commands::doctor::run(
+            &ModelArgs {
+                model,
+                backend: Backend::Board,
+                root,
+                poll: false,
+                timeout_ms,
+                verify: false,
+                wait: false,
+            },
+            json,
+        ),
         Command::Energy {
             model,
             n,

@@ -436,7 +436,7 @@ fn ctrl_c_stops_after_the_inference_in_flight_and_still_writes_the_report() {
     };
     let out = tempfile::tempdir().unwrap();
     let running = long_bench(model, out.path(), &[]);
-    signal(&running, Signal::SIGINT);
+    running.signal(Signal::SIGINT);
     let ran = running.finish(Duration::from_secs(60));
     assert_eq!(ran.status.code(), Some(130), "{}", ran.stderr);
     let doc = ran.json();
@@ -577,12 +577,6 @@ fn virtual_roots(pid: u32) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-/// Sends `running` a signal (SIGINT: Ctrl-C in a terminal).
-fn signal(running: &Running, signal: Signal) {
-    let pid = nix::unistd::Pid::from_raw(running.pid() as i32);
-    nix::sys::signal::kill(pid, signal).unwrap();
-}
-
 /// A `fibha bench --json` of 10,000 inferences with `extra` arguments (none: on a virtual
 /// board of its own), once its first inference is done.
 fn long_bench(model: &Path, out: &Path, extra: &[&str]) -> Running {
@@ -624,13 +618,13 @@ fn virtual_board_roots_are_private_and_removed_on_every_way_out() {
     assert_eq!(roots.len(), 1, "{roots:?}");
     let mode = std::fs::metadata(&roots[0]).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700, "{mode:o}");
-    signal(&running, Signal::SIGINT);
+    running.signal(Signal::SIGINT);
     // The second press while the inference in flight (about 0.3 s of C simulation) runs.
     running.wait_for_stderr(
         "stopping after the inference in flight",
         Duration::from_secs(10),
     );
-    signal(&running, Signal::SIGINT);
+    running.signal(Signal::SIGINT);
     let ran = running.finish(Duration::from_secs(30));
     assert_eq!(ran.status.code(), Some(130), "{}", ran.stderr);
     assert!(ran.stderr.contains("fibha: interrupted"), "{}", ran.stderr);
@@ -638,7 +632,7 @@ fn virtual_board_roots_are_private_and_removed_on_every_way_out() {
 
     let running = long_bench(model, out.path(), &[]);
     let roots = virtual_roots(running.pid());
-    signal(&running, Signal::SIGKILL);
+    running.signal(Signal::SIGKILL);
     drop(running.finish(Duration::from_secs(30)));
     assert!(roots[0].exists(), "a killed process cannot clean up");
     let next = fibha(&[

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod classify;
+pub mod doctor;
 pub mod energy;
 pub mod run;
 
@@ -31,6 +32,8 @@ pub enum Status {
     Done,
     /// Ctrl-C stopped it early; its reports were written.
     Interrupted,
+    /// It ran to the end and found a problem it reported (`doctor`).
+    Unhealthy,
 }
 
 impl From<Status> for ExitCode {
@@ -38,6 +41,7 @@ impl From<Status> for ExitCode {
         match status {
             Status::Done => ExitCode::SUCCESS,
             Status::Interrupted => ExitCode::from(stop::INTERRUPTED_EXIT),
+            Status::Unhealthy => ExitCode::FAILURE,
         }
     }
 }
@@ -135,7 +139,7 @@ fn prepare_cpu(args: &ModelArgs, options: RunnerOptions, input: String) -> Resul
 }
 
 /// The build directory the board backend runs.
-fn instance_dir(args: &ModelArgs) -> Result<PathBuf> {
+pub fn instance_dir(args: &ModelArgs) -> Result<PathBuf> {
     match &args.model {
         Some(path) if path.is_file() => bail!(
             "{}: the board backend runs a build directory of `fibha-compile build`, not a model file; build one with `fibha-compile build {} --board zcu102 -o DIR` and pass --model DIR, or use --backend cpu",
@@ -162,30 +166,7 @@ fn prepare_board(args: &ModelArgs, options: RunnerOptions, input: String) -> Res
     let instance = Instance::open(&dir)?;
     let session = BoardSession::connect(args.root.as_deref())?;
     let virtual_board = session.is_virtual();
-    let timeout = match (args.timeout_ms, virtual_board) {
-        (Some(ms), _) => Duration::from_millis(ms),
-        (None, true) => VIRTUAL_TIMEOUT,
-        (None, false) => board_timeout(instance.modelled.latency_s),
-    };
-    let driver = DriverOptions {
-        wait: if args.poll {
-            WaitMode::Poll
-        } else {
-            WaitMode::Interrupt
-        },
-        timeout,
-        load_timeout: if virtual_board {
-            VIRTUAL_LOAD_TIMEOUT
-        } else {
-            BOARD_LOAD_TIMEOUT
-        },
-        liveness: Some(session.liveness()),
-        lock: if args.wait {
-            LockWait::Wait
-        } else {
-            LockWait::Refuse
-        },
-    };
+    let driver = driver_options(args, &session, &instance);
     let accel = Accelerator::open(session.root(), &instance, driver)
         .with_context(|| board_place(&session, &dir))?;
     let runner = BoardRunner::new(&instance, accel, options)
@@ -205,6 +186,39 @@ fn prepare_board(args: &ModelArgs, options: RunnerOptions, input: String) -> Res
         },
         session: Some(session),
     })
+}
+
+/// How the driver runs `instance` on `session`'s board, from the command's flags.
+pub fn driver_options(
+    args: &ModelArgs,
+    session: &BoardSession,
+    instance: &Instance,
+) -> DriverOptions {
+    let virtual_board = session.is_virtual();
+    let timeout = match (args.timeout_ms, virtual_board) {
+        (Some(ms), _) => Duration::from_millis(ms),
+        (None, true) => VIRTUAL_TIMEOUT,
+        (None, false) => board_timeout(instance.modelled.latency_s),
+    };
+    DriverOptions {
+        wait: if args.poll {
+            WaitMode::Poll
+        } else {
+            WaitMode::Interrupt
+        },
+        timeout,
+        load_timeout: if virtual_board {
+            VIRTUAL_LOAD_TIMEOUT
+        } else {
+            BOARD_LOAD_TIMEOUT
+        },
+        liveness: Some(session.liveness()),
+        lock: if args.wait {
+            LockWait::Wait
+        } else {
+            LockWait::Refuse
+        },
+    }
 }
 
 fn board_place(session: &BoardSession, dir: &Path) -> String {

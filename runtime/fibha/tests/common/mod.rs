@@ -8,7 +8,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
@@ -94,7 +94,8 @@ impl Ran {
 /// A running process whose output is collected by threads, killed if dropped.
 pub struct Running {
     child: Option<Child>,
-    stdout: mpsc::Receiver<String>,
+    stdout_lines: mpsc::Receiver<String>,
+    stdout: Vec<String>,
     stderr_lines: mpsc::Receiver<String>,
     stderr: Vec<String>,
 }
@@ -108,13 +109,23 @@ impl Running {
             .stderr(Stdio::piped())
             .spawn()
             .expect("the command starts");
-        let mut out = child.stdout.take().unwrap();
+        let out = child.stdout.take().unwrap();
         let err = child.stderr.take().unwrap();
         let (tx_out, rx_out) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = out.read_to_string(&mut text);
-            let _ = tx_out.send(text);
+            // Lines with their newlines, so that they join back into stdout as written.
+            let mut out = BufReader::new(out);
+            loop {
+                let mut line = String::new();
+                match out.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if tx_out.send(line).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
         });
         let (tx_err, rx_err) = mpsc::channel();
         std::thread::spawn(move || {
@@ -126,7 +137,8 @@ impl Running {
         });
         Running {
             child: Some(child),
-            stdout: rx_out,
+            stdout_lines: rx_out,
+            stdout: Vec::new(),
             stderr_lines: rx_err,
             stderr: Vec::new(),
         }
@@ -139,23 +151,29 @@ impl Running {
 
     /// Waits until a stderr line contains `text`; panics after `timeout`.
     pub fn wait_for_stderr(&mut self, text: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr_lines.recv_timeout(left) {
-                Ok(line) => {
-                    let found = line.contains(text);
-                    self.stderr.push(line);
-                    if found {
-                        return;
-                    }
-                }
-                Err(_) => panic!(
-                    "no stderr line with {text:?} within {timeout:?}; stderr so far:\n{}",
-                    self.stderr.join("\n")
-                ),
-            }
-        }
+        wait_for_line(
+            &self.stderr_lines,
+            &mut self.stderr,
+            text,
+            timeout,
+            "stderr",
+        );
+    }
+
+    /// Waits until a stdout line contains `text`; panics after `timeout`.
+    pub fn wait_for_stdout(&mut self, text: &str, timeout: Duration) {
+        wait_for_line(
+            &self.stdout_lines,
+            &mut self.stdout,
+            text,
+            timeout,
+            "stdout",
+        );
+    }
+
+    /// Sends the process `signal` (SIGINT: Ctrl-C in a terminal).
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid() as i32), signal).unwrap();
     }
 
     /// Waits for the process to exit; panics (after killing it) at the deadline.
@@ -176,10 +194,10 @@ impl Running {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
-        let stdout = self
-            .stdout
-            .recv_timeout(Duration::from_secs(10))
-            .unwrap_or_default();
+        let mut stdout = self.stdout.concat();
+        while let Ok(line) = self.stdout_lines.recv_timeout(Duration::from_secs(10)) {
+            stdout.push_str(&line);
+        }
         while let Ok(line) = self.stderr_lines.recv_timeout(Duration::from_millis(200)) {
             self.stderr.push(line);
         }
@@ -187,6 +205,34 @@ impl Running {
             status,
             stdout,
             stderr: self.stderr.join("\n"),
+        }
+    }
+}
+
+/// Receives lines from `lines` into `kept` until one contains `text`; panics after
+/// `timeout`, showing what `stream` said so far.
+fn wait_for_line(
+    lines: &mpsc::Receiver<String>,
+    kept: &mut Vec<String>,
+    text: &str,
+    timeout: Duration,
+    stream: &str,
+) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                let found = line.contains(text);
+                kept.push(line);
+                if found {
+                    return;
+                }
+            }
+            Err(_) => panic!(
+                "no {stream} line with {text:?} within {timeout:?}; {stream} so far:\n{}",
+                kept.join("\n")
+            ),
         }
     }
 }
