@@ -66,6 +66,8 @@ pub struct UioDevice {
     pub device: Option<String>,
     /// The device-tree node's path (`/axi/fibha@a0000000`), when `device/of_node` exists.
     pub of_node: Option<String>,
+    /// The driver bound to the platform device (`uio_pdrv_genirq`), from `device/driver`.
+    pub driver: Option<String>,
     /// The memory maps, in index order.
     pub maps: Vec<UioMap>,
     /// The resolved sysfs directory.
@@ -146,13 +148,14 @@ pub fn find_uio(root: &Root, selector: &UioSelector) -> Result<UioDevice> {
 }
 
 fn read_device(root: &Root, index: u32, dir: &Path) -> Result<UioDevice> {
-    let (device, of_node) = device_identity(root, dir)?;
+    let (device, of_node, driver) = device_identity(root, dir)?;
     Ok(UioDevice {
         index,
         name: sysfs::read_trimmed(&dir.join("name"))?,
         version: sysfs::read_optional(&dir.join("version"))?,
         device,
         of_node,
+        driver,
         maps: read_maps(&dir.join("maps"))?,
         sysfs_dir: dir.to_path_buf(),
         dev_path: root.join(format!("/dev/uio{index}")),
@@ -179,12 +182,20 @@ fn read_maps(dir: &Path) -> Result<Vec<UioMap>> {
     Ok(maps)
 }
 
-/// The platform device name and device-tree path behind a UIO device, where the links exist.
-fn device_identity(root: &Root, dir: &Path) -> Result<(Option<String>, Option<String>)> {
+/// The platform device name, device-tree path and bound driver behind a UIO device, where
+/// the links exist.
+fn device_identity(
+    root: &Root,
+    dir: &Path,
+) -> Result<(Option<String>, Option<String>, Option<String>)> {
     let device_dir = root.resolve(&dir.join("device"))?;
     if !device_dir.is_dir() {
-        return Ok((None, None));
+        return Ok((None, None, None));
     }
+    // The link's last component names the driver; its target need not be readable.
+    let driver = std::fs::read_link(device_dir.join("driver"))
+        .ok()
+        .and_then(|target| target.file_name().map(|n| n.to_string_lossy().into_owned()));
     let device = device_dir
         .file_name()
         .and_then(|n| n.to_str())
@@ -200,7 +211,7 @@ fn device_identity(root: &Root, dir: &Path) -> Result<(Option<String>, Option<St
                     .unwrap_or_default(),
             },
         );
-    Ok((device, of_node))
+    Ok((device, of_node, driver))
 }
 
 /// An open UIO device.

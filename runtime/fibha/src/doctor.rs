@@ -361,17 +361,23 @@ fn uio_detail(root: &Root) -> String {
         .iter()
         .map(|m| format!("map{} {:#x} {} B", m.index, m.addr, m.size))
         .collect();
+    let of_id = std::fs::read_to_string(root.join(OF_ID))
+        .map_or("not set".to_owned(), |v| v.trim().to_owned());
     format!(
-        "{} at {}{}: {}",
+        "{} at {}{}, driver {} (of_id {of_id}): {}",
         device.label(),
         device.dev_path.display(),
         device
             .of_node
             .as_ref()
             .map_or(String::new(), |n| format!(", node {n}")),
+        device.driver.as_deref().unwrap_or("not reported"),
         maps.join(", ")
     )
 }
+
+/// The module parameter that tells `uio_pdrv_genirq` which device-tree nodes to bind.
+const OF_ID: &str = "/sys/module/uio_pdrv_genirq/parameters/of_id";
 
 fn dma_detail(root: &Root, instance: &Instance) -> String {
     let mut parts = Vec::new();

@@ -60,7 +60,11 @@ fn a_healthy_virtual_board_passes_every_check() {
             .unwrap()
             .to_owned()
     };
-    assert!(detail("uio").contains("uio"), "{}", detail("uio"));
+    assert!(
+        detail("uio").contains("driver uio_pdrv_genirq (of_id generic-uio)"),
+        "{}",
+        detail("uio")
+    );
     assert!(detail("design_id").contains("the instance's plan hash"));
     assert!(detail("power_rails").starts_with("18 of 18 rails found"));
     // The text form: one line per check, then the verdict.

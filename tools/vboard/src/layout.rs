@@ -491,6 +491,16 @@ impl Layout {
             &format!("../../../../firmware/devicetree/base{DT_NODE}"),
             &self.join(&format!("{PLATFORM_DIR}/of_node")),
         )?;
+        // Bound as PetaLinux binds it: uio_pdrv_genirq, told by `of_id` which nodes to take.
+        let driver = self.join("/sys/bus/platform/drivers/uio_pdrv_genirq");
+        attr::create_dir(&driver)?;
+        attr::symlink(
+            "../../../../bus/platform/drivers/uio_pdrv_genirq",
+            &self.join(&format!("{PLATFORM_DIR}/driver")),
+        )?;
+        let parameters = self.join("/sys/module/uio_pdrv_genirq/parameters");
+        attr::create_dir(&parameters)?;
+        attr::write_new(&parameters.join("of_id"), "generic-uio")?;
 
         let class = self.join("/sys/class/uio");
         attr::create_dir(&class)?;
