@@ -119,6 +119,17 @@ pub struct Analysis {
     pub per_inference: PerInference,
 }
 
+/// The period between inferences on the virtual board, seconds: the pipeline replayed
+/// with the accelerator's modelled time (what [`analyse`] takes there); `None` on a board.
+pub fn modelled_period(records: &[crate::pipeline::Record], modelled: bool) -> Option<f64> {
+    (modelled && !records.is_empty()).then(|| {
+        crate::stats::Timeline::replayed(records, crate::report::accel_modelled)
+            .span
+            .as_secs_f64()
+            / records.len() as f64
+    })
+}
+
 /// Analyses `log`: idle from its first sample to `idle_end_ns`, the run from the first
 /// mark to the last. With `modelled_period_s` (virtual board) the totals are taken over
 /// that period instead of the marks' wall time (see the module documentation).

@@ -23,7 +23,7 @@ use fibha::pipeline::{FillError, Record, RunnerOptions, Sink};
 use fibha::report::accel_modelled;
 use fibha::stats::{Timeline, percentiles};
 use fibha::{assets, energy, labels, stop};
-use fibha_board::{Root, SamplerHandle};
+use fibha_board::SamplerHandle;
 use fibha_model::Tensor;
 use serde::Serialize;
 
@@ -386,12 +386,7 @@ type Version = (u64, Option<std::time::SystemTime>);
 
 /// Starts sampling the board's power rails after a short idle baseline, or says why not.
 fn start_power(prepared: &Prepared, model: &ModelArgs) -> Result<(SamplerHandle, u64), String> {
-    let root = match (prepared.root(), &model.root) {
-        (Some(root), _) => root.clone(),
-        (None, Some(dir)) => Root::new(dir),
-        (None, None) => Root::system(),
-    };
-    let rails = energy::discover(&root).map_err(|e| e.to_string())?;
+    let rails = energy::discover(&super::board_root(prepared, model)).map_err(|e| e.to_string())?;
     let (handle, idle_end) = energy::start_with_baseline(
         rails.readers,
         SAMPLE_PERIOD,

@@ -8,9 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use fibha::energy::{self, Analysis};
 use fibha::report::{self, EnergyReport, Group, Outcome, PerInference, Phase, RailsInfo};
-use fibha::stats::Timeline;
 use fibha::stop;
-use fibha_board::Root;
 
 use super::bench::{self, emit};
 use super::{Status, status, write_report_file};
@@ -26,12 +24,7 @@ pub fn run(
     input_args: &InputArgs,
 ) -> Result<Status> {
     let (mut prepared, inputs) = bench::prepare_with_inputs(model, input_args, false)?;
-    let root = match (prepared.root(), &model.root) {
-        (Some(root), _) => root.clone(),
-        (None, Some(dir)) => Root::new(dir),
-        (None, None) => Root::system(),
-    };
-    let rails = energy::discover(&root)?;
+    let rails = energy::discover(&super::board_root(&prepared, model))?;
     let rails_found: Vec<&'static str> = rails.readers.iter().map(|r| r_name(r)).collect();
     let period = Duration::from_millis(period_ms);
     let (handle, idle_end) = energy::start_with_baseline(
@@ -60,12 +53,7 @@ pub fn run(
         .context("the power measurement failed (the run's energy cannot be attributed)")?;
     let log = measured.log;
     let modelled = prepared.info.virtual_board;
-    let modelled_period = (modelled && !records.is_empty()).then(|| {
-        Timeline::replayed(&records, report::accel_modelled)
-            .span
-            .as_secs_f64()
-            / records.len() as f64
-    });
+    let modelled_period = energy::modelled_period(&records, modelled);
     let mut outcome = outcome;
     if let Some(failure) = measured.failure
         && outcome.error.is_none()

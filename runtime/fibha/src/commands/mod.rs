@@ -87,6 +87,16 @@ impl Prepared {
     }
 }
 
+/// Where the board's files are (its power rails among them): the board backend's session,
+/// else `--root`, else `/`.
+pub fn board_root(prepared: &Prepared, model: &ModelArgs) -> Root {
+    match (prepared.root(), &model.root) {
+        (Some(root), _) => root.clone(),
+        (None, Some(dir)) => Root::new(dir),
+        (None, None) => Root::system(),
+    }
+}
+
 /// A usage error (exit status 2) for a combination clap cannot express.
 pub fn usage_error(message: &str) -> ! {
     crate::Cli::command()
