@@ -94,6 +94,7 @@ class Spec:
     desc_magic: int
     desc_flags: list[Enumerator]
     desc_fields: list[StructField]
+    linux: dict
 
 
 def require(cond: bool, message: str) -> None:
@@ -155,6 +156,40 @@ def parse_plain_structs(raw: list) -> list[PlainStruct]:
         require(name.isidentifier() and name[0].isupper(), f"{where}: '{name}' is not a CamelCase type name")
         out.append(PlainStruct(name, need(entry, "doc", where), parse_struct(need(entry, "fields", where), where, False)))
     require(len({s.name for s in out}) == len(out), "sesl_struct: duplicate names")
+    return out
+
+
+LINUX_NAMES = {
+    "uio_name": "UIO_NAME",
+    "overlay_name": "OVERLAY_NAME",
+    "weights_buffer": "WEIGHTS_BUFFER",
+}
+LINUX_LISTS = {
+    "input_buffers": "INPUT_BUFFERS",
+    "output_buffers": "OUTPUT_BUFFERS",
+}
+
+
+def linux_name(value, where: str) -> str:
+    require(isinstance(value, str) and 0 < len(value) <= 64
+            and all(c.isascii() and (c.isalnum() or c in "_-") for c in value),
+            f"{where}: {value!r} is not a device name (letters, digits, _ and -)")
+    return value
+
+
+def parse_linux(raw: dict) -> dict:
+    """The names Linux gives the kernel's devices; every one distinct."""
+    known = set(LINUX_NAMES) | set(LINUX_LISTS)
+    require(set(raw) == known, f"linux: needs exactly {sorted(known)}, has {sorted(raw)}")
+    out = {key: linux_name(raw[key], f"linux.{key}") for key in LINUX_NAMES}
+    for key in LINUX_LISTS:
+        names = raw[key]
+        require(isinstance(names, list) and names, f"linux.{key}: a non-empty list of names")
+        out[key] = [linux_name(n, f"linux.{key}") for n in names]
+    require(len(out["input_buffers"]) == len(out["output_buffers"]),
+            "linux: one output buffer per input buffer (one pair per pipeline slot)")
+    buffers = out["input_buffers"] + out["output_buffers"] + [out["weights_buffer"]]
+    require(len(set(buffers)) == len(buffers), "linux: buffer names must be distinct")
     return out
 
 
@@ -252,6 +287,7 @@ def parse(text: str) -> Spec:
         desc_magic=int(need(descriptor, "magic", "descriptor")),
         desc_flags=parse_enumerators(descriptor.get("flag", []), "descriptor.flag", 31),
         desc_fields=parse_struct(need(descriptor, "fields", "descriptor"), "descriptor"),
+        linux=parse_linux(need(doc, "linux", "file")),
     )
 
 
@@ -715,6 +751,58 @@ def rust_zerocopy_structs(spec: Spec, out: list[str]) -> None:
     w(f"pub const BUNDLE_CRC_OFFSET: usize = {4 * spec.bundle_crc_word};")
 
 
+HOST_ACCESS = {"control": "ReadWrite", "pointer": "WriteOnly", "scalar_in": "WriteOnly", "scalar_out": "ReadOnly"}
+
+
+def rust_handles(spec: Spec, out: list[str]) -> None:
+    """Typed register handles (fibha_model::register): width and the host's access."""
+    w = out.append
+    w("")
+    w("/// Every register as a typed handle: its width, and the host's access in its type (the")
+    w("/// ap_ctrl_hs block read-write, the kernel's arguments write-only, its outputs")
+    w("/// read-only). See [`crate::register`].")
+    w("pub mod reg {")
+    w("    use crate::register::{ReadOnly, ReadWrite, Reg32, Reg64, WriteOnly};")
+    for reg in spec.registers:
+        access = HOST_ACCESS[reg.role]
+        w("")
+        for line in wrap(reg.doc, 86):
+            w(f"    /// {line}")
+        name = reg.name.upper()
+        if reg.width == 64:
+            w(f"    pub const {name}: Reg64<{access}> = Reg64::new(0x{reg.offset:02X}, 0x{reg.offset + 4:02X});")
+        else:
+            w(f"    pub const {name}: Reg32<{access}> = Reg32::new(0x{reg.offset:02X});")
+    w("}")
+
+
+def rust_linux(spec: Spec, out: list[str]) -> None:
+    """The Linux device names, for the runtime, the compiler's overlay and the virtual board."""
+    w = out.append
+    w("")
+    w("/// The names Linux gives the kernel's devices (the device-tree overlay sets them, the")
+    w("/// runtime opens them, the virtual board lays them out).")
+    w("pub mod linux {")
+    docs = {
+        "UIO_NAME": "UIO name of the kernel's register block (`linux,uio-name`).",
+        "OVERLAY_NAME": "The configfs directory the overlay is applied under.",
+        "WEIGHTS_BUFFER": "The u-dma-buf buffer holding the weight bundle.",
+        "INPUT_BUFFERS": "Input u-dma-buf buffers, one per pipeline slot.",
+        "OUTPUT_BUFFERS": "Output u-dma-buf buffers, one per pipeline slot.",
+    }
+    for key, const in LINUX_NAMES.items():
+        w(f"    /// {docs[const]}")
+        w(f"    pub const {const}: &str = {rust_string(spec.linux[key])};")
+    slots = len(spec.linux["input_buffers"])
+    w("    /// Pipeline slots (input/output buffer pairs).")
+    w(f"    pub const SLOTS: usize = {slots};")
+    for key, const in LINUX_LISTS.items():
+        names = ", ".join(rust_string(n) for n in spec.linux[key])
+        w(f"    /// {docs[const]}")
+        w(f"    pub const {const}: [&str; SLOTS] = [{names}];")
+    w("}")
+
+
 def gen_rust(spec: Spec) -> str:
     """runtime/model/src/device.rs: the interface for the runtime and the compiler."""
     out: list[str] = []
@@ -735,6 +823,8 @@ def gen_rust(spec: Spec) -> str:
     w("")
     rust_common(spec, out)
     rust_zerocopy_structs(spec, out)
+    rust_handles(spec, out)
+    rust_linux(spec, out)
     return "\n".join(out).rstrip("\n") + "\n"
 
 

@@ -9,6 +9,9 @@
 //!   configfs, and the check that the loaded accelerator matches the bundle.
 //! - [`power`]: the INA226 rails (through hwmon, or directly over I2C), a sampler thread
 //!   and energy per inference and per rail group; [`zcu102`] holds the board's rail table.
+//! - [`vboard`]: the virtual board's control protocol (ready line, stop and lock files) and
+//!   a client that starts and stops one; the virtual board, the runtime and the tests all
+//!   use it.
 //!
 //! Every entry point takes a [`Root`]: `/` on a board, another directory for the virtual
 //! board and for tests, which lay out the same files there. This crate is the only one in
@@ -22,6 +25,7 @@ pub mod power;
 pub mod root;
 mod sysfs;
 pub mod uio;
+pub mod vboard;
 pub mod wait;
 pub mod zcu102;
 

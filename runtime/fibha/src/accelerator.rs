@@ -41,20 +41,11 @@ use fibha_model::device::{self, StatusCode, ctrl, mode, status};
 use crate::instance::Instance;
 use crate::lock::{AccelLock, LockError, LockWait};
 
-/// The UIO name of the kernel's register block.
-pub const UIO_NAME: &str = "fibha";
-/// The configfs name the overlay is applied under.
-pub const OVERLAY_NAME: &str = "fibha";
-/// The u-dma-buf buffers: inputs and outputs by pipeline slot, and the bundle.
-pub const INPUT_BUFFERS: [&str; 2] = ["fibha_in0", "fibha_in1"];
-/// Output buffers, by pipeline slot.
-pub const OUTPUT_BUFFERS: [&str; 2] = ["fibha_out0", "fibha_out1"];
-/// The buffer holding the weight bundle.
-pub const WEIGHTS_BUFFER: &str = "fibha_weights";
-/// Pipeline slots (buffer pairs).
-pub const SLOTS: usize = 2;
-/// Where the virtual board says why its last load failed.
-const LOAD_ERROR: &str = "/vboard/load_error";
+/// The Linux device names (UIO, overlay, u-dma-buf buffers), generated from
+/// `hls/regmap.toml` beside the registers.
+pub use fibha_model::device::linux::{
+    INPUT_BUFFERS, OUTPUT_BUFFERS, OVERLAY_NAME, SLOTS, UIO_NAME, WEIGHTS_BUFFER,
+};
 
 /// How long identify and verify runs may take: they touch no feature map.
 const SHORT_RUN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -990,7 +981,7 @@ fn with_board_reason(root: &Root, err: BoardError) -> BoardError {
             state,
             detail: None,
         } => {
-            let reason = std::fs::read_to_string(root.join(LOAD_ERROR))
+            let reason = std::fs::read_to_string(root.join(fibha_board::vboard::LOAD_ERROR_FILE))
                 .ok()
                 .map(|text| text.trim().to_owned())
                 .filter(|text| !text.is_empty());

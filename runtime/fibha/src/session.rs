@@ -17,15 +17,12 @@
 //! Invariant: a [`BoardSession`] of kind [`BoardKind::Virtual`] owns its board process and
 //! root directory and leaves neither behind.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fibha_board::Root;
+use fibha_board::vboard::{self, VboardCommand, VboardError, VboardHandle, VboardProcess};
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::accelerator::{Liveness, UIO_NAME};
@@ -38,8 +35,6 @@ pub const VBOARD_EXE: &str = "fibha-vboard";
 pub const VIRTUAL_NOTICE: &str = "no ZCU102 found; using the virtual board (figures are modelled)";
 /// How long the virtual board may take to lay out its tree.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long a stopping virtual board may take before it is killed.
-const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a forced exit waits for the board to stop before removing its root.
 const FORCED_STOP_TIMEOUT: Duration = Duration::from_secs(1);
 /// The name of every virtual board root this runtime makes starts with this.
@@ -96,7 +91,7 @@ impl BoardSession {
     pub fn connect(root: Option<&Path>) -> Result<BoardSession, SessionError> {
         if let Some(root) = root {
             return Ok(BoardSession {
-                virtual_root: is_virtual_root(root),
+                virtual_root: vboard::is_virtual_root(root),
                 root: Root::new(root),
                 kind: BoardKind::Given,
                 vboard: None,
@@ -113,7 +108,7 @@ impl BoardSession {
         eprintln!("fibha: {VIRTUAL_NOTICE}");
         let vboard = VirtualBoard::start()?;
         Ok(BoardSession {
-            root: Root::new(vboard.root.clone()),
+            root: Root::new(vboard.process.root()),
             kind: BoardKind::Virtual,
             virtual_root: true,
             vboard: Some(vboard),
@@ -139,7 +134,7 @@ impl BoardSession {
     /// holds its root.
     pub fn liveness(&self) -> Box<dyn Liveness> {
         Box::new(BoardLiveness {
-            child: self.vboard.as_ref().map(|v| Arc::clone(&v.child)),
+            board: self.vboard.as_ref().map(|v| v.process.handle().clone()),
             root: self.root.path().to_path_buf(),
         })
     }
@@ -154,11 +149,6 @@ fn real_board_present() -> bool {
             false
         }
     }
-}
-
-/// A root laid out by `fibha-vboard`.
-fn is_virtual_root(root: &Path) -> bool {
-    root.join("vboard").is_dir()
 }
 
 /// The virtual board's executable.
@@ -177,12 +167,11 @@ fn vboard_exe() -> Result<PathBuf, SessionError> {
     }
 }
 
-/// A `fibha-vboard serve` child process and its root.
+/// A `fibha-vboard serve` child process and its private root directory.
 #[derive(Debug)]
 struct VirtualBoard {
-    child: Arc<Mutex<Child>>,
-    root: PathBuf,
-    // Dropped after the child is stopped: removes the tree.
+    process: VboardProcess,
+    // Dropped after the process is stopped: removes the tree.
     _dir: tempfile::TempDir,
     // Stops the board and removes the tree if the process is made to exit at once.
     _forced_exit: crate::stop::Cleanup,
@@ -191,100 +180,31 @@ struct VirtualBoard {
 impl VirtualBoard {
     fn start() -> Result<VirtualBoard, SessionError> {
         let exe = vboard_exe()?;
-        let fail = |detail: String| SessionError::Vboard {
-            exe: exe.clone(),
-            detail,
-        };
         let dir = temp_root()?;
-        let root = dir.path().join("root");
-        let mut command = Command::new(&exe);
-        command
-            .arg("serve")
-            .arg("--root")
-            .arg(&root)
-            .arg("--exit-with-parent")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        if std::env::var_os("FIBHA_VBOARD_LOG").is_none() {
-            // Its warnings narrate faults the runtime reports itself.
-            command.env("FIBHA_VBOARD_LOG", "error");
-        }
-        // Its own process group: a terminal's Ctrl-C reaches fibha alone, which then
-        // finishes the run in flight before the board is stopped.
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let mut child = command
-            .spawn()
-            .map_err(|e| fail(format!("cannot start it: {e}")))?;
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(READY_TIMEOUT);
-        let child = Arc::new(Mutex::new(child));
+        let mut command =
+            VboardCommand::new(&exe, dir.path().join("root")).args(["--exit-with-parent"]);
+        command.own_process_group = true;
+        command.ready_timeout = READY_TIMEOUT;
+        let process = command.spawn().map_err(|err| SessionError::Vboard {
+            exe,
+            detail: match err {
+                VboardError::Spawn { source, .. } => format!("cannot start it: {source}"),
+                VboardError::NotReady { detail, .. } => detail,
+            },
+        })?;
         let forced_exit = {
-            let (child, dir, root) = (Arc::clone(&child), dir.path().to_path_buf(), root.clone());
+            let (board, dir) = (process.handle().clone(), dir.path().to_path_buf());
             crate::stop::on_forced_exit(move || {
-                stop_board(&child, &root, FORCED_STOP_TIMEOUT);
+                board.stop(FORCED_STOP_TIMEOUT);
                 let _ = std::fs::remove_dir_all(&dir);
             })
         };
-        let mut board = VirtualBoard {
-            child,
-            root,
+        Ok(VirtualBoard {
+            process,
             _dir: dir,
             _forced_exit: forced_exit,
-        };
-        match line {
-            Ok(line) if line.starts_with("ready ") => {
-                board.root = PathBuf::from(line["ready ".len()..].trim_end());
-                Ok(board)
-            }
-            Ok(line) => {
-                let status = board.exit_status();
-                Err(fail(format!(
-                    "it did not say `ready` (it said {line:?}{status})"
-                )))
-            }
-            Err(_) => Err(fail(format!(
-                "it did not say `ready` within {READY_TIMEOUT:?}"
-            ))),
-        }
+        })
     }
-
-    fn exit_status(&self) -> String {
-        let mut child = self.child.lock().unwrap_or_else(PoisonError::into_inner);
-        match child.try_wait() {
-            Ok(Some(status)) => format!(", and exited: {status}"),
-            _ => String::new(),
-        }
-    }
-}
-
-impl Drop for VirtualBoard {
-    fn drop(&mut self) {
-        stop_board(&self.child, &self.root, STOP_TIMEOUT);
-    }
-}
-
-/// Asks the board under `root` to stop through its stop file (so that it reaps its kernel
-/// process), and kills it if it has not stopped within `timeout`.
-fn stop_board(child: &Mutex<Child>, root: &Path, timeout: Duration) {
-    let mut child = child.lock().unwrap_or_else(PoisonError::into_inner);
-    let _ = std::fs::write(root.join("vboard/stop"), "");
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if !matches!(child.try_wait(), Ok(None)) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    tracing::warn!("the virtual board did not stop within {timeout:?}; killing it");
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// A fresh private directory (0700, named after this process) on tmpfs when there is one,
@@ -354,20 +274,19 @@ fn process_runs(pid: u32) -> bool {
 }
 
 struct BoardLiveness {
-    child: Option<Arc<Mutex<Child>>>,
+    board: Option<VboardHandle>,
     root: PathBuf,
 }
 
 impl Liveness for BoardLiveness {
     fn check(&mut self) -> Result<(), String> {
-        if let Some(child) = &self.child {
-            let mut child = child.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!(
-                    "the virtual board process {} exited ({status})",
-                    child.id()
-                ));
-            }
+        if let Some(board) = &self.board
+            && let Some(status) = board.exit_status()
+        {
+            return Err(format!(
+                "the virtual board process {} exited ({status})",
+                board.pid()
+            ));
         }
         if !self.root.join("sys").exists() {
             return Err(format!(
@@ -375,7 +294,7 @@ impl Liveness for BoardLiveness {
                 self.root.display()
             ));
         }
-        let lock = self.root.join("vboard/lock");
+        let lock = Root::new(&self.root).join(vboard::LOCK_FILE);
         if let Ok(file) = std::fs::File::open(&lock) {
             // A board serving this root holds the lock; getting it means none does.
             if Flock::lock(file, FlockArg::LockExclusiveNonblock).is_ok() {
@@ -403,7 +322,7 @@ mod tests {
 
         let parent = tempfile::tempdir().unwrap();
         // A process that has exited (reaped, so its PID is free) and this one.
-        let mut gone = Command::new("true").spawn().unwrap();
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
         let gone_pid = gone.id();
         gone.wait().unwrap();
         let dead = parent.path().join(format!("fibha-vboard-{gone_pid}-xyz"));

@@ -864,3 +864,92 @@ impl SeslAdd {
 
 /// Byte offset of the header word the bundle's CRC-32 leaves out.
 pub const BUNDLE_CRC_OFFSET: usize = 20;
+
+/// Every register as a typed handle: its width, and the host's access in its type (the
+/// ap_ctrl_hs block read-write, the kernel's arguments write-only, its outputs
+/// read-only). See [`crate::register`].
+pub mod reg {
+    use crate::register::{ReadOnly, ReadWrite, Reg32, Reg64, WriteOnly};
+
+    /// Block-level handshake (ap_ctrl_hs).
+    pub const CTRL: Reg32<ReadWrite> = Reg32::new(0x00);
+
+    /// Global interrupt enable.
+    pub const GIE: Reg32<ReadWrite> = Reg32::new(0x04);
+
+    /// IP interrupt enable.
+    pub const IER: Reg32<ReadWrite> = Reg32::new(0x08);
+
+    /// IP interrupt status; writing 1 to a bit toggles (clears) it.
+    pub const ISR: Reg32<ReadWrite> = Reg32::new(0x0C);
+
+    /// Device address of the input images (int8 NHWC, image n at n * the bundle's
+    /// input_bytes), read by the kernel (m_axi gmem0).
+    pub const INPUT_ADDR: Reg64<WriteOnly> = Reg64::new(0x10, 0x14);
+
+    /// Device address of the output buffer (int8 NHWC, image n at n * the bundle's
+    /// output_bytes), 16-byte aligned, written by the kernel (m_axi gmem0).
+    pub const OUTPUT_ADDR: Reg64<WriteOnly> = Reg64::new(0x1C, 0x20);
+
+    /// Device address of the device bundle (header, layer descriptors, weights), 16-byte
+    /// aligned, read by the kernel (m_axi gmem1: header, descriptors, SESL weights).
+    pub const BUNDLE_ADDR: Reg64<WriteOnly> = Reg64::new(0x28, 0x2C);
+
+    /// The bundle's device address again: the SEML part's first parameter loader reads its
+    /// half of every blob through its own port (m_axi gmem2).
+    pub const PARAMS_A_ADDR: Reg64<WriteOnly> = Reg64::new(0x34, 0x38);
+
+    /// The bundle's device address again, for the second parameter loader (m_axi gmem3).
+    pub const PARAMS_B_ADDR: Reg64<WriteOnly> = Reg64::new(0x40, 0x44);
+
+    /// Size of the input buffer in bytes; the kernel never reads past it.
+    pub const INPUT_BYTES: Reg32<WriteOnly> = Reg32::new(0x4C);
+
+    /// Size of the output buffer in bytes; the kernel never writes past it.
+    pub const OUTPUT_BYTES: Reg32<WriteOnly> = Reg32::new(0x54);
+
+    /// Size of the device bundle in bytes (a multiple of 16).
+    pub const BUNDLE_BYTES: Reg32<WriteOnly> = Reg32::new(0x5C);
+
+    /// Images to run in this call (at least 1). They stream through the SESL part and then
+    /// the SEML part, which work on consecutive images at the same time: one image gives the
+    /// latency, several the throughput.
+    pub const IMAGE_COUNT: Reg32<WriteOnly> = Reg32::new(0x64);
+
+    /// Number of SEML layer descriptors to run after the SESL part (at most the instance's
+    /// maximum).
+    pub const LAYER_COUNT: Reg32<WriteOnly> = Reg32::new(0x6C);
+
+    /// Run mode.
+    pub const MODE: Reg32<WriteOnly> = Reg32::new(0x74);
+
+    /// Plan hash of the instance (a 64-bit constant of the generated configuration), written
+    /// at every run; the kernel refuses a bundle with another plan hash, and the runtime can
+    /// read it with mode.identify before loading one.
+    pub const ID: Reg64<ReadOnly> = Reg64::new(0x7C, 0x80);
+
+    /// Outcome of the last run.
+    pub const STATUS: Reg32<ReadOnly> = Reg32::new(0x8C);
+
+    /// Clock cycles of the last run from ap_start to ap_done, counted by a free-running
+    /// counter process beside the kernel. In the virtual board's C simulation it is the timed
+    /// model's figure (hls/README.md, "Timed C simulation"): modelled, not measured.
+    pub const CYCLES: Reg64<ReadOnly> = Reg64::new(0x94, 0x98);
+}
+
+/// The names Linux gives the kernel's devices (the device-tree overlay sets them, the
+/// runtime opens them, the virtual board lays them out).
+pub mod linux {
+    /// UIO name of the kernel's register block (`linux,uio-name`).
+    pub const UIO_NAME: &str = "fibha";
+    /// The configfs directory the overlay is applied under.
+    pub const OVERLAY_NAME: &str = "fibha";
+    /// The u-dma-buf buffer holding the weight bundle.
+    pub const WEIGHTS_BUFFER: &str = "fibha_weights";
+    /// Pipeline slots (input/output buffer pairs).
+    pub const SLOTS: usize = 2;
+    /// Input u-dma-buf buffers, one per pipeline slot.
+    pub const INPUT_BUFFERS: [&str; SLOTS] = ["fibha_in0", "fibha_in1"];
+    /// Output u-dma-buf buffers, one per pipeline slot.
+    pub const OUTPUT_BUFFERS: [&str; SLOTS] = ["fibha_out0", "fibha_out1"];
+}

@@ -116,7 +116,7 @@ pub enum BuildError {
     },
     /// The virtual-board instance descriptor could not be written.
     #[error(transparent)]
-    Vboard(#[from] fibha_vboard::Error),
+    Descriptor(#[from] fibha_model::descriptor::DescriptorError),
     /// A file could not be written.
     #[error("{path}: {source}")]
     Io {
@@ -370,7 +370,7 @@ pub fn build_plan(
                 details: exceeding.join("\n  "),
             });
         }
-        let spec = fibha_vboard::InstanceSpec {
+        let spec = fibha_model::descriptor::DescriptorSpec {
             plan_hash: hardware_id,
             executable: PathBuf::from(KERNEL),
             args: Vec::new(),
@@ -380,7 +380,7 @@ pub fn build_plan(
         };
         timing = Some(report);
         spec.write(out)?;
-        instance_ref = Some(w.record(fibha_vboard::instance::FILE_NAME)?);
+        instance_ref = Some(w.record(fibha_model::descriptor::FILE_NAME)?);
     }
     let manifest = Manifest {
         format_version: MANIFEST_FORMAT_VERSION,

@@ -16,8 +16,9 @@
 
 use std::fmt::Write as _;
 
+use fibha_model::device::linux;
 /// Name of the kernel's UIO device (`/sys/class/uio/uioN/name`); also the node name.
-pub const UIO_NAME: &str = "fibha";
+pub use fibha_model::device::linux::UIO_NAME;
 /// Bitstream file the overlay asks the FPGA manager to load (from `/lib/firmware`).
 pub const DEFAULT_FIRMWARE_NAME: &str = "fibha.bit.bin";
 /// Base of the kernel's AXI-Lite registers: the start of M_AXI_HPM0_FPD's low window.
@@ -115,13 +116,13 @@ pub const STREAM_IMAGES: u64 = 4;
 /// buffers (double buffering, each for up to [`STREAM_IMAGES`] images) and the weight
 /// bundle.
 pub fn fibha_buffers(input_bytes: u64, output_bytes: u64, weights_bytes: u64) -> Vec<DmaBuffer> {
-    vec![
-        DmaBuffer::new("fibha_in0", input_bytes),
-        DmaBuffer::new("fibha_in1", input_bytes),
-        DmaBuffer::new("fibha_out0", output_bytes),
-        DmaBuffer::new("fibha_out1", output_bytes),
-        DmaBuffer::new("fibha_weights", weights_bytes),
-    ]
+    let inputs = linux::INPUT_BUFFERS.map(|name| DmaBuffer::new(name, input_bytes));
+    let outputs = linux::OUTPUT_BUFFERS.map(|name| DmaBuffer::new(name, output_bytes));
+    inputs
+        .into_iter()
+        .chain(outputs)
+        .chain([DmaBuffer::new(linux::WEIGHTS_BUFFER, weights_bytes)])
+        .collect()
 }
 
 /// Why an overlay cannot be rendered.

@@ -41,7 +41,6 @@ use std::time::{Duration, Instant};
 use crate::attr;
 use crate::error::{Error, Result};
 use crate::faults::{Fault, Faults};
-use crate::instance::Instance;
 use crate::irq::IrqLine;
 use crate::kernel::{Done, Event, KernelProcess};
 use crate::layout::{Layout, REGISTER_MAP_SIZE};
@@ -49,6 +48,7 @@ use crate::overlay::OverlayWatcher;
 use crate::power::Activity;
 use crate::regfile::RegisterFile;
 use crate::regs::{self, ctrl};
+use fibha_model::descriptor::Descriptor as Instance;
 
 /// How often the device thread looks at each of its inputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

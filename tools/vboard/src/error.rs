@@ -37,15 +37,6 @@ pub enum Error {
         problem: String,
     },
 
-    /// An instance descriptor (`fibha.bit.bin`) that cannot be loaded or written.
-    #[error("virtual-board instance {}: {problem}", path.display())]
-    Instance {
-        /// The descriptor (or the directory it is written to).
-        path: PathBuf,
-        /// What is wrong with it.
-        problem: String,
-    },
-
     /// Another virtual board already serves this root.
     #[error("another fibha-vboard holds the lock {}; stop it first or use another root", lock.display())]
     Busy {
@@ -80,14 +71,6 @@ impl Error {
             action,
             path,
             source,
-        }
-    }
-
-    /// An instance error about `path`.
-    pub(crate) fn instance(path: &Path, problem: impl Into<String>) -> Error {
-        Error::Instance {
-            path: path.to_path_buf(),
-            problem: problem.into(),
         }
     }
 }

@@ -24,13 +24,17 @@ use std::str::FromStr;
 
 use nix::sys::stat::Mode;
 
+use fibha_board::vboard;
+use fibha_model::descriptor::is_valid_buffer_name;
+
 use crate::attr;
 use crate::error::{Error, Result};
 use crate::hwmon;
 use crate::power;
 
+use fibha_model::device::linux;
 /// The UIO device's `name` (from the overlay's node name).
-pub const UIO_NAME: &str = "fibha";
+pub use fibha_model::device::linux::UIO_NAME;
 /// N of `uioN`.
 pub const UIO_INDEX: u32 = 0;
 /// Physical address of the register region (map0).
@@ -97,28 +101,17 @@ pub struct BufferSpec {
 /// call), two output slots of four 7 x 7 x 1280 maps (62720 B each) and the weights
 /// (MobileNetV2 has 3.5 M parameters: 8 MiB holds them with biases and descriptors).
 pub fn default_buffers() -> Vec<BufferSpec> {
-    [
-        ("fibha_in0", 4 * 150_528),
-        ("fibha_in1", 4 * 150_528),
-        ("fibha_out0", 4 * 62_720),
-        ("fibha_out1", 4 * 62_720),
-        ("fibha_weights", 8 << 20),
-    ]
-    .into_iter()
-    .map(|(name, size)| BufferSpec {
-        name: name.to_owned(),
-        size,
-    })
-    .collect()
-}
-
-/// Whether `name` can name a u-dma-buf device (and so a file under `/dev`).
-pub fn is_valid_buffer_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    let inputs = linux::INPUT_BUFFERS.map(|name| (name, 4 * 150_528));
+    let outputs = linux::OUTPUT_BUFFERS.map(|name| (name, 4 * 62_720));
+    inputs
+        .into_iter()
+        .chain(outputs)
+        .chain([(linux::WEIGHTS_BUFFER, 8 << 20)])
+        .map(|(name, size)| BufferSpec {
+            name: name.to_owned(),
+            size,
+        })
+        .collect()
 }
 
 /// Parses `--buffers name=size,...`; sizes are bytes in decimal or `0x` hex, or with a
@@ -371,32 +364,32 @@ impl Layout {
 
     /// `/vboard`: the board's own control files.
     pub fn control_dir(&self) -> PathBuf {
-        self.join("/vboard")
+        self.join(vboard::CONTROL_DIR)
     }
 
     /// `/vboard/faults`: one file per active fault.
     pub fn faults_dir(&self) -> PathBuf {
-        self.join("/vboard/faults")
+        self.join(vboard::FAULTS_DIR)
     }
 
     /// `/vboard/stop`: created by whoever wants the board to stop.
     pub fn stop_file(&self) -> PathBuf {
-        self.join("/vboard/stop")
+        self.join(vboard::STOP_FILE)
     }
 
     /// `/vboard/lock`: held by the serving board.
     pub fn lock_file(&self) -> PathBuf {
-        self.join("/vboard/lock")
+        self.join(vboard::LOCK_FILE)
     }
 
     /// `/vboard/kernel.pid`: the running kernel process, while there is one.
     pub fn kernel_pid_file(&self) -> PathBuf {
-        self.join("/vboard/kernel.pid")
+        self.join(vboard::KERNEL_PID_FILE)
     }
 
     /// `/vboard/load_error`: why the last bitstream load failed, until one succeeds.
     pub fn load_error_file(&self) -> PathBuf {
-        self.join("/vboard/load_error")
+        self.join(vboard::LOAD_ERROR_FILE)
     }
 
     /// Grows every buffer `wanted` names to at least its size and re-assigns addresses;

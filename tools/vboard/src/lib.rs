@@ -5,8 +5,9 @@
 //! - [`layout`]: the tree: UIO register file and interrupt FIFOs, u-dma-buf buffers,
 //!   fpga_manager, configfs overlays, the 18 INA226 hwmon rails, the board's own control
 //!   directory (`vboard/`).
-//! - [`instance`]: the "bitstream" the virtual board loads (`fibha.bit.bin` of a
-//!   `fibha-compile build` directory): a text descriptor naming the C-simulation executable.
+//! - the "bitstream" it loads is the instance descriptor `fibha.bit.bin` of a
+//!   `fibha-compile build` directory ([`fibha_model::descriptor`]), naming the
+//!   C-simulation executable.
 //! - [`kernel`]: that executable as a child process and the line protocol spoken with it.
 //! - [`device`]: the programmable logic: bitstream loads, overlays, the ap_ctrl_hs
 //!   handshake, interrupts, fault injection at each use.
@@ -25,7 +26,6 @@ pub mod device;
 pub mod error;
 pub mod faults;
 pub mod hwmon;
-pub mod instance;
 pub mod irq;
 pub mod kernel;
 pub mod layout;
@@ -37,6 +37,5 @@ pub mod serve;
 
 pub use error::{Error, Result};
 pub use faults::{Fault, Faults};
-pub use instance::{Instance, InstanceSpec};
 pub use layout::{BufferSpec, Layout, LayoutOptions, RailLayout};
 pub use serve::{ServeOptions, serve};

@@ -130,7 +130,8 @@ fn run(command: Command, parent: u32) -> anyhow::Result<()> {
             serve(&options, &shutdown, |root| {
                 let mut out = std::io::stdout().lock();
                 // A parent that stopped reading is not our failure; it will stop us.
-                let _ = writeln!(out, "ready {}", root.display()).and_then(|()| out.flush());
+                let _ = writeln!(out, "{}", fibha_board::vboard::ready_line(root))
+                    .and_then(|()| out.flush());
             })
             .with_context(|| {
                 format!(

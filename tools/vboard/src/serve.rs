@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use fibha_board::vboard;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::attr;
@@ -153,9 +154,9 @@ pub fn serve(
 
 /// Takes `<root>/vboard/lock`, so that no other board lays out or serves this root.
 fn lock_root(root: &Path) -> Result<Flock<std::fs::File>> {
-    let control = join(&prepare_root(root)?, "/vboard");
-    attr::create_dir(&control)?;
-    lock(&control.join("lock"))
+    let root = prepare_root(root)?;
+    attr::create_dir(&join(&root, vboard::CONTROL_DIR))?;
+    lock(&join(&root, vboard::LOCK_FILE))
 }
 
 fn lock(path: &Path) -> Result<Flock<std::fs::File>> {

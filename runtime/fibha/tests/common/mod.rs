@@ -15,6 +15,9 @@ use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use fibha_board::Root;
+use fibha_board::vboard::{self, VboardCommand, VboardProcess};
+
 /// The repository root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -356,9 +359,10 @@ impl KernelWatch {
     }
 }
 
-/// A `fibha-vboard serve` of the test's own, on a tmpfs root when there is one.
+/// A `fibha-vboard serve` of the test's own, on a tmpfs root when there is one (stopped
+/// when dropped).
 pub struct Board {
-    child: Option<Child>,
+    process: Option<VboardProcess>,
     /// The root it serves.
     pub root: PathBuf,
     _dir: tempfile::TempDir,
@@ -374,37 +378,16 @@ impl Board {
                 .unwrap(),
             false => tempfile::tempdir().unwrap(),
         };
-        let root = dir.path().join("root");
-        let mut child = Command::new(vboard)
-            .arg("serve")
-            .arg("--root")
-            .arg(&root)
+        let mut command = VboardCommand::new(vboard, dir.path().join("root"))
             .args(["--period-ms", "5"])
-            .args(args)
-            .env("FIBHA_VBOARD_LOG", "error")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let mut board = Board {
-            child: Some(child),
-            root: root.clone(),
+            .args(args);
+        command.log = "error".into();
+        let process = command.spawn().expect("the board starts and says ready");
+        Board {
+            root: process.root().to_path_buf(),
+            process: Some(process),
             _dir: dir,
-        };
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the board says ready within 20 s");
-        assert!(line.starts_with("ready "), "{line}");
-        board.root = PathBuf::from(line["ready ".len()..].trim_end());
-        board
+        }
     }
 
     /// The root as a string, for `--root`.
@@ -439,17 +422,13 @@ impl Board {
 
     /// The running kernel process (`/vboard/kernel.pid`), if there is one.
     pub fn kernel_pid(&self) -> Option<u32> {
-        std::fs::read_to_string(self.root.join("vboard/kernel.pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        self.process.as_ref()?.kernel_pid()
     }
 
     /// Watches the kernel process from now until [`KernelWatch::stop`]: every process
     /// that ran, in order (a reset replaces it).
     pub fn watch_kernels(&self) -> KernelWatch {
-        let file = self.root.join("vboard/kernel.pid");
+        let file = Root::new(&self.root).join(vboard::KERNEL_PID_FILE);
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = std::sync::Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
@@ -472,27 +451,8 @@ impl Board {
 
     /// Kills the board process at once (SIGKILL): a board that disappears.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(process) = self.process.take() {
+            process.kill();
         }
-    }
-}
-
-impl Drop for Board {
-    fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let _ = std::fs::write(self.root.join("vboard/stop"), "");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 }

@@ -4,16 +4,15 @@
 //! test cannot hang the suite or leave processes behind.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use fibha_board::Root;
 use fibha_board::fpga::{FpgaManager, LoadOptions};
-use fibha_vboard::InstanceSpec;
+use fibha_board::vboard::{VboardCommand, VboardProcess};
+use fibha_model::descriptor::DescriptorSpec as InstanceSpec;
 
 /// Builds the test kernel (`hls/csim/test_kernel.cpp` behind the kernel shell) once per
 /// test run, with the HLS sources' own make target.
@@ -70,9 +69,9 @@ pub fn instance_with_buffers(
     .unwrap()
 }
 
-/// A running `fibha-vboard serve`.
+/// A running `fibha-vboard serve` (stopped when dropped).
 pub struct Board {
-    child: Option<Child>,
+    process: VboardProcess,
     pub root: Root,
     pub dir: tempfile::TempDir,
 }
@@ -82,43 +81,19 @@ impl Board {
     /// its `ready` line.
     pub fn start(args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let root_path = dir.path().join("root");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fibha-vboard"))
-            .arg("serve")
-            .arg("--root")
-            .arg(&root_path)
-            .args(["--period-ms", "5"])
-            .args(args)
-            // The failure tests provoke warnings on purpose; keep the test output for errors.
-            .env(
-                "FIBHA_VBOARD_LOG",
-                std::env::var("FIBHA_VBOARD_LOG").unwrap_or_else(|_| "error".into()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let mut board = Self {
-            child: Some(child),
-            root: Root::new(&root_path),
+        let mut command =
+            VboardCommand::new(env!("CARGO_BIN_EXE_fibha-vboard"), dir.path().join("root"))
+                .args(["--period-ms", "5"])
+                .args(args);
+        command.ready_timeout = Duration::from_secs(10);
+        let process = command.spawn().expect("the board starts and says ready");
+        let canonical = dir.path().join("root").canonicalize().unwrap();
+        assert_eq!(process.root(), canonical, "the ready line names the root");
+        Self {
+            root: Root::new(process.root()),
+            process,
             dir,
-        };
-        let line = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the board says ready within 10 s");
-        board.root = Root::new(root_path.canonicalize().unwrap());
-        assert_eq!(
-            line.trim_end(),
-            format!("ready {}", board.root.path().display())
-        );
-        board
+        }
     }
 
     /// The board's path for an absolute board path.
@@ -153,50 +128,22 @@ impl Board {
 
     /// The pid of the board's current kernel process.
     pub fn kernel_pid(&self) -> Option<u32> {
-        std::fs::read_to_string(self.path("/vboard/kernel.pid"))
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
+        self.process.kernel_pid()
     }
 
     /// The board process's pid.
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().unwrap().id()
+        self.process.pid()
     }
 
     /// Waits for the board process to exit on its own and returns whether it succeeded.
     pub fn wait_exit(&mut self, timeout: Duration) -> bool {
-        let mut child = self.child.take().unwrap();
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status.success();
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the board did not exit within {timeout:?}");
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
-impl Drop for Board {
-    fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        // Ask politely (so its kernel process is reaped), then insist.
-        let _ = std::fs::write(self.path("/vboard/stop"), "");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        let status = self.process.wait_exit(timeout);
+        assert!(
+            status.is_some(),
+            "the board did not exit within {timeout:?}"
+        );
+        status.is_some_and(|s| s.success())
     }
 }
 

@@ -1,5 +1,8 @@
 //! The virtual board's "bitstream": the instance descriptor `fibha.bit.bin`.
 //!
+//! It lives here, beside the manifest, because it is part of a build directory's layout:
+//! the compiler writes it and the virtual board reads it, and neither depends on the other.
+//!
 //! `fibha-compile build` writes, beside the plan and the weight bundle, the instance's HLS
 //! C++ compiled by g++ for C simulation (an executable), and this descriptor, which the
 //! runtime hands to fpga_manager exactly as it would hand a real `.bit.bin`. It is plainly
@@ -41,7 +44,56 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+/// Why a descriptor cannot be written, read or used; every message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum DescriptorError {
+    /// The descriptor or its kernel could not be read or written.
+    #[error("virtual-board instance: cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("open", "write", ...).
+        action: &'static str,
+        /// The file involved.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The descriptor (or its kernel) is not what a build writes.
+    #[error("virtual-board instance {}: {problem}", path.display())]
+    Invalid {
+        /// The descriptor (or the directory it is written to).
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+impl DescriptorError {
+    fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> DescriptorError {
+        let path = path.to_path_buf();
+        move |source| DescriptorError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+
+    fn invalid(path: &Path, problem: impl Into<String>) -> DescriptorError {
+        DescriptorError::Invalid {
+            path: path.to_path_buf(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Whether `name` can name a u-dma-buf device (`/dev/NAME`): letters, digits, `_`, `-`.
+pub fn is_valid_buffer_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
 
 /// The first line of every descriptor.
 pub const MAGIC: &str = "FIBHA-VBOARD-INSTANCE v1";
@@ -53,10 +105,10 @@ const MAX_DESCRIPTOR_BYTES: u64 = 1 << 20;
 /// smaller); a buffer is a file the board sizes and the kernel maps.
 const MAX_BUFFER_BYTES: u64 = 1 << 31;
 
-/// What the compiler knows about a built instance; [`InstanceSpec::write`] turns it into a
+/// What the compiler knows about a built instance; [`DescriptorSpec::write`] turns it into a
 /// descriptor.
 #[derive(Debug, Clone, PartialEq)]
-pub struct InstanceSpec {
+pub struct DescriptorSpec {
     /// The plan's hash, as the kernel reports it in its `id` register.
     pub plan_hash: u64,
     /// The C-simulation executable, relative to the directory the descriptor is written to.
@@ -91,15 +143,16 @@ struct Stored {
     origin: Option<PathBuf>,
 }
 
-impl InstanceSpec {
+impl DescriptorSpec {
     /// Checks the spec, hashes the executable and writes `dir/fibha.bit.bin` (atomically:
     /// a loader never sees half a descriptor). Returns the descriptor's path.
-    pub fn write(&self, dir: &Path) -> Result<PathBuf> {
+    pub fn write(&self, dir: &Path) -> Result<PathBuf, DescriptorError> {
         let path = dir.join(FILE_NAME);
         self.validate(&path)?;
         let executable = dir.join(&self.executable);
-        let sha256 = sha256_file(&executable)
-            .map_err(|e| Error::instance(&path, format!("cannot hash the executable: {e}")))?;
+        let sha256 = sha256_file(&executable).map_err(|e| {
+            DescriptorError::invalid(&path, format!("cannot hash the executable: {e}"))
+        })?;
         let stored = Stored {
             plan_hash: format!("{:#018x}", self.plan_hash),
             executable: self.executable.clone(),
@@ -111,11 +164,11 @@ impl InstanceSpec {
             origin: None,
         };
         let json = serde_json::to_string_pretty(&stored)
-            .map_err(|e| Error::instance(&path, format!("cannot encode: {e}")))?;
+            .map_err(|e| DescriptorError::invalid(&path, format!("cannot encode: {e}")))?;
         let partial = dir.join(format!(".{FILE_NAME}.partial"));
         std::fs::write(&partial, format!("{MAGIC}\n{json}\n"))
-            .map_err(Error::io("write", &partial))?;
-        std::fs::rename(&partial, &path).map_err(Error::io("write", &path))?;
+            .map_err(DescriptorError::io("write", &partial))?;
+        std::fs::rename(&partial, &path).map_err(DescriptorError::io("write", &path))?;
         Ok(path)
     }
 
@@ -124,8 +177,8 @@ impl InstanceSpec {
         self.modelled_cycles as f64 / (self.clock_mhz * 1e6)
     }
 
-    fn validate(&self, path: &Path) -> Result<()> {
-        let bad = |problem: String| Err(Error::instance(path, problem));
+    fn validate(&self, path: &Path) -> Result<(), DescriptorError> {
+        let bad = |problem: String| Err(DescriptorError::invalid(path, problem));
         let exe = &self.executable;
         if exe.as_os_str().is_empty() || exe.is_absolute() {
             return bad(format!(
@@ -145,19 +198,19 @@ impl InstanceSpec {
         if self.modelled_cycles == 0 {
             return bad("modelled_cycles is 0; the compiler's model gives every plan a positive cycle count".into());
         }
-        if !fibha_model::manifest::CLOCK_MHZ.contains(&self.clock_mhz) {
+        if !crate::manifest::CLOCK_MHZ.contains(&self.clock_mhz) {
             return bad(format!(
                 "clock_mhz {} is outside [{}, {}] MHz",
                 self.clock_mhz,
-                fibha_model::manifest::CLOCK_MHZ.start(),
-                fibha_model::manifest::CLOCK_MHZ.end()
+                crate::manifest::CLOCK_MHZ.start(),
+                crate::manifest::CLOCK_MHZ.end()
             ));
         }
         if let Some(arg) = self.args.iter().find(|a| a.contains('\0')) {
             return bad(format!("argument {arg:?} contains a NUL byte"));
         }
         for (name, size) in &self.buffers {
-            if !crate::layout::is_valid_buffer_name(name) {
+            if !is_valid_buffer_name(name) {
                 return bad(format!(
                     "buffer name {name:?} is not a u-dma-buf device name (letters, digits, _ and -)"
                 ));
@@ -174,9 +227,9 @@ impl InstanceSpec {
 
 /// A descriptor read from a file.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Instance {
+pub struct Descriptor {
     /// What it describes.
-    pub spec: InstanceSpec,
+    pub spec: DescriptorSpec,
     /// SHA-256 of the executable when the descriptor was written.
     pub executable_sha256: [u8; 32],
     /// The file it was read from, symbolic links resolved: the build directory's
@@ -184,20 +237,22 @@ pub struct Instance {
     pub path: PathBuf,
 }
 
-impl Instance {
+impl Descriptor {
     /// Reads and checks the descriptor at `path` (a link is resolved first: the
     /// descriptor's directory is the one the link points into).
-    pub fn read(path: &Path) -> Result<Self> {
-        let resolved = path.canonicalize().map_err(Error::io("open", path))?;
+    pub fn read(path: &Path) -> Result<Self, DescriptorError> {
+        let resolved = path
+            .canonicalize()
+            .map_err(DescriptorError::io("open", path))?;
         let path = resolved.as_path();
-        let file = std::fs::File::open(path).map_err(Error::io("open", path))?;
+        let file = std::fs::File::open(path).map_err(DescriptorError::io("open", path))?;
         let mut bytes = Vec::new();
         file.take(MAX_DESCRIPTOR_BYTES + 1)
             .read_to_end(&mut bytes)
-            .map_err(Error::io("read", path))?;
+            .map_err(DescriptorError::io("read", path))?;
         if !bytes.starts_with(MAGIC.as_bytes()) {
             let head: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
-            return Err(Error::instance(
+            return Err(DescriptorError::invalid(
                 path,
                 format!(
                     "does not start with {MAGIC:?} (first bytes {}): the virtual board loads only instances made by `fibha-compile build`, not real bitstreams",
@@ -206,21 +261,21 @@ impl Instance {
             ));
         }
         if bytes.len() as u64 > MAX_DESCRIPTOR_BYTES {
-            return Err(Error::instance(
+            return Err(DescriptorError::invalid(
                 path,
                 format!("is larger than {MAX_DESCRIPTOR_BYTES} bytes"),
             ));
         }
-        let text =
-            String::from_utf8(bytes).map_err(|_| Error::instance(path, "is not UTF-8 text"))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| DescriptorError::invalid(path, "is not UTF-8 text"))?;
         Self::parse(&text, path)
     }
 
     /// Parses descriptor text; `path` is where it came from (executables resolve beside it).
-    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+    pub fn parse(text: &str, path: &Path) -> Result<Self, DescriptorError> {
         let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
         if first.trim_end() != MAGIC {
-            return Err(Error::instance(
+            return Err(DescriptorError::invalid(
                 path,
                 format!("first line is {first:?}, expected {MAGIC:?}"),
             ));
@@ -236,9 +291,9 @@ impl Instance {
                     .map(|()| stored)
                     .map_err(|e| format!("bad descriptor JSON: {e}"))
             })
-            .map_err(|problem| Error::instance(path, problem))?;
+            .map_err(|problem| DescriptorError::invalid(path, problem))?;
         let plan_hash = parse_hash(&stored.plan_hash).ok_or_else(|| {
-            Error::instance(
+            DescriptorError::invalid(
                 path,
                 format!(
                     "plan_hash {:?} is not 0x followed by 1 to 16 hex digits",
@@ -247,7 +302,7 @@ impl Instance {
             )
         })?;
         let executable_sha256 = parse_sha256(&stored.executable_sha256).ok_or_else(|| {
-            Error::instance(
+            DescriptorError::invalid(
                 path,
                 format!(
                     "executable_sha256 {:?} is not 64 hex digits",
@@ -255,7 +310,7 @@ impl Instance {
                 ),
             )
         })?;
-        let spec = InstanceSpec {
+        let spec = DescriptorSpec {
             plan_hash,
             executable: stored.executable,
             args: stored.args,
@@ -273,10 +328,10 @@ impl Instance {
 
     /// The executable beside the descriptor, checked: it exists, is an executable for
     /// this machine, and has the recorded hash. Nothing else is looked at.
-    pub fn locate_executable(&self) -> Result<PathBuf> {
+    pub fn locate_executable(&self) -> Result<PathBuf, DescriptorError> {
         let beside = self.path.parent().unwrap_or(Path::new("."));
         let found = beside.join(&self.spec.executable);
-        let refuse = |problem: String| Err(Error::instance(&self.path, problem));
+        let refuse = |problem: String| Err(DescriptorError::invalid(&self.path, problem));
         let metadata = match found.metadata() {
             Ok(m) if m.is_file() => m,
             Ok(_) => return refuse(format!("the kernel {} is not a file", found.display())),
@@ -295,14 +350,16 @@ impl Instance {
                 mode & 0o7777
             ));
         }
-        if let Some(arch) = foreign_architecture(&found).map_err(Error::io("read", &found))? {
+        if let Some(arch) =
+            foreign_architecture(&found).map_err(DescriptorError::io("read", &found))?
+        {
             return refuse(format!(
                 "the kernel {} is an executable for {arch}, this machine is {}: rebuild the directory here with `fibha-compile build`",
                 found.display(),
                 std::env::consts::ARCH
             ));
         }
-        let actual = sha256_file(&found).map_err(Error::io("hash", &found))?;
+        let actual = sha256_file(&found).map_err(DescriptorError::io("hash", &found))?;
         if actual != self.executable_sha256 {
             return refuse(format!(
                 "the kernel {} has SHA-256 {}, but the descriptor records {}: it was rebuilt after the descriptor was written; run `fibha-compile build` again",
@@ -379,8 +436,8 @@ fn parse_sha256(text: &str) -> Option<[u8; 32]> {
 mod tests {
     use super::*;
 
-    fn spec() -> InstanceSpec {
-        InstanceSpec {
+    fn spec() -> DescriptorSpec {
+        DescriptorSpec {
             plan_hash: 0x0123_4567_89ab_cdef,
             executable: PathBuf::from("csim/kernel"),
             args: vec!["--id=0x1".into()],
@@ -409,7 +466,7 @@ mod tests {
             text.contains("\"plan_hash\": \"0x0123456789abcdef\""),
             "{text}"
         );
-        let instance = Instance::read(&path).unwrap();
+        let instance = Descriptor::read(&path).unwrap();
         assert_eq!(instance.spec, spec());
         assert_eq!(
             instance.locate_executable().unwrap(),
@@ -426,7 +483,7 @@ mod tests {
         let firmware = tempfile::tempdir().unwrap();
         let link = firmware.path().join(FILE_NAME);
         std::os::unix::fs::symlink(&path, &link).unwrap();
-        let instance = Instance::read(&link).unwrap();
+        let instance = Descriptor::read(&link).unwrap();
         assert_eq!(
             instance.locate_executable().unwrap(),
             dir.path().canonicalize().unwrap().join("csim/kernel")
@@ -434,7 +491,7 @@ mod tests {
         // A plain copy elsewhere has no kernel beside it, and the original's is not used.
         let copy = firmware.path().join("copy.bit.bin");
         std::fs::copy(&path, &copy).unwrap();
-        let err = Instance::read(&copy)
+        let err = Descriptor::read(&copy)
             .unwrap()
             .locate_executable()
             .unwrap_err()
@@ -447,13 +504,13 @@ mod tests {
         let dir = build_dir();
         let path = spec().write(dir.path()).unwrap();
         std::fs::write(dir.path().join("csim/kernel"), b"#!/bin/sh\n# changed\n").unwrap();
-        let err = Instance::read(&path)
+        let err = Descriptor::read(&path)
             .unwrap()
             .locate_executable()
             .unwrap_err();
         assert!(err.to_string().contains("rebuilt after"), "{err}");
         std::fs::remove_file(dir.path().join("csim/kernel")).unwrap();
-        let err = Instance::read(&path)
+        let err = Descriptor::read(&path)
             .unwrap()
             .locate_executable()
             .unwrap_err();
@@ -467,7 +524,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let old = text.replacen("{", "{\n  \"origin\": \"/somewhere/else\",", 1);
         std::fs::write(&path, old).unwrap();
-        let instance = Instance::read(&path).unwrap();
+        let instance = Descriptor::read(&path).unwrap();
         assert_eq!(instance.spec, spec());
         assert!(
             instance
@@ -483,7 +540,7 @@ mod tests {
         let exe = dir.path().join("csim/kernel");
         let path = spec().write(dir.path()).unwrap();
         std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let err = Instance::read(&path)
+        let err = Descriptor::read(&path)
             .unwrap()
             .locate_executable()
             .unwrap_err()
@@ -506,7 +563,7 @@ mod tests {
         std::fs::write(&exe, &elf).unwrap();
         std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
         let path = spec().write(dir.path()).unwrap();
-        let err = Instance::read(&path)
+        let err = Descriptor::read(&path)
             .unwrap()
             .locate_executable()
             .unwrap_err()
@@ -526,7 +583,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bit = dir.path().join("design.bit.bin");
         std::fs::write(&bit, b"\xff\xff\xff\xff\xaa\x99\x55\x66").unwrap();
-        let err = Instance::read(&bit).unwrap_err().to_string();
+        let err = Descriptor::read(&bit).unwrap_err().to_string();
         assert!(
             err.contains("not real bitstreams") && err.contains("ff ff ff ff"),
             "{err}"
@@ -537,7 +594,7 @@ mod tests {
             "{MAGIC}\n{{\"plan_hash\":\"0x1\",\"executable\":\"k\",\"executable_sha256\":\"{}\",\"modelled_cycles\":1,\"clock_mhz\":200}}",
             "0".repeat(64)
         );
-        assert!(Instance::parse(&good, here).is_ok());
+        assert!(Descriptor::parse(&good, here).is_ok());
         for (from, to, expect) in [
             ("\"0x1\"", "\"12\"", "plan_hash"),
             ("\"k\"", "\"/abs/k\"", "relative"),
@@ -561,7 +618,7 @@ mod tests {
             (MAGIC, "FIBHA-VBOARD-INSTANCE v2", "first line"),
         ] {
             let bad = good.replace(from, to);
-            let err = Instance::parse(&bad, here).unwrap_err().to_string();
+            let err = Descriptor::parse(&bad, here).unwrap_err().to_string();
             assert!(err.contains(expect), "{to}: {err}");
         }
     }
@@ -620,7 +677,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(fibha_model::fuzz::cases()))]
+            #![proptest_config(ProptestConfig::with_cases(crate::fuzz::cases()))]
 
             /// Setting or removing one field of a descriptor gives a descriptor that reads
             /// back the same after being written again, or a refusal naming the file and the
@@ -637,7 +694,7 @@ mod tests {
                     fields.insert(field.into(), value);
                 }
                 let here = Path::new("dir/fibha.bit.bin");
-                match Instance::parse(&descriptor(&fields), here) {
+                match Descriptor::parse(&descriptor(&fields), here) {
                     Ok(read) => {
                         let stored = Stored {
                             plan_hash: format!("{:#x}", read.spec.plan_hash),
@@ -650,7 +707,7 @@ mod tests {
                             origin: None,
                         };
                         let text = format!("{MAGIC}\n{}", serde_json::to_string(&stored).unwrap());
-                        prop_assert_eq!(Instance::parse(&text, here).unwrap(), read);
+                        prop_assert_eq!(Descriptor::parse(&text, here).unwrap(), read);
                     }
                     Err(e) => {
                         let text = e.to_string();
@@ -671,7 +728,7 @@ mod tests {
                     bytes[at] = v;
                 }
                 let text = String::from_utf8_lossy(&bytes);
-                if let Err(e) = Instance::parse(&text, Path::new("f")) {
+                if let Err(e) = Descriptor::parse(&text, Path::new("f")) {
                     prop_assert!(e.to_string().starts_with("virtual-board instance f: "), "{}", e);
                 }
             }
