@@ -15,7 +15,9 @@
 //!
 //! Every entry point takes a [`Root`]: `/` on a board, another directory for the virtual
 //! board and for tests, which lay out the same files there. This crate is the only one in
-//! the workspace with `unsafe`, confined to the two modules that map memory (`mmio`, `dma`).
+//! the workspace with hand-written `unsafe`, confined to the two modules that map memory
+//! (`mmio`, `dma`); the flatbuffer bindings planus generates into `fibha-model` have
+//! `unsafe` on their read path.
 
 pub mod dma;
 pub mod error;

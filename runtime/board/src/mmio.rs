@@ -19,9 +19,6 @@ use memmap2::{MmapOptions, MmapRaw};
 
 use crate::error::{BoardError, Result};
 
-/// How often [`RegisterBlock::read64`] re-reads a changing register pair before it gives up.
-const READ64_ATTEMPTS: usize = 4;
-
 /// One mapped register region, accessed by byte offset.
 ///
 /// It is `Send` but not `Sync`: two threads storing to the same registers concurrently
@@ -110,35 +107,6 @@ impl RegisterBlock {
         Ok(())
     }
 
-    /// Reads a 64-bit value held as two 32-bit registers (`lo`, `hi`), as Vitis HLS lays
-    /// out 64-bit arguments. If the high word changes while the low word is read (a running
-    /// counter), the pair is read again, so the result never mixes two values.
-    pub fn read64(&self, lo: usize, hi: usize) -> Result<u64> {
-        let mut high = self.read32(hi)?;
-        for _ in 0..READ64_ATTEMPTS {
-            let low = self.read32(lo)?;
-            let high_again = self.read32(hi)?;
-            if high_again == high {
-                return Ok(u64::from(high) << 32 | u64::from(low));
-            }
-            high = high_again;
-        }
-        Err(BoardError::Layout {
-            path: self.label.clone().into(),
-            problem: format!(
-                "register pair {lo:#x}/{hi:#x} kept changing over {READ64_ATTEMPTS} reads"
-            ),
-        })
-    }
-
-    /// Writes a 64-bit value as two 32-bit registers, low word first (the order the HLS
-    /// adapter expects; the kernel is idle while arguments are written).
-    pub fn write64(&self, lo: usize, hi: usize, value: u64) -> Result<()> {
-        let [low, high] = [value as u32, (value >> 32) as u32];
-        self.write32(lo, low)?;
-        self.write32(hi, high)
-    }
-
     fn register(&self, offset: usize) -> Result<*mut u32> {
         const WIDTH: usize = 4;
         let in_range = offset.is_multiple_of(WIDTH)
@@ -156,6 +124,20 @@ impl RegisterBlock {
             .as_mut_ptr()
             .wrapping_add(self.start + offset)
             .cast())
+    }
+}
+
+/// The mapped block as the driver's register access (the typed handles of
+/// `fibha_model::device::reg` read and write through it).
+impl fibha_model::register::RegisterAccess for RegisterBlock {
+    type Error = BoardError;
+
+    fn read32(&self, offset: u32) -> Result<u32> {
+        RegisterBlock::read32(self, offset as usize)
+    }
+
+    fn write32(&self, offset: u32, value: u32) -> Result<()> {
+        RegisterBlock::write32(self, offset as usize, value)
     }
 }
 
@@ -229,15 +211,18 @@ mod tests {
         (tmp, block)
     }
 
+    use fibha_model::register::{ReadWrite, Reg64};
+
     #[test]
     fn registers_round_trip_through_the_file() {
         let page = page_size();
         let (tmp, block) = block_over(&vec![0u8; 2 * page], page as u64, 0, 64);
         let block = block.unwrap();
         block.write32(0x10, 0xdead_beef).unwrap();
-        block.write64(0x18, 0x1c, 0x0123_4567_89ab_cdef).unwrap();
+        let pair = Reg64::<ReadWrite>::new(0x18, 0x1c);
+        pair.write(&block, 0x0123_4567_89ab_cdef).unwrap();
         assert_eq!(block.read32(0x10).unwrap(), 0xdead_beef);
-        assert_eq!(block.read64(0x18, 0x1c).unwrap(), 0x0123_4567_89ab_cdef);
+        assert_eq!(pair.read(&block).unwrap(), Some(0x0123_4567_89ab_cdef));
         // The second page of the file is map 1: the bytes landed there, native-endian.
         let bytes = std::fs::read(tmp.path()).unwrap();
         let at = |o: usize| u32::from_ne_bytes(bytes[page + o..page + o + 4].try_into().unwrap());

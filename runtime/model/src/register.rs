@@ -163,7 +163,7 @@ impl MemoryRegisters {
     fn index(&self, offset: u32) -> Result<usize, OutOfRange> {
         let len = self.words.borrow().len();
         let index = offset as usize / 4;
-        if offset % 4 == 0 && index < len {
+        if offset.is_multiple_of(4) && index < len {
             Ok(index)
         } else {
             Err(OutOfRange {
@@ -230,7 +230,7 @@ mod tests {
             fn read32(&self, offset: u32) -> Result<u32, ()> {
                 let mut n = self.0.borrow_mut();
                 *n += 1;
-                Ok(if offset % 8 == 0 { 0 } else { *n })
+                Ok(if offset.is_multiple_of(8) { 0 } else { *n })
             }
             fn write32(&self, _: u32, _: u32) -> Result<(), ()> {
                 Ok(())

@@ -19,11 +19,10 @@
 //! baseline, whose maps do not fit on chip) is refused with the reason, and that the
 //! per-tensor uint8 MobileNetV2 is refused with the reason.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use fibha_compiler::board::{Board, Budget, Overrides};
 use fibha_compiler::build::{self, BuildOptions, Manifest};
@@ -33,6 +32,8 @@ use fibha_compiler::report::{self, PlanDoc, Search};
 use fibha_kernels::{CpuEngine, EngineOptions};
 use fibha_model::bundle::Bundle;
 use fibha_model::device::{self, StatusCode};
+use fibha_vboard::kernel::{Done, Event, KernelProcess};
+use fibha_vboard::layout::PlacedBuffer;
 
 const MODEL: &str = "tf2_mobilenet_v2_1.0_224_ptq";
 
@@ -74,73 +75,24 @@ fn assert_same(what: &str, got: &[u8], want: &[u8]) {
     println!("ok   {what}: {} bytes equal", got.len());
 }
 
-/// The virtual board's side of the kernel protocol, over plain files.
-struct Kernel {
-    child: std::process::Child,
-    stdin: std::process::ChildStdin,
-    stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl Kernel {
-    fn start(exe: &Path, stderr: &Path) -> Kernel {
-        let mut child = Command::new(exe)
-            .arg("--trace")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(stderr).unwrap())
-            .spawn()
-            .expect("the kernel starts");
-        let stdin = child.stdin.take().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut hello = String::new();
-        stdout.read_line(&mut hello).unwrap();
-        assert_eq!(hello.trim_end(), "hello fibha-kernel 1");
-        Kernel {
-            child,
-            stdin,
-            stdout,
+/// One run of `kernel` with these register values (a 64-bit one as its two words), as the
+/// virtual board sends it; the kernel's answer.
+fn run(kernel: &mut KernelProcess, values: &[(u32, u64)]) -> Done {
+    let mut words = Vec::new();
+    for &(offset, value) in values {
+        words.push((offset, value as u32));
+        let reg = device::REGISTERS
+            .iter()
+            .find(|r| r.offset == offset)
+            .unwrap();
+        if reg.width == 64 {
+            words.push((offset + 4, (value >> 32) as u32));
         }
     }
-
-    fn send(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    /// One run with these register words; returns (status, cycles, id).
-    fn run(&mut self, words: &[(u32, u64)]) -> (u32, u64, u64) {
-        let mut line = String::from("run");
-        for &(offset, value) in words {
-            line += &format!(" {offset:#x}={:#x}", value as u32);
-            let reg = device::REGISTERS
-                .iter()
-                .find(|r| r.offset == offset)
-                .unwrap();
-            if reg.width == 64 {
-                line += &format!(" {:#x}={:#x}", offset + 4, (value >> 32) as u32);
-            }
-        }
-        self.send(&line);
-        let mut done = String::new();
-        self.stdout.read_line(&mut done).unwrap();
-        let field = |name: &str| {
-            done.split_whitespace()
-                .find_map(|f| f.strip_prefix(name))
-                .unwrap_or_else(|| panic!("no {name} in {done:?}"))
-                .to_string()
-        };
-        let hex = |s: String| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
-        (
-            hex(field("status=")) as u32,
-            field("cycles=").parse().unwrap(),
-            hex(field("id=")),
-        )
-    }
-
-    fn finish(mut self) {
-        self.send("quit");
-        drop(self.stdin);
-        assert!(self.child.wait().unwrap().success());
+    kernel.run(&words).unwrap();
+    match kernel.next_event(Duration::from_secs(600)) {
+        Some(Event::Done(done)) => done,
+        other => panic!("the kernel answered {other:?}"),
     }
 }
 
@@ -276,13 +228,27 @@ fn run_and_compare(out: &Path, what: &str) -> (Vec<u8>, Vec<u8>, (usize, usize))
             bundle.bytes().to_vec(),
         ),
     ];
-    let stderr = out.join("kernel.stderr");
-    let mut kernel = Kernel::start(&out.join("vboard/fibha_kernel"), &stderr);
-    for (name, phys, size, bytes) in &buffers {
-        let path = files.join(name);
-        std::fs::write(&path, bytes).unwrap();
-        kernel.send(&format!("buf {name} {phys:#x} {size} {}", path.display()));
-    }
+    let placed: Vec<PlacedBuffer> = buffers
+        .iter()
+        .map(|(name, phys, size, bytes)| {
+            let path = files.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            PlacedBuffer {
+                name: name.to_string(),
+                size: *size,
+                phys_addr: *phys,
+                dev_path: path,
+                sysfs_dir: files.clone(),
+            }
+        })
+        .collect();
+    let mut kernel = KernelProcess::start(
+        &out.join("vboard/fibha_kernel"),
+        &[],
+        &placed,
+        Duration::from_secs(30),
+    )
+    .expect("the kernel starts and says hello");
     let regs = |mode: u32| {
         vec![
             (device::INPUT_ADDR, buffers[0].1),
@@ -298,10 +264,11 @@ fn run_and_compare(out: &Path, what: &str) -> (Vec<u8>, Vec<u8>, (usize, usize))
             (device::MODE, u64::from(mode)),
         ]
     };
-    let (status, _, id) = kernel.run(&regs(device::mode::IDENTIFY.mask()));
-    assert_eq!((status, id), (0, hash), "identify");
-    let (status, verify_cycles, _) = kernel.run(&regs(device::mode::VERIFY.mask()));
-    assert_eq!(status, 0, "verify mode refused a good bundle");
+    let identify = run(&mut kernel, &regs(device::mode::IDENTIFY.mask()));
+    assert_eq!((identify.status, identify.id), (0, Some(hash)), "identify");
+    let verify = run(&mut kernel, &regs(device::mode::VERIFY.mask()));
+    assert_eq!(verify.status, 0, "verify mode refused a good bundle");
+    let verify_cycles = verify.cycles;
     // One word per cycle, the beats as one burst after the header's: at least the words, at
     // most the words plus the header's latency and one per 16 outstanding bursts.
     let words = bundle.bytes().len() as u64 / 4;
@@ -311,11 +278,13 @@ fn run_and_compare(out: &Path, what: &str) -> (Vec<u8>, Vec<u8>, (usize, usize))
         "verify mode took {verify_cycles} cycles for {words} words"
     );
     let started = Instant::now();
-    let (status, first_cycles, id) = kernel.run(&regs(0));
+    let first = run(&mut kernel, &regs(0));
+    let (status, first_cycles) = (first.status, first.cycles);
     let csim_s = started.elapsed().as_secs_f64();
     // Again: the SESL weights are on chip now (the latency of a deployed accelerator).
-    let (again, cycles, _) = kernel.run(&regs(0));
-    assert_eq!(again, 0, "{what}: the second run failed");
+    let again = run(&mut kernel, &regs(0));
+    assert_eq!(again.status, 0, "{what}: the second run failed");
+    let cycles = again.cycles;
     let code = StatusCode::from_u32(device::status::CODE.get(status));
     assert_eq!(
         status,
@@ -323,8 +292,8 @@ fn run_and_compare(out: &Path, what: &str) -> (Vec<u8>, Vec<u8>, (usize, usize))
         "{what}: the kernel reported {code:?} at layer {}",
         device::status::LAYER.get(status)
     );
-    assert_eq!(id, hash);
-    kernel.finish();
+    assert_eq!(first.id, Some(hash));
+    kernel.stop();
     let got = std::fs::read(files.join("fibha_out0")).unwrap();
     let sesl_engines = plan.hardware.sesl.len();
     println!(

@@ -16,14 +16,12 @@
 //!   ZynqMP, whose HLS cores have no soft reset: a full reconfiguration resets the fabric.
 //! - every 20 ms: configfs overlays ([`crate::overlay`]).
 //! - the `.irqctl` FIFO (mask/unmask), delivering a held interrupt ([`crate::irq`]).
-//! - the accelerator: with a design loaded, a set `ap_start` while idle is accepted: the
-//!   board clears `ap_start`, `ap_done`, `ap_idle`, `ap_ready`, `isr` and the outputs'
-//!   `ap_vld` words (the clear-on-read and toggle-on-write effects a file cannot have, see
-//!   [`crate::regfile`]), reads every argument word and sends the kernel a `run` line.
-//!   On `done` it writes `id`, `status`, `cycles` and their `ap_vld` words, sets
-//!   `ap_done | ap_idle | ap_ready` (keeping an `ap_start` written meanwhile; `auto_restart`
-//!   starts again), sets the `isr` bits enabled in `ier`, and raises the interrupt if `gie`
-//!   is set. Without a design the registers are inert (on hardware an access would hang
+//! - the accelerator: with a design loaded, a set `ap_start` while idle is accepted and, on
+//!   the kernel's `done`, the run completed, both as [`fibha_model::handshake::ApCtrlHs`]
+//!   does it (the clear-on-read and toggle-on-write effects a file cannot have are done by
+//!   the board, see [`crate::regfile`]); the argument words go to the kernel as a `run`
+//!   line, the interrupt is raised when `gie` allows. Without a design the registers are
+//!   inert (on hardware an access would hang
 //!   the bus; here writes are simply not acted on).
 //!
 //! Polling: every 50 us (`--poll-us`) while the accelerator was used in the last 500 ms,
@@ -47,8 +45,10 @@ use crate::layout::{Layout, REGISTER_MAP_SIZE};
 use crate::overlay::OverlayWatcher;
 use crate::power::Activity;
 use crate::regfile::RegisterFile;
-use crate::regs::{self, ctrl};
+use crate::regs;
 use fibha_model::descriptor::Descriptor as Instance;
+use fibha_model::handshake::{ApCtrlHs, Completion};
+use fibha_model::register::RegisterAccess;
 
 /// How often the device thread looks at each of its inputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,9 +273,7 @@ impl Device {
         .map_err(LoadFailure::write_error)?;
         attr::publish(&self.layout.kernel_pid_file(), &kernel.pid().to_string())
             .map_err(LoadFailure::write_error)?;
-        self.regs
-            .write32(regs::CTRL, ctrl::AP_IDLE.put(0, 1))
-            .map_err(LoadFailure::write_error)?;
+        ApCtrlHs::reset(&self.regs).map_err(LoadFailure::write_error)?;
         self.design = Some(Design {
             instance,
             kernel,
@@ -312,23 +310,12 @@ impl Device {
         if self.run.is_some() {
             return Ok(false); // busy (hung): a start waits, as ap_start does on hardware
         }
-        let control = self.regs.read32(regs::CTRL)?;
-        if ctrl::AP_START.get(control) == 0 {
-            return Ok(false);
-        }
         let now = Instant::now();
         self.last_use = Some(now);
-        self.regs
-            .write32(regs::CTRL, control & ctrl::AUTO_RESTART.mask())?;
-        self.regs.write32(regs::ISR, 0)?;
-        for (_, vld) in regs::OUTPUTS {
-            self.regs.write32(vld, 0)?;
-        }
+        let Some(words) = ApCtrlHs::accept_start(&self.regs)? else {
+            return Ok(false);
+        };
         self.irq.lower();
-        let words = regs::argument_words()
-            .into_iter()
-            .map(|offset| Ok((offset, self.regs.read32(offset)?)))
-            .collect::<Result<Vec<_>>>()?;
         let modelled = Duration::from_secs_f64(design.instance.spec.modelled_seconds());
         let span = self.activity.begin(now, modelled);
         let mut hung = design.broken;
@@ -399,39 +386,12 @@ impl Device {
             );
             id = !id;
         }
-        self.regs.write64(regs::ID, id)?;
-        self.regs.write32(regs::STATUS, done.status)?;
-        self.regs.write64(regs::CYCLES, done.cycles)?;
-        for (_, vld) in regs::OUTPUTS {
-            self.regs.write32(vld, 1)?;
-        }
-        let control = self.regs.read32(regs::CTRL)?;
-        let mut next = control & (ctrl::AP_START.mask() | ctrl::AUTO_RESTART.mask());
-        if ctrl::AUTO_RESTART.get(control) == 1 {
-            next = ctrl::AP_START.put(next, 1);
-        }
-        for field in [ctrl::AP_DONE, ctrl::AP_IDLE, ctrl::AP_READY] {
-            next = field.put(next, 1);
-        }
-        self.regs.write32(regs::CTRL, next)?;
-        self.interrupt()
-    }
-
-    /// Sets the enabled `isr` bits and raises the line if `gie` allows.
-    fn interrupt(&mut self) -> Result<()> {
-        let enabled = self.regs.read32(regs::IER)?;
-        let mut status = 0;
-        if regs::ier::DONE.get(enabled) == 1 {
-            status = regs::isr::DONE.put(status, 1);
-        }
-        if regs::ier::READY.get(enabled) == 1 {
-            status = regs::isr::READY.put(status, 1);
-        }
-        if status == 0 {
-            return Ok(());
-        }
-        self.regs.write32(regs::ISR, status)?;
-        if regs::gie::ENABLE.get(self.regs.read32(regs::GIE)?) == 0 {
+        let completion = Completion {
+            id,
+            status: done.status,
+            cycles: done.cycles,
+        };
+        if !ApCtrlHs::complete(&self.regs, completion)? {
             return Ok(());
         }
         if self.faults.is_active(Fault::LostIrq) {

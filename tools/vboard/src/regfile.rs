@@ -24,6 +24,8 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use fibha_model::register::RegisterAccess;
+
 use crate::error::{Error, Result};
 
 /// The register file, opened by the board.
@@ -50,7 +52,7 @@ impl RegisterFile {
     }
 
     /// Reads the 32-bit word at byte `offset`.
-    pub fn read32(&self, offset: u32) -> Result<u32> {
+    fn read_word(&self, offset: u32) -> Result<u32> {
         let mut word = [0u8; 4];
         self.file
             .read_exact_at(&mut word, self.checked(offset)?)
@@ -59,7 +61,7 @@ impl RegisterFile {
     }
 
     /// Writes the 32-bit word at byte `offset`.
-    pub fn write32(&self, offset: u32, value: u32) -> Result<()> {
+    fn write_word(&self, offset: u32, value: u32) -> Result<()> {
         self.file
             .write_all_at(&value.to_ne_bytes(), self.checked(offset)?)
             .map_err(Error::io("write register in", &self.path))
@@ -102,6 +104,18 @@ impl RegisterFile {
                 ),
             ),
         })
+    }
+}
+
+impl RegisterAccess for RegisterFile {
+    type Error = Error;
+
+    fn read32(&self, offset: u32) -> Result<u32> {
+        self.read_word(offset)
+    }
+
+    fn write32(&self, offset: u32, value: u32) -> Result<()> {
+        self.write_word(offset, value)
     }
 }
 

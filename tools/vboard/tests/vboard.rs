@@ -13,6 +13,7 @@ use fibha_board::fpga::{KernelIdentity, Overlay, check_kernel_identity};
 use fibha_board::power::RailReader;
 use fibha_board::uio::{Irq, Uio, UioSelector};
 use fibha_board::{BoardError, RegisterBlock, poll_until, zcu102};
+use fibha_model::register::{ReadOnly, Reg64};
 use fibha_vboard::power::MODEL;
 use fibha_vboard::regs;
 use harness::{Board, PLAN_HASH, dtbo, instance, instance_with_buffers, process_exists, wait_for};
@@ -47,10 +48,8 @@ impl Accel {
         self.regs.read32(offset as usize).unwrap()
     }
 
-    fn read64(&self, offset: u32) -> u64 {
-        self.regs
-            .read64(offset as usize, offset as usize + 4)
-            .unwrap()
+    fn read64(&self, pair: Reg64<ReadOnly>) -> u64 {
+        pair.read(&self.regs).unwrap().expect("a settled pair")
     }
 
     /// Writes `data` to the input buffer and starts an inverting run over it.
@@ -69,18 +68,8 @@ impl Accel {
 
     fn start_at(&mut self, input: u64, output: u64, bytes: u32, mode: u32) {
         let r = &self.regs;
-        r.write64(
-            regs::INPUT_ADDR as usize,
-            regs::INPUT_ADDR_HI as usize,
-            input,
-        )
-        .unwrap();
-        r.write64(
-            regs::OUTPUT_ADDR as usize,
-            regs::OUTPUT_ADDR_HI as usize,
-            output,
-        )
-        .unwrap();
+        regs::reg::INPUT_ADDR.write(r, input).unwrap();
+        regs::reg::OUTPUT_ADDR.write(r, output).unwrap();
         self.write(regs::INPUT_BYTES, bytes);
         self.write(regs::OUTPUT_BYTES, self.output.len() as u32);
         self.write(regs::MODE, mode);
@@ -112,7 +101,7 @@ impl Accel {
 
     fn identity(&self) -> KernelIdentity {
         KernelIdentity {
-            plan_hash: self.read64(regs::ID),
+            plan_hash: self.read64(regs::reg::ID),
             version: regs::INTERFACE_VERSION,
         }
     }
@@ -171,8 +160,8 @@ fn a_run_inverts_the_input_and_raises_the_interrupt() {
         assert_eq!(regs::ctrl::AP_IDLE.get(control), 1);
         assert_eq!(regs::isr::DONE.get(accel.read(regs::ISR)), 1);
         assert_eq!(accel.read(regs::STATUS), 0);
-        assert_eq!(accel.read64(regs::CYCLES), len as u64);
-        for (_, vld) in regs::OUTPUTS {
+        assert_eq!(accel.read64(regs::reg::CYCLES), len as u64);
+        for (_, vld) in fibha_model::handshake::OUTPUTS {
             assert_eq!(accel.read(vld), 1);
         }
         assert_eq!(accel.output(len), inverted(&data));

@@ -1,6 +1,12 @@
-//! The accelerator driver: the FiBHA kernel behind UIO and u-dma-buf, typed over the
-//! register map generated from `hls/regmap.toml` ([`fibha_model::device`]); no offset is
-//! typed here.
+//! The accelerator driver: the FiBHA kernel behind UIO and u-dma-buf, through the typed
+//! register handles generated from `hls/regmap.toml` ([`fibha_model::device::reg`]); no
+//! offset is typed here.
+//!
+//! The driver is generic over a [`Platform`] (registers, interrupt, DMA buffers, fabric
+//! reset): [`BoardPlatform`] on a board or the virtual board, an in-memory one with the
+//! shared ap_ctrl_hs model ([`fibha_model::handshake`]) in the unit tests of its recovery
+//! paths. Its parts: `platform` (what it needs from a board and the board's side), `bring_up`
+//! (identify, bundle, verify), this module (the run path), `recovery` (hang, reset, retry).
 //!
 //! Bring-up ([`Accelerator::open`]): take the exclusive lock on the UIO device
 //! ([`crate::lock`]; after the overlay when the device only appears with it), load the
@@ -28,18 +34,19 @@
 //! fabric (a board that is gone excepted), and dropping the driver waits out or resets a
 //! run in flight and leaves interrupts disabled.
 
-use std::path::PathBuf;
+mod bring_up;
+#[cfg(test)]
+mod fake;
+mod platform;
+mod recovery;
+
 use std::time::{Duration, Instant};
 
-use fibha_board::fpga::LoadOptions;
-use fibha_board::{
-    BoardError, DmaBuffer, FpgaManager, Irq, KernelIdentity, Overlay, RegisterBlock, Root,
-    SyncDirection, Uio, UioSelector, check_kernel_identity, poll_until,
-};
-use fibha_model::device::{self, StatusCode, ctrl, mode, status};
+use fibha_board::{BoardError, SyncDirection, poll_until};
+use fibha_model::device::{StatusCode, ctrl, isr, reg, status};
 
-use crate::instance::Instance;
-use crate::lock::{AccelLock, LockError, LockWait};
+use crate::lock::{LockError, LockWait};
+pub use platform::{BoardPlatform, DeviceMemory, Interrupt, Platform};
 
 /// The Linux device names (UIO, overlay, u-dma-buf buffers), generated from
 /// `hls/regmap.toml` beside the registers.
@@ -254,7 +261,7 @@ pub struct RunInfo {
 
 /// Sizes the kernel is programmed with.
 #[derive(Clone, Copy, Debug)]
-struct Sizes {
+pub struct Sizes {
     /// One image's input.
     input: usize,
     /// One image's output.
@@ -265,34 +272,16 @@ struct Sizes {
 
 /// The DMA buffers of one session.
 #[derive(Debug)]
-struct Buffers {
-    inputs: [DmaBuffer; SLOTS],
-    outputs: [DmaBuffer; SLOTS],
-    weights: DmaBuffer,
+pub struct Buffers<M> {
+    inputs: [M; SLOTS],
+    outputs: [M; SLOTS],
+    weights: M,
 }
 
-impl Buffers {
-    fn open(root: &Root, sizes: &Sizes) -> Result<Buffers, AccelError> {
-        let open = |name: &str, required: usize| {
-            DmaBuffer::open(root, name, required as u64)
-                .map_err(board(format!("opening DMA buffer {name}")))
-        };
-        Ok(Buffers {
-            inputs: [
-                open(INPUT_BUFFERS[0], sizes.input)?,
-                open(INPUT_BUFFERS[1], sizes.input)?,
-            ],
-            outputs: [
-                open(OUTPUT_BUFFERS[0], sizes.output)?,
-                open(OUTPUT_BUFFERS[1], sizes.output)?,
-            ],
-            weights: open(WEIGHTS_BUFFER, sizes.bundle)?,
-        })
-    }
-
+impl<M: DeviceMemory> Buffers<M> {
     /// Images every slot's buffers hold.
     fn stream_capacity(&self, sizes: &Sizes) -> u32 {
-        let fits = |bufs: &[DmaBuffer; SLOTS], one: usize| {
+        let fits = |bufs: &[M; SLOTS], one: usize| {
             bufs.iter().map(|b| b.len() / one.max(1)).min().unwrap_or(0)
         };
         let n = fits(&self.inputs, sizes.input).min(fits(&self.outputs, sizes.output));
@@ -300,16 +289,11 @@ impl Buffers {
     }
 }
 
-/// An open accelerator.
-pub struct Accelerator {
-    root: Root,
-    fpga: FpgaManager,
-    bitstream: PathBuf,
-    load: LoadOptions,
-    overlay: Option<Overlay>,
-    regs: RegisterBlock,
-    irq: Option<Irq>,
-    buffers: Buffers,
+/// An open accelerator on a [`Platform`] (a board, by default).
+pub struct Accelerator<P: Platform = BoardPlatform> {
+    regs: P::Regs,
+    irq: Option<P::Irq>,
+    buffers: Buffers<P::Memory>,
     bundle: Vec<u8>,
     sizes: Sizes,
     plan_hash: u64,
@@ -317,9 +301,9 @@ pub struct Accelerator {
     in_flight: Option<InFlight>,
     inferences: u64,
     stats: DriverStats,
-    // Last: released only after the registers, the interrupt and the buffers are closed
-    // and `Drop` has left the kernel stopped.
-    _lock: AccelLock,
+    // Last: the overlay is removed and the lock released only after the registers, the
+    // interrupt and the buffers are closed and `Drop` has left the kernel stopped.
+    platform: P,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -331,217 +315,18 @@ struct InFlight {
     images: u32,
 }
 
-impl std::fmt::Debug for Accelerator {
+impl<P: Platform> std::fmt::Debug for Accelerator<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Accelerator")
-            .field("root", &self.root)
-            .field("bitstream", &self.bitstream)
+            .field("bitstream", &self.platform.bitstream())
             .field("plan_hash", &format_args!("{:016x}", self.plan_hash))
             .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
 }
 
-impl Accelerator {
-    /// Brings the accelerator of `instance` up on the board under `root`.
-    pub fn open(
-        root: &Root,
-        instance: &Instance,
-        mut options: DriverOptions,
-    ) -> Result<Accelerator, AccelError> {
-        let _span = tracing::info_span!("accelerator_open").entered();
-        let sizes = Sizes {
-            input: instance.input_bytes(),
-            output: instance.output_bytes(),
-            bundle: instance.bundle.bytes().len(),
-            layer_count: instance.bundle.view().header().layer_count.get(),
-        };
-        // Before the bitstream: a second process must not reload the fabric under a run.
-        let early_lock = match find_device(root) {
-            Ok(device) => Some(AccelLock::acquire(
-                &device,
-                options.lock,
-                crate::stop::flag(),
-            )?),
-            Err(_) => None,
-        };
-        let fpga = FpgaManager::find(root).map_err(board("finding the FPGA manager"))?;
-        let load = LoadOptions {
-            timeout: options.load_timeout,
-            ..LoadOptions::default()
-        };
-        let bitstream = instance.bitstream();
-        load_bitstream(root, &fpga, &bitstream, &load, &mut options)?;
-        let overlay = match instance.overlay() {
-            Some(dtbo) => Some(apply_overlay(root, &dtbo)?),
-            None => None,
-        };
-        let lock = match early_lock {
-            Some(lock) => lock,
-            None => {
-                let device =
-                    find_device(root).map_err(board("opening the accelerator's UIO device"))?;
-                AccelLock::acquire(&device, options.lock, crate::stop::flag())?
-            }
-        };
-        let wait = options.wait;
-        let (regs, irq, no_interrupt) = open_registers(root, wait)?;
-        let buffers = Buffers::open(root, &sizes)?;
-        let mut accel = Accelerator {
-            root: root.clone(),
-            fpga,
-            bitstream,
-            load,
-            overlay,
-            regs,
-            irq,
-            buffers,
-            bundle: instance.bundle.bytes().to_vec(),
-            sizes,
-            plan_hash: instance.plan_hash,
-            options,
-            in_flight: None,
-            inferences: 0,
-            stats: DriverStats {
-                wait,
-                no_interrupt,
-                ..DriverStats::default()
-            },
-            _lock: lock,
-        };
-        accel.bring_up_or_reset()?;
-        Ok(accel)
-    }
-
-    /// [`Accelerator::bring_up`], and once more after a reset if the kernel hung in it.
-    fn bring_up_or_reset(&mut self) -> Result<(), AccelError> {
-        match self.bring_up() {
-            Err(AccelError::Timeout { .. }) => {
-                tracing::warn!(
-                    "the accelerator hung while being brought up; resetting it and trying again"
-                );
-                self.stats.resets += 1;
-                self.reload()?;
-                let second = self.bring_up();
-                if let Err(AccelError::Timeout { .. }) = second {
-                    // Leave the kernel in reset, not running.
-                    let _ = self.reload();
-                }
-                second.map_err(AccelError::after_retry)
-            }
-            other => other,
-        }
-    }
-
-    /// Identify, load the bundle, verify it: what follows every bitstream load.
-    fn bring_up(&mut self) -> Result<(), AccelError> {
-        self.quiesce()?;
-        self.identify()?;
-        let weights = &mut self.buffers.weights;
-        weights
-            .bytes_mut(0..self.bundle.len())
-            .map_err(board("copying the bundle"))?
-            .copy_from_slice(&self.bundle);
-        weights
-            .sync_for_device(0..self.bundle.len(), SyncDirection::ToDevice)
-            .map_err(board("syncing the bundle for the device"))?;
-        self.short_run(mode::VERIFY.put(0, 1), "the bundle verification run")?;
-        Ok(())
-    }
-
-    /// Interrupts off, stale interrupt status cleared: a known state before any start.
-    fn quiesce(&mut self) -> Result<(), AccelError> {
-        let r = &self.regs;
-        let ctx = || board("quiescing the accelerator's interrupts");
-        r.write32(reg(device::GIE), 0).map_err(ctx())?;
-        r.write32(reg(device::IER), 0).map_err(ctx())?;
-        r.write32(
-            reg(device::ISR),
-            device::isr::DONE.mask() | device::isr::READY.mask(),
-        )
-        .map_err(ctx())?;
-        if let Some(irq) = &mut self.irq {
-            irq.discard_pending().map_err(ctx())?;
-        }
-        Ok(())
-    }
-
-    /// Reads the kernel's plan hash (mode.identify touches no memory) and refuses a kernel
-    /// built for another plan.
-    fn identify(&mut self) -> Result<(), AccelError> {
-        self.short_run(mode::IDENTIFY.put(0, 1), "the identify run")?;
-        let found = self
-            .regs
-            .read64(reg(device::ID), reg(device::ID_HI))
-            .map_err(board("reading the accelerator's id"))?;
-        let identity = |plan_hash| KernelIdentity {
-            plan_hash,
-            // The plan hash covers the interface version (the compiler hashes it with the
-            // hardware), so an equal hash means an equal interface.
-            version: device::INTERFACE_VERSION,
-        };
-        check_kernel_identity(identity(self.plan_hash), identity(found)).map_err(board(format!(
-            "checking the kernel loaded from {}",
-            self.bitstream.display()
-        )))
-    }
-
-    /// A run that touches no feature map (identify, verify), polled, with every argument
-    /// pointing at real buffers so the kernel never sees a wild address.
-    fn short_run(&mut self, mode_word: u32, what: &str) -> Result<(), AccelError> {
-        self.write_arguments(0, mode_word, 1)?;
-        self.regs
-            .write32(reg(device::CTRL), ctrl::AP_START.mask())
-            .map_err(board(format!("starting {what}")))?;
-        let timeout = self.options.timeout.min(SHORT_RUN_TIMEOUT);
-        self.wait_done(timeout, false, &what)?;
-        let raw = self
-            .regs
-            .read32(reg(device::STATUS))
-            .map_err(board("reading the status"))?;
-        if status::ERROR.get(raw) != 0 {
-            return Err(AccelError::Status {
-                raw,
-                what: format!("in {what}"),
-            });
-        }
-        Ok(())
-    }
-
-    fn write_arguments(&self, slot: usize, mode_word: u32, images: u32) -> Result<(), AccelError> {
-        let b = &self.buffers;
-        let r = &self.regs;
-        let ctx = || board("writing the accelerator's arguments");
-        let addr = |buf: &DmaBuffer| buf.device_addr(0).map_err(ctx());
-        // The bundle's address three times: the kernel reads it through three ports.
-        for (lo, hi, buf) in [
-            (device::INPUT_ADDR, device::INPUT_ADDR_HI, &b.inputs[slot]),
-            (
-                device::OUTPUT_ADDR,
-                device::OUTPUT_ADDR_HI,
-                &b.outputs[slot],
-            ),
-            (device::BUNDLE_ADDR, device::BUNDLE_ADDR_HI, &b.weights),
-            (device::PARAMS_A_ADDR, device::PARAMS_A_ADDR_HI, &b.weights),
-            (device::PARAMS_B_ADDR, device::PARAMS_B_ADDR_HI, &b.weights),
-        ] {
-            r.write64(reg(lo), reg(hi), addr(buf)?).map_err(ctx())?;
-        }
-        let s = &self.sizes;
-        let n = images as usize;
-        for (offset, value) in [
-            (device::INPUT_BYTES, (n * s.input) as u32),
-            (device::OUTPUT_BYTES, (n * s.output) as u32),
-            (device::BUNDLE_BYTES, s.bundle as u32),
-            (device::IMAGE_COUNT, images),
-            (device::LAYER_COUNT, s.layer_count),
-            (device::MODE, mode_word),
-        ] {
-            r.write32(reg(offset), value).map_err(ctx())?;
-        }
-        Ok(())
-    }
-
+/// The run path: fill a slot, start it, wait for it, read its output.
+impl<P: Platform> Accelerator<P> {
     /// Images one call can stream through the accelerator (what every slot's buffers
     /// hold): the SESL part works on image n + 1 while the SEML part computes image n.
     pub fn stream_capacity(&self) -> u32 {
@@ -629,23 +414,20 @@ impl Accelerator {
         let interrupts = self.irq.is_some() && self.options.wait == WaitMode::Interrupt;
         let r = &self.regs;
         let ctx = || board("enabling the done interrupt");
-        r.write32(
-            reg(device::IER),
-            device::ier::DONE.mask() * u32::from(interrupts),
-        )
-        .map_err(ctx())?;
-        r.write32(
-            reg(device::GIE),
-            device::gie::ENABLE.mask() * u32::from(interrupts),
-        )
-        .map_err(ctx())?;
+        let enable = u32::from(interrupts);
+        reg::IER
+            .write(r, fibha_model::device::ier::DONE.mask() * enable)
+            .map_err(ctx())?;
+        reg::GIE
+            .write(r, fibha_model::device::gie::ENABLE.mask() * enable)
+            .map_err(ctx())?;
         if let (Some(irq), true) = (&mut self.irq, interrupts) {
             irq.discard_pending().map_err(ctx())?;
             irq.arm().map_err(ctx())?;
         }
         let io = t.elapsed();
-        self.regs
-            .write32(reg(device::CTRL), ctrl::AP_START.mask())
+        reg::CTRL
+            .write(&self.regs, ctrl::AP_START.mask())
             .map_err(board("starting the accelerator"))?;
         self.in_flight = Some(InFlight {
             slot,
@@ -690,18 +472,15 @@ impl Accelerator {
         let r = &self.regs;
         let ctx = || board("reading the accelerator's results");
         // Clear the pending done bit (toggle on write), or the level interrupt stays asserted.
-        r.write32(reg(device::ISR), device::isr::DONE.mask())
-            .map_err(ctx())?;
-        let raw = r.read32(reg(device::STATUS)).map_err(ctx())?;
+        reg::ISR.write(r, isr::DONE.mask()).map_err(ctx())?;
+        let raw = reg::STATUS.read(r).map_err(ctx())?;
         if status::ERROR.get(raw) != 0 {
             return Err(AccelError::Status {
                 raw,
                 what: format!("inference {}", flight.inference),
             });
         }
-        let cycles = r
-            .read64(reg(device::CYCLES), reg(device::CYCLES_HI))
-            .map_err(ctx())?;
+        let cycles = read_pair(r, reg::CYCLES, "cycles").map_err(ctx())?;
         self.buffers.outputs[flight.slot]
             .sync_for_cpu(
                 0..flight.images as usize * self.sizes.output,
@@ -789,7 +568,7 @@ impl Accelerator {
     fn poll_done(&mut self, slice: Duration) -> Result<bool, AccelError> {
         let regs = &self.regs;
         match poll_until(
-            || Ok(ctrl::AP_DONE.get(regs.read32(reg(device::CTRL))?) == 1),
+            || Ok(ctrl::AP_DONE.get(reg::CTRL.read(regs)?) == 1),
             slice,
             POLL_INTERVAL,
             "the accelerator to finish",
@@ -801,81 +580,10 @@ impl Accelerator {
     }
 
     fn done_bit(&self) -> Result<bool, AccelError> {
-        let word = self
-            .regs
-            .read32(reg(device::CTRL))
+        let word = reg::CTRL
+            .read(&self.regs)
             .map_err(board("reading ctrl after a silent interrupt wait"))?;
         Ok(ctrl::AP_DONE.get(word) == 1)
-    }
-
-    /// A timeout: a hang unless the board itself is gone.
-    fn hang(&mut self, timeout: Duration, what: &dyn std::fmt::Display) -> AccelError {
-        self.gone_or(AccelError::Timeout {
-            timeout,
-            what: what.to_string(),
-        })
-    }
-
-    /// `err`, or [`AccelError::Gone`] when the liveness check says the board went away.
-    fn gone_or(&mut self, err: AccelError) -> AccelError {
-        match self.options.liveness.as_mut().map(|l| l.check()) {
-            Some(Err(detail)) => AccelError::Gone {
-                detail: format!("{detail} ({err})"),
-            },
-            _ => err,
-        }
-    }
-
-    /// Resets the fabric after a hang and restores what the retry of `slot` needs.
-    fn reset_for_retry(&mut self, slot: usize, images: u32) -> Result<(), AccelError> {
-        if let Some(Err(detail)) = self.options.liveness.as_mut().map(|l| l.check()) {
-            return Err(AccelError::Gone { detail });
-        }
-        let len = images as usize * self.sizes.input;
-        let input = self.buffers.inputs[slot]
-            .bytes(0..len)
-            .map_err(board("saving the input for the retry"))?
-            .to_vec();
-        self.stats.resets += 1;
-        self.reload()?;
-        self.buffers.inputs[slot]
-            .bytes_mut(0..len)
-            .map_err(board("restoring the input for the retry"))?
-            .copy_from_slice(&input);
-        self.bring_up()
-    }
-
-    /// Loads the bitstream again (the reset of an HLS core) and reopens the buffers, whose
-    /// addresses a load may change.
-    fn reload(&mut self) -> Result<(), AccelError> {
-        let _span = tracing::info_span!("accelerator_reset").entered();
-        self.in_flight = None;
-        load_fabric(
-            &self.root,
-            &self.fpga,
-            &self.bitstream,
-            &self.load,
-            &mut self.options,
-            "resetting the accelerator (reloading {})",
-        )?;
-        self.buffers = Buffers::open(&self.root, &self.sizes)?;
-        Ok(())
-    }
-
-    /// After an error with a run possibly in flight: reset, so nothing is left running.
-    /// A board that is gone has nothing left to reset.
-    fn abandon(&mut self) {
-        if self.in_flight.take().is_none() {
-            return;
-        }
-        if let Some(Err(_)) = self.options.liveness.as_mut().map(|l| l.check()) {
-            return;
-        }
-        if self.reload().is_err() {
-            tracing::warn!(
-                "could not reset the accelerator after an error; it may still be running"
-            );
-        }
     }
 
     /// What the driver recovered from so far.
@@ -889,7 +597,7 @@ impl Accelerator {
     }
 }
 
-impl Drop for Accelerator {
+impl<P: Platform> Drop for Accelerator<P> {
     fn drop(&mut self) {
         let gone = matches!(
             self.options.liveness.as_mut().map(|l| l.check()),
@@ -906,146 +614,22 @@ impl Drop for Accelerator {
             }
             self.in_flight = None;
         }
-        let _ = self.regs.write32(reg(device::GIE), 0);
-        let _ = self.regs.write32(reg(device::IER), 0);
-        if let Some(overlay) = self.overlay.take()
-            && let Err(err) = overlay.remove()
-        {
-            tracing::warn!("removing the device-tree overlay: {err}");
-        }
+        let _ = reg::GIE.write(&self.regs, 0);
+        let _ = reg::IER.write(&self.regs, 0);
     }
 }
 
-/// Register offsets are `u32` in the generated map; the register block indexes by `usize`.
-fn reg(offset: u32) -> usize {
-    offset as usize
-}
-
-fn load_bitstream(
-    root: &Root,
-    fpga: &FpgaManager,
-    bitstream: &std::path::Path,
-    load: &LoadOptions,
-    options: &mut DriverOptions,
-) -> Result<(), AccelError> {
-    let _span = tracing::info_span!("load_bitstream").entered();
-    load_fabric(
-        root,
-        fpga,
-        bitstream,
-        load,
-        options,
-        "loading the bitstream {}",
-    )
-}
-
-/// Loads `bitstream`, checking at every read of fpga_manager's `state` that the board is
-/// still there; `doing` is the error's context, `{}` standing for the bitstream's path.
-fn load_fabric(
-    root: &Root,
-    fpga: &FpgaManager,
-    bitstream: &std::path::Path,
-    load: &LoadOptions,
-    options: &mut DriverOptions,
-    doing: &str,
-) -> Result<(), AccelError> {
-    let mut watch = || match options.liveness.as_mut().map(|l| l.check()) {
-        Some(Err(detail)) => Err(BoardError::Gone { detail }),
-        _ => Ok(()),
-    };
-    match fpga.load_watched(bitstream, load, &mut watch) {
-        Ok(()) => Ok(()),
-        Err(BoardError::Gone { detail }) => Err(AccelError::Gone { detail }),
-        Err(source) => {
-            let err = AccelError::Board {
-                context: doing.replace("{}", &bitstream.display().to_string()),
-                source: with_board_reason(root, source),
-            };
-            Err(match watch() {
-                Err(BoardError::Gone { detail }) => AccelError::Gone {
-                    detail: format!("{detail} ({err})"),
-                },
-                _ => err,
-            })
-        }
-    }
-}
-
-/// A failed load with the reason the board gives: the virtual board writes why into
-/// `/vboard/load_error` (a real fpga_manager says it in the kernel log only).
-fn with_board_reason(root: &Root, err: BoardError) -> BoardError {
-    match err {
-        BoardError::FpgaLoad {
-            device,
-            firmware,
-            state,
-            detail: None,
-        } => {
-            let reason = std::fs::read_to_string(root.join(fibha_board::vboard::LOAD_ERROR_FILE))
-                .ok()
-                .map(|text| text.trim().to_owned())
-                .filter(|text| !text.is_empty());
-            BoardError::FpgaLoad {
-                device,
-                firmware,
-                state,
-                detail: Some(reason.map_or_else(
-                    || "see the kernel log (dmesg) for why".into(),
-                    |r| format!("the virtual board says: {r}"),
-                )),
-            }
-        }
-        other => other,
-    }
-}
-
-/// Applies the overlay, replacing one a previous session left applied.
-fn apply_overlay(root: &Root, dtbo: &std::path::Path) -> Result<Overlay, AccelError> {
-    let stale = root.join(fibha_board::fpga::OVERLAY_DIR).join(OVERLAY_NAME);
-    if stale.is_dir() {
-        // A configfs item is removed with rmdir alone; the virtual board's plain directory
-        // holds its attribute files.
-        for attr in ["path", "status", "dtbo"] {
-            let _ = std::fs::remove_file(stale.join(attr));
-        }
-        std::fs::remove_dir(&stale).map_err(|e| AccelError::Board {
-            context: "removing the overlay a previous session left".into(),
-            source: BoardError::Overlay {
-                name: OVERLAY_NAME.into(),
-                problem: format!("cannot remove {}: {e}", stale.display()),
-            },
-        })?;
-    }
-    Overlay::apply(root, OVERLAY_NAME, dtbo).map_err(board("applying the device-tree overlay"))
-}
-
-/// The device file of the UIO device named [`UIO_NAME`].
-fn find_device(root: &Root) -> Result<PathBuf, BoardError> {
-    fibha_board::uio::find_uio(root, &UioSelector::Name(UIO_NAME.into()))
-        .map(|device| device.dev_path)
-}
-
-/// Maps the registers and opens the interrupt; without one the driver polls.
-fn open_registers(
-    root: &Root,
-    wait: WaitMode,
-) -> Result<(RegisterBlock, Option<Irq>, bool), AccelError> {
-    let uio = Uio::open(root, &UioSelector::Name(UIO_NAME.into()))
-        .map_err(board("opening the accelerator's UIO device"))?;
-    let regs = uio
-        .map(0, device::REGISTER_SPACE_BYTES as usize)
-        .map_err(board("mapping the accelerator's registers"))?;
-    if wait == WaitMode::Poll {
-        return Ok((regs, None, false));
-    }
-    match uio.irq() {
-        Ok(irq) => Ok((regs, Some(irq), false)),
-        Err(BoardError::NoInterrupt { device, reason }) => {
-            tracing::warn!("{device} has no interrupt ({reason}); polling ap_done instead");
-            Ok((regs, None, true))
-        }
-        Err(other) => Err(board("opening the accelerator's interrupt")(other)),
-    }
+/// Reads a 64-bit register pair; one whose high word never settles is a board error
+/// naming it.
+fn read_pair<R: fibha_model::register::RegisterAccess<Error = BoardError>>(
+    regs: &R,
+    pair: fibha_model::register::Reg64<fibha_model::register::ReadOnly>,
+    name: &str,
+) -> Result<u64, BoardError> {
+    pair.read(regs)?.ok_or_else(|| BoardError::Layout {
+        path: "the accelerator's registers".into(),
+        problem: format!("register pair {name} kept changing while it was read"),
+    })
 }
 
 #[cfg(test)]
