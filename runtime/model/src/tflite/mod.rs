@@ -336,6 +336,18 @@ impl Importer {
                 )));
             }
         };
+        // A corrupt shape can claim more bytes than exist; refuse it before anything
+        // multiplies its dimensions unchecked.
+        if shape
+            .iter()
+            .try_fold(dtype.size(), |n, &d| n.checked_mul(d))
+            .is_none()
+        {
+            return Err(self.invalid(format!(
+                "{}: shape {shape:?} of {dtype} has more bytes than memory can address",
+                what()
+            )));
+        }
         let quant = match t.quantization()? {
             Some(q) => self.read_quantization(&q, &what())?,
             None => None,
