@@ -220,7 +220,7 @@ fn unsupported_operator_is_named_with_its_index() {
         err.to_string(),
         format!(
             "tiny.tflite: operator #0 is HARD_SWISH, which fibha does not run (it runs {})",
-            tflite::SUPPORTED_OPS
+            tflite::supported_ops()
         )
     );
 }

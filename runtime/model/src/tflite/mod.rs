@@ -6,6 +6,11 @@
 //! any inference: operators fibha does not run, float arithmetic, unsupported fused
 //! activations and shapes that do not follow from the operator's inputs are refused with
 //! an error naming the file, the operator's index and what is wrong.
+//!
+//! This module reads the file (tensors, buffers, quantization, operator list) and puts the
+//! graph together; each operator it runs is imported by its own module under `ops/`, found
+//! through the one table there that also gives [`supported_ops`] and the error for any
+//! other operator. Shape arithmetic on static shapes is evaluated in `fold.rs`.
 
 #[allow(
     unsafe_code,
@@ -19,6 +24,7 @@ mod generated;
 
 mod fold;
 mod opnames;
+mod ops;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -26,22 +32,15 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::error::ModelError;
-use crate::ir::{
-    Activation, Conv2d, DType, DepthwiseConv2d, Graph, Node, Op, Padding, Pool2d, Quantization,
-    Tensor, TensorId,
-};
+use crate::ir::{DType, Graph, Node, Quantization, Tensor, TensorId};
 pub use generated::tflite as schema;
 pub use opnames::builtin_name;
+use ops::context::OpValidator;
+pub use ops::supported_ops;
 use planus::ReadAsRoot;
-use schema::{
-    ActivationFunctionType, BuiltinOptionsRef, ModelRef, OperatorRef, TensorRef, TensorType,
-};
+use schema::{BuiltinOptionsRef, ModelRef, OperatorRef, TensorRef, TensorType};
 
-/// The operators fibha runs, for error messages.
-pub const SUPPORTED_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, ADD, MEAN, AVERAGE_POOL_2D, \
-     MAX_POOL_2D, FULLY_CONNECTED, RESHAPE, SOFTMAX, QUANTIZE, DEQUANTIZE, PAD, CONCATENATION";
-
-/// Builtin codes of the supported operators (TFLite's numbering).
+/// Builtin codes of the operators fibha runs or folds (TFLite's numbering).
 mod code {
     pub const ADD: i32 = 0;
     pub const AVERAGE_POOL_2D: i32 = 1;
@@ -170,13 +169,7 @@ impl Importer {
         // Refuse unknown operators first: that is the most useful thing to tell a user.
         for op in &ops {
             if !is_read(op.code) {
-                return Err(ModelError::UnsupportedOp {
-                    path: self.path.clone(),
-                    op_index: op.index,
-                    op: op.name.clone(),
-                    supported: SUPPORTED_OPS,
-                }
-                .into());
+                return Err(self.unsupported(op));
             }
         }
         let mut tensors = self.read_tensors(&model, &raw_tensors)?;
@@ -433,26 +426,21 @@ impl Importer {
         }))
     }
 
+    /// The error for an operator fibha neither runs nor folds, listing those it runs.
+    fn unsupported(&self, op: &RawOp<'_>) -> ImportError {
+        ModelError::UnsupportedOp {
+            path: self.path.clone(),
+            op_index: op.index,
+            op: op.name.clone(),
+            supported: supported_ops(),
+        }
+        .into()
+    }
+
+    /// The node of `op`, imported by its operator's registration.
     fn build_node(&self, g: &Graph, op: &RawOp<'_>) -> Result<Node> {
-        let v = OpValidator { imp: self, g, op };
-        let (kind, inputs) = match op.code {
-            code::CONV_2D => v.conv2d()?,
-            code::DEPTHWISE_CONV_2D => v.depthwise()?,
-            code::ADD => v.add()?,
-            code::MEAN => v.mean()?,
-            code::AVERAGE_POOL_2D => (Op::AveragePool2d(v.pool()?), vec![v.input(0)?]),
-            code::MAX_POOL_2D => (Op::MaxPool2d(v.pool()?), vec![v.input(0)?]),
-            code::FULLY_CONNECTED => v.fully_connected()?,
-            code::RESHAPE => v.reshape()?,
-            code::SOFTMAX => v.softmax()?,
-            code::QUANTIZE => v.quantize()?,
-            code::DEQUANTIZE => v.dequantize()?,
-            code::PAD => v.pad()?,
-            code::CONCATENATION => v.concatenation()?,
-            _ => unreachable!(
-                "unsupported operators are refused and shape operators folded before nodes are built"
-            ),
-        };
+        let registration = ops::find(op.code).ok_or_else(|| self.unsupported(op))?;
+        let (kind, inputs) = (registration.import)(&OpValidator { imp: self, g, op })?;
         Ok(Node {
             index: op.index,
             op: kind,
@@ -491,594 +479,8 @@ impl Importer {
     }
 }
 
-/// Output height and width of a sliding window over an `[h, w]` input.
-fn output_hw(
-    padding: Padding,
-    input: [usize; 2],
-    kernel: [usize; 2],
-    stride: [usize; 2],
-    dilation: [usize; 2],
-) -> [usize; 2] {
-    [0, 1].map(|d| {
-        padding
-            .output_and_pad(input[d], kernel[d], stride[d], dilation[d])
-            .0
-    })
-}
-
 /// Whether fibha reads operators of `code`: those it runs, and the shape arithmetic it
 /// folds at import.
 fn is_read(code: i32) -> bool {
-    is_supported(code) || fold::is_shape_op(code)
-}
-
-fn is_supported(code: i32) -> bool {
-    matches!(
-        code,
-        code::CONV_2D
-            | code::DEPTHWISE_CONV_2D
-            | code::ADD
-            | code::MEAN
-            | code::AVERAGE_POOL_2D
-            | code::MAX_POOL_2D
-            | code::FULLY_CONNECTED
-            | code::RESHAPE
-            | code::SOFTMAX
-            | code::QUANTIZE
-            | code::DEQUANTIZE
-            | code::PAD
-            | code::CONCATENATION
-    )
-}
-
-/// Checks one operator's operands and options against what its kernel needs.
-struct OpValidator<'i, 'g, 'o, 'a> {
-    imp: &'i Importer,
-    g: &'g Graph,
-    op: &'o RawOp<'a>,
-}
-
-type Built = (Op, Vec<TensorId>);
-
-impl OpValidator<'_, '_, '_, '_> {
-    fn err(&self, detail: impl Into<String>) -> ImportError {
-        self.imp.op_error(self.op, detail)
-    }
-
-    fn input(&self, i: usize) -> Result<TensorId> {
-        self.op
-            .input(i)
-            .ok_or_else(|| self.err(format!("input {i} is missing")))
-    }
-
-    fn output(&self) -> Result<&Tensor> {
-        match self.op.outputs.as_slice() {
-            [o] => Ok(self.g.tensor(*o)),
-            other => Err(self.err(format!("has {} outputs, expected 1", other.len()))),
-        }
-    }
-
-    fn arity(&self, allowed: std::ops::RangeInclusive<usize>) -> Result<()> {
-        if allowed.contains(&self.op.inputs.len()) {
-            Ok(())
-        } else {
-            Err(self.err(format!(
-                "has {} inputs, expected {}..={}",
-                self.op.inputs.len(),
-                allowed.start(),
-                allowed.end()
-            )))
-        }
-    }
-
-    /// An 8-bit quantized activation, per-tensor; float means a float model.
-    fn activation_tensor(&self, id: TensorId, role: &str) -> Result<&Tensor> {
-        let t = self.g.tensor(id);
-        match t.dtype {
-            DType::Float32 => Err(ModelError::NotQuantized {
-                path: self.imp.path.clone(),
-                op_index: self.op.index,
-                op: self.op.name.clone(),
-                dtype: t.dtype.to_string(),
-            }
-            .into()),
-            d if !d.is_quantized_8bit() => Err(self.err(format!(
-                "{role} '{}' is {d}, expected int8 or uint8",
-                t.name
-            ))),
-            _ => match &t.quant {
-                Some(q) if !q.is_per_channel() => Ok(t),
-                Some(_) => Err(self.err(format!(
-                    "{role} '{}' is quantized per channel; activations must be per-tensor",
-                    t.name
-                ))),
-                None => Err(self.err(format!(
-                    "{role} '{}' has no quantization parameters",
-                    t.name
-                ))),
-            },
-        }
-    }
-
-    fn same_dtype(&self, a: &Tensor, b: &Tensor) -> Result<()> {
-        if a.dtype == b.dtype {
-            Ok(())
-        } else {
-            Err(self.err(format!(
-                "'{}' is {} but '{}' is {}",
-                a.name, a.dtype, b.name, b.dtype
-            )))
-        }
-    }
-
-    fn expect_shape(&self, t: &Tensor, expected: &[usize]) -> Result<()> {
-        if t.shape == expected {
-            Ok(())
-        } else {
-            Err(self.err(format!(
-                "'{}' has shape {:?}, its inputs imply {:?}",
-                t.name, t.shape, expected
-            )))
-        }
-    }
-
-    fn rank4(&self, t: &Tensor) -> Result<[usize; 4]> {
-        <[usize; 4]>::try_from(t.shape.as_slice()).map_err(|_| {
-            self.err(format!(
-                "'{}' has shape {:?}, expected NHWC",
-                t.name, t.shape
-            ))
-        })
-    }
-
-    fn constant(&self, id: TensorId, role: &str) -> Result<&Tensor> {
-        let t = self.g.tensor(id);
-        if t.data.is_some() {
-            Ok(t)
-        } else {
-            Err(self.err(format!(
-                "{role} '{}' is computed at run time; fibha needs it constant",
-                t.name
-            )))
-        }
-    }
-
-    fn fused(&self, f: ActivationFunctionType) -> Result<Activation> {
-        match f {
-            ActivationFunctionType::None => Ok(Activation::None),
-            ActivationFunctionType::Relu => Ok(Activation::Relu),
-            ActivationFunctionType::Relu6 => Ok(Activation::Relu6),
-            other => Err(self.err(format!(
-                "fused activation {other:?} is not supported (NONE, RELU, RELU6 are)"
-            ))),
-        }
-    }
-
-    /// A (height, width) pair of positive option values, such as strides.
-    fn pair(&self, h: i32, w: i32, what: &str) -> Result<[usize; 2]> {
-        Ok([
-            self.positive(h, &format!("{what} height"))?,
-            self.positive(w, &format!("{what} width"))?,
-        ])
-    }
-
-    fn positive(&self, v: i32, what: &str) -> Result<usize> {
-        usize::try_from(v)
-            .ok()
-            .filter(|&v| v > 0)
-            .ok_or_else(|| self.err(format!("{what} is {v}, expected a positive number")))
-    }
-
-    fn padding(p: schema::Padding) -> Padding {
-        match p {
-            schema::Padding::Same => Padding::Same,
-            schema::Padding::Valid => Padding::Valid,
-        }
-    }
-
-    /// Filter and bias of a convolution: 8-bit filter of the input's type, int32 bias of
-    /// `channels` values, per-channel filter scales along `axis` of length `channels`.
-    fn weights(&self, input: &Tensor, channels: usize, axis: usize) -> Result<Vec<TensorId>> {
-        let filter_id = self.input(1)?;
-        let filter = self.constant(filter_id, "filter")?;
-        self.same_dtype(input, filter)?;
-        let q = filter
-            .quant
-            .as_ref()
-            .ok_or_else(|| self.err(format!("filter '{}' has no quantization", filter.name)))?;
-        if q.is_per_channel() && (q.axis != axis || q.scales.len() != channels) {
-            return Err(self.err(format!(
-                "filter '{}' has {} scales on dimension {}, expected {channels} on dimension {axis}",
-                filter.name,
-                q.scales.len(),
-                q.axis
-            )));
-        }
-        if q.is_per_channel() && q.zero_points.iter().any(|&z| z != 0) {
-            return Err(self.err(format!(
-                "filter '{}' is per-channel with non-zero zero points",
-                filter.name
-            )));
-        }
-        let mut ids = vec![self.input(0)?, filter_id];
-        if let Some(Some(bias_id)) = self.op.inputs.get(2) {
-            let bias = self.constant(*bias_id, "bias")?;
-            if bias.dtype != DType::Int32 || bias.len() != channels {
-                return Err(self.err(format!(
-                    "bias '{}' is {} {:?}, expected int32 [{channels}]",
-                    bias.name, bias.dtype, bias.shape
-                )));
-            }
-            ids.push(*bias_id);
-        }
-        Ok(ids)
-    }
-
-    fn conv2d(&self) -> Result<Built> {
-        self.arity(2..=3)?;
-        let Some(BuiltinOptionsRef::Conv2DOptions(o)) = self.op.options else {
-            return Err(self.err("missing Conv2DOptions"));
-        };
-        let input = self.activation_tensor(self.input(0)?, "input")?;
-        let output = self.activation_tensor(self.output_id()?, "output")?;
-        self.same_dtype(input, output)?;
-        let [n, h, w, c] = self.rank4(input)?;
-        let filter = self.g.tensor(self.input(1)?);
-        let [oc, kh, kw, ic] = self.rank4(filter)?;
-        if ic != c {
-            return Err(self.err(format!(
-                "filter '{}' takes {ic} input channels, the input has {c} (grouped convolution is not supported)",
-                filter.name
-            )));
-        }
-        let conv = Conv2d {
-            stride: self.pair(o.stride_h()?, o.stride_w()?, "stride")?,
-            dilation: self.pair(o.dilation_h_factor()?, o.dilation_w_factor()?, "dilation")?,
-            padding: Self::padding(o.padding()?),
-            activation: self.fused(o.fused_activation_function()?)?,
-        };
-        let [oh, ow] = output_hw(conv.padding, [h, w], [kh, kw], conv.stride, conv.dilation);
-        self.expect_shape(output, &[n, oh, ow, oc])?;
-        Ok((Op::Conv2d(conv), self.weights(input, oc, 0)?))
-    }
-
-    fn output_id(&self) -> Result<TensorId> {
-        self.output()?;
-        Ok(self.op.outputs[0])
-    }
-
-    fn depthwise(&self) -> Result<Built> {
-        self.arity(2..=3)?;
-        let Some(BuiltinOptionsRef::DepthwiseConv2DOptions(o)) = self.op.options else {
-            return Err(self.err("missing DepthwiseConv2DOptions"));
-        };
-        let input = self.activation_tensor(self.input(0)?, "input")?;
-        let output = self.activation_tensor(self.output_id()?, "output")?;
-        self.same_dtype(input, output)?;
-        let [n, h, w, c] = self.rank4(input)?;
-        let filter = self.g.tensor(self.input(1)?);
-        let [one, kh, kw, oc] = self.rank4(filter)?;
-        let multiplier = oc / c.max(1);
-        if one != 1 || c == 0 || oc != c * multiplier {
-            return Err(self.err(format!(
-                "filter '{}' has shape {:?}, expected [1, kh, kw, {c} x multiplier]",
-                filter.name, filter.shape
-            )));
-        }
-        let dw = DepthwiseConv2d {
-            stride: self.pair(o.stride_h()?, o.stride_w()?, "stride")?,
-            dilation: self.pair(o.dilation_h_factor()?, o.dilation_w_factor()?, "dilation")?,
-            padding: Self::padding(o.padding()?),
-            depth_multiplier: multiplier,
-            activation: self.fused(o.fused_activation_function()?)?,
-        };
-        let [oh, ow] = output_hw(dw.padding, [h, w], [kh, kw], dw.stride, dw.dilation);
-        self.expect_shape(output, &[n, oh, ow, oc])?;
-        Ok((Op::DepthwiseConv2d(dw), self.weights(input, oc, 3)?))
-    }
-
-    fn add(&self) -> Result<Built> {
-        self.arity(2..=2)?;
-        let activation = match self.op.options {
-            Some(BuiltinOptionsRef::AddOptions(o)) => self.fused(o.fused_activation_function()?)?,
-            _ => Activation::None,
-        };
-        let a = self.activation_tensor(self.input(0)?, "input 0")?;
-        let b = self.activation_tensor(self.input(1)?, "input 1")?;
-        let out = self.activation_tensor(self.output_id()?, "output")?;
-        self.same_dtype(a, b)?;
-        self.same_dtype(a, out)?;
-        if a.shape != b.shape {
-            return Err(self.err(format!(
-                "adds shapes {:?} and {:?}; broadcasting is not supported",
-                a.shape, b.shape
-            )));
-        }
-        self.expect_shape(out, &a.shape)?;
-        Ok((Op::Add { activation }, vec![self.input(0)?, self.input(1)?]))
-    }
-
-    /// The values of an int32/int64 constant (axes, shapes).
-    fn int_values(&self, id: TensorId, what: &str) -> Result<Vec<i64>> {
-        let t = self.constant(id, what)?;
-        t.data_ints().ok_or_else(|| {
-            self.err(format!(
-                "{what} '{}' is {}, expected int32",
-                t.name, t.dtype
-            ))
-        })
-    }
-
-    fn normalize_axis(&self, axis: i64, rank: usize) -> Result<usize> {
-        let r = rank as i64;
-        if (-r..r).contains(&axis) {
-            Ok(axis.rem_euclid(r) as usize)
-        } else {
-            Err(self.err(format!("axis {axis} out of range for rank {rank}")))
-        }
-    }
-
-    fn mean(&self) -> Result<Built> {
-        self.arity(2..=2)?;
-        let keep_dims = match self.op.options {
-            Some(BuiltinOptionsRef::ReducerOptions(o)) => o.keep_dims()?,
-            _ => false,
-        };
-        let input = self.activation_tensor(self.input(0)?, "input")?;
-        let output = self.activation_tensor(self.output_id()?, "output")?;
-        self.same_dtype(input, output)?;
-        let mut axes = self
-            .int_values(self.input(1)?, "axis")?
-            .into_iter()
-            .map(|a| self.normalize_axis(a, input.shape.len()))
-            .collect::<Result<Vec<_>>>()?;
-        axes.sort_unstable();
-        axes.dedup();
-        let expected: Vec<usize> = input
-            .shape
-            .iter()
-            .enumerate()
-            .filter_map(|(d, &n)| match (axes.contains(&d), keep_dims) {
-                (false, _) => Some(n),
-                (true, true) => Some(1),
-                (true, false) => None,
-            })
-            .collect();
-        self.expect_shape(output, &expected)?;
-        Ok((Op::Mean { axes, keep_dims }, vec![self.input(0)?]))
-    }
-
-    fn pool(&self) -> Result<Pool2d> {
-        self.arity(1..=1)?;
-        let Some(BuiltinOptionsRef::Pool2DOptions(o)) = self.op.options else {
-            return Err(self.err("missing Pool2DOptions"));
-        };
-        let input = self.activation_tensor(self.input(0)?, "input")?;
-        let output = self.activation_tensor(self.output_id()?, "output")?;
-        self.same_dtype(input, output)?;
-        let [n, h, w, c] = self.rank4(input)?;
-        let pool = Pool2d {
-            filter: self.pair(o.filter_height()?, o.filter_width()?, "filter size")?,
-            stride: self.pair(o.stride_h()?, o.stride_w()?, "stride")?,
-            padding: Self::padding(o.padding()?),
-            activation: self.fused(o.fused_activation_function()?)?,
-        };
-        let [oh, ow] = output_hw(pool.padding, [h, w], pool.filter, pool.stride, [1, 1]);
-        self.expect_shape(output, &[n, oh, ow, c])?;
-        Ok(pool)
-    }
-
-    fn fully_connected(&self) -> Result<Built> {
-        self.arity(2..=3)?;
-        let (activation, keep_num_dims) = match self.op.options {
-            Some(BuiltinOptionsRef::FullyConnectedOptions(o)) => {
-                if o.weights_format()? != 0 {
-                    return Err(self.err("shuffled weights format is not supported"));
-                }
-                (
-                    self.fused(o.fused_activation_function()?)?,
-                    o.keep_num_dims()?,
-                )
-            }
-            _ => (Activation::None, false),
-        };
-        let input = self.activation_tensor(self.input(0)?, "input")?;
-        let output = self.activation_tensor(self.output_id()?, "output")?;
-        self.same_dtype(input, output)?;
-        let weights = self.g.tensor(self.input(1)?);
-        let [units, depth] = <[usize; 2]>::try_from(weights.shape.as_slice()).map_err(|_| {
-            self.err(format!(
-                "weights '{}' have shape {:?}, expected [units, depth]",
-                weights.name, weights.shape
-            ))
-        })?;
-        if depth == 0 || input.len() % depth != 0 {
-            return Err(self.err(format!(
-                "input of {} elements is not a whole number of rows of {depth}",
-                input.len()
-            )));
-        }
-        let expected = if keep_num_dims {
-            let mut s = input.shape.clone();
-            let Some(last) = s.last_mut() else {
-                return Err(self.err(format!(
-                    "keep_num_dims on a rank-0 input '{}': there is no dimension to keep",
-                    input.name
-                )));
-            };
-            *last = units;
-            s
-        } else {
-            vec![input.len() / depth, units]
-        };
-        self.expect_shape(output, &expected)?;
-        Ok((
-            Op::FullyConnected { activation },
-            self.weights(input, units, 0)?,
-        ))
-    }
-
-    fn reshape(&self) -> Result<Built> {
-        self.arity(1..=2)?;
-        let input = self.g.tensor(self.input(0)?);
-        let output = self.output()?;
-        self.same_dtype(input, output)?;
-        if input.len() != output.len() {
-            return Err(self.err(format!(
-                "reshapes {:?} into {:?}: element counts differ",
-                input.shape, output.shape
-            )));
-        }
-        if input.quant != output.quant {
-            return Err(self.err("input and output quantization differ"));
-        }
-        if let Some(shape) = self.op.input(1) {
-            self.check_new_shape(shape, input.len(), &output.shape)?;
-        }
-        Ok((Op::Reshape, vec![self.input(0)?]))
-    }
-
-    /// A RESHAPE's shape operand, where it is known (a constant or folded shape
-    /// arithmetic), must give the output's declared shape (one `-1` takes what is left).
-    fn check_new_shape(&self, id: TensorId, elements: usize, declared: &[usize]) -> Result<()> {
-        if self.g.tensor(id).data.is_none() {
-            return Ok(());
-        }
-        let dims = self.int_values(id, "new shape")?;
-        let known: i64 = dims.iter().filter(|&&d| d != -1).product();
-        let mut shape = Vec::with_capacity(dims.len());
-        for &d in &dims {
-            let dim = match d {
-                -1 if known > 0 => elements as i64 / known,
-                d => d,
-            };
-            shape.push(
-                usize::try_from(dim)
-                    .map_err(|_| self.err(format!("new shape {dims:?} has the dimension {d}")))?,
-            );
-        }
-        if dims.iter().filter(|&&d| d == -1).count() > 1 || shape != declared {
-            return Err(self.err(format!(
-                "new shape {dims:?} does not give the output's declared shape {declared:?}"
-            )));
-        }
-        Ok(())
-    }
-
-    fn softmax(&self) -> Result<Built> {
-        self.arity(1..=1)?;
-        let beta = match self.op.options {
-            Some(BuiltinOptionsRef::SoftmaxOptions(o)) => o.beta()?,
-            _ => 1.0,
-        };
-        let input = self.activation_tensor(self.input(0)?, "input")?;
-        let output = self.activation_tensor(self.output_id()?, "output")?;
-        self.same_dtype(input, output)?;
-        self.expect_shape(output, &input.shape)?;
-        let (q, lo) = (output.q(), output.dtype.range_8bit().map_or(0, |r| r.0));
-        if (q.scale() - 1.0 / 256.0).abs() > f32::EPSILON || q.zero_point() != lo {
-            return Err(self.err(format!(
-                "output quantization is scale {} zero point {}; TFLite requires 1/256 and {lo}",
-                q.scale(),
-                q.zero_point()
-            )));
-        }
-        if !(beta.is_finite() && beta > 0.0) {
-            return Err(self.err(format!("beta {beta} is not a positive number")));
-        }
-        Ok((Op::Softmax { beta }, vec![self.input(0)?]))
-    }
-
-    fn quantize(&self) -> Result<Built> {
-        self.arity(1..=1)?;
-        let input = self.g.tensor(self.input(0)?);
-        let output = self.activation_tensor(self.output_id()?, "output")?;
-        if input.dtype != DType::Float32 {
-            self.activation_tensor(self.input(0)?, "input")?;
-        }
-        self.expect_shape(output, &input.shape)?;
-        Ok((Op::Quantize, vec![self.input(0)?]))
-    }
-
-    fn dequantize(&self) -> Result<Built> {
-        self.arity(1..=1)?;
-        let input = self.activation_tensor(self.input(0)?, "input")?;
-        let output = self.output()?;
-        if output.dtype != DType::Float32 {
-            return Err(self.err(format!("output is {}, expected float32", output.dtype)));
-        }
-        self.expect_shape(output, &input.shape)?;
-        Ok((Op::Dequantize, vec![self.input(0)?]))
-    }
-
-    fn pad(&self) -> Result<Built> {
-        self.arity(2..=2)?;
-        let input = self.activation_tensor(self.input(0)?, "input")?;
-        let output = self.activation_tensor(self.output_id()?, "output")?;
-        self.same_dtype(input, output)?;
-        if input.quant != output.quant {
-            return Err(self.err("input and output quantization differ"));
-        }
-        let values = self.int_values(self.input(1)?, "paddings")?;
-        if values.len() != 2 * input.shape.len() {
-            return Err(self.err(format!(
-                "paddings have {} values, expected {} for rank {}",
-                values.len(),
-                2 * input.shape.len(),
-                input.shape.len()
-            )));
-        }
-        let paddings = values
-            .chunks_exact(2)
-            .map(|p| match (usize::try_from(p[0]), usize::try_from(p[1])) {
-                (Ok(a), Ok(b)) => Ok([a, b]),
-                _ => Err(self.err(format!("negative padding {p:?}"))),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let expected: Vec<usize> = input
-            .shape
-            .iter()
-            .zip(&paddings)
-            .map(|(n, [a, b])| n + a + b)
-            .collect();
-        self.expect_shape(output, &expected)?;
-        Ok((Op::Pad { paddings }, vec![self.input(0)?]))
-    }
-
-    fn concatenation(&self) -> Result<Built> {
-        let Some(BuiltinOptionsRef::ConcatenationOptions(o)) = self.op.options else {
-            return Err(self.err("missing ConcatenationOptions"));
-        };
-        let output = self.activation_tensor(self.output_id()?, "output")?;
-        let axis = self.normalize_axis(i64::from(o.axis()?), output.shape.len())?;
-        let activation = self.fused(o.fused_activation_function()?)?;
-        let ids = (0..self.op.inputs.len())
-            .map(|i| self.input(i))
-            .collect::<Result<Vec<_>>>()?;
-        if ids.is_empty() {
-            return Err(self.err("has no inputs"));
-        }
-        let mut expected = output.shape.clone();
-        expected[axis] = 0;
-        for &id in &ids {
-            let t = self.activation_tensor(id, "input")?;
-            self.same_dtype(t, output)?;
-            let same_rank = t.shape.len() == output.shape.len();
-            let same_other_dims = same_rank
-                && t.shape
-                    .iter()
-                    .zip(&output.shape)
-                    .enumerate()
-                    .all(|(d, (a, b))| d == axis || a == b);
-            if !same_other_dims {
-                return Err(self.err(format!(
-                    "input '{}' of shape {:?} does not join {:?} along axis {axis}",
-                    t.name, t.shape, output.shape
-                )));
-            }
-            expected[axis] += t.shape[axis];
-        }
-        self.expect_shape(output, &expected)?;
-        Ok((Op::Concatenation { axis, activation }, ids))
-    }
+    ops::find(code).is_some() || fold::is_shape_op(code)
 }
