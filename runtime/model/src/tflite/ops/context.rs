@@ -70,6 +70,21 @@ impl OpValidator<'_, '_> {
         Ok(t)
     }
 
+    /// Its 8-bit activation input 0 and output, of one type.
+    pub(super) fn activation_pair(&self) -> Result<(&Tensor, &Tensor)> {
+        let input = self.activation_tensor(self.input(0)?, "input")?;
+        let output = self.activation_tensor(self.output_id()?, "output")?;
+        self.check(input.check_same_dtype(output))?;
+        Ok((input, output))
+    }
+
+    /// The feature maps of a sliding-window operator: its activation input and output of
+    /// one type, and the input's NHWC dimensions.
+    pub(super) fn feature_maps(&self) -> Result<(&Tensor, &Tensor, [usize; 4])> {
+        let (input, output) = self.activation_pair()?;
+        Ok((input, output, self.check(input.nhwc())?))
+    }
+
     /// Turns a shared operand check's reason into this operator's error.
     pub(super) fn check<T>(&self, checked: std::result::Result<T, String>) -> Result<T> {
         checked.map_err(|detail| self.err(detail))

@@ -12,10 +12,7 @@ pub(super) fn import(v: &OpValidator<'_, '_>) -> Result<Built> {
     let Some(BuiltinOptionsRef::Conv2DOptions(o)) = v.op.options else {
         return Err(v.err("missing Conv2DOptions"));
     };
-    let input = v.activation_tensor(v.input(0)?, "input")?;
-    let output = v.activation_tensor(v.output_id()?, "output")?;
-    v.check(input.check_same_dtype(output))?;
-    let [n, h, w, c] = v.check(input.nhwc())?;
+    let (input, output, [n, h, w, c]) = v.feature_maps()?;
     let filter = v.g.tensor(v.input(1)?);
     let [oc, kh, kw, ic] = v.check(filter.nhwc())?;
     if ic != c {

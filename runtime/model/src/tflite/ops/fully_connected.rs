@@ -19,9 +19,7 @@ pub(super) fn import(v: &OpValidator<'_, '_>) -> Result<Built> {
         }
         _ => (Activation::None, false),
     };
-    let input = v.activation_tensor(v.input(0)?, "input")?;
-    let output = v.activation_tensor(v.output_id()?, "output")?;
-    v.check(input.check_same_dtype(output))?;
+    let (input, output) = v.activation_pair()?;
     let weights = v.g.tensor(v.input(1)?);
     let [units, depth] = <[usize; 2]>::try_from(weights.shape.as_slice()).map_err(|_| {
         v.err(format!(

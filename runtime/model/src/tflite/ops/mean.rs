@@ -13,9 +13,7 @@ pub(super) fn import(v: &OpValidator<'_, '_>) -> Result<Built> {
         Some(BuiltinOptionsRef::ReducerOptions(o)) => o.keep_dims()?,
         _ => false,
     };
-    let input = v.activation_tensor(v.input(0)?, "input")?;
-    let output = v.activation_tensor(v.output_id()?, "output")?;
-    v.check(input.check_same_dtype(output))?;
+    let (input, output) = v.activation_pair()?;
     let mut axes = v
         .int_values(v.input(1)?, "axis")?
         .into_iter()

@@ -8,9 +8,7 @@ use crate::ir::Op;
 /// Folds the constant paddings into the operator and checks the padded shape.
 pub(super) fn import(v: &OpValidator<'_, '_>) -> Result<Built> {
     v.arity(2..=2)?;
-    let input = v.activation_tensor(v.input(0)?, "input")?;
-    let output = v.activation_tensor(v.output_id()?, "output")?;
-    v.check(input.check_same_dtype(output))?;
+    let (input, output) = v.activation_pair()?;
     if input.quant != output.quant {
         return Err(v.err("input and output quantization differ"));
     }

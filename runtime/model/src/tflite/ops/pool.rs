@@ -22,10 +22,7 @@ fn pool(v: &OpValidator<'_, '_>) -> Result<Pool2d> {
     let Some(BuiltinOptionsRef::Pool2DOptions(o)) = v.op.options else {
         return Err(v.err("missing Pool2DOptions"));
     };
-    let input = v.activation_tensor(v.input(0)?, "input")?;
-    let output = v.activation_tensor(v.output_id()?, "output")?;
-    v.check(input.check_same_dtype(output))?;
-    let [n, h, w, c] = v.check(input.nhwc())?;
+    let (_, output, [n, h, w, c]) = v.feature_maps()?;
     let pool = Pool2d {
         filter: v.pair(o.filter_height()?, o.filter_width()?, "filter size")?,
         stride: v.pair(o.stride_h()?, o.stride_w()?, "stride")?,

@@ -13,9 +13,7 @@ pub(super) fn import(v: &OpValidator<'_, '_>) -> Result<Built> {
         Some(BuiltinOptionsRef::SoftmaxOptions(o)) => o.beta()?,
         _ => 1.0,
     };
-    let input = v.activation_tensor(v.input(0)?, "input")?;
-    let output = v.activation_tensor(v.output_id()?, "output")?;
-    v.check(input.check_same_dtype(output))?;
+    let (input, output) = v.activation_pair()?;
     v.check(output.check_shape(&input.shape))?;
     let (q, lo) = (output.q(), output.dtype.range_8bit().map_or(0, |r| r.0));
     if (q.scale() - 1.0 / 256.0).abs() > f32::EPSILON || q.zero_point() != lo {
