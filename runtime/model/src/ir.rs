@@ -6,7 +6,8 @@
 //! - every activation tensor of a compute operator is int8 or uint8 and carries its
 //!   quantization; per-channel quantization is only on constant filters;
 //! - shapes are NHWC (feature maps) or `[out, in]` (fully-connected weights), and every
-//!   node's output shape is the one its inputs and options imply.
+//!   node's output shape is the one its inputs and options imply;
+//! - every graph output is int8, uint8 or float32 ([`Graph::check_outputs`]).
 //!
 //! The operand checks both the importer and the CPU engine make (element types, ranks,
 //! constants, quantization) are written once, as methods of [`Tensor`].
@@ -505,6 +506,26 @@ impl Graph {
     /// The single output tensor of an image classifier.
     pub fn output(&self) -> &Tensor {
         self.tensor(self.outputs[0])
+    }
+
+    /// Checks that every graph output is an 8-bit or float32 tensor, the types fibha's
+    /// backends write and its commands read; the reason names the first that is not.
+    pub fn check_outputs(&self) -> Result<(), String> {
+        for &id in &self.outputs {
+            let t = self.tensors.get(id).ok_or_else(|| {
+                format!(
+                    "graph output tensor #{id} does not exist (the graph has {})",
+                    self.tensors.len()
+                )
+            })?;
+            if !(t.dtype.is_quantized_8bit() || t.dtype == DType::Float32) {
+                return Err(format!(
+                    "graph output tensor #{id} '{}' is {}; fibha's models end in an int8, uint8 or float32 tensor",
+                    t.name, t.dtype
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The model file's SHA-256 as lowercase hex.

@@ -193,6 +193,7 @@ impl Importer {
             graph.nodes.push(node);
         }
         self.check_order(&graph)?;
+        graph.check_outputs().map_err(|e| self.invalid(e))?;
         Ok(graph)
     }
 
