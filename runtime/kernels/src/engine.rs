@@ -97,8 +97,14 @@ impl CpuEngine {
             .map(|&(dtype, len)| Buffer::zeroed(dtype, len))
             .collect();
         for (id, slot) in plan.slot_of.iter().enumerate() {
-            if let (Some(slot), Some(data)) = (slot, &graph.tensors[id].data) {
-                buffers[*slot].bytes_mut().copy_from_slice(data);
+            let t = &graph.tensors[id];
+            if let (Some(slot), Some(data)) = (slot, &t.data) {
+                // The importer guarantees the size; a graph built by hand may not.
+                let buffer = buffers[*slot].bytes_mut();
+                if buffer.len() != data.len() {
+                    return Err(size_error(id, t, data.len()));
+                }
+                buffer.copy_from_slice(data);
             }
         }
         let mut need = ScratchNeed::default();
