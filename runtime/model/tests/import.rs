@@ -98,56 +98,13 @@ fn one_op_model(
     [input, weights, output]: [Vec<i32>; 3],
     activation_type: schema::TensorType,
 ) -> Vec<u8> {
-    let quant = || {
-        Some(Box::new(schema::QuantizationParameters {
-            scale: Some(vec![0.5]),
-            zero_point: Some(vec![0]),
-            ..Default::default()
-        }))
-    };
-    let tensor = |name: &str, shape: Vec<i32>, type_, buffer| schema::Tensor {
-        shape: Some(shape),
-        type_,
-        buffer,
-        name: Some(name.into()),
-        quantization: quant(),
-        is_variable: false,
-    };
-    let model = schema::Model {
-        version: 3,
-        operator_codes: Some(vec![schema::OperatorCode {
-            deprecated_builtin_code: code.min(127) as i8,
-            custom_code: None,
-            version: 1,
-            builtin_code: code,
-        }]),
-        subgraphs: Some(vec![schema::SubGraph {
-            tensors: Some(vec![
-                tensor("input", input, activation_type, 0),
-                tensor("filter", weights, schema::TensorType::Int8, 1),
-                tensor("output", output, activation_type, 0),
-            ]),
-            inputs: Some(vec![0]),
-            outputs: Some(vec![2]),
-            operators: Some(vec![schema::Operator {
-                opcode_index: 0,
-                inputs: Some(vec![0, 1]),
-                outputs: Some(vec![2]),
-                builtin_options: Some(options),
-                ..Default::default()
-            }]),
-            name: None,
-        }]),
-        buffers: Some(vec![
-            schema::Buffer::default(),
-            schema::Buffer {
-                data: Some(vec![1, 2, 3, 4, 5, 6]),
-                ..Default::default()
-            },
-        ]),
-        ..Default::default()
-    };
-    with_file_identifier(planus::Builder::new().finish(&model, None))
+    let tensors = vec![
+        built_tensor("input", input, activation_type, 0, true),
+        built_tensor("filter", weights, schema::TensorType::Int8, 1, true),
+        built_tensor("output", output, activation_type, 0, true),
+    ];
+    let data = vec![vec![1, 2, 3, 4, 5, 6]];
+    single_op_model(code, Some(options), tensors, data, vec![0, 1])
 }
 
 #[test]
@@ -380,20 +337,7 @@ fn shape_model(
         data: Some(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
         ..Default::default()
     };
-    let tensor = |name: &str, shape: Vec<i32>, type_, buffer, quantized: bool| schema::Tensor {
-        shape: Some(shape),
-        type_,
-        buffer,
-        name: Some(name.into()),
-        quantization: quantized.then(|| {
-            Box::new(schema::QuantizationParameters {
-                scale: Some(vec![0.5]),
-                zero_point: Some(vec![0]),
-                ..Default::default()
-            })
-        }),
-        is_variable: false,
-    };
+    let tensor = built_tensor;
     let i32_ = schema::TensorType::Int32;
     let code = |builtin_code: i32| schema::OperatorCode {
         deprecated_builtin_code: builtin_code.min(127) as i8,
