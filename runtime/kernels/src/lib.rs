@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod add;
+mod arena;
 pub mod concat;
 pub mod conv;
 pub mod depthwise;
@@ -21,6 +22,7 @@ pub mod fixedpoint;
 pub mod fully_connected;
 mod gemm;
 pub mod mean;
+mod ops;
 pub mod pad;
 pub mod pool;
 pub mod quant;

@@ -6,7 +6,11 @@
 //! - every activation tensor of a compute operator is int8 or uint8 and carries its
 //!   quantization; per-channel quantization is only on constant filters;
 //! - shapes are NHWC (feature maps) or `[out, in]` (fully-connected weights), and every
-//!   node's output shape is the one its inputs and options imply.
+//!   node's output shape is the one its inputs and options imply;
+//! - every graph output is int8, uint8 or float32 ([`Graph::check_outputs`]).
+//!
+//! The operand checks both the importer and the CPU engine make (element types, ranks,
+//! constants, quantization) are written once, as methods of [`Tensor`].
 
 use std::fmt;
 
@@ -174,6 +178,115 @@ impl Tensor {
                     .collect(),
             ),
             _ => None,
+        }
+    }
+}
+
+/// Operand checks shared by the TFLite importer and the CPU engine, so that both refuse the
+/// same things in the same words. Each returns the reason as a sentence; the caller wraps it
+/// in its own error, which names the file or node and the operator.
+impl Tensor {
+    /// Checks that `other` has this tensor's element type.
+    pub fn check_same_dtype(&self, other: &Tensor) -> Result<(), String> {
+        if self.dtype == other.dtype {
+            Ok(())
+        } else {
+            Err(format!(
+                "'{}' is {} but '{}' is {}",
+                self.name, self.dtype, other.name, other.dtype
+            ))
+        }
+    }
+
+    /// Checks that the tensor has the shape `expected` that its operator's inputs imply.
+    pub fn check_shape(&self, expected: &[usize]) -> Result<(), String> {
+        if self.shape == expected {
+            Ok(())
+        } else {
+            Err(format!(
+                "'{}' has shape {:?}, its inputs imply {:?}",
+                self.name, self.shape, expected
+            ))
+        }
+    }
+
+    /// The dimensions of a rank-4 (NHWC feature map or convolution filter) tensor.
+    pub fn nhwc(&self) -> Result<[usize; 4], String> {
+        <[usize; 4]>::try_from(self.shape.as_slice())
+            .map_err(|_| format!("'{}' has shape {:?}, expected NHWC", self.name, self.shape))
+    }
+
+    /// The data of a constant operand playing `role` (filter, bias, axis).
+    pub fn constant_data(&self, role: &str) -> Result<&[u8], String> {
+        self.data.as_deref().ok_or_else(|| {
+            format!(
+                "{role} '{}' is computed at run time; fibha needs it constant",
+                self.name
+            )
+        })
+    }
+
+    /// `(scale, zero_point)` of an 8-bit activation quantized per tensor with a positive
+    /// scale, the only activations fibha's kernels compute on.
+    pub fn activation_quant(&self, role: &str) -> Result<(f32, i32), String> {
+        let name = &self.name;
+        if !self.dtype.is_quantized_8bit() {
+            return Err(format!(
+                "{role} '{name}' is {}, expected int8 or uint8",
+                self.dtype
+            ));
+        }
+        match &self.quant {
+            None => Err(format!("{role} '{name}' has no quantization parameters")),
+            Some(q) if q.is_per_channel() => Err(format!(
+                "{role} '{name}' is quantized per channel; activations must be per-tensor"
+            )),
+            Some(q) if !(q.scale().is_finite() && q.scale() > 0.0) => Err(format!(
+                "{role} '{name}' has quantization scale {}, not a positive number",
+                q.scale()
+            )),
+            Some(q) => Ok((q.scale(), q.zero_point())),
+        }
+    }
+
+    /// The quantization of a constant filter (or fully-connected weights) with `channels`
+    /// output channels along dimension `axis`: per tensor, or per channel along `axis` with
+    /// zero zero points, as TFLite's kernels require.
+    pub fn filter_quant(&self, channels: usize, axis: usize) -> Result<&Quantization, String> {
+        let name = &self.name;
+        let q = self
+            .quant
+            .as_ref()
+            .ok_or_else(|| format!("filter '{name}' has no quantization"))?;
+        if q.is_per_channel() && (q.axis != axis || q.scales.len() != channels) {
+            return Err(format!(
+                "filter '{name}' has {} scales on dimension {}, expected {channels} on dimension {axis}",
+                q.scales.len(),
+                q.axis
+            ));
+        }
+        if q.is_per_channel() && q.zero_points.iter().any(|&z| z != 0) {
+            return Err(format!(
+                "filter '{name}' is per-channel with non-zero zero points"
+            ));
+        }
+        if let Some(s) = q.scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+            return Err(format!(
+                "filter '{name}' has quantization scale {s}, not a positive number"
+            ));
+        }
+        Ok(q)
+    }
+
+    /// The values of a constant int32 bias of `channels` values.
+    pub fn bias_values(&self, channels: usize) -> Result<Vec<i32>, String> {
+        self.constant_data("bias")?;
+        match self.data_i32() {
+            Some(v) if self.dtype == DType::Int32 && v.len() == channels => Ok(v),
+            _ => Err(format!(
+                "bias '{}' is {} {:?}, expected int32 [{channels}]",
+                self.name, self.dtype, self.shape
+            )),
         }
     }
 }
@@ -393,6 +506,26 @@ impl Graph {
     /// The single output tensor of an image classifier.
     pub fn output(&self) -> &Tensor {
         self.tensor(self.outputs[0])
+    }
+
+    /// Checks that every graph output is an 8-bit or float32 tensor, the types fibha's
+    /// backends write and its commands read; the reason names the first that is not.
+    pub fn check_outputs(&self) -> Result<(), String> {
+        for &id in &self.outputs {
+            let t = self.tensors.get(id).ok_or_else(|| {
+                format!(
+                    "graph output tensor #{id} does not exist (the graph has {})",
+                    self.tensors.len()
+                )
+            })?;
+            if !(t.dtype.is_quantized_8bit() || t.dtype == DType::Float32) {
+                return Err(format!(
+                    "graph output tensor #{id} '{}' is {}; fibha's models end in an int8, uint8 or float32 tensor",
+                    t.name, t.dtype
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The model file's SHA-256 as lowercase hex.

@@ -98,56 +98,13 @@ fn one_op_model(
     [input, weights, output]: [Vec<i32>; 3],
     activation_type: schema::TensorType,
 ) -> Vec<u8> {
-    let quant = || {
-        Some(Box::new(schema::QuantizationParameters {
-            scale: Some(vec![0.5]),
-            zero_point: Some(vec![0]),
-            ..Default::default()
-        }))
-    };
-    let tensor = |name: &str, shape: Vec<i32>, type_, buffer| schema::Tensor {
-        shape: Some(shape),
-        type_,
-        buffer,
-        name: Some(name.into()),
-        quantization: quant(),
-        is_variable: false,
-    };
-    let model = schema::Model {
-        version: 3,
-        operator_codes: Some(vec![schema::OperatorCode {
-            deprecated_builtin_code: code.min(127) as i8,
-            custom_code: None,
-            version: 1,
-            builtin_code: code,
-        }]),
-        subgraphs: Some(vec![schema::SubGraph {
-            tensors: Some(vec![
-                tensor("input", input, activation_type, 0),
-                tensor("filter", weights, schema::TensorType::Int8, 1),
-                tensor("output", output, activation_type, 0),
-            ]),
-            inputs: Some(vec![0]),
-            outputs: Some(vec![2]),
-            operators: Some(vec![schema::Operator {
-                opcode_index: 0,
-                inputs: Some(vec![0, 1]),
-                outputs: Some(vec![2]),
-                builtin_options: Some(options),
-                ..Default::default()
-            }]),
-            name: None,
-        }]),
-        buffers: Some(vec![
-            schema::Buffer::default(),
-            schema::Buffer {
-                data: Some(vec![1, 2, 3, 4, 5, 6]),
-                ..Default::default()
-            },
-        ]),
-        ..Default::default()
-    };
-    with_file_identifier(planus::Builder::new().finish(&model, None))
+    let tensors = vec![
+        built_tensor("input", input, activation_type, 0, true),
+        built_tensor("filter", weights, schema::TensorType::Int8, 1, true),
+        built_tensor("output", output, activation_type, 0, true),
+    ];
+    let data = vec![vec![1, 2, 3, 4, 5, 6]];
+    single_op_model(code, Some(options), tensors, data, vec![0, 1])
 }
 
 #[test]
@@ -220,7 +177,7 @@ fn unsupported_operator_is_named_with_its_index() {
         err.to_string(),
         format!(
             "tiny.tflite: operator #0 is HARD_SWISH, which fibha does not run (it runs {})",
-            tflite::SUPPORTED_OPS
+            tflite::supported_ops()
         )
     );
 }
@@ -380,20 +337,7 @@ fn shape_model(
         data: Some(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
         ..Default::default()
     };
-    let tensor = |name: &str, shape: Vec<i32>, type_, buffer, quantized: bool| schema::Tensor {
-        shape: Some(shape),
-        type_,
-        buffer,
-        name: Some(name.into()),
-        quantization: quantized.then(|| {
-            Box::new(schema::QuantizationParameters {
-                scale: Some(vec![0.5]),
-                zero_point: Some(vec![0]),
-                ..Default::default()
-            })
-        }),
-        is_variable: false,
-    };
+    let tensor = built_tensor;
     let i32_ = schema::TensorType::Int32;
     let code = |builtin_code: i32| schema::OperatorCode {
         deprecated_builtin_code: builtin_code.min(127) as i8,
@@ -505,4 +449,183 @@ fn gather_and_an_integer_concatenation_of_shapes_are_folded() {
     assert_eq!(folded, ["SHAPE", "GATHER", "CONCATENATION"]);
     assert_eq!(g.tensor(5).data_ints(), Some(vec![1]));
     assert_eq!(g.tensor(7).data_ints(), Some(vec![1, 16]));
+}
+
+/// A tensor of the built models, quantized with scale 0.5 and zero point 0 where
+/// `quantized`.
+fn built_tensor(
+    name: &str,
+    shape: Vec<i32>,
+    type_: schema::TensorType,
+    buffer: u32,
+    quantized: bool,
+) -> schema::Tensor {
+    schema::Tensor {
+        shape: Some(shape),
+        type_,
+        buffer,
+        name: Some(name.into()),
+        quantization: quantized.then(|| {
+            Box::new(schema::QuantizationParameters {
+                scale: Some(vec![0.5]),
+                zero_point: Some(vec![0]),
+                ..Default::default()
+            })
+        }),
+        is_variable: false,
+    }
+}
+
+/// A model of one operator `code` with `options` reading tensors `inputs` and writing the
+/// last tensor, the graph's output; the first tensor is the graph's input. `data` are the
+/// buffers after the empty buffer 0.
+fn single_op_model(
+    code: i32,
+    options: Option<schema::BuiltinOptions>,
+    tensors: Vec<schema::Tensor>,
+    data: Vec<Vec<u8>>,
+    inputs: Vec<i32>,
+) -> Vec<u8> {
+    let output = tensors.len() as i32 - 1;
+    let buffers = std::iter::once(schema::Buffer::default())
+        .chain(data.into_iter().map(|d| schema::Buffer {
+            data: Some(d),
+            ..Default::default()
+        }))
+        .collect();
+    let model = schema::Model {
+        version: 3,
+        operator_codes: Some(vec![schema::OperatorCode {
+            deprecated_builtin_code: code.min(127) as i8,
+            custom_code: None,
+            version: 1,
+            builtin_code: code,
+        }]),
+        subgraphs: Some(vec![schema::SubGraph {
+            tensors: Some(tensors),
+            inputs: Some(vec![0]),
+            outputs: Some(vec![output]),
+            operators: Some(vec![schema::Operator {
+                opcode_index: 0,
+                inputs: Some(inputs),
+                outputs: Some(vec![output]),
+                builtin_options: options,
+                ..Default::default()
+            }]),
+            name: None,
+        }]),
+        buffers: Some(buffers),
+        ..Default::default()
+    };
+    with_file_identifier(planus::Builder::new().finish(&model, None))
+}
+
+#[test]
+fn a_model_whose_output_is_int32_is_refused() {
+    let i32_ = schema::TensorType::Int32;
+    let reshape = single_op_model(
+        22, // RESHAPE
+        None,
+        vec![
+            built_tensor("ids", vec![1, 4], i32_, 0, false),
+            built_tensor("output", vec![4], i32_, 0, false),
+        ],
+        vec![],
+        vec![0],
+    );
+    let e = parse(&reshape).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "tiny.tflite: graph output tensor #1 'output' is int32; fibha's models end in an int8, \
+         uint8 or float32 tensor"
+    );
+}
+
+/// The options an operator of `code` reads, with the varied fields given.
+fn options_for(code: i32, keep_num_dims: bool, axis: i32) -> Option<schema::BuiltinOptions> {
+    use schema::BuiltinOptions as O;
+    Some(match code {
+        3 => O::Conv2DOptions(Box::new(schema::Conv2DOptions {
+            stride_w: 1,
+            stride_h: 1,
+            dilation_w_factor: 1,
+            dilation_h_factor: 1,
+            ..Default::default()
+        })),
+        4 => O::DepthwiseConv2DOptions(Box::new(schema::DepthwiseConv2DOptions {
+            stride_w: 1,
+            stride_h: 1,
+            dilation_w_factor: 1,
+            dilation_h_factor: 1,
+            ..Default::default()
+        })),
+        1 | 17 => O::Pool2DOptions(Box::new(schema::Pool2DOptions {
+            stride_w: 1,
+            stride_h: 1,
+            filter_width: 1,
+            filter_height: 1,
+            ..Default::default()
+        })),
+        9 => O::FullyConnectedOptions(Box::new(schema::FullyConnectedOptions {
+            keep_num_dims,
+            ..Default::default()
+        })),
+        2 => O::ConcatenationOptions(Box::new(schema::ConcatenationOptions {
+            axis,
+            ..Default::default()
+        })),
+        40 => O::ReducerOptions(Box::new(schema::ReducerOptions {
+            keep_dims: keep_num_dims,
+        })),
+        _ => return None,
+    })
+}
+
+const TYPES: [schema::TensorType; 4] = [
+    schema::TensorType::Int8,
+    schema::TensorType::Uint8,
+    schema::TensorType::Int32,
+    schema::TensorType::Float32,
+];
+
+/// Bytes of an element of `t`, one of [`TYPES`].
+fn type_size(t: schema::TensorType) -> usize {
+    match t {
+        schema::TensorType::Int8 | schema::TensorType::Uint8 => 1,
+        _ => 4,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(fibha_model::fuzz::cases()))]
+
+    /// Any operator fibha runs, on inputs, weights and outputs of any small rank (rank 0
+    /// included), of 8-bit, int32 or float types, with a fully-connected layer keeping its
+    /// dimensions or not: a graph whose every output fibha can hand back, or an error
+    /// naming the file, never a panic.
+    #[test]
+    fn odd_single_operator_models_are_refused_or_sound(
+        code in prop::sample::select(vec![0, 1, 2, 3, 4, 6, 9, 17, 22, 25, 34, 40, 114]),
+        input in prop::collection::vec(1i32..4, 0..5),
+        weights in prop::collection::vec(1i32..4, 0..5),
+        output in prop::collection::vec(1i32..4, 0..5),
+        types in prop::collection::vec(prop::sample::select(TYPES.to_vec()), 3),
+        weights_constant in any::<bool>(),
+        keep_num_dims in any::<bool>(),
+        axis in -2i32..4,
+    ) {
+        let len = weights.iter().product::<i32>() as usize * type_size(types[1]);
+        let tensors = vec![
+            built_tensor("input", input, types[0], 0, true),
+            built_tensor("weights", weights, types[1], u32::from(weights_constant), true),
+            built_tensor("output", output, types[2], 0, true),
+        ];
+        let data = if weights_constant { vec![vec![1; len]] } else { vec![] };
+        let bytes = single_op_model(code, options_for(code, keep_num_dims, axis), tensors, data, vec![0, 1]);
+        let result = parse(&bytes);
+        if let Ok(g) = &result {
+            prop_assert!(g.check_outputs().is_ok());
+        }
+        check_refused_or_sound(result)?;
+    }
 }

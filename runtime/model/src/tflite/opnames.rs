@@ -168,11 +168,13 @@ const NAMES: [&str; 162] = [
 
 /// The TFLite name of builtin operator `code`, or a description of an unknown code.
 pub fn builtin_name(code: i32) -> String {
+    known_name(code).map_or_else(|| format!("builtin operator code {code}"), str::to_string)
+}
+
+/// The TFLite name of builtin operator `code`, where the code is one TFLite defines.
+pub(super) fn known_name(code: i32) -> Option<&'static str> {
     usize::try_from(code)
         .ok()
         .and_then(|i| NAMES.get(i))
-        .map_or_else(
-            || format!("builtin operator code {code}"),
-            |n| (*n).to_string(),
-        )
+        .copied()
 }
