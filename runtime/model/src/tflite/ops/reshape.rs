@@ -38,7 +38,15 @@ fn check_new_shape(
         return Ok(());
     }
     let dims = v.int_values(id, "new shape")?;
-    let known: i64 = dims.iter().filter(|&&d| d != -1).product();
+    let known = dims
+        .iter()
+        .filter(|&&d| d != -1)
+        .try_fold(1i64, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| {
+            v.err(format!(
+                "new shape {dims:?} has more elements than fit in 64 bits"
+            ))
+        })?;
     let mut shape = Vec::with_capacity(dims.len());
     for &d in &dims {
         let dim = match d {
