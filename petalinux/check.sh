@@ -80,9 +80,14 @@ problems = []
 conf = (layer / "conf/layer.conf").read_text()
 if not re.search(r'^LAYERSERIES_COMPAT_fibha = "langdale"$', conf, re.M):
     problems.append("layer.conf: LAYERSERIES_COMPAT_fibha is not langdale (PetaLinux 2023.2)")
-for name in ("FIBHA_CMA", "FIBHA_FIRMWARE_DIR", "FIBHA_REPO_DIR", "FIBHA_KERNEL_BOOTARGS"):
+for name in ("FIBHA_CMA", "FIBHA_INSTANCE_DIR", "FIBHA_INSTANCE_NAME", "FIBHA_REPO_DIR",
+             "FIBHA_KERNEL_BOOTARGS", "FIBHA_RUNTIME_PACKAGE"):
     if not re.search(rf"^{name} \?\??=", conf, re.M):
         problems.append(f"layer.conf: no default for {name}")
+if not re.search(r'^FIBHA_RUNTIME_PACKAGE \?\?= "fibha-prebuilt"$', conf, re.M):
+    problems.append("layer.conf: the default runtime is not the cross-built one (langdale's Rust is too old)")
+if 'FIBHA_INSTANCE_NAME ??= "mobilenet_v2_zcu102"' not in conf:
+    problems.append("layer.conf: FIBHA_INSTANCE_NAME is not the runtime's default instance")
 if "uio_pdrv_genirq.of_id=generic-uio" not in conf:
     problems.append("layer.conf: FIBHA_KERNEL_BOOTARGS lacks uio_pdrv_genirq.of_id=generic-uio")
 for bb in sorted(layer.glob("recipes-*/*/*.bb")):
@@ -92,9 +97,9 @@ for bb in sorted(layer.glob("recipes-*/*/*.bb")):
             problems.append(f"{bb.name}: {var} not set")
     if "_" not in bb.stem:
         problems.append(f"{bb.name}: no version in the file name")
-    # Local files named in SRC_URI exist next to the recipe (firmware comes from a variable).
+    # Local files named in SRC_URI exist next to the recipe.
     for local in re.findall(r"^(?!LIC_FILES_CHKSUM).*?file://([A-Za-z0-9_.-]+)", text, re.M):
-        if bb.parent.name != "fibha-firmware" and not (bb.parent / "files" / local).is_file():
+        if not (bb.parent / "files" / local).is_file():
             problems.append(f"{bb.name}: file://{local} not in {bb.parent.name}/files")
 udmabuf = (layer / "recipes-kernel/u-dma-buf/u-dma-buf_5.4.2.bb").read_text()
 if not re.search(r'^SRCREV = "[0-9a-f]{40}"$', udmabuf, re.M):
@@ -102,25 +107,37 @@ if not re.search(r'^SRCREV = "[0-9a-f]{40}"$', udmabuf, re.M):
 modprobe = (layer / "recipes-kernel/fibha-kmod-conf/files/fibha-modprobe.conf").read_text()
 if "options uio_pdrv_genirq of_id=generic-uio" not in modprobe:
     problems.append("fibha-modprobe.conf: no of_id=generic-uio option")
-firmware = (layer / "recipes-firmware/fibha-firmware/fibha-firmware_1.0.bb").read_text()
-if "firmware/xilinx/fibha" not in firmware:
-    problems.append("fibha-firmware: not installed to /lib/firmware/xilinx/fibha")
-# The firmware names agree with what the bitstream build and the overlay generator use.
+instance = (layer / "recipes-apps/fibha-instance/fibha-instance_1.0.bb").read_text()
+# The instance recipe installs where the runtime looks and what the layout names
+# (fibha_model::manifest::layout, the one definition of a build directory).
+layout = (repo / "runtime/model/src/manifest.rs").read_text()
+default = (repo / "runtime/fibha/src/assets.rs").read_text()
+if "${datadir}/fibha/instances/${FIBHA_INSTANCE_NAME}" not in instance:
+    problems.append("fibha-instance: not installed under /usr/share/fibha/instances")
+if 'DEFAULT_INSTANCE: &str = "instances/mobilenet_v2_zcu102"' not in default:
+    problems.append("runtime/fibha/src/assets.rs: the default instance is not instances/mobilenet_v2_zcu102")
+for name in ("bitstream/firmware/fibha.bit.bin", "bitstream/firmware/fibha.dtbo",
+             "bitstream/firmware/fibha.manifest.json", "manifest.json", "plan.json", "model.fibha"):
+    if name not in instance:
+        problems.append(f"fibha-instance: does not install {name}")
+    if f'"{name}"' not in layout:
+        problems.append(f"fibha_model::manifest::layout does not name {name}")
+if 'rm -rf "$dest/vboard"' not in instance:
+    problems.append("fibha-instance: the virtual board's host executables would reach the image")
+if "rm -rf ${D}${datadir}/fibha/instances" not in (layer / "recipes-apps/fibha/fibha.inc").read_text():
+    problems.append("fibha.inc: assets/instances (a host build) would reach the image")
 for name in ("fibha.bit.bin", "fibha.dtbo", "fibha.manifest.json"):
-    if name not in firmware:
-        problems.append(f"fibha-firmware: does not install {name}")
     if name not in (repo / "bitstreams/zcu102/Makefile").read_text():
         problems.append(f"bitstreams/zcu102/Makefile: does not produce {name}")
-overlay = repo / "tools/compiler/src/overlay.rs"
-if overlay.exists() and 'DEFAULT_FIRMWARE_NAME: &str = "fibha.bit.bin"' not in overlay.read_text():
-    problems.append("overlay.rs: DEFAULT_FIRMWARE_NAME is not fibha.bit.bin")
+if 'BOARD_DIR: &str = "bitstream"' not in layout or "out = layout::BOARD_DIR" not in (repo / "tools/compiler/src/build.rs").read_text():
+    problems.append("build.rs: vivado/params.tcl's out_dir is not the layout's bitstream/")
 if not (repo / "assets/imagenet_labels.txt").is_file():
     problems.append("assets/imagenet_labels.txt missing: the runtime recipes install assets/")
 print("\n".join(problems))
 sys.exit(1 if problems else 0)
 PY
 then
-    pass "layer invariants: langdale, defaults, licences, local files, pinned u-dma-buf, firmware names"
+    pass "layer invariants: langdale, defaults, licences, local files, pinned u-dma-buf, instance layout"
 else
     fail "layer invariants" "$work/layer.out"
 fi
@@ -157,12 +174,15 @@ esac
 TOOL
     chmod +x "$fake/$tool"
 done
-fw="$work/firmware"
+inst="$work/instance"
+fw="$inst/bitstream/firmware"
 mkdir -p "$fw" "$work/sd"
 echo bit >"$fw/fibha.bit.bin"
 echo dtbo >"$fw/fibha.dtbo"
-printf '{"plan_hash": "%s"}\n' 0123456789abcdef0123456789abcdef >"$fw/fibha.manifest.json"
+printf '{"plan_hash": "%s"}\n' 0123456789abcdef >"$fw/fibha.manifest.json"
+printf '{\n  "plan_hash": "%s"\n}\n' 0123456789abcdef >"$inst/manifest.json"
 echo xsa >"$work/fibha.xsa"
+printf '\177ELF\002\001\001\000\000\000\000\000\000\000\000\000\002\000\267\000' >"$work/fibha-aarch64"
 
 run_steps() {
     rc=0
@@ -181,44 +201,54 @@ expect_refusal() {
 
 : >"$work/pl.log"
 expect_refusal "no PetaLinux tools" "'petalinux-create' not found" \
-    env PATH="/usr/bin:/bin" "$steps" --xsa "$work/fibha.xsa" --firmware "$fw"
+    env PATH="/usr/bin:/bin" "$steps" --xsa "$work/fibha.xsa" --instance "$inst" --prebuilt "$work/fibha-aarch64"
 expect_refusal "missing XSA" "XSA '$work/none.xsa' not found" \
-    env PATH="$fake:$PATH" "$steps" --xsa "$work/none.xsa" --firmware "$fw"
-mkdir -p "$work/partial"
-cp "$fw/fibha.bit.bin" "$work/partial/"
-expect_refusal "incomplete firmware" "lacks fibha.dtbo" \
-    env PATH="$fake:$PATH" "$steps" --xsa "$work/fibha.xsa" --firmware "$work/partial"
+    env PATH="$fake:$PATH" "$steps" --xsa "$work/none.xsa" --instance "$inst" --prebuilt "$work/fibha-aarch64"
+mkdir -p "$work/partial/bitstream/firmware"
+cp "$inst/manifest.json" "$work/partial/"
+cp "$fw/fibha.bit.bin" "$work/partial/bitstream/firmware/"
+expect_refusal "incomplete firmware" "lacks fibha.dtbo: run make -C bitstreams/zcu102 firmware" \
+    env PATH="$fake:$PATH" "$steps" --xsa "$work/fibha.xsa" --instance "$work/partial" --prebuilt "$work/fibha-aarch64"
+cp "$fw/fibha.dtbo" "$work/partial/bitstream/firmware/"
+printf '{"plan_hash": "%s"}\n' fedcba9876543210 >"$work/partial/bitstream/firmware/fibha.manifest.json"
+expect_refusal "a bitstream of another plan" "was built for plan fedcba9876543210, the instance is plan 0123456789abcdef" \
+    env PATH="$fake:$PATH" "$steps" --xsa "$work/fibha.xsa" --instance "$work/partial" --prebuilt "$work/fibha-aarch64"
+expect_refusal "no runtime given" "--prebuilt PATH is required" \
+    env PATH="$fake:$PATH" "$steps" --xsa "$work/fibha.xsa" --instance "$inst"
 expect_refusal "bad CMA size" "--cma 'lots' is not a size" \
-    env PATH="$fake:$PATH" "$steps" --xsa "$work/fibha.xsa" --firmware "$fw" --cma lots
+    env PATH="$fake:$PATH" "$steps" --xsa "$work/fibha.xsa" --instance "$inst" --prebuilt "$work/fibha-aarch64" --cma lots
 expect_refusal "non-AArch64 prebuilt binary" "is not an AArch64 executable" \
-    env PATH="$fake:$PATH" "$steps" --xsa "$work/fibha.xsa" --firmware "$fw" --prebuilt "$(command -v sh)"
+    env PATH="$fake:$PATH" "$steps" --xsa "$work/fibha.xsa" --instance "$inst" --prebuilt "$(command -v sh)"
 
-run_steps env PATH="$fake:$PATH" "$steps" --xsa "$work/fibha.xsa" --firmware "$fw" \
+run_steps env PATH="$fake:$PATH" "$steps" --xsa "$work/fibha.xsa" --instance "$inst" --prebuilt "$work/fibha-aarch64" \
     --project "$work/proj" --cma 768M --sd-boot "$work/sd"
 config="$work/proj/project-spec/configs/config"
 bsp="$work/proj/project-spec/meta-user/conf/petalinuxbsp.conf"
 order=$(cut -d' ' -f1-2 "$work/pl.log" | tr '\n' '|')
 want="petalinux-create -t|petalinux-config --get-hw-description|petalinux-config --silentconfig|petalinux-build |petalinux-package --boot|"
 if [ "$rc" -eq 0 ] && [ "$order" = "$want" ] &&
-    grep -q -- '--fpga images/linux/system.bit' "$work/pl.log" &&
+    ! grep -q -- '--fpga' "$work/pl.log" &&
     grep -qx "CONFIG_USER_LAYER_0=\"$layer\"" "$config" &&
     grep -qx 'CONFIG_SUBSYSTEM_FPGA_MANAGER=y' "$config" &&
     grep -qx '# CONFIG_SUBSYSTEM_BOOTARGS_AUTO is not set' "$config" &&
     grep -q '^CONFIG_SUBSYSTEM_USER_CMDLINE=".*uio_pdrv_genirq.of_id=generic-uio cma=768M"$' "$config" &&
     [ "$(grep -c '^CONFIG_SUBSYSTEM_FPGA_MANAGER' "$config")" -eq 1 ] &&
-    grep -qx "FIBHA_FIRMWARE_DIR = \"$fw\"" "$bsp" && grep -qx 'FIBHA_CMA = "768M"' "$bsp" &&
+    grep -qx "FIBHA_INSTANCE_DIR = \"$inst\"" "$bsp" && grep -qx 'FIBHA_CMA = "768M"' "$bsp" &&
+    grep -qx 'FIBHA_RUNTIME_PACKAGE = "fibha-prebuilt"' "$bsp" &&
+    grep -qx "FIBHA_PREBUILT_BIN = \"$work/fibha-aarch64\"" "$bsp" &&
     [ -f "$work/sd/BOOT.BIN" ] && [ -f "$work/sd/boot.scr" ] && [ -f "$work/sd/image.ub" ]; then
-    pass "petalinux-steps.sh: create, import XSA, configure layer/FPGA manager/bootargs, build, package, SD"
+    pass "petalinux-steps.sh: create, import XSA, configure layer/FPGA manager/bootargs/instance/runtime, build, package without a bitstream, SD"
 else
     fail "petalinux-steps.sh full run (rc $rc; steps: $order)" "$work/steps.out"
 fi
 # A second run reuses the project and does not pile up settings.
 : >"$work/pl.log"
-run_steps env PATH="$fake:$PATH" "$steps" --xsa "$work/fibha.xsa" --firmware "$fw" --project "$work/proj"
+run_steps env PATH="$fake:$PATH" "$steps" --xsa "$work/fibha.xsa" --instance "$inst" --from-source --project "$work/proj"
 if [ "$rc" -eq 0 ] && ! grep -q petalinux-create "$work/pl.log" &&
+    grep -qx 'FIBHA_RUNTIME_PACKAGE = "fibha"' "$bsp" && ! grep -q FIBHA_PREBUILT_BIN "$bsp" &&
     [ "$(grep -c '^# fibha begin' "$bsp")" -eq 1 ] && [ "$(grep -c '^CONFIG_SUBSYSTEM_USER_CMDLINE' "$config")" -eq 1 ] &&
     grep -q 'cma=512M"$' "$config"; then
-    pass "petalinux-steps.sh: rerun reuses the project and replaces its settings"
+    pass "petalinux-steps.sh: rerun (--from-source) reuses the project and replaces its settings"
 else
     fail "petalinux-steps.sh rerun (rc $rc)" "$work/steps.out"
 fi

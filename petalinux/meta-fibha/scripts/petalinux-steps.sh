@@ -3,19 +3,24 @@
 # create the project, import the XSA, add meta-fibha, set the kernel command line, build,
 # package BOOT.BIN and copy the boot files to the SD card's FAT32 partition.
 #
-#   petalinux-steps.sh --xsa OUT_DIR/fibha.xsa --firmware OUT_DIR/firmware \
-#       [--project DIR] [--cma 512M] [--prebuilt PATH] [--sd-boot MOUNTPOINT]
+#   petalinux-steps.sh --xsa DIR/bitstream/fibha.xsa --instance DIR \
+#       (--prebuilt PATH | --from-source) [--project P] [--cma 512M] [--sd-boot MOUNTPOINT]
 #
-#   --xsa       hardware description written by bitstreams/zcu102/build.tcl
-#   --firmware  fibha.bit.bin + fibha.dtbo + fibha.manifest.json (make ... firmware)
-#   --project   PetaLinux project directory to create or reuse (default ./fibha-zcu102)
-#   --cma       CMA size for the kernel command line (default 512M; the overlay generator
-#               says when the plan's buffers need more)
-#   --prebuilt  install this cross-built aarch64 fibha binary instead of building the
-#               runtime with PetaLinux's Rust (needed when that Rust is older than the
-#               workspace's rust-version)
-#   --sd-boot   mounted FAT32 boot partition of the SD card: BOOT.BIN, boot.scr and image.ub
-#               are copied there
+#   --xsa          hardware description written by bitstreams/zcu102/build.tcl
+#   --instance     the build directory of `fibha-compile build`, with the firmware set that
+#                  `make -C bitstreams/zcu102 firmware` writes to DIR/bitstream/firmware/;
+#                  installed as /usr/share/fibha/instances/mobilenet_v2_zcu102
+#   --prebuilt     the runtime, cross-built for aarch64 (cargo build --release -p fibha
+#                  --target aarch64-unknown-linux-gnu): the default way, since PetaLinux
+#                  2023.2's Rust is older than the workspace's rust-version
+#   --from-source  build the runtime with BitBake instead (needs a newer Rust layer)
+#   --project      PetaLinux project directory to create or reuse (default ./fibha-zcu102)
+#   --cma          CMA size for the kernel command line (default 512M; the overlay
+#                  generator says when the plan's buffers need more)
+#   --sd-boot      mounted FAT32 boot partition of the SD card: BOOT.BIN, boot.scr and
+#                  image.ub are copied there
+#
+# BOOT.BIN carries no bitstream: `fibha` loads its instance's bitstream and overlay itself.
 #
 # Source PetaLinux's settings.sh first. Every input is checked before anything is built.
 set -euo pipefail
@@ -23,9 +28,10 @@ set -euo pipefail
 layer=$(cd "$(dirname "$0")/.." && pwd)
 project=./fibha-zcu102
 xsa=""
-firmware=""
+instance=""
 cma=512M
 prebuilt=""
+from_source=""
 sd_boot=""
 
 die() {
@@ -38,17 +44,18 @@ step() {
 }
 
 usage() {
-    sed -n '2,22s/^# \{0,1\}//p' "$0"
+    sed -n '2,27s/^# \{0,1\}//p' "$0"
     exit "${1:-0}"
 }
 
 while [ $# -gt 0 ]; do
     case $1 in
         --xsa) xsa=${2:-}; shift 2 ;;
-        --firmware) firmware=${2:-}; shift 2 ;;
+        --instance) instance=${2:-}; shift 2 ;;
         --project) project=${2:-}; shift 2 ;;
         --cma) cma=${2:-}; shift 2 ;;
         --prebuilt) prebuilt=${2:-}; shift 2 ;;
+        --from-source) from_source=1; shift ;;
         --sd-boot) sd_boot=${2:-}; shift 2 ;;
         -h | --help) usage 0 ;;
         *) echo "petalinux-steps.sh: unknown argument '$1'" >&2; usage 2 ;;
@@ -66,13 +73,25 @@ fi
 [ -n "$xsa" ] || die "--xsa is required (bitstreams/zcu102 writes OUT_DIR/fibha.xsa)"
 [ -f "$xsa" ] || die "XSA '$xsa' not found: run make -C bitstreams/zcu102 bitstream first"
 case $xsa in *.xsa) ;; *) die "'$xsa' is not an .xsa file" ;; esac
-[ -n "$firmware" ] || die "--firmware is required (make -C bitstreams/zcu102 firmware writes OUT_DIR/firmware)"
+[ -n "$instance" ] || die "--instance is required (the build directory of fibha-compile build)"
+[ -s "$instance/manifest.json" ] || die "'$instance' is not a build directory of fibha-compile build (no manifest.json)"
+firmware="$instance/bitstream/firmware"
 for f in fibha.bit.bin fibha.dtbo fibha.manifest.json; do
-    [ -s "$firmware/$f" ] || die "firmware directory '$firmware' lacks $f"
+    [ -s "$firmware/$f" ] ||
+        die "'$firmware' lacks $f: run make -C bitstreams/zcu102 firmware PARAMS=$instance/vivado/params.tcl"
 done
-grep -Eq '"plan_hash": "[0-9a-f]{16,128}"' "$firmware/fibha.manifest.json" ||
+plan_hash() { sed -n 's/.*"plan_hash": *"\([0-9a-f]*\)".*/\1/p' "$1" | head -n 1; }
+[ -n "$(plan_hash "$firmware/fibha.manifest.json")" ] ||
     die "$firmware/fibha.manifest.json carries no plan hash: rebuild it with make ... manifest"
+[ "$(plan_hash "$firmware/fibha.manifest.json")" = "$(plan_hash "$instance/manifest.json")" ] ||
+    die "the bitstream in $firmware was built for plan $(plan_hash "$firmware/fibha.manifest.json"), the instance is plan $(plan_hash "$instance/manifest.json"): rebuild the firmware from this build directory"
 printf '%s' "$cma" | grep -Eq '^[0-9]+[KMG]$' || die "--cma '$cma' is not a size such as 512M"
+if [ -n "$prebuilt" ] && [ -n "$from_source" ]; then
+    die "give --prebuilt PATH or --from-source, not both"
+fi
+if [ -z "$prebuilt" ] && [ -z "$from_source" ]; then
+    die "--prebuilt PATH is required (cargo build --release -p fibha --target aarch64-unknown-linux-gnu), or --from-source with a Rust layer of at least the workspace's rust-version"
+fi
 if [ -n "$prebuilt" ]; then
     [ -f "$prebuilt" ] || die "--prebuilt '$prebuilt' not found"
     [ "$(od -An -tx1 -j18 -N2 "$prebuilt" | tr -d ' \n')" = "b700" ] ||
@@ -85,7 +104,7 @@ if [ -n "$sd_boot" ]; then
 fi
 abs() { (cd "$(dirname "$1")" && echo "$(pwd)/$(basename "$1")"); }
 xsa=$(abs "$xsa")
-firmware=$(cd "$firmware" && pwd)
+instance=$(cd "$instance" && pwd)
 [ -n "$prebuilt" ] && prebuilt=$(abs "$prebuilt")
 
 # --- project -------------------------------------------------------------------------------
@@ -102,8 +121,8 @@ step "petalinux-config --get-hw-description $xsa"
 petalinux-config --get-hw-description "$xsa" --silentconfig
 
 # Project configuration: the ZCU102 board device tree (it carries the INA226 power monitors),
-# the FPGA manager (base device tree with symbols, fpgautil, no bitstream in BOOT.BIN
-# needed), meta-fibha as a user layer, and fibha's kernel command line.
+# the FPGA manager (base device tree with symbols, fpgautil), meta-fibha as a user layer,
+# and fibha's kernel command line.
 config="project-spec/configs/config"
 [ -f "$config" ] || die "$project has no $config: is it a PetaLinux project?"
 set_config() {
@@ -125,11 +144,13 @@ bsp_conf="project-spec/meta-user/conf/petalinuxbsp.conf"
 sed -i '/^# fibha begin$/,/^# fibha end$/d' "$bsp_conf"
 {
     echo "# fibha begin"
-    echo "FIBHA_FIRMWARE_DIR = \"$firmware\""
+    echo "FIBHA_INSTANCE_DIR = \"$instance\""
     echo "FIBHA_CMA = \"$cma\""
     if [ -n "$prebuilt" ]; then
         echo 'FIBHA_RUNTIME_PACKAGE = "fibha-prebuilt"'
         echo "FIBHA_PREBUILT_BIN = \"$prebuilt\""
+    else
+        echo 'FIBHA_RUNTIME_PACKAGE = "fibha"'
     fi
     echo "# fibha end"
 } >>"$bsp_conf"
@@ -145,13 +166,10 @@ images=images/linux
 for f in zynqmp_fsbl.elf pmufw.elf u-boot.elf bl31.elf system.dtb boot.scr image.ub; do
     [ -f "$images/$f" ] || die "petalinux-build did not produce $images/$f"
 done
-fpga=()
-if [ -f "$images/system.bit" ]; then
-    # The PL comes up with the same design at boot; the overlay reprograms it when applied.
-    fpga=(--fpga "$images/system.bit")
-fi
+# No --fpga: the PL stays unprogrammed at boot and `fibha` loads its instance's bitstream
+# and overlay (one owner of the fabric; a bitstream in BOOT.BIN would be a second).
 step "petalinux-package --boot"
-petalinux-package --boot --fsbl "$images/zynqmp_fsbl.elf" "${fpga[@]}" \
+petalinux-package --boot --fsbl "$images/zynqmp_fsbl.elf" \
     --pmufw "$images/pmufw.elf" --atf "$images/bl31.elf" --u-boot "$images/u-boot.elf" \
     --dtb "$images/system.dtb" --force
 [ -f "$images/BOOT.BIN" ] || die "petalinux-package did not write $images/BOOT.BIN"

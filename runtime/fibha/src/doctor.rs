@@ -121,6 +121,7 @@ pub fn failing_check(err: &AccelError) -> &'static str {
             _ => "kernel",
         },
         AccelError::Lock(_) => "uio",
+        AccelError::Firmware(_) => "fpga_manager",
         _ => "kernel",
     }
 }
@@ -315,9 +316,9 @@ fn passed_until(report: &mut Report, root: &Root, instance: &Instance, failed: &
     for name in CHECKS.iter().skip(1).take_while(|c| **c != failed) {
         let detail = match *name {
             "fpga_manager" => fpga_detail(root, instance),
-            "overlay" => match instance.overlay() {
+            "overlay" => match fabric(root, instance).and_then(|f| f.overlay) {
                 Some(dtbo) => format!("{} applied", dtbo.display()),
-                None => "none in the instance: the boot device tree describes the kernel (the UIO check shows it did)".into(),
+                None => "none for the virtual board: it lays out the kernel's devices itself (the UIO check shows them)".into(),
             },
             "uio" => uio_detail(root),
             "dma_buffers" => dma_detail(root, instance),
@@ -331,6 +332,13 @@ fn passed_until(report: &mut Report, root: &Root, instance: &Instance, failed: &
     }
 }
 
+/// What the fabric under `root` loads for `instance`, if anything.
+fn fabric(root: &Root, instance: &Instance) -> Option<crate::instance::Fabric> {
+    instance
+        .fabric(fibha_board::vboard::is_virtual_root(root.path()))
+        .ok()
+}
+
 fn fpga_detail(root: &Root, instance: &Instance) -> String {
     match fibha_board::fpga::FpgaManager::find(root) {
         Ok(fpga) => format!(
@@ -338,7 +346,10 @@ fn fpga_detail(root: &Root, instance: &Instance) -> String {
             fpga.name(),
             fpga.state()
                 .map_or_else(|e| e.to_string(), |s| s.to_string()),
-            instance.bitstream().display()
+            fabric(root, instance).map_or_else(
+                || "nothing (no firmware for this board)".into(),
+                |f| f.bitstream.display().to_string()
+            )
         ),
         Err(e) => e.to_string(),
     }

@@ -4,16 +4,17 @@
 //! The directory holds `manifest.json` (plan hash, interface and bundle versions, the files
 //! and their SHA-256, the DMA buffer sizes, the clock), the model (`model.tflite`, whose
 //! operators before and after the accelerator's part the host runs), `plan.json` (which
-//! graph operators run on the host, the modelled figures), the weight bundle, and the
-//! bitstream:
-//! `fibha.bit.bin`, which for the virtual board is its instance descriptor.
+//! graph operators run on the host, the modelled figures), the weight bundle, and what a
+//! fabric loads ([`Instance::fabric`]): on a board the firmware set of the Vivado flow
+//! (`bitstream/firmware/`: bitstream, overlay, firmware manifest), on the virtual board its
+//! descriptor (`vboard/fibha.bit.bin`). Every path is `fibha_model::manifest::layout`'s.
 //!
 //! Invariants of an [`Instance`]: the manifest was checked field by field before anything
 //! else was read ([`Manifest::parse`]: versions, hashes, relative file names, buffer sizes,
 //! a clock in [1, 1000] MHz); every file it names is there with the SHA-256 it records (the
 //! plan, the bundle, the HLS inputs and the virtual board's kernel and descriptor included:
 //! an edited plan is refused, not believed); the plan's figures are times in range
-//! ([`PlanDoc::parse`]); the manifest, the plan and the bundle carry the same plan hash and
+//! ([`parse_plan`]); the manifest, the plan and the bundle carry the same plan hash and
 //! the interface and bundle versions this runtime speaks; the bundle passes
 //! [`fibha_model::bundle`]'s validation; the model the bundle was packed from is the
 //! directory's own, byte for byte the manifest's (SHA-256), never a file outside it; and
@@ -31,21 +32,17 @@ use fibha_model::bundle::{Bundle, BundleError};
 use fibha_model::device::{BUNDLE_VERSION, INTERFACE_VERSION};
 use fibha_model::timing::TimingReport;
 use fibha_model::{DType, Graph, ModelError, TensorId};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// The part of `plan.json` the runtime reads (defined with the manifest).
+pub use fibha_model::manifest::PlanSummary as PlanDoc;
 pub use fibha_model::manifest::{
     FILE_NAME as MANIFEST, FORMAT_VERSION as MANIFEST_FORMAT_VERSION, FileRef, Manifest,
 };
-/// The bitstream's file name: a `.bit.bin` from the Vivado flow on a board, the instance
-/// descriptor for the virtual board (the virtual board loads it the same way).
-pub const BITSTREAM: &str = "fibha.bit.bin";
-/// Where a compiled device-tree overlay is looked for, in order.
-pub const OVERLAYS: [&str; 2] = ["fibha.dtbo", "vivado/fibha.dtbo"];
+use fibha_model::manifest::{FirmwareManifest, layout, parse_plan_hash as parse_hash};
 /// The largest DMA buffer a manifest may ask for (the ZCU102's CMA is far smaller).
 pub const MAX_BUFFER_BYTES: u64 = 1 << 31;
-/// The longest modelled time of one image a plan may state, ms.
-pub const MAX_PLAN_MS: f64 = 60_000.0;
+pub use fibha_model::manifest::MAX_PLAN_MS;
 
 /// Why a build directory cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +143,14 @@ pub enum InstanceError {
     /// The bundle did not validate.
     #[error(transparent)]
     Bundle(#[from] BundleError),
+    /// The directory has nothing the fabric at hand can load.
+    #[error("{}: {detail}", path.display())]
+    NoFirmware {
+        /// The file that is missing or wrong.
+        path: PathBuf,
+        /// What is wrong and how to make it.
+        detail: String,
+    },
     /// The plan's host operators do not cut the graph into host, accelerator, host.
     #[error("{}: {detail}", plan.display())]
     Split {
@@ -306,78 +311,17 @@ fn parse_json<T: serde::de::DeserializeOwned>(
     Ok(value)
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-struct PlanModel {
-    host: Vec<String>,
-    source: PlanSource,
-}
-
-/// The model file the plan was made from: its name (what reports call the model) and hash.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-struct PlanSource {
-    file: String,
-    sha256: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-struct PlanFigures {
-    latency_ms: f64,
-    period_ms: f64,
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-struct PlanModelled {
-    fibha: PlanFigures,
-}
-
-/// The part of `plan.json` the runtime uses (its other fields are the compiler's).
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-pub struct PlanDoc {
-    model: PlanModel,
-    modelled: PlanModelled,
-    plan_hash: String,
-}
-
-impl PlanDoc {
-    /// Parses `plan.json` and checks what the runtime uses: the plan hash, and modelled
-    /// times in (0, [`MAX_PLAN_MS`]] ms (they become timeouts and report figures).
-    pub fn parse(bytes: &[u8], path: &Path) -> Result<PlanDoc, InstanceError> {
-        let plan: PlanDoc = parse_json(bytes, path, "the plan")?;
-        let bad = |field: &str, problem: String| InstanceError::Field {
+/// Parses `plan.json` and checks what the runtime uses ([`PlanDoc::check`]: the plan hash,
+/// modelled times in range: they become timeouts and report figures).
+pub fn parse_plan(bytes: &[u8], path: &Path) -> Result<PlanDoc, InstanceError> {
+    let plan: PlanDoc = parse_json(bytes, path, "the plan")?;
+    plan.check()
+        .map_err(|(field, problem)| InstanceError::Field {
             path: path.to_path_buf(),
             field: field.to_owned(),
             problem,
-        };
-        if plan.plan_hash().is_none() {
-            return Err(bad(
-                "plan_hash",
-                format!("{:?} is not 16 hex digits", plan.plan_hash),
-            ));
-        }
-        let figures = &plan.modelled.fibha;
-        for (field, ms) in [
-            ("modelled.fibha.latency_ms", figures.latency_ms),
-            ("modelled.fibha.period_ms", figures.period_ms),
-        ] {
-            if !(ms.is_finite() && ms > 0.0 && ms <= MAX_PLAN_MS) {
-                return Err(bad(
-                    field,
-                    format!("{ms:?} is not a time in (0, {MAX_PLAN_MS}] ms"),
-                ));
-            }
-        }
-        Ok(plan)
-    }
-
-    /// The plan hash.
-    pub fn plan_hash(&self) -> Option<u64> {
-        parse_hash(&self.plan_hash)
-    }
-
-    /// The plan's host operators (`"#63 MEAN (global pooling)"`).
-    pub fn host(&self) -> &[String] {
-        &self.model.host
-    }
+        })?;
+    Ok(plan)
 }
 
 /// Where the graph is cut: which nodes (indices into the graph's execution order) run on
@@ -417,6 +361,15 @@ fn read_timing(path: PathBuf, bytes: &[u8]) -> Result<TimingReport, InstanceErro
     Ok(report)
 }
 
+/// What a fabric loads for an instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fabric {
+    /// The bitstream (the virtual board's descriptor on the virtual board).
+    pub bitstream: PathBuf,
+    /// The compiled device-tree overlay, applied after the bitstream is loaded.
+    pub overlay: Option<PathBuf>,
+}
+
 /// A validated build directory.
 #[derive(Debug)]
 pub struct Instance {
@@ -451,7 +404,7 @@ impl Instance {
         let plan_hash = parse_hash(&manifest.plan_hash).unwrap_or_default();
         let mut contents = check_files(dir, &manifest)?;
         let plan_path = dir.join(&manifest.plan.file);
-        let plan = PlanDoc::parse(&contents.remove("plan").unwrap_or_default(), &plan_path)?;
+        let plan = parse_plan(&contents.remove("plan").unwrap_or_default(), &plan_path)?;
         if plan.plan_hash() != Some(plan_hash) {
             return Err(InstanceError::Inconsistent {
                 dir: dir.to_path_buf(),
@@ -513,17 +466,116 @@ impl Instance {
         &self.dir
     }
 
-    /// The bitstream to load (see [`BITSTREAM`]).
-    pub fn bitstream(&self) -> PathBuf {
-        self.dir.join(BITSTREAM)
+    /// What the fabric loads: the board's firmware set when the directory has one (its
+    /// firmware manifest checked: this plan's hash, and the SHA-256 of the bitstream and the
+    /// overlay), else, on the virtual board only, the build's own descriptor.
+    pub fn fabric(&self, virtual_board: bool) -> Result<Fabric, InstanceError> {
+        let bitstream = self.dir.join(layout::BOARD_BITSTREAM);
+        if bitstream.is_file() {
+            return self.board_firmware(bitstream);
+        }
+        if !virtual_board {
+            return Err(InstanceError::NoFirmware {
+                path: bitstream,
+                detail: format!(
+                    "this build has no bitstream yet: export the kernel IP with Vitis HLS (`FIBHA_HLS_DIR=.../hls vitis_hls -f {}`), then run `make -C bitstreams/zcu102 firmware PARAMS={}`, which writes the bitstream, the overlay and their manifest to {}",
+                    self.dir.join(layout::HLS_SCRIPT).display(),
+                    self.dir.join(layout::VIVADO_PARAMS).display(),
+                    self.dir.join(layout::BOARD_FIRMWARE_DIR).display()
+                ),
+            });
+        }
+        let (Some(kernel), Some(descriptor)) =
+            (&self.manifest.vboard_kernel, &self.manifest.vboard_instance)
+        else {
+            return Err(InstanceError::NoFirmware {
+                path: self.dir.join(layout::VBOARD_DESCRIPTOR),
+                detail: "this build has no virtual-board kernel (built with --no-vboard) and no board firmware: rebuild it without --no-vboard".into(),
+            });
+        };
+        // Both were checked against the manifest at open when present; here they must be.
+        for (field, file) in [("vboard_kernel", kernel), ("vboard_instance", descriptor)] {
+            let path = self.dir.join(&file.file);
+            if !path.is_file() {
+                return Err(InstanceError::Missing {
+                    path,
+                    what: field_description(field),
+                    dir: self.dir.clone(),
+                    board: self.manifest.board.clone(),
+                });
+            }
+        }
+        Ok(Fabric {
+            bitstream: self.dir.join(&descriptor.file),
+            overlay: None,
+        })
     }
 
-    /// The compiled device-tree overlay, when the directory has one.
-    pub fn overlay(&self) -> Option<PathBuf> {
-        OVERLAYS
-            .iter()
-            .map(|rel| self.dir.join(rel))
-            .find(|p| p.is_file())
+    /// The Vivado flow's firmware set, checked against its manifest.
+    fn board_firmware(&self, bitstream: PathBuf) -> Result<Fabric, InstanceError> {
+        let manifest_path = self.dir.join(layout::BOARD_FIRMWARE_MANIFEST);
+        let bytes = std::fs::read(&manifest_path).map_err(|source| InstanceError::Io {
+            path: manifest_path.clone(),
+            what: "the firmware manifest (written by `make -C bitstreams/zcu102 firmware`)",
+            source,
+        })?;
+        let firmware = FirmwareManifest::parse(&bytes).map_err(|detail| InstanceError::Json {
+            path: manifest_path.clone(),
+            detail,
+        })?;
+        if !firmware
+            .plan_hash
+            .eq_ignore_ascii_case(&self.manifest.plan_hash)
+        {
+            return Err(InstanceError::Inconsistent {
+                dir: self.dir.clone(),
+                detail: format!(
+                    "the bitstream in {} was built for plan {}, this build is plan {}: rebuild the firmware from this directory (`make -C bitstreams/zcu102 firmware PARAMS={}`)",
+                    self.dir.join(layout::BOARD_FIRMWARE_DIR).display(),
+                    firmware.plan_hash,
+                    self.manifest.plan_hash,
+                    self.dir.join(layout::VIVADO_PARAMS).display()
+                ),
+            });
+        }
+        let firmware_dir = self.dir.join(layout::BOARD_FIRMWARE_DIR);
+        for (name, expected, what) in [
+            (&firmware.bitstream, &firmware.bitstream_sha256, "bitstream"),
+            (&firmware.overlay, &firmware.overlay_sha256, "overlay"),
+        ] {
+            let path = firmware_dir.join(name);
+            let bytes = std::fs::read(&path).map_err(|source| InstanceError::Io {
+                path: path.clone(),
+                what: "a file the firmware manifest names",
+                source,
+            })?;
+            let found = sha256_hex(&bytes);
+            if !found.eq_ignore_ascii_case(expected) {
+                return Err(InstanceError::Field {
+                    path: manifest_path.clone(),
+                    field: format!("{what}_sha256"),
+                    problem: format!(
+                        "{} has SHA-256 {found}, the firmware manifest records {expected}: the file changed after `make ... firmware`",
+                        path.display()
+                    ),
+                });
+            }
+        }
+        if firmware_dir.join(&firmware.bitstream) != bitstream {
+            return Err(InstanceError::Field {
+                path: manifest_path,
+                field: "bitstream".into(),
+                problem: format!(
+                    "names {:?}, the layout's bitstream is {}",
+                    firmware.bitstream,
+                    layout::BOARD_BITSTREAM
+                ),
+            });
+        }
+        Ok(Fabric {
+            bitstream,
+            overlay: Some(firmware_dir.join(&firmware.overlay)),
+        })
     }
 
     /// Bytes the accelerator reads from its input buffer.
@@ -551,7 +603,9 @@ fn read_file(path: &Path, what: &'static str) -> Result<Vec<u8>, InstanceError> 
 }
 
 /// Reads every file the manifest names and checks its SHA-256; returns the bytes of those
-/// the runtime reads, the model, the plan, the bundle and the timing report, by field.
+/// the runtime reads, the model, the plan, the bundle and the timing report, by field. The
+/// virtual board's files may be absent (an installed image leaves out host executables);
+/// [`Instance::fabric`] asks for them when the virtual board is used.
 fn check_files(
     dir: &Path,
     manifest: &Manifest,
@@ -559,6 +613,9 @@ fn check_files(
     let mut kept = BTreeMap::new();
     for (field, file) in manifest.files() {
         let path = dir.join(&file.file);
+        if field.starts_with("vboard_") && !path.exists() {
+            continue;
+        }
         let bytes = std::fs::read(&path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 InstanceError::Missing {
@@ -607,14 +664,6 @@ fn field_description(field: &str) -> &'static str {
         }
         _ => "a file the manifest names",
     }
-}
-
-/// 16 hex digits (an optional `0x` accepted).
-fn parse_hash(text: &str) -> Option<u64> {
-    let digits = text.strip_prefix("0x").unwrap_or(text);
-    (digits.len() == 16)
-        .then(|| u64::from_str_radix(digits, 16).ok())
-        .flatten()
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -804,7 +853,7 @@ mod tests {
             vivado_params: Some(file("vivado/params.tcl")),
             overlay_source: Some(file("vivado/fibha.dtso")),
             vboard_kernel: Some(file("vboard/fibha_kernel")),
-            vboard_instance: Some(file("fibha.bit.bin")),
+            vboard_instance: Some(file("vboard/fibha.bit.bin")),
             timing: Some(file("timing.json")),
             buffers: BTreeMap::from([
                 ("fibha_in0".into(), 150_528),
@@ -880,7 +929,7 @@ mod tests {
             (
                 "format_version",
                 json!(3),
-                "format_version (the manifest layout) is version 3, this runtime reads version 4",
+                "format_version (the manifest layout) is version 3, this runtime reads version 5",
             ),
             (
                 "interface_version",
@@ -941,7 +990,7 @@ mod tests {
         ] {
             let mut plan = sample_plan();
             plan["modelled"]["fibha"]["latency_ms"] = value;
-            let err = PlanDoc::parse(&serde_json::to_vec(&plan).unwrap(), Path::new(PLAN_PATH))
+            let err = parse_plan(&serde_json::to_vec(&plan).unwrap(), Path::new(PLAN_PATH))
                 .unwrap_err()
                 .to_string();
             assert!(
@@ -949,7 +998,7 @@ mod tests {
                 "{err}"
             );
         }
-        let plan = PlanDoc::parse(
+        let plan = parse_plan(
             &serde_json::to_vec(&sample_plan()).unwrap(),
             Path::new(PLAN_PATH),
         )
@@ -1047,7 +1096,7 @@ mod tests {
         /// `doc` parses to a value that writes back and parses to itself, or is refused
         /// with an error that starts with `path` and names `key` (or the map `container`
         /// the key is an entry of).
-        fn round_trips_or_names<T: Serialize + PartialEq + std::fmt::Debug>(
+        fn round_trips_or_names<T: serde::Serialize + PartialEq + std::fmt::Debug>(
             doc: &serde_json::Value,
             key: &str,
             path: &str,
@@ -1099,7 +1148,7 @@ mod tests {
             ) {
                 let mut doc = sample_plan();
                 let key = edit(&mut doc, which, kind, value);
-                round_trips_or_names(&doc, &key, PLAN_PATH, "host", PlanDoc::parse)?;
+                round_trips_or_names(&doc, &key, PLAN_PATH, "host", parse_plan)?;
             }
 
             /// Byte-level corruption of either document never panics; a refusal names the file.
@@ -1121,7 +1170,7 @@ mod tests {
                     let result = if name == MANIFEST_PATH {
                         parse_manifest(&bytes, path).map(drop)
                     } else {
-                        PlanDoc::parse(&bytes, path).map(drop)
+                        parse_plan(&bytes, path).map(drop)
                     };
                     if let Err(e) = result {
                         prop_assert!(e.to_string().starts_with(&format!("{name}: ")), "{}", e);

@@ -1,7 +1,8 @@
 //! Where the accelerator lives: a real ZCU102, a board root given on the command line, or
 //! a virtual board this process starts.
 //!
-//! A real board is recognised by a UIO device named `fibha` under `/`. Without one, the
+//! A real board is recognised by its FPGA manager under `/` (the runtime loads the
+//! accelerator itself, so its UIO device appears only then). Without one, the
 //! virtual board (`fibha-vboard`, found beside the `fibha` executable or at
 //! `$FIBHA_VBOARD`) is started on a fresh root under `/dev/shm` (tmpfs; `/tmp` when absent)
 //! with `--exit-with-parent`, in its own process group so that a Ctrl-C meant for `fibha`
@@ -25,7 +26,7 @@ use fibha_board::Root;
 use fibha_board::vboard::{self, VboardCommand, VboardError, VboardHandle, VboardProcess};
 use nix::fcntl::{Flock, FlockArg};
 
-use crate::accelerator::{Liveness, UIO_NAME};
+use crate::accelerator::Liveness;
 
 /// The environment variable naming the virtual board's executable.
 pub const VBOARD_ENV: &str = "FIBHA_VBOARD";
@@ -140,12 +141,13 @@ impl BoardSession {
     }
 }
 
-/// Whether a UIO device named `fibha` exists under `/`.
+/// Whether `/` is a Zynq board: it has an FPGA manager. fibha loads its bitstream and
+/// overlay itself, so the accelerator's UIO device need not exist yet.
 fn real_board_present() -> bool {
-    match fibha_board::uio::list_uio(&Root::system()) {
-        Ok(devices) => devices.iter().any(|d| d.name == UIO_NAME),
+    match fibha_board::fpga::FpgaManager::find(&Root::system()) {
+        Ok(_) => true,
         Err(err) => {
-            tracing::debug!("looking for a UIO device named {UIO_NAME}: {err}");
+            tracing::debug!("looking for an FPGA manager: {err}");
             false
         }
     }

@@ -398,12 +398,12 @@ fn a_buffer_too_small_for_the_plan_is_named_with_its_size_and_need() {
     common::copy_dir(model, &copy);
     // The descriptor of a build that declares no buffer sizes, consistently recorded in
     // its manifest: the board keeps its own (too small) output buffer.
-    let descriptor = std::fs::read_to_string(model.join("fibha.bit.bin")).unwrap();
+    let descriptor = std::fs::read_to_string(model.join("vboard/fibha.bit.bin")).unwrap();
     let (magic, json) = descriptor.split_once('\n').unwrap();
     let mut spec: serde_json::Value = serde_json::from_str(json).unwrap();
     spec.as_object_mut().unwrap().remove("buffers");
     let descriptor = format!("{magic}\n{spec}");
-    std::fs::write(copy.join("fibha.bit.bin"), &descriptor).unwrap();
+    std::fs::write(copy.join("vboard/fibha.bit.bin"), &descriptor).unwrap();
     let mut manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(copy.join("manifest.json")).unwrap()).unwrap();
     manifest["vboard_instance"]["sha256"] = common::sha256_hex(descriptor.as_bytes()).into();

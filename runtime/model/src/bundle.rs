@@ -36,7 +36,7 @@ use crate::device::{
 };
 
 /// The bundle's file name in a build directory.
-pub const FILE_NAME: &str = "model.fibha";
+pub const FILE_NAME: &str = crate::manifest::layout::BUNDLE;
 /// Bytes of one beat of the kernel's 128-bit ports: the unit of every section and blob.
 pub const BEAT: usize = 16;
 /// Channels per word of the SEML part's feature maps.

@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The report's file name in a build directory.
-pub const FILE_NAME: &str = "timing.json";
+pub const FILE_NAME: &str = crate::manifest::layout::TIMING;
 /// The format tag a report carries.
 pub const FORMAT: &str = "fibha-timing/2";
 /// How far the timed C simulation may exceed the plan, for one image, for the period of

@@ -2,10 +2,14 @@
 //!
 //! [`render_overlay`] turns an [`OverlayParams`] (register window, interrupt, PL clock and
 //! the DMA buffers a plan needs) into the `.dtso` source that `dtc -@ -I dts -O dtb` compiles
-//! to the `fibha.dtbo` the board loads next to `fibha.bit.bin`. The overlay has two fragments:
-//! one on `&fpga_full` that names the bitstream (applying it programs the PL through the
-//! FPGA manager), one on `&amba` that adds the PL clock, the AXI port widths, the kernel's
-//! register window as a `generic-uio` node and one `ikwzm,u-dma-buf` node per buffer.
+//! to the `fibha.dtbo` the board loads next to `fibha.bit.bin`. The runtime owns the fabric:
+//! it loads the bitstream through the FPGA manager, then applies this overlay, which
+//! therefore names no bitstream. It has two fragments: one on `&fpga_full` marked
+//! `external-fpga-config` (the PL is already programmed: the region takes the overlay
+//! without loading anything and without claiming the region, so a later reset can reload
+//! the bitstream under it), one on `&amba` that adds the PL clock, the AXI port widths, the
+//! kernel's register window as a `generic-uio` node and one `ikwzm,u-dma-buf` node per
+//! buffer.
 //!
 //! Invariants of an overlay this module renders (each one is checked, never assumed):
 //! buffer names match `[a-z0-9_]+`, are unique and non-empty in size; the buffers, rounded
@@ -19,8 +23,6 @@ use std::fmt::Write as _;
 use fibha_model::device::linux;
 /// Name of the kernel's UIO device (`/sys/class/uio/uioN/name`); also the node name.
 pub use fibha_model::device::linux::UIO_NAME;
-/// Bitstream file the overlay asks the FPGA manager to load (from `/lib/firmware`).
-pub const DEFAULT_FIRMWARE_NAME: &str = "fibha.bit.bin";
 /// Base of the kernel's AXI-Lite registers: the start of M_AXI_HPM0_FPD's low window.
 pub const ZCU102_REGS_BASE: u64 = 0xA000_0000;
 /// Size of the register window the Vivado design assigns (64 KiB).
@@ -65,12 +67,10 @@ impl DmaBuffer {
     }
 }
 
-/// What the overlay describes: the bitstream, the kernel's registers and interrupt, the
-/// PL clock and the DMA buffers, plus the CMA size they must fit in.
+/// What the overlay describes: the kernel's registers and interrupt, the PL clock and the
+/// DMA buffers, plus the CMA size they must fit in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OverlayParams {
-    /// Bitstream file name the FPGA manager loads from `/lib/firmware` (`fibha.bit.bin`).
-    pub firmware_name: String,
     /// Physical base address of the kernel's s_axilite registers.
     pub regs_base: u64,
     /// Size of the register window in bytes (a whole number of pages).
@@ -95,7 +95,6 @@ impl OverlayParams {
     /// given PL clock and buffers.
     pub fn zcu102(pl_clock_hz: u64, buffers: Vec<DmaBuffer>) -> OverlayParams {
         OverlayParams {
-            firmware_name: DEFAULT_FIRMWARE_NAME.to_string(),
             regs_base: ZCU102_REGS_BASE,
             regs_size: ZCU102_REGS_SIZE,
             irq_spi: ZCU102_IRQ_SPI,
@@ -194,14 +193,6 @@ pub enum OverlayError {
         /// The frequency given.
         hz: u64,
     },
-    /// A firmware name the FPGA manager would not find or the device tree cannot hold.
-    #[error(
-        "firmware name '{name}' is not valid: it must end in .bin (the FPGA manager loads .bit.bin files, not .bit) and contain only printable characters without quotes or backslashes"
-    )]
-    InvalidFirmwareName {
-        /// The name as given.
-        name: String,
-    },
     /// A memory-region label that is not a device-tree label.
     #[error("memory-region label '{label}' is not valid: use [a-z0-9_] and start with a letter")]
     InvalidMemoryRegion {
@@ -239,14 +230,13 @@ pub fn render_overlay(p: &OverlayParams) -> Result<String, OverlayError> {
     validate(p)?;
     let mut out = String::new();
     write_header(&mut out, p);
-    write_fpga_fragment(&mut out, p);
+    write_fpga_fragment(&mut out);
     write_bus_fragment(&mut out, p);
     out.push_str("};\n");
     Ok(out)
 }
 
 fn validate(p: &OverlayParams) -> Result<(), OverlayError> {
-    validate_firmware_name(&p.firmware_name)?;
     let window_ok = p.regs_size != 0
         && p.regs_base != 0
         && p.regs_base.is_multiple_of(PAGE_BYTES)
@@ -281,18 +271,6 @@ fn validate(p: &OverlayParams) -> Result<(), OverlayError> {
         return Err(OverlayError::CmaTooSmall {
             needed,
             cma: p.cma_bytes,
-        });
-    }
-    Ok(())
-}
-
-fn validate_firmware_name(name: &str) -> Result<(), OverlayError> {
-    let printable = name
-        .chars()
-        .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\');
-    if name.len() <= ".bin".len() || !name.ends_with(".bin") || !printable {
-        return Err(OverlayError::InvalidFirmwareName {
-            name: name.to_string(),
         });
     }
     Ok(())
@@ -385,15 +363,15 @@ fn write_header(out: &mut String, p: &OverlayParams) {
     out.push_str("/dts-v1/;\n/plugin/;\n\n/ {\n");
 }
 
-fn write_fpga_fragment(out: &mut String, p: &OverlayParams) {
+fn write_fpga_fragment(out: &mut String) {
     let resets: Vec<String> = PL_RESET_IDS
         .iter()
         .map(|id| format!("<&zynqmp_reset {id}>"))
         .collect();
-    out.push_str("\t/* Applying this fragment programs the PL with the bitstream (full reconfiguration). */\n");
+    out.push_str("\t/* The runtime has programmed the PL through the FPGA manager: this fragment loads\n\t * nothing and leaves the region free for the reload that resets the kernel. */\n");
     out.push_str("\tfragment@0 {\n\t\ttarget = <&fpga_full>;\n\t\t__overlay__ {\n");
     out.push_str("\t\t\t#address-cells = <2>;\n\t\t\t#size-cells = <2>;\n");
-    let _ = writeln!(out, "\t\t\tfirmware-name = \"{}\";", p.firmware_name);
+    out.push_str("\t\t\texternal-fpga-config;\n");
     let _ = writeln!(out, "\t\t\tresets = {};", resets.join(", "));
     out.push_str("\t\t};\n\t};\n\n");
 }
@@ -520,7 +498,11 @@ mod tests {
         let text = render_overlay(&example_params()).unwrap();
         assert!(text.contains("/dts-v1/;\n/plugin/;"));
         assert!(text.contains("target = <&fpga_full>;"));
-        assert!(text.contains("firmware-name = \"fibha.bit.bin\";"));
+        assert!(text.contains("external-fpga-config;"));
+        assert!(
+            !text.contains("firmware-name"),
+            "the runtime loads the bitstream, not the overlay"
+        );
         assert!(text.contains("<&zynqmp_reset 116>, <&zynqmp_reset 117>"));
         assert!(text.contains("target = <&amba>;"));
         assert!(text.contains("fibha@a0000000 {"));
@@ -662,7 +644,7 @@ mod tests {
     }
 
     #[test]
-    fn refuses_bad_window_irq_clock_and_firmware() {
+    fn refuses_bad_window_irq_and_clock() {
         let base = example_params();
         let check = |f: &dyn Fn(&mut OverlayParams), want: &str| {
             let mut p = base.clone();
@@ -677,8 +659,6 @@ mod tests {
         check(&|p| p.irq_spi = 97, "SPI 97");
         check(&|p| p.pl_clock_hz = 0, "PL clock");
         check(&|p| p.pl_clock_hz = 700_000_000, "PL clock");
-        check(&|p| p.firmware_name = "fibha.bit".into(), ".bit.bin");
-        check(&|p| p.firmware_name = "a\"b.bin".into(), "quotes");
         let mut p = base.clone();
         p.irq_spi = 104;
         assert!(

@@ -305,6 +305,15 @@ fn build_writes_a_consistent_directory() {
         serde_json::from_slice(&std::fs::read(out.join("plan.json")).unwrap()).unwrap();
     assert_eq!(manifest.part, "xczu9eg-ffvb1156-2-e");
     assert_eq!(manifest.plan_hash, plan.plan_hash);
+    // What the runtime reads of the plan (one definition, in fibha_model) reads it back.
+    let summary: fibha_model::manifest::PlanSummary =
+        serde_json::from_slice(&std::fs::read(out.join("plan.json")).unwrap()).unwrap();
+    summary.check().unwrap();
+    assert_eq!(summary.plan_hash, plan.plan_hash);
+    assert_eq!(
+        summary.model.source.file,
+        "tf2_mobilenet_v2_1.0_224_ptq.tflite"
+    );
     // The model is in the directory, byte for byte the file it was built from.
     assert_eq!(manifest.model.file, "model.tflite");
     assert_eq!(

@@ -9,6 +9,11 @@
 //! nodes the overlay describes (the UIO device and the buffers) are laid out from the
 //! start. Removing the directory removes the overlay.
 //!
+//! As the kernel's `of-fpga-region` does, an overlay that programs the FPGA (one with a
+//! `firmware-name` property) claims the region until it is removed; a second one is refused
+//! with the kernel's reason, "Region already has overlay applied". Overlays without one
+//! (fibha's own, marked `external-fpga-config`) claim nothing.
+//!
 //! A plain directory cannot block the `path` write until the board has looked, so an
 //! `unapplied` verdict reaches a runtime that reads `status` after the apply call returns,
 //! not the call itself (`fibha-board`'s `Overlay::apply` counts an item without `status` as
@@ -31,6 +36,8 @@ pub struct OverlayWatcher {
     firmware_dir: PathBuf,
     /// Items handled so far, with what their `path` (or `dtbo`) held.
     seen: BTreeMap<String, String>,
+    /// The applied item that programmed the FPGA and so holds the region.
+    region: Option<String>,
 }
 
 impl OverlayWatcher {
@@ -40,6 +47,7 @@ impl OverlayWatcher {
             dir: dir.to_path_buf(),
             firmware_dir: firmware_dir.to_path_buf(),
             seen: BTreeMap::new(),
+            region: None,
         }
     }
 
@@ -61,6 +69,9 @@ impl OverlayWatcher {
             }
             present.push(name.clone());
             self.check_item(&name, &entry.path())?;
+        }
+        if self.region.as_ref().is_some_and(|r| !present.contains(r)) {
+            self.region = None;
         }
         self.seen.retain(|name, source| {
             let keep = present.contains(name);
@@ -90,7 +101,8 @@ impl OverlayWatcher {
             validate_fdt(&blob_file)
         } else {
             self.validate_path(&path)
-        };
+        }
+        .and_then(|programs| self.claim_region(name, programs));
         let status = match &verdict {
             Ok(()) => {
                 tracing::info!(overlay = %name, %source, "device-tree overlay applied");
@@ -113,7 +125,21 @@ impl OverlayWatcher {
         Ok(())
     }
 
-    fn validate_path(&self, name: &str) -> Result<(), String> {
+    /// An overlay that programs the FPGA takes the region, unless another holds it.
+    fn claim_region(&mut self, name: &str, programs: bool) -> Result<(), String> {
+        match &self.region {
+            _ if !programs => Ok(()),
+            Some(holder) if holder != name => Err(format!(
+                "Region already has overlay applied (overlay {holder} programmed the FPGA)"
+            )),
+            _ => {
+                self.region = Some(name.to_owned());
+                Ok(())
+            }
+        }
+    }
+
+    fn validate_path(&self, name: &str) -> Result<bool, String> {
         if name.contains('/') || name == ".." {
             return Err(format!(
                 "{name:?} is not a file name in {}",
@@ -124,8 +150,9 @@ impl OverlayWatcher {
     }
 }
 
-/// Checks that `path` holds a flattened device tree.
-fn validate_fdt(path: &Path) -> Result<(), String> {
+/// Checks that `path` holds a flattened device tree; whether it programs the FPGA (names a
+/// `firmware-name` property: property names live in the strings block).
+fn validate_fdt(path: &Path) -> Result<bool, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let word = |at: usize| -> Option<u32> {
         bytes
@@ -139,7 +166,12 @@ fn validate_fdt(path: &Path) -> Result<(), String> {
         ));
     }
     match word(4) {
-        Some(total) if (FDT_HEADER_BYTES..=bytes.len()).contains(&(total as usize)) => Ok(()),
+        Some(total) if (FDT_HEADER_BYTES..=bytes.len()).contains(&(total as usize)) => {
+            let strings = word(12).zip(word(32)).and_then(|(off, size)| {
+                bytes.get(off as usize..(off as usize).checked_add(size as usize)?)
+            });
+            Ok(strings.is_some_and(|s| s.split(|&b| b == 0).any(|name| name == b"firmware-name")))
+        }
         Some(total) => Err(format!(
             "{}: header totalsize {total} does not fit the {}-byte file",
             path.display(),
@@ -203,5 +235,50 @@ mod tests {
                 .unwrap_err()
                 .contains("totalsize")
         );
+    }
+
+    /// An FDT whose strings block (at 64, as `off_dt_strings` and `size_dt_strings` say)
+    /// holds these property names.
+    fn fdt_with_properties(names: &[&str]) -> Vec<u8> {
+        let strings: Vec<u8> = names
+            .iter()
+            .flat_map(|n| [n.as_bytes(), b"\0"].concat())
+            .collect();
+        let mut bytes = fdt(64 + strings.len() as u32);
+        bytes[12..16].copy_from_slice(&64u32.to_be_bytes());
+        bytes[32..36].copy_from_slice(&(strings.len() as u32).to_be_bytes());
+        bytes[64..].copy_from_slice(&strings);
+        bytes
+    }
+
+    #[test]
+    fn a_second_overlay_that_programs_the_fpga_is_refused_until_the_first_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let overlays = dir.path().join("overlays");
+        let firmware = dir.path().join("firmware");
+        std::fs::create_dir_all(&overlays).unwrap();
+        std::fs::create_dir_all(&firmware).unwrap();
+        let programs = fdt_with_properties(&["#address-cells", "firmware-name", "resets"]);
+        std::fs::write(firmware.join("boot.dtbo"), &programs).unwrap();
+        std::fs::write(firmware.join("other.dtbo"), &programs).unwrap();
+        std::fs::write(
+            firmware.join("nodes.dtbo"),
+            fdt_with_properties(&["external-fpga-config", "compatible"]),
+        )
+        .unwrap();
+        let mut watcher = OverlayWatcher::new(&overlays, &firmware);
+        let apply = |item: &str, path: &str, watcher: &mut OverlayWatcher| {
+            std::fs::create_dir(overlays.join(item)).unwrap();
+            std::fs::write(overlays.join(item).join("path"), path).unwrap();
+            watcher.check().unwrap();
+            std::fs::read_to_string(overlays.join(item).join("status")).unwrap()
+        };
+        assert_eq!(apply("full", "boot.dtbo", &mut watcher), "applied\n");
+        assert_eq!(apply("fibha", "nodes.dtbo", &mut watcher), "applied\n");
+        assert_eq!(apply("second", "other.dtbo", &mut watcher), "unapplied\n");
+        std::fs::remove_dir_all(overlays.join("second")).unwrap();
+        std::fs::remove_dir_all(overlays.join("full")).unwrap();
+        watcher.check().unwrap();
+        assert_eq!(apply("third", "other.dtbo", &mut watcher), "applied\n");
     }
 }

@@ -1,6 +1,7 @@
-SUMMARY = "fibha on the board: runtime, accelerator firmware, u-dma-buf and kernel settings"
+SUMMARY = "fibha on the board: runtime, accelerator instance, u-dma-buf and kernel settings"
 DESCRIPTION = "Everything the fibha command needs on a ZCU102: the runtime (built or \
-prebuilt, FIBHA_RUNTIME_PACKAGE), the bitstream and overlay, the u-dma-buf module and the \
+prebuilt, FIBHA_RUNTIME_PACKAGE), the accelerator instance (bitstream, overlay, bundle), the \
+u-dma-buf module and the \
 uio_pdrv_genirq settings."
 SECTION = "base"
 LICENSE = "Apache-2.0"
@@ -11,7 +12,7 @@ inherit packagegroup
 
 RDEPENDS:${PN} = "\
     ${FIBHA_RUNTIME_PACKAGE} \
-    fibha-firmware \
+    fibha-instance \
     fibha-kmod-conf \
     u-dma-buf \
 "

@@ -135,6 +135,9 @@ pub enum AccelError {
     /// Another process drives the accelerator.
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// The build directory has nothing this fabric can load.
+    #[error(transparent)]
+    Firmware(Box<crate::instance::InstanceError>),
 }
 
 impl AccelError {

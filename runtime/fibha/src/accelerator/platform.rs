@@ -175,12 +175,16 @@ impl BoardPlatform {
             )?),
             Err(_) => None,
         };
+        let fabric = instance
+            .fabric(fibha_board::vboard::is_virtual_root(root.path()))
+            .map_err(|e| AccelError::Firmware(Box::new(e)))?;
         let fpga = FpgaManager::find(root).map_err(board("finding the FPGA manager"))?;
+        refuse_foreign_overlays(root)?;
         let load = LoadOptions {
             timeout: options.load_timeout,
             ..LoadOptions::default()
         };
-        let bitstream = instance.bitstream();
+        let bitstream = fabric.bitstream;
         {
             let _span = tracing::info_span!("load_bitstream").entered();
             load_fabric(
@@ -192,7 +196,7 @@ impl BoardPlatform {
                 "loading the bitstream {}",
             )?;
         }
-        let overlay = match instance.overlay() {
+        let overlay = match fabric.overlay {
             Some(dtbo) => Some(apply_overlay(root, &dtbo)?),
             None => None,
         };
@@ -256,6 +260,38 @@ impl Drop for BoardPlatform {
         {
             tracing::warn!("removing the device-tree overlay: {err}");
         }
+    }
+}
+
+/// fibha owns the FPGA region: it loads its bitstream and applies its overlay itself. An
+/// overlay another tool applied (`fpgautil -o` or dfx-mgr at boot) holds the region, and
+/// the kernel would refuse fibha's ("Region already has overlay applied") after the
+/// bitstream under it had been replaced; so it is refused first, saying how to remove it.
+fn refuse_foreign_overlays(root: &Root) -> Result<(), AccelError> {
+    let dir = root.join(fibha_board::fpga::OVERLAY_DIR);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    let foreign = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != OVERLAY_NAME)
+        .min();
+    match foreign {
+        None => Ok(()),
+        Some(name) => Err(AccelError::Board {
+            context: "taking the FPGA region".into(),
+            source: BoardError::Overlay {
+                problem: format!(
+                    "overlay {name} is applied ({}): another tool (fpgautil, or dfx-mgr at boot) loaded the fabric, and fibha loads its own bitstream and overlay; remove it with `fpgautil -R` or `rmdir {}`, then run again",
+                    dir.join(&name).display(),
+                    Path::new(fibha_board::fpga::OVERLAY_DIR)
+                        .join(&name)
+                        .display()
+                ),
+                name,
+            },
+        }),
     }
 }
 
