@@ -103,7 +103,7 @@ class Beats {
 // SESL blobs.
 
 inline void sesl_head(Beats& p_b, const QuantParams& p_q) {
-  p_b.table({p_q.in_zp, p_q.out_zp, p_q.act_min, p_q.act_max});
+  p_b.table({p_q.in_zp, p_q.out_zp, p_q.act_min, p_q.act_max, p_q.w_zp});
 }
 
 /// The on-chip words of a filled weight array, each padded to whole beats.
@@ -163,14 +163,12 @@ void add_sesl_firb(Beats& p_b, const typename t_F::Params& p_p) {
 // ---------------------------------------------------------------------------------------
 // SEML blobs and programs.
 
-/// One 16-byte beat of weights W[row][col0 .. col0 + 16) (zero past p_cols or p_rows).
+/// One 16-byte beat of weights W[row][col0 .. col0 + 16): zero past p_rows, p_fill past p_cols.
 inline void weight_beat(Beats& p_b, const std::vector<int8_t>& p_w, size_t p_rows, size_t p_cols, size_t p_row,
-                        size_t p_col0) {
+                        size_t p_col0, int8_t p_fill = 0) {
   int8_t l_beat[kBeatBytes] = {};
-  for (size_t l_i = 0; l_i < kBeatBytes; ++l_i) {
-    if (p_row < p_rows && p_col0 + l_i < p_cols) {
-      l_beat[l_i] = p_w[p_row * p_cols + p_col0 + l_i];
-    }
+  for (size_t l_i = 0; l_i < kBeatBytes && p_row < p_rows; ++l_i) {
+    l_beat[l_i] = p_col0 + l_i < p_cols ? p_w[p_row * p_cols + p_col0 + l_i] : p_fill;
   }
   p_b.bytes(l_beat, kBeatBytes);
 }
@@ -186,9 +184,9 @@ inline std::vector<int32_t> slice(const std::vector<int32_t>& p_v, size_t p_firs
 }
 
 /// A pointwise layer's logical blob (before the split into halves): per fold of p_pe
-/// channels, the tables and the weight beats, for W[out_c][in_c].
+/// channels, the tables and the weight beats, for W[out_c][in_c] (inputs past in_c hold p_wZp).
 inline Beats pw_blob(const std::vector<int8_t>& p_w, const ref::ChannelQuant& p_cq, size_t p_inC, size_t p_outC,
-                     unsigned p_pe) {
+                     unsigned p_pe, int32_t p_wZp) {
   Beats l_b;
   const size_t l_cf = fm_words(static_cast<uint32_t>(p_inC));
   for (size_t l_f = 0; l_f * p_pe < p_outC; ++l_f) {
@@ -197,7 +195,7 @@ inline Beats pw_blob(const std::vector<int8_t>& p_w, const ref::ChannelQuant& p_
     l_b.table(slice(p_cq.shift, l_f * p_pe, p_pe));
     for (size_t l_c = 0; l_c < l_cf; ++l_c) {
       for (size_t l_pe = 0; l_pe < p_pe; ++l_pe) {
-        weight_beat(l_b, p_w, p_outC, p_inC, l_f * p_pe + l_pe, l_c * kFmLanes);
+        weight_beat(l_b, p_w, p_outC, p_inC, l_f * p_pe + l_pe, l_c * kFmLanes, static_cast<int8_t>(p_wZp));
       }
     }
   }
@@ -269,6 +267,7 @@ inline regmap::LayerDesc seml_desc(const SemlSpec& p_l, uint32_t p_paramsBeat, u
   l_d.params_off = p_paramsBeat;
   l_d.params_beats = p_paramsBeats;
   l_d.in_zp = p_l.q.in_zp;
+  l_d.filter_zp = p_l.q.w_zp;
   if (p_l.residual) {
     l_d.out_zp = p_l.add.out_zp;
     l_d.act_min = p_l.add.act_min;
@@ -304,7 +303,7 @@ inline SemlProgram seml_program(const std::vector<SemlSpec>& p_layers, unsigned 
     const Beats l_logical = l_l.kind == regmap::LayerKind::kDepthwise
                                 ? dw_blob(l_l.w, l_l.cq, static_cast<size_t>(l_l.shape.in_c), l_taps)
                                 : pw_blob(l_l.w, l_l.cq, static_cast<size_t>(l_l.shape.in_c),
-                                          static_cast<size_t>(l_l.shape.out_c), p_pe);
+                                          static_cast<size_t>(l_l.shape.out_c), p_pe, l_l.q.w_zp);
     l_p.descs.push_back(seml_desc(l_l, p_firstBeat + l_p.params.count(), l_logical.count()));
     l_p.params.append(split_halves(l_logical));
   }

@@ -132,7 +132,7 @@ class Golden {
 
   /// Zero points and clamp PREFIXin_zp, PREFIXout_zp, PREFIXact_min, PREFIXact_max.
   QuantParams quant(const std::string& p_prefix) {
-    QuantParams l_q;
+    QuantParams l_q{};  // the int8 goldens' filters are symmetric: w_zp = 0
     l_q.in_zp = i32(p_prefix + "in_zp");
     l_q.out_zp = i32(p_prefix + "out_zp");
     l_q.act_min = i32(p_prefix + "act_min");

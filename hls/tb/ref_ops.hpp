@@ -131,7 +131,9 @@ std::vector<int8_t> window_layer(const ConvShape& p_s, const ChannelQuant& p_cq,
   return l_out;
 }
 
-/// TFLite per-channel int8 CONV_2D (reference_integer_ops::ConvPerChannel), dilation 1.
+/// TFLite per-channel int8 CONV_2D (reference_integer_ops::ConvPerChannel), dilation 1; with
+/// a filter zero point, the uint8 kernel's products (reference_ops::Conv) on values stored
+/// minus 128.
 inline std::vector<int8_t> conv(const ConvShape& p_s, const std::vector<int8_t>& p_in, const std::vector<int8_t>& p_w,
                                 const ChannelQuant& p_cq, const QuantParams& p_q) {
   return window_layer(p_s, p_cq, p_q, [&](int p_iy, int p_ix, int p_ky, int p_kx, int p_oc) {
@@ -139,7 +141,7 @@ inline std::vector<int8_t> conv(const ConvShape& p_s, const std::vector<int8_t>&
     for (int l_ic = 0; l_ic < p_s.in_c; ++l_ic) {
       const int32_t l_x = p_in[(static_cast<size_t>(p_iy) * p_s.in_w + p_ix) * p_s.in_c + l_ic];
       const int32_t l_wv = p_w[((static_cast<size_t>(p_oc) * p_s.k + p_ky) * p_s.k + p_kx) * p_s.in_c + l_ic];
-      l_sum += (l_x - p_q.in_zp) * l_wv;
+      l_sum += (l_x - p_q.in_zp) * (l_wv - p_q.w_zp);
     }
     return l_sum;
   });
@@ -151,7 +153,7 @@ inline std::vector<int8_t> depthwise(const ConvShape& p_s, const std::vector<int
   return window_layer(p_s, p_cq, p_q, [&](int p_iy, int p_ix, int p_ky, int p_kx, int p_c) {
     const int32_t l_x = p_in[(static_cast<size_t>(p_iy) * p_s.in_w + p_ix) * p_s.in_c + p_c];
     const int32_t l_wv = p_w[(static_cast<size_t>(p_ky) * p_s.k + p_kx) * p_s.out_c + p_c];
-    return static_cast<int64_t>((l_x - p_q.in_zp) * l_wv);
+    return static_cast<int64_t>((l_x - p_q.in_zp) * (l_wv - p_q.w_zp));
   });
 }
 

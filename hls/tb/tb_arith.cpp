@@ -48,13 +48,18 @@ void known_values() {
   expect_eq("mbqm(3, 0.5, 1): left shift first", multiply_by_quantized_multiplier(3, 1 << 30, 1), 3);
   expect_eq("mbqm(1000, 0.7071, -3)", multiply_by_quantized_multiplier(1000, 1518500250, -3), 88);
   expect_eq("mbqm(-1000, 0.7071, -3)", multiply_by_quantized_multiplier(-1000, 1518500250, -3), -88);
-  const QuantParams l_relu6{0, -128, -128, 23};
+  const QuantParams l_relu6{0, -128, -128, 23, 0};
   expect_eq("requantize clamps high", requantize(1 << 20, 1 << 30, 0, l_relu6), 23);
   expect_eq("requantize clamps low", requantize(-(1 << 20), 1 << 30, 0, l_relu6), -128);
   expect_eq("requantize adds zero point", requantize(200, 1 << 30, -2, l_relu6), -103);
-  const QuantParams l_full{0, 127, -128, 127};
+  const QuantParams l_full{0, 127, -128, 127, 0};
   expect_eq("requantize saturates the zero point sum", requantize(INT32_MAX, INT32_MAX, 0, l_full), 127);
   expect_eq("wrap_add wraps", wrap_add(INT32_MAX, 1), INT32_MIN);
+  // uint8 x = 200 (zp 128), w = 3 (zp 130): (200 - 128) * (3 - 130) = 72 * -127, every value
+  // stored minus 128: x 72, zp 0, w -125, w_zp 2.
+  expect_eq("mac_term with a filter zero point", mac_term(72, 0, -125, 2), -9144);
+  expect_eq("mac_term extremes: uint8 255 - 0 times 0 - 255", mac_term(127, -128, -128, 127), -65025);
+  expect_eq("mac_term without a filter zero point", mac_term(-128, 127, -128, 0), 32640);
 }
 
 void differential(uint32_t p_seed) {

@@ -132,10 +132,12 @@ inline void quantize_multiplier(double p_real, int32_t& p_mult, int32_t& p_shift
   p_shift = l_exp;
 }
 
-/// Random zero points and clamp; p_relu6 gives a ReLU6-like clamp [zp, zp + span].
+/// Random zero points and clamp; p_relu6 gives a ReLU6-like clamp [zp, zp + span]. Half the
+/// layers get a filter zero point (a per-tensor uint8 layer's, stored minus 128).
 inline QuantParams random_quant(Rng& p_rng, bool p_relu6) {
-  QuantParams l_q;
+  QuantParams l_q{};
   l_q.in_zp = static_cast<int32_t>(p_rng.uniform(-128, 127));
+  l_q.w_zp = p_rng.uniform(0, 1) == 0 ? 0 : static_cast<int32_t>(p_rng.uniform(-128, 127));
   if (p_relu6) {
     l_q.out_zp = static_cast<int32_t>(p_rng.uniform(-128, -32));
     l_q.act_min = l_q.out_zp;

@@ -327,7 +327,11 @@ void bad_inputs(const Model& p_m, const tb::BundleParts& p_good) {
          tb::seal(p_b);
        }},
       {"SESL shift out of range", l_none, StatusCode::kSeslParams, kNoLayer, true, [&](tb::Beats& p_b) {
-         p_b.set_word(l_seslOff + 16 + 2 * 32 + 4, 31);  // conv0: head, bias and mult tables, shift[1]
+         p_b.set_word(l_seslOff + kHeadBeats * 16 + 2 * 32 + 4, 31);  // conv0: head, bias and mult tables, shift[1]
+         tb::seal(p_b);
+       }},
+      {"SESL filter zero point outside int8", l_none, StatusCode::kSeslParams, kNoLayer, true, [&](tb::Beats& p_b) {
+         p_b.set_word(l_seslOff + 16, 128);  // conv0's head: filter_zp, the fifth word
          tb::seal(p_b);
        }},
       {"input image size of another instance", [](tb::BundleParts& p_p, Args&) { p_p.input_bytes += 16; },
@@ -346,7 +350,7 @@ void bad_inputs(const Model& p_m, const tb::BundleParts& p_good) {
       {"output size not whole beats", [](tb::BundleParts& p_p, Args&) { p_p.output_bytes = kOutputBytes - 4; },
        StatusCode::kOutputRange, kNoLayer, true},
       {"descriptor magic", l_desc(2, [](LayerDesc& p_d) { p_d.magic = 0; }), StatusCode::kDescMagic, 2, true},
-      {"descriptor reserved word", l_desc(4, [](LayerDesc& p_d) { p_d.reserved = 1; }), StatusCode::kDescMagic, 4,
+      {"filter zero point outside int8", l_desc(4, [](LayerDesc& p_d) { p_d.filter_zp = 128; }), StatusCode::kQuant, 4,
        true},
       {"unknown layer kind", l_desc(1, [](LayerDesc& p_d) { p_d.kind = 9; }), StatusCode::kLayerKind, 1, true},
       {"a standard conv (SESL only)", l_desc(0, [](LayerDesc& p_d) { p_d.kind = 1; }), StatusCode::kLayerKind, 0, true},

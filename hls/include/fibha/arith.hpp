@@ -1,8 +1,9 @@
 // TensorFlow Lite's int8 arithmetic, exactly as its reference kernels compute it with the
 // default build (double rounding; TFLITE_SINGLE_ROUNDING not defined).
 //
-// A conv-like layer accumulates in int32: acc = bias + sum((x - in_zp) * w), with
-// symmetric per-channel int8 weights (weight zero point 0). The accumulator is scaled by
+// A conv-like layer accumulates in int32: acc = bias + sum((x - in_zp) * (w - w_zp)): TFLite's
+// int8 scheme has symmetric per-channel weights (w_zp = 0); a per-tensor uint8 model runs
+// with every 8-bit value and zero point stored minus 128 (mac_term). The accumulator is scaled by
 // a real multiplier M = mult / 2^31 * 2^shift (mult a Q31 value in [2^30, 2^31),
 // shift positive = left): the left part of the shift is applied before gemmlowp's
 // saturating rounding doubling high multiply (its sign-dependent nudge and truncating
@@ -107,9 +108,15 @@ inline int8_t requantize(int32_t p_acc, int32_t p_mult, int32_t p_shift, const Q
   return clamp_to_int8(l_scaled + p_q.out_zp, p_q.act_min, p_q.act_max);
 }
 
-/// One product of the accumulation: (x - zero point) * weight, exact in int32.
-inline int32_t mac_term(int8_t p_x, int32_t p_zp, int8_t p_w) {
-  return (static_cast<int32_t>(p_x) - p_zp) * static_cast<int32_t>(p_w);
+/// One product of the accumulation: (x - input zero point) * (w - filter zero point), exact
+/// in int32 (both factors lie in -255..255). The filter zero point is 0 in TFLite's int8
+/// scheme. For a per-tensor uint8 layer, activations, weights and zero points are all
+/// stored minus 128, which leaves every difference, and so every product, as TFLite's
+/// uint8 kernel computes it. On the DSP48E2 the weight difference is the pre-adder's
+/// D - A (27 bits wide) and the activation difference is formed once per input lane and
+/// shared by the t_Pe rows, so neither adds a multiplier (AMD UG579, the pre-adder).
+inline int32_t mac_term(int8_t p_x, int32_t p_zp, int8_t p_w, int32_t p_wzp) {
+  return (static_cast<int32_t>(p_x) - p_zp) * (static_cast<int32_t>(p_w) - p_wzp);
 }
 
 /// TFLite int8 ADD of one element pair.
@@ -133,7 +140,8 @@ inline bool channel_quant_valid(int32_t p_mult, int32_t p_shift) {
 
 /// True when the scalars of a conv-like layer are in range (zero points and clamp in int8).
 inline bool quant_params_valid(const QuantParams& p_q) {
-  return p_q.in_zp >= -128 && p_q.in_zp <= 127 && p_q.out_zp >= -128 && p_q.out_zp <= 127 &&
+  return p_q.in_zp >= -128 && p_q.in_zp <= 127 && p_q.out_zp >= -128 && p_q.out_zp <= 127 && p_q.w_zp >= -128 &&
+         p_q.w_zp <= 127 &&
          p_q.act_min >= -128 && p_q.act_max <= 127 && p_q.act_min <= p_q.act_max;
 }
 

@@ -47,10 +47,10 @@ struct DwMac {
     FIBHA_ARRAY_PARTITION(p_bias, cyclic, t_Simd, 1);
   }
 
-  /// Runs t_Pixels output pixels of each of p_images images. p_zp is the input zero point.
+  /// Runs t_Pixels output pixels of each of p_images images. p_zp and p_wzp are the input and filter zero points.
   template <int t_InDepth, int t_OutDepth>
   static void run(hls::stream<Vec<t_Simd>, t_InDepth>& p_in, hls::stream<Acc<t_Simd>, t_OutDepth>& p_out,
-                  const Weights& p_w, const Bias& p_bias, int32_t p_zp, uint32_t p_images = 1) {
+                  const Weights& p_w, const Bias& p_bias, int32_t p_zp, int32_t p_wzp, uint32_t p_images = 1) {
     int32_t l_acc[t_Simd];
 #pragma HLS ARRAY_PARTITION variable=l_acc type=complete
     unsigned l_t = 0;
@@ -63,7 +63,7 @@ struct DwMac {
       for (unsigned l_s = 0; l_s < t_Simd; ++l_s) {
 #pragma HLS UNROLL
         const int32_t l_start = l_t == 0 ? static_cast<int32_t>(p_bias[l_g * t_Simd + l_s]) : l_acc[l_s];
-        l_acc[l_s] = wrap_add(l_start, mac_term(l_x.v[l_s], p_zp, l_w.v[l_s]));
+        l_acc[l_s] = wrap_add(l_start, mac_term(l_x.v[l_s], p_zp, l_w.v[l_s], p_wzp));
       }
       if (l_t + 1 == t_Taps) {
         Acc<t_Simd> l_out;

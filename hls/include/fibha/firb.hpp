@@ -92,7 +92,7 @@ struct FirbFront<t_F, true, true> {
     hls::stream<Acc<t_F::ExpM::kPe>> l_acc("firb.expand_acc");
     FIBHA_PROCESS(firb_front, "split", (split_words<t_F::kInWords, t_F::kSimdE>(p_in, l_expIn, p_skip, p_images)));
     FIBHA_PROCESS(firb_front, "expand",
-                  t_F::ExpM::run(l_expIn, l_acc, p_exp.w, p_exp.bias, p_exp.q.in_zp, p_images));
+                  t_F::ExpM::run(l_expIn, l_acc, p_exp.w, p_exp.bias, p_exp.q.in_zp, p_exp.q.w_zp, p_images));
     FIBHA_PROCESS(firb_front, "expand_requant",
                   t_F::ExpRq::run(l_acc, p_dw, p_exp.mult, p_exp.shift, p_exp.q, p_images));
     FIBHA_DATAFLOW_RUN(firb_front);
@@ -106,7 +106,7 @@ struct FirbFront<t_F, true, false> {
                   typename t_F::SkipFifo&, const typename t_F::ExpParams& p_exp, uint32_t p_images) {
     FIBHA_DATAFLOW(firb_front);
     hls::stream<Acc<t_F::ExpM::kPe>> l_acc("firb.expand_acc");
-    FIBHA_PROCESS(firb_front, "expand", t_F::ExpM::run(p_in, l_acc, p_exp.w, p_exp.bias, p_exp.q.in_zp, p_images));
+    FIBHA_PROCESS(firb_front, "expand", t_F::ExpM::run(p_in, l_acc, p_exp.w, p_exp.bias, p_exp.q.in_zp, p_exp.q.w_zp, p_images));
     FIBHA_PROCESS(firb_front, "expand_requant",
                   t_F::ExpRq::run(l_acc, p_dw, p_exp.mult, p_exp.shift, p_exp.q, p_images));
     FIBHA_DATAFLOW_RUN(firb_front);
@@ -297,12 +297,12 @@ struct Firb {
     hls::stream<Acc<t_PeP>> l_projAcc("firb.project_acc");
     FIBHA_PROCESS(firb, "front", FirbFront<Firb>::run(p_in, l_dwIn, l_skip, p_p.exp, p_images));
     FIBHA_PROCESS(firb, "window", Window::run(l_dwIn, l_windows, p_p.dw.q.in_zp, p_images));
-    FIBHA_PROCESS(firb, "dwmac", Dw::run(l_windows, l_dwAcc, p_p.dw.w, p_p.dw.bias, p_p.dw.q.in_zp, p_images));
+    FIBHA_PROCESS(firb, "dwmac", Dw::run(l_windows, l_dwAcc, p_p.dw.w, p_p.dw.bias, p_p.dw.q.in_zp, p_p.dw.q.w_zp, p_images));
     FIBHA_PROCESS(firb, "dw_requant", DwRq::run(l_dwAcc, l_dwOut, p_p.dw.mult, p_p.dw.shift, p_p.dw.q, p_images));
     FIBHA_PROCESS(firb, "regroup",
                   (Regroup<Geo::kOutPixels * Dw::kGroups, t_SimdD, t_SimdP>::run(l_dwOut, l_projIn, p_images)));
     FIBHA_PROCESS(firb, "project",
-                  ProjM::run(l_projIn, l_projAcc, p_p.proj.w, p_p.proj.bias, p_p.proj.q.in_zp, p_images));
+                  ProjM::run(l_projIn, l_projAcc, p_p.proj.w, p_p.proj.bias, p_p.proj.q.in_zp, p_p.proj.q.w_zp, p_images));
     FIBHA_PROCESS(firb, "tail", FirbTail<Firb>::run(l_projAcc, l_skip, p_out, p_p.proj, p_p.add, p_images));
     FIBHA_DATAFLOW_RUN(firb);
   }

@@ -58,10 +58,10 @@ struct Mvau {
     FIBHA_ARRAY_PARTITION(p_bias, cyclic, t_Pe, 1);
   }
 
-  /// Runs t_Reps vectors of each of p_images images. p_zp is the input zero point.
+  /// Runs t_Reps vectors of each of p_images images. p_zp and p_wzp are the input and filter zero points.
   template <int t_InDepth, int t_OutDepth>
   static void run(hls::stream<Vec<t_Simd>, t_InDepth>& p_in, hls::stream<Acc<t_Pe>, t_OutDepth>& p_out,
-                  const Weights& p_w, const Bias& p_bias, int32_t p_zp, uint32_t p_images = 1) {
+                  const Weights& p_w, const Bias& p_bias, int32_t p_zp, int32_t p_wzp, uint32_t p_images = 1) {
     Array<Vec<t_Simd>, kSf> l_vector;
     FIBHA_AGGREGATE(l_vector);
     int32_t l_acc[t_Pe];
@@ -84,7 +84,7 @@ struct Mvau {
         int32_t l_sum = l_sf == 0 ? static_cast<int32_t>(p_bias[l_nf * t_Pe + l_pe]) : l_acc[l_pe];
         for (unsigned l_s = 0; l_s < t_Simd; ++l_s) {
 #pragma HLS UNROLL
-          l_sum = wrap_add(l_sum, mac_term(l_x.v[l_s], p_zp, l_w.v[l_s]));
+          l_sum = wrap_add(l_sum, mac_term(l_x.v[l_s], p_zp, l_w.v[l_s], p_wzp));
         }
         l_acc[l_pe] = l_sum;
       }

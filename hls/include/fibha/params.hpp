@@ -148,12 +148,15 @@ struct RowStore {
   }
 };
 
+/// Beats of a conv-like stage's head.
+constexpr uint32_t kHeadBeats = table_beats(regmap::kSeslLayerHeadWords);
+
 /// Reads and checks a layer head (zero points and clamp) at beat p_beat.
 inline bool load_head(AxiIn<BundleBeat> p_bundle, uint32_t p_beat, QuantParams& p_q) {
   uint32_t l_words[regmap::kSeslLayerHeadWords];
   read_words<regmap::kSeslLayerHeadWords>(p_bundle, p_beat, l_words);
   const regmap::SeslLayerHead l_head = regmap::sesl_layer_head_from_words(l_words);
-  p_q = QuantParams{l_head.in_zp, l_head.out_zp, l_head.act_min, l_head.act_max};
+  p_q = QuantParams{l_head.in_zp, l_head.out_zp, l_head.act_min, l_head.act_max, l_head.filter_zp};
   return quant_params_valid(p_q);
 }
 
@@ -178,7 +181,7 @@ struct MvauParams {
   QuantParams q;
 
   static constexpr uint32_t kWords = t_M::kPe * t_M::kNf * t_M::kSf;
-  static constexpr uint32_t kBlobBeats = 1 + 3 * table_beats(t_M::kMatH) + kWords * word_beats(t_M::kSimd);
+  static constexpr uint32_t kBlobBeats = kHeadBeats + 3 * table_beats(t_M::kMatH) + kWords * word_beats(t_M::kSimd);
 
   /// Declares the memories' banks (the engines call it where they use them).
   void declare() const {
@@ -189,7 +192,7 @@ struct MvauParams {
   /// Loads the blob at p_beat (advanced past it); false on out-of-range parameters.
   bool load(AxiIn<BundleBeat> p_bundle, uint32_t& p_beat) {
     bool l_ok = load_head(p_bundle, p_beat, q);
-    uint32_t l_beat = p_beat + 1;
+    uint32_t l_beat = p_beat + kHeadBeats;
     l_beat = load_table(p_bundle, l_beat, t_M::kMatH, bias);
     l_beat = load_table(p_bundle, l_beat, t_M::kMatH, mult);
     l_beat = load_table(p_bundle, l_beat, t_M::kMatH, shift);
@@ -210,7 +213,7 @@ struct DwParams {
   QuantParams q;
 
   static constexpr uint32_t kWords = t_D::kGroups * t_D::kTaps;
-  static constexpr uint32_t kBlobBeats = 1 + 3 * table_beats(t_D::kC) + kWords * word_beats(t_D::kSimd);
+  static constexpr uint32_t kBlobBeats = kHeadBeats + 3 * table_beats(t_D::kC) + kWords * word_beats(t_D::kSimd);
 
   void declare() const {
     t_D::declare(w, bias);
@@ -219,7 +222,7 @@ struct DwParams {
 
   bool load(AxiIn<BundleBeat> p_bundle, uint32_t& p_beat) {
     bool l_ok = load_head(p_bundle, p_beat, q);
-    uint32_t l_beat = p_beat + 1;
+    uint32_t l_beat = p_beat + kHeadBeats;
     l_beat = load_table(p_bundle, l_beat, t_D::kC, bias);
     l_beat = load_table(p_bundle, l_beat, t_D::kC, mult);
     l_beat = load_table(p_bundle, l_beat, t_D::kC, shift);

@@ -222,7 +222,7 @@ enum class StatusCode : uint32_t {
   /// The bundle header's input_bytes or handoff_bytes differs from the instance's SESL input or
   /// output map.
   kSeslBuffers = 6,
-  /// A descriptor's magic word is wrong or a reserved word is not zero.
+  /// A descriptor's magic word is wrong.
   kDescMagic = 7,
   /// A descriptor names a layer kind the SEML part does not run (it runs depthwise and
   /// pointwise, the residual ADD fused into a pointwise layer) or sets unknown flags.
@@ -335,7 +335,7 @@ inline const char* status_code_name(StatusCode p_code) {
 /// Magic word of a BundleHeader.
 constexpr uint32_t kBundleMagic = 0x42484246;
 /// Device bundle format version the kernel accepts.
-constexpr uint32_t kBundleVersion = 3;
+constexpr uint32_t kBundleVersion = 4;
 /// Index of the header word the bundle's CRC-32 leaves out.
 constexpr uint32_t kBundleCrcWord = 5;
 /// Size of a BundleHeader in 32-bit words.
@@ -343,7 +343,7 @@ constexpr unsigned kBundleHeaderWords = 16;
 /// The device bundle header at offset 0 of the bundle.
 struct BundleHeader {
   uint32_t magic;  ///< 0x42484246 ("FBHB").
-  uint32_t version;  ///< Device bundle format version (3).
+  uint32_t version;  ///< Device bundle format version (4).
   uint32_t plan_hash_lo;  ///< Plan hash, low word; must equal the kernel's id.
   uint32_t plan_hash_hi;  ///< Plan hash, high word.
   uint32_t total_bytes;  ///< Size of the bundle in bytes (a multiple of 16, header included); nothing past it is read, and bundle_bytes must be at least this.
@@ -444,7 +444,7 @@ struct LayerDesc {
   int32_t b_shift;  ///< With a residual: its shift (<= 0), else 0.
   int32_t add_mult;  ///< With a residual: multiplier of the sum, else 0.
   int32_t add_shift;  ///< With a residual: its shift (<= 0), else 0.
-  uint32_t reserved;  ///< Zero.
+  int32_t filter_zp;  ///< Filter zero point: 0 for TFLite's int8 scheme; for a per-tensor uint8 layer its zero point minus 128 (the weights are stored minus 128).
 };
 
 /// Decodes a LayerDesc from kLayerDescWords words (a pointer or array of any integer element
@@ -483,7 +483,7 @@ inline LayerDesc layer_desc_from_words(const t_Words& p_words) {
   l_value.b_shift = static_cast<int32_t>(static_cast<uint32_t>(p_words[28]));
   l_value.add_mult = static_cast<int32_t>(static_cast<uint32_t>(p_words[29]));
   l_value.add_shift = static_cast<int32_t>(static_cast<uint32_t>(p_words[30]));
-  l_value.reserved = static_cast<uint32_t>(static_cast<uint32_t>(p_words[31]));
+  l_value.filter_zp = static_cast<int32_t>(static_cast<uint32_t>(p_words[31]));
   return l_value;
 }
 
@@ -520,17 +520,18 @@ inline void layer_desc_to_words(const LayerDesc& p_value, uint32_t* p_words) {
   p_words[28] = static_cast<uint32_t>(p_value.b_shift);
   p_words[29] = static_cast<uint32_t>(p_value.add_mult);
   p_words[30] = static_cast<uint32_t>(p_value.add_shift);
-  p_words[31] = static_cast<uint32_t>(p_value.reserved);
+  p_words[31] = static_cast<uint32_t>(p_value.filter_zp);
 }
 
 /// Size of a SeslLayerHead in 32-bit words.
-constexpr unsigned kSeslLayerHeadWords = 4;
+constexpr unsigned kSeslLayerHeadWords = 5;
 /// The scalars at the start of a conv-like SESL layer blob.
 struct SeslLayerHead {
   int32_t in_zp;  ///< Input zero point.
   int32_t out_zp;  ///< Output zero point.
   int32_t act_min;  ///< Lower output clamp.
   int32_t act_max;  ///< Upper output clamp.
+  int32_t filter_zp;  ///< Filter zero point: 0 for TFLite's int8 scheme (symmetric weights); for a per-tensor uint8 layer its zero point minus 128, the weights being stored minus 128 too.
 };
 
 /// Decodes a SeslLayerHead from kSeslLayerHeadWords words (a pointer or array of any integer
@@ -542,6 +543,7 @@ inline SeslLayerHead sesl_layer_head_from_words(const t_Words& p_words) {
   l_value.out_zp = static_cast<int32_t>(static_cast<uint32_t>(p_words[1]));
   l_value.act_min = static_cast<int32_t>(static_cast<uint32_t>(p_words[2]));
   l_value.act_max = static_cast<int32_t>(static_cast<uint32_t>(p_words[3]));
+  l_value.filter_zp = static_cast<int32_t>(static_cast<uint32_t>(p_words[4]));
   return l_value;
 }
 

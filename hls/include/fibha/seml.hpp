@@ -40,7 +40,9 @@
 //                           t_Pe / 4 beats each); then for each input word cf, for each
 //                           output channel pe of the fold: the 16 weights
 //                           W[f*t_Pe + pe][16 cf .. 16 cf + 16) as one beat;
-//                           channels past C_out (and inputs past C_in) are zero
+//                           channels past C_out are zero; inputs past C_in hold the
+//                           filter zero point, so (w - w_zp) makes their unused lanes
+//                           add nothing whatever the feature map holds there
 //   depthwise:              bias, multiplier, shift of 16 * words channels (4 * words
 //                           beats each); then for each tap, the words of weights
 //                           W[tap][16 j .. 16 j + 16); one zero beat if the total is odd
@@ -144,7 +146,7 @@ inline SemlLayer seml_layer(const LayerDesc& p_d) {
   l_l.pad_top = p_d.pad_top;
   l_l.pad_left = p_d.pad_left;
   l_l.q = QuantParams{p_d.in_zp, l_l.residual ? p_d.conv_zp : p_d.out_zp, l_l.residual ? -128 : p_d.act_min,
-                      l_l.residual ? 127 : p_d.act_max};
+                      l_l.residual ? 127 : p_d.act_max, p_d.filter_zp};
   l_l.add = AddParams{p_d.conv_zp, p_d.a_mult,   p_d.a_shift,   p_d.res_zp, p_d.b_mult,  p_d.b_shift,
                       p_d.left_shift, p_d.add_mult, p_d.add_shift, p_d.out_zp, p_d.act_min, p_d.act_max};
   return l_l;
@@ -218,7 +220,7 @@ struct SemlPart {
   /// Checks one descriptor against the engines' maximums and the bundle's parameter
   /// section [p_paramsBeat, p_paramsEnd) (beats).
   static StatusCode check_layer(const LayerDesc& p_d, uint32_t p_paramsBeat, uint32_t p_paramsEnd) {
-    if (p_d.magic != regmap::kDescMagic || p_d.reserved != 0) {
+    if (p_d.magic != regmap::kDescMagic) {
       return StatusCode::kDescMagic;
     }
     const bool l_dw = p_d.kind == static_cast<uint32_t>(LayerKind::kDepthwise);
@@ -253,10 +255,8 @@ struct SemlPart {
         (!l_res && p_d.res_buf != 0)) {
       return StatusCode::kBufferId;
     }
-    const QuantParams l_q{p_d.in_zp, l_res ? p_d.conv_zp : p_d.out_zp, l_res ? -128 : p_d.act_min,
-                          l_res ? 127 : p_d.act_max};
     const SemlLayer l_l = seml_layer(p_d);
-    if (!quant_params_valid(l_q) || (l_res && !add_params_valid(l_l.add)) ||
+    if (!quant_params_valid(l_l.q) || (l_res && !add_params_valid(l_l.add)) ||
         (!l_res && (p_d.conv_zp | p_d.res_zp | p_d.left_shift | p_d.a_mult | p_d.a_shift | p_d.b_mult | p_d.b_shift |
                     p_d.add_mult | p_d.add_shift) != 0)) {
       return StatusCode::kQuant;
@@ -713,7 +713,7 @@ struct SemlPart {
               int32_t l_sum = c == 0 ? l_bias : acc[l_pp][l_pe];
               for (unsigned l_e = 0; l_e < kFmLanes; ++l_e) {
 #pragma HLS UNROLL
-                l_sum = wrap_add(l_sum, mac_term(l_x[l_pp].v[l_e], l.q.in_zp, l_w.v[l_e]));
+                l_sum = wrap_add(l_sum, mac_term(l_x[l_pp].v[l_e], l.q.in_zp, l_w.v[l_e], l.q.w_zp));
               }
               acc[l_pp][l_pe] = l_sum;
             }
@@ -805,7 +805,7 @@ struct SemlPart {
 #pragma HLS UNROLL
               const int32_t l_start =
                   c == 0 ? static_cast<int32_t>(p_s.dw_bias[buf][(g * t_Kd + l_k) * kFmLanes + l_e]) : acc[l_k][l_e];
-              const int32_t l_term = l_inside ? mac_term(l_x.v[l_e], l.q.in_zp, l_w.v[l_e]) : 0;
+              const int32_t l_term = l_inside ? mac_term(l_x.v[l_e], l.q.in_zp, l_w.v[l_e], l.q.w_zp) : 0;
               acc[l_k][l_e] = wrap_add(l_start, l_term);
             }
           }

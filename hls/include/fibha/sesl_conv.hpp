@@ -72,7 +72,7 @@ struct SeslConv {
     hls::stream<InWord> l_windows("conv.windows");
     hls::stream<Acc<t_Pe>> l_acc("conv.acc");
     FIBHA_PROCESS(sesl_conv, "window", Window::run(p_in, l_windows, p_p.q.in_zp, p_images));
-    FIBHA_PROCESS(sesl_conv, "mvau", M::run(l_windows, l_acc, p_p.w, p_p.bias, p_p.q.in_zp, p_images));
+    FIBHA_PROCESS(sesl_conv, "mvau", M::run(l_windows, l_acc, p_p.w, p_p.bias, p_p.q.in_zp, p_p.q.w_zp, p_images));
     FIBHA_PROCESS(sesl_conv, "requant", Rq::run(l_acc, p_out, p_p.mult, p_p.shift, p_p.q, p_images));
     FIBHA_DATAFLOW_RUN(sesl_conv);
   }

@@ -67,7 +67,7 @@ struct SeslDw {
     hls::stream<Word> l_windows("dw.windows");
     hls::stream<Acc<t_Simd>> l_acc("dw.acc");
     FIBHA_PROCESS(sesl_dw, "window", Window::run(p_in, l_windows, p_p.q.in_zp, p_images));
-    FIBHA_PROCESS(sesl_dw, "dwmac", D::run(l_windows, l_acc, p_p.w, p_p.bias, p_p.q.in_zp, p_images));
+    FIBHA_PROCESS(sesl_dw, "dwmac", D::run(l_windows, l_acc, p_p.w, p_p.bias, p_p.q.in_zp, p_p.q.w_zp, p_images));
     FIBHA_PROCESS(sesl_dw, "requant", Rq::run(l_acc, p_out, p_p.mult, p_p.shift, p_p.q, p_images));
     FIBHA_DATAFLOW_RUN(sesl_dw);
   }

@@ -60,7 +60,7 @@ struct SeslPw {
     p_p.declare();
     FIBHA_DATAFLOW(sesl_pw);
     hls::stream<Acc<t_Pe>> l_acc("pw.acc");
-    FIBHA_PROCESS(sesl_pw, "mvau", M::run(p_in, l_acc, p_p.w, p_p.bias, p_p.q.in_zp, p_images));
+    FIBHA_PROCESS(sesl_pw, "mvau", M::run(p_in, l_acc, p_p.w, p_p.bias, p_p.q.in_zp, p_p.q.w_zp, p_images));
     FIBHA_PROCESS(sesl_pw, "requant", Rq::run(l_acc, p_out, p_p.mult, p_p.shift, p_p.q, p_images));
     FIBHA_DATAFLOW_RUN(sesl_pw);
   }

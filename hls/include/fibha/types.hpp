@@ -71,6 +71,7 @@ struct QuantParams {
   int32_t out_zp;   ///< output zero point, -128..127
   int32_t act_min;  ///< lower clamp of the output, -128..act_max
   int32_t act_max;  ///< upper clamp of the output, act_min..127
+  int32_t w_zp;     ///< filter zero point, -128..127: 0 for TFLite's int8 scheme
 };
 
 /// Rows of a per-output-channel table `int32_t [kChannelQuantRows][C]`: the int32 bias,

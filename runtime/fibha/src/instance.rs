@@ -31,7 +31,7 @@ use std::sync::Arc;
 use fibha_model::bundle::{Bundle, BundleError};
 use fibha_model::device::{BUNDLE_VERSION, INTERFACE_VERSION};
 use fibha_model::timing::TimingReport;
-use fibha_model::{DType, Graph, ModelError, TensorId};
+use fibha_model::{Graph, ModelError, TensorId};
 use sha2::{Digest, Sha256};
 
 /// The part of `plan.json` the runtime reads (defined with the manifest).
@@ -334,9 +334,9 @@ pub struct Split {
     pub accelerator: Range<usize>,
     /// Host nodes after the accelerator (pooling, classifier, softmax, ...).
     pub tail: Range<usize>,
-    /// The tensor the accelerator reads (int8 NHWC).
+    /// The tensor the accelerator reads (8-bit NHWC; a uint8 one is stored minus 128).
     pub accel_input: TensorId,
-    /// The tensor the accelerator writes (int8 NHWC).
+    /// The tensor the accelerator writes (8-bit NHWC, likewise).
     pub accel_output: TensorId,
 }
 
@@ -747,11 +747,11 @@ fn check_io_sizes(
         ("output", split.accel_output, header.output_bytes.get()),
     ] {
         let tensor = graph.tensor(id);
-        if tensor.dtype != DType::Int8 || tensor.byte_len() != bytes as usize {
+        if !tensor.dtype.is_quantized_8bit() || tensor.byte_len() != bytes as usize {
             return Err(InstanceError::Split {
                 plan: plan.to_path_buf(),
                 detail: format!(
-                    "the accelerator's {what} tensor {:?} is {} {:?} ({} bytes), the bundle says int8 of {bytes} bytes",
+                    "the accelerator's {what} tensor {:?} is {} {:?} ({} bytes), the bundle says 8-bit of {bytes} bytes",
                     tensor.name,
                     tensor.dtype,
                     tensor.shape,

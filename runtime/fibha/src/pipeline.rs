@@ -211,6 +211,8 @@ pub struct BoardRunner {
     split: Split,
     clock_hz: f64,
     host_inputs: [Vec<u8>; SLOTS],
+    /// The accelerator's output in the model's type (uint8 tensors are stored minus 128).
+    accel_output: Vec<u8>,
     verify: Option<CpuEngine>,
     inferences: u64,
 }
@@ -236,6 +238,7 @@ impl BoardRunner {
     ) -> Result<BoardRunner, KernelError> {
         let graph = std::sync::Arc::clone(&instance.graph);
         let input_len = graph.input().byte_len();
+        let output_len = graph.tensor(instance.split.accel_output).byte_len();
         Ok(BoardRunner {
             accel,
             engine: engine(&graph, options)?,
@@ -248,6 +251,7 @@ impl BoardRunner {
             split: instance.split.clone(),
             clock_hz: instance.clock_hz(),
             host_inputs: [vec![0u8; input_len], vec![0u8; input_len]],
+            accel_output: vec![0u8; output_len],
             inferences: 0,
         })
     }
@@ -285,7 +289,8 @@ impl BoardRunner {
                 .set_tensor(graph_input, &self.host_inputs[slot])?;
             self.engine.run_nodes(self.split.head.clone())?;
             let quantized = self.engine.tensor(self.split.accel_input)?;
-            self.accel.input_mut(slot)?.copy_from_slice(quantized);
+            let dtype = self.graph.tensor(self.split.accel_input).dtype;
+            dtype.copy_stored(quantized, self.accel.input_mut(slot)?);
             let inference = self.inferences;
             self.inferences += 1;
             return Ok(Some(Staged {
@@ -339,8 +344,10 @@ impl BoardRunner {
         let t = Instant::now();
         let span = tracing::debug_span!("host_post", inference = run.inference);
         let entered = span.enter();
+        let dtype = self.graph.tensor(self.split.accel_output).dtype;
+        dtype.copy_stored(self.accel.output(run.slot)?, &mut self.accel_output);
         self.engine
-            .set_tensor(self.split.accel_output, self.accel.output(run.slot)?)?;
+            .set_tensor(self.split.accel_output, &self.accel_output)?;
         self.engine.run_nodes(self.split.tail.clone())?;
         let output_id = self.graph.outputs[0];
         let finished = Instant::now();
@@ -376,7 +383,7 @@ impl BoardRunner {
         let accel_id = self.split.accel_output;
         compare(
             graph.tensor(accel_id),
-            self.accel.output(run.slot)?,
+            &self.accel_output,
             cpu.tensor(accel_id)?,
             "accelerator output",
         )

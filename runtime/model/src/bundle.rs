@@ -395,9 +395,9 @@ pub fn fm_words(c: usize) -> usize {
 /// points, clamps and ADD parameters, the blob's place. Per-channel multipliers and shifts
 /// are left to the kernel, which checks them as they stream in.
 fn check_descriptor(h: &BundleHeader, d: &LayerDesc) -> Result<(), String> {
-    if d.magic.get() != DESC_MAGIC || d.reserved.get() != 0 {
+    if d.magic.get() != DESC_MAGIC {
         return Err(format!(
-            "magic {:#010x} (expected {DESC_MAGIC:#010x}) or the reserved word is not zero",
+            "magic {:#010x} (expected {DESC_MAGIC:#010x})",
             d.magic.get()
         ));
     }
@@ -482,7 +482,7 @@ fn check_descriptor(h: &BundleHeader, d: &LayerDesc) -> Result<(), String> {
         d.add_mult,
         d.add_shift,
     ];
-    if ![d.in_zp, d.out_zp, d.act_min, d.act_max, d.conv_zp, d.res_zp]
+    if ![d.in_zp, d.out_zp, d.act_min, d.act_max, d.conv_zp, d.res_zp, d.filter_zp]
         .into_iter()
         .all(int8)
         || d.act_min.get() > d.act_max.get()
@@ -697,11 +697,17 @@ impl ChannelTables {
 
 /// One beat of weights `w[row][col0 .. col0 + 16)` of a `rows x cols` matrix, zero past
 /// its edges.
-fn weight_beat(b: &mut Beats, w: &[i8], rows: usize, cols: usize, row: usize, col0: usize) {
+/// One beat of `w[row][col0..col0 + 16]`: zero past `rows`, `fill` past `cols`.
+fn weight_beat(b: &mut Beats, w: &[i8], rows: usize, cols: usize, at: (usize, usize), fill: i8) {
+    let (row, col0) = at;
     let mut beat = [0u8; BEAT];
     if row < rows {
-        for (i, v) in beat.iter_mut().enumerate().take(cols.saturating_sub(col0)) {
-            *v = w[row * cols + col0 + i] as u8;
+        for (i, v) in beat.iter_mut().enumerate() {
+            *v = if col0 + i < cols {
+                w[row * cols + col0 + i] as u8
+            } else {
+                fill as u8
+            };
         }
     }
     b.words(&beat);
@@ -720,13 +726,15 @@ pub fn dw_block_beats(words: usize, taps: usize) -> usize {
 
 /// A pointwise layer's blob in the engine's order (before the split into halves): per fold
 /// of `pe` output channels, the fold's tables, then for each input word, for each output
-/// channel of the fold, one beat of its 16 weights. `weights` is `[out_c][in_c]`.
+/// channel of the fold, one beat of its 16 weights. `weights` is `[out_c][in_c]`; the lanes
+/// past `in_c` hold `filter_zp`, so that `w - filter_zp` makes them add nothing whatever
+/// the feature map holds there.
 pub fn pointwise_blob(
     weights: &[i8],
     tables: &ChannelTables,
-    in_c: usize,
-    out_c: usize,
+    (in_c, out_c): (usize, usize),
     pe: usize,
+    filter_zp: i8,
 ) -> Beats {
     let mut b = Beats::default();
     let cf = fm_words(in_c);
@@ -734,7 +742,7 @@ pub fn pointwise_blob(
         tables.write(&mut b, fold * pe, pe);
         for word in 0..cf {
             for row in fold * pe..(fold + 1) * pe {
-                weight_beat(&mut b, weights, out_c, in_c, row, word * FM_LANES);
+                weight_beat(&mut b, weights, out_c, in_c, (row, word * FM_LANES), filter_zp);
             }
         }
     }
@@ -750,7 +758,7 @@ pub fn depthwise_blob(weights: &[i8], tables: &ChannelTables, c: usize, taps: us
     tables.write(&mut b, 0, words * FM_LANES);
     for tap in 0..taps {
         for word in 0..words {
-            weight_beat(&mut b, weights, taps, c, tap, word * FM_LANES);
+            weight_beat(&mut b, weights, taps, c, (tap, word * FM_LANES), 0);
         }
     }
     if b.len() % 2 != 0 {
@@ -904,7 +912,7 @@ mod tests {
             let w: Vec<i8> = (0..cin * cout).map(|i| (i % 200) as i8).collect();
             SemlLayer {
                 desc: d,
-                blob: pointwise_blob(&w, &tables(cout as usize), cin as usize, cout as usize, 32),
+                blob: pointwise_blob(&w, &tables(cout as usize), (cin as usize, cout as usize), 32, 0),
             }
         };
         let mut dw = shaped_descriptor(LayerKind::Depthwise, [4, 4, 40], [4, 4, 40], 3, 1, [1, 1]);
@@ -993,7 +1001,7 @@ mod tests {
         // Bias table: channels 40..47 are padding zeros.
         assert_eq!(&b.bytes()[40 * 4..41 * 4], &[0; 4]);
         let w: Vec<i8> = (0..40 * 16).map(|i| (i % 127) as i8).collect();
-        let p = pointwise_blob(&w, &t, 40, 16, 32);
+        let p = pointwise_blob(&w, &t, (40, 16), 32, 0);
         assert_eq!(p.len(), pw_fold_beats(32, 3));
         // Word 1 of output channel 5: beat 24 + 32 + 5, W[5][16..32].
         let beat = &p.bytes()[(24 + 32 + 5) * BEAT..(24 + 32 + 6) * BEAT];

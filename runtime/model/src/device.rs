@@ -368,7 +368,7 @@ pub enum StatusCode {
     /// The bundle header's input_bytes or handoff_bytes differs from the instance's SESL input
     /// or output map.
     SeslBuffers = 6,
-    /// A descriptor's magic word is wrong or a reserved word is not zero.
+    /// A descriptor's magic word is wrong.
     DescMagic = 7,
     /// A descriptor names a layer kind the SEML part does not run (it runs depthwise and
     /// pointwise, the residual ADD fused into a pointwise layer) or sets unknown flags.
@@ -503,7 +503,7 @@ impl StatusCode {
             Self::SeslBuffers => {
                 "The bundle header's input_bytes or handoff_bytes differs from the instance's SESL input or output map."
             }
-            Self::DescMagic => "A descriptor's magic word is wrong or a reserved word is not zero.",
+            Self::DescMagic => "A descriptor's magic word is wrong.",
             Self::LayerKind => {
                 "A descriptor names a layer kind the SEML part does not run (it runs depthwise and pointwise, the residual ADD fused into a pointwise layer) or sets unknown flags."
             }
@@ -665,7 +665,7 @@ impl BufferId {
 /// Magic word of a `BundleHeader`.
 pub const BUNDLE_MAGIC: u32 = 0x42484246;
 /// Device bundle format version the kernel accepts.
-pub const BUNDLE_VERSION: u32 = 3;
+pub const BUNDLE_VERSION: u32 = 4;
 
 /// The device bundle header at offset 0 of the bundle. Little-endian 32-bit words, read in
 /// place with zerocopy.
@@ -674,7 +674,7 @@ pub const BUNDLE_VERSION: u32 = 3;
 pub struct BundleHeader {
     /// 0x42484246 ("FBHB").
     pub magic: U32,
-    /// Device bundle format version (3).
+    /// Device bundle format version (4).
     pub version: U32,
     /// Plan hash, low word; must equal the kernel's id.
     pub plan_hash_lo: U32,
@@ -793,8 +793,9 @@ pub struct LayerDesc {
     pub add_mult: I32,
     /// With a residual: its shift (<= 0), else 0.
     pub add_shift: I32,
-    /// Zero.
-    pub reserved: U32,
+    /// Filter zero point: 0 for TFLite's int8 scheme; for a per-tensor uint8 layer its zero
+    /// point minus 128 (the weights are stored minus 128).
+    pub filter_zp: I32,
 }
 
 impl LayerDesc {
@@ -819,11 +820,14 @@ pub struct SeslLayerHead {
     pub act_min: I32,
     /// Upper output clamp.
     pub act_max: I32,
+    /// Filter zero point: 0 for TFLite's int8 scheme (symmetric weights); for a per-tensor
+    /// uint8 layer its zero point minus 128, the weights being stored minus 128 too.
+    pub filter_zp: I32,
 }
 
 impl SeslLayerHead {
     /// Size in bytes.
-    pub const BYTES: usize = 16;
+    pub const BYTES: usize = 20;
 }
 
 /// A SESL ADD blob (a = the project output, b = the block input). Little-endian 32-bit words,

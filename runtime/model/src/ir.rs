@@ -50,6 +50,27 @@ impl DType {
         matches!(self, DType::Int8 | DType::UInt8)
     }
 
+    /// What the accelerator stores for an 8-bit value of this type: the value minus this
+    /// offset (128 for uint8, whose 0..255 become the signed bytes -128..127; 0 for int8).
+    /// Every difference of two values of one tensor, and so all of TFLite's integer
+    /// arithmetic on them, is unchanged by it.
+    pub fn stored_offset(self) -> i32 {
+        match self {
+            DType::UInt8 => 128,
+            _ => 0,
+        }
+    }
+
+    /// Copies 8-bit values of this type into the accelerator's form, or back: for uint8
+    /// the top bit flips (adding and subtracting 128 agree modulo 256), other types copy.
+    /// The slices have one length.
+    pub fn copy_stored(self, from: &[u8], to: &mut [u8]) {
+        let flip = if self == DType::UInt8 { 0x80 } else { 0 };
+        for (t, f) in to.iter_mut().zip(from) {
+            *t = f ^ flip;
+        }
+    }
+
     /// The smallest and largest value of an 8-bit type.
     pub fn range_8bit(self) -> Option<(i32, i32)> {
         match self {

@@ -14,9 +14,13 @@
 //! `fibha_kernels::quant`, the code the CPU reference kernels use, so the bundle and the
 //! golden model cannot disagree.
 //!
-//! The engines multiply int8 activations by symmetric int8 weights (filter zero point 0),
-//! TFLite's full-integer scheme; a per-tensor uint8 model (activations 0..255, weights with
-//! a zero point) is refused with the reason.
+//! The engines compute on signed bytes: (x - input zp) x (w - filter zp). TFLite's int8
+//! scheme fills them as they are (symmetric weights, filter zp 0, per-channel multipliers
+//! from double-precision products). A per-tensor uint8 model (TensorFlow 1's
+//! quantization-aware training) runs with every 8-bit value and zero point stored minus
+//! 128 ([`DType::stored_offset`]): the differences, and so every accumulator, are the uint8
+//! kernel's; its multiplier comes from the `f32` product of the scales, as TFLite's uint8
+//! kernels compute it. A layer mixing the two schemes is refused.
 //!
 //! Weights go in the order the engines hold them: a dedicated stage's words in its
 //! memory's order (`hls/include/fibha/mvau.hpp`, `dwmac.hpp`), an SEML layer's blob in its
@@ -71,7 +75,7 @@ pub enum PackError {
 }
 
 /// The clamp of a layer's fused activation on its 8-bit output (TFLite's rule, from
-/// `fibha_kernels::quant`).
+/// `fibha_kernels::quant`), in the tensor's own type.
 pub fn activation_range(act: Act, dtype: DType, scale: f32, zero_point: i32) -> (i32, i32) {
     let activation = match act {
         Act::None => Activation::None,
@@ -82,8 +86,8 @@ pub fn activation_range(act: Act, dtype: DType, scale: f32, zero_point: i32) -> 
     quant::activation_range_for(activation, bounds, scale, zero_point)
 }
 
-/// Per-output-channel multipliers of an int8 convolution with per-channel (or per-tensor)
-/// symmetric weights, as TFLite computes them: per channel, in double precision.
+/// Per-output-channel multipliers of a convolution as TFLite computes them: for int8, per
+/// channel in double precision; for per-tensor uint8, the `f32` product of the scales.
 pub fn conv_multipliers(
     input: &Tensor,
     filter: &Tensor,
@@ -91,8 +95,12 @@ pub fn conv_multipliers(
     channels: usize,
 ) -> Vec<QuantizedMultiplier> {
     let (iq, fq, oq) = (input.q(), filter.q(), output.q());
+    let multiplier = match input.dtype {
+        DType::UInt8 => quant::per_tensor_conv_multiplier,
+        _ => quant::per_channel_conv_multiplier,
+    };
     (0..channels)
-        .map(|c| quant::per_channel_conv_multiplier(iq.scale(), fq.scale_of(c), oq.scale()))
+        .map(|c| multiplier(iq.scale(), fq.scale_of(c), oq.scale()))
         .collect()
 }
 
@@ -121,35 +129,46 @@ impl LayerReader<'_> {
         }
     }
 
-    /// An int8 activation tensor.
+    /// An 8-bit activation tensor of the layer's scheme (the type of its input).
     fn activation(&self, id: TensorId, what: &str) -> Result<&Tensor, PackError> {
         let t = self.graph.tensor(id);
-        if t.dtype != DType::Int8 || t.quant.is_none() {
+        let scheme = self.graph.tensor(self.tensors.input).dtype;
+        if !t.dtype.is_quantized_8bit() || t.quant.is_none() || t.q().is_per_channel() {
             return Err(self.bad(format!(
-                "its {what} is {} ({}); the engines compute int8 activations (TFLite's full-integer int8 scheme), \
-                 so per-tensor uint8 models cannot be built",
-                t.dtype, t.name
+                "its {what} {} is {}, not a per-tensor quantized int8 or uint8 tensor",
+                t.name, t.dtype
+            )));
+        }
+        if t.dtype != scheme {
+            return Err(self.bad(format!(
+                "its {what} {} is {} and its input {scheme}; TFLite's kernels take one 8-bit type per layer",
+                t.name, t.dtype
             )));
         }
         Ok(t)
     }
 
-    /// The clamp of the layer's output.
+    /// A zero point as the engines store it.
+    fn stored_zp(t: &Tensor) -> I32 {
+        I32::new(t.q().zero_point() - t.dtype.stored_offset())
+    }
+
+    /// The clamp of the layer's output, as the engines store it.
     fn clamp(&self) -> Result<(i32, i32), PackError> {
         let out = self.activation(self.tensors.output, "output")?;
-        Ok(activation_range(
+        let (lo, hi) = activation_range(
             self.layer.act,
             out.dtype,
             out.q().scale(),
             out.q().zero_point(),
-        ))
+        );
+        let offset = out.dtype.stored_offset();
+        Ok((lo - offset, hi - offset))
     }
 
-    /// A conv-like layer's weights (TFLite's layout, which is the engines' read order:
-    /// OHWI for convolutions, `[K][K][C]` for depthwise) and requantization.
-    fn conv(&self) -> Result<ConvQuant, PackError> {
-        let input = self.activation(self.tensors.input, "input")?;
-        let output = self.activation(self.tensors.output, "output")?;
+    /// The filter's values and zero point as the engines store them: int8 filters must be
+    /// symmetric (TFLite's int8 kernels ignore a filter zero point), uint8 ones per-tensor.
+    fn filter(&self, input: &Tensor) -> Result<(&Tensor, Vec<i8>, i32), PackError> {
         let filter = self.graph.tensor(
             self.tensors
                 .filter
@@ -159,17 +178,34 @@ impl LayerReader<'_> {
             .quant
             .as_ref()
             .ok_or_else(|| self.bad("filter has no quantization"))?;
-        if filter.dtype != DType::Int8 || fq.zero_points.iter().any(|&z| z != 0) {
-            return Err(self.bad(format!(
-                "filter {} is {} with zero point(s) {:?}; the engines multiply by symmetric int8 weights",
-                filter.name,
-                filter.dtype,
-                &fq.zero_points[..fq.zero_points.len().min(4)]
-            )));
-        }
         let weights = filter
             .data_i8()
             .ok_or_else(|| self.bad("filter is not a constant"))?;
+        let zps = &fq.zero_points[..fq.zero_points.len().min(4)];
+        match (input.dtype, filter.dtype) {
+            (DType::Int8, DType::Int8) if fq.zero_points.iter().all(|&z| z == 0) => {
+                Ok((filter, weights, 0))
+            }
+            (DType::UInt8, DType::UInt8) if !fq.is_per_channel() => {
+                // Raw bytes 0..255 read as i8 are v - 256 for v >= 128; flipping the sign
+                // bit gives v - 128 for every v.
+                let stored = weights.iter().map(|&w| w ^ i8::MIN).collect();
+                Ok((filter, stored, fq.zero_point() - 128))
+            }
+            _ => Err(self.bad(format!(
+                "filter {} is {} with zero point(s) {zps:?} for a {} input; the engines take TFLite's \
+                 int8 scheme (symmetric int8 filters) or per-tensor uint8 filters with uint8 activations",
+                filter.name, filter.dtype, input.dtype
+            ))),
+        }
+    }
+
+    /// A conv-like layer's weights (TFLite's layout, which is the engines' read order:
+    /// OHWI for convolutions, `[K][K][C]` for depthwise) and requantization.
+    fn conv(&self) -> Result<ConvQuant, PackError> {
+        let input = self.activation(self.tensors.input, "input")?;
+        let output = self.activation(self.tensors.output, "output")?;
+        let (filter, weights, filter_zp) = self.filter(input)?;
         let l = self.layer;
         let f = l.output.c;
         let per_filter = match l.kind {
@@ -198,10 +234,11 @@ impl LayerReader<'_> {
         let (act_min, act_max) = self.clamp()?;
         Ok(ConvQuant {
             head: SeslLayerHead {
-                in_zp: I32::new(input.q().zero_point()),
-                out_zp: I32::new(output.q().zero_point()),
+                in_zp: Self::stored_zp(input),
+                out_zp: Self::stored_zp(output),
                 act_min: I32::new(act_min),
                 act_max: I32::new(act_max),
+                filter_zp: I32::new(filter_zp),
             },
             weights,
             bias,
@@ -223,16 +260,16 @@ impl LayerReader<'_> {
         let (act_min, act_max) = self.clamp()?;
         let v = I32::new;
         Ok(SeslAdd {
-            a_zp: v(a.q().zero_point()),
+            a_zp: Self::stored_zp(a),
             a_mult: v(p.input1.multiplier),
             a_shift: v(p.input1.shift),
-            b_zp: v(b.q().zero_point()),
+            b_zp: Self::stored_zp(b),
             b_mult: v(p.input2.multiplier),
             b_shift: v(p.input2.shift),
             left_shift: v(p.left_shift),
             out_mult: v(p.output.multiplier),
             out_shift: v(p.output.shift),
-            out_zp: v(out.q().zero_point()),
+            out_zp: Self::stored_zp(out),
             act_min: v(act_min),
             act_max: v(act_max),
         })
@@ -431,6 +468,7 @@ pub fn bundle_spec(imported: &Imported, doc: &PlanDoc) -> Result<BundleSpec, Pac
         d.in_buf = U32::new(input);
         let q = r.conv()?;
         d.in_zp = q.head.in_zp;
+        d.filter_zp = q.head.filter_zp;
         let out_tensor = match add {
             Some(a) => {
                 let ar = reader(a)?;
@@ -475,7 +513,8 @@ pub fn bundle_spec(imported: &Imported, doc: &PlanDoc) -> Result<BundleSpec, Pac
         let blob = if kind == DevKind::Depthwise {
             depthwise_blob(&q.weights, &tables, l.input.c, l.kernel * l.kernel)
         } else {
-            pointwise_blob(&q.weights, &tables, l.input.c, l.output.c, pe)
+            let fill = i8::try_from(q.head.filter_zp.get()).expect("filter() gives an int8 zero point");
+            pointwise_blob(&q.weights, &tables, (l.input.c, l.output.c), pe, fill)
         };
         layers.push(SemlLayer { desc: d, blob });
         maps.holds[out as usize] = Some(out_tensor);

@@ -16,8 +16,7 @@
 //! parallelism and stream word conversions). Also checked: identify and verify modes
 //! through the same protocol, the cycle register against the build's timing report (and
 //! the plan's modelled cycles, printed), that a plan the HLS engines cannot run (the SEML
-//! baseline, whose maps do not fit on chip) is refused with the reason, and that the
-//! per-tensor uint8 MobileNetV2 is refused with the reason.
+//! baseline, whose maps do not fit on chip) is refused with the reason.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -420,28 +419,5 @@ fn a_plan_the_engines_cannot_hold_is_refused_with_the_reason() {
     assert!(
         err.contains("feature maps") && err.contains("BRAM36"),
         "{err}"
-    );
-}
-
-#[test]
-fn the_uint8_model_is_refused_with_the_reason() {
-    let model = workspace().join("assets/models/mobilenet_v2_1.0_224_quant.tflite");
-    let dir = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_fibha-compile"))
-        .args(["build", model.to_str().unwrap(), "--no-vboard", "-o"])
-        .arg(dir.path().join("u8"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success());
-    assert!(
-        err.contains("mobilenet_v2_1.0_224_quant.tflite")
-            && err.contains("uint8")
-            && err.contains("int8"),
-        "{err}"
-    );
-    assert!(
-        !dir.path().join("u8").exists(),
-        "nothing is written for a refused model"
     );
 }
