@@ -199,7 +199,7 @@ mod tests {
         let a: Vec<i8> = (0..12).collect();
         let mut out = [0_i8; 12];
         mul(&p, &bc, &a, &[1, 2, 3], &mut out).expect("valid");
-        assert_eq!(out, [0, 2, 6, 3, 8, 15, 6, 14, 27, 9, 20, 33]);
+        assert_eq!(out, [0, 2, 6, 3, 8, 15, 6, 14, 24, 9, 20, 33]);
         // The gate first, as input 1.
         let bc = Broadcast::new(&[1, 1, 1, 3], &[1, 2, 2, 3], &[1, 2, 2, 3]).expect("broadcasts");
         let mut swapped = [0_i8; 12];
