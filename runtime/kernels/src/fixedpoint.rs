@@ -51,6 +51,32 @@ pub fn saturating_shift_left(x: i32, exponent: i32) -> i32 {
     }
 }
 
+/// The 16-bit `SaturatingRoundingDoublingHighMul` of gemmlowp: `(a * b) / 2^15`, rounded to
+/// nearest with ties toward +infinity, `i16::MIN * i16::MIN` saturated to `i16::MAX`.
+#[inline(always)]
+pub fn saturating_rounding_doubling_high_mul_i16(a: i16, b: i16) -> i16 {
+    if a == i16::MIN && b == i16::MIN {
+        return i16::MAX;
+    }
+    let ab = i32::from(a) * i32::from(b);
+    let nudge = if ab >= 0 { 1 << 14 } else { 1 - (1 << 14) };
+    // Truncating division, as in C++; only the saturated case leaves the 16-bit range.
+    ((ab + nudge) / (1 << 15)) as i16
+}
+
+/// The 16-bit `RoundingDivideByPOT` of gemmlowp, `exponent` taken in `0..=31`: every
+/// intermediate (mask, remainder, threshold, shifted value, sum) is an `i16`, as gemmlowp's
+/// scalar template computes it, so an exponent of 16 or more behaves as it does there.
+#[inline(always)]
+pub fn rounding_divide_by_pot_i16(x: i16, exponent: i32) -> i16 {
+    let exponent = exponent.clamp(0, 31);
+    let mask = ((1_i64 << exponent) - 1) as i16;
+    let remainder = x & mask;
+    let threshold = (mask >> 1).wrapping_add(i16::from(x < 0));
+    let shifted = (i32::from(x) >> exponent) as i16;
+    shifted.wrapping_add(i16::from(remainder > threshold))
+}
+
 /// `(a + b) / 2` rounded to nearest, ties away from zero (gemmlowp's `RoundingHalfSum`).
 #[inline(always)]
 pub fn rounding_half_sum(a: i32, b: i32) -> i32 {

@@ -186,6 +186,99 @@ pub fn add_multipliers(input1_scale: f32, input2_scale: f32, output_scale: f32) 
     }
 }
 
+/// The 8-bit MUL multiplier (TFLite's `mul.cc` Prepare): `input1_scale * input2_scale /
+/// output_scale` formed in `f32`, as TFLite's float `params.scale` fields multiply, and only
+/// then widened.
+pub fn mul_multiplier(
+    input1_scale: f32,
+    input2_scale: f32,
+    output_scale: f32,
+) -> QuantizedMultiplier {
+    quantize_multiplier(f64::from(input1_scale * input2_scale / output_scale))
+}
+
+/// TFLite's `LUTPopulate` for 8-bit types (`LUTPopulateInt8`): the table of
+/// `transform` over every input code `min..=max` of an 8-bit type given by its bounds,
+/// entry `k` for code `min + k`. Each code is dequantized in `f32`
+/// (`input_scale * (code - input_zero_point)`), transformed in `f32`, multiplied by the
+/// `f32` reciprocal of the output scale, rounded half away from zero, offset by the output
+/// zero point (in `f32`, then truncated) and clamped to the type.
+pub fn lookup_table(
+    (min, max): (i32, i32),
+    (input_scale, input_zero_point): (f32, i32),
+    (output_scale, output_zero_point): (f32, i32),
+    transform: fn(f32) -> f32,
+) -> Vec<i32> {
+    let inverse_scale = 1.0 / output_scale;
+    (min..=max)
+        .map(|code| {
+            let dequantized = input_scale * code.wrapping_sub(input_zero_point) as f32;
+            let rescaled = (transform(dequantized) * inverse_scale).round();
+            // C++'s float-to-int conversion truncates; `as` does too (and saturates where
+            // C++ would be undefined).
+            ((rescaled + output_zero_point as f32) as i32).clamp(min, max)
+        })
+        .collect()
+}
+
+/// The sigmoid as TFLite's LOGISTIC table computes it: `1 / (1 + exp(-x))` in `f32`
+/// (`std::exp` of a `float`, the C library's `expf`).
+pub fn sigmoid_f32(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Parameters of TFLite's quantized HARD_SWISH (`HardSwishParams`, from
+/// `HardSwishPrepare` in `activations.cc`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HardSwishParams {
+    /// The input zero point.
+    pub input_zero_point: i32,
+    /// The output zero point.
+    pub output_zero_point: i32,
+    /// Q0.15 multiplier from the input's "hires" scale (input scale / 128) to the
+    /// relu-ish scale, where 3.0 is 32768.
+    pub reluish_multiplier_fixedpoint_int16: i16,
+    /// Its power of two (positive: left).
+    pub reluish_multiplier_exponent: i32,
+    /// Q0.15 multiplier from the hires input scale to the output scale.
+    pub output_multiplier_fixedpoint_int16: i16,
+    /// Its power of two, zero or negative.
+    pub output_multiplier_exponent: i32,
+}
+
+/// TFLite's `DownScaleInt32ToInt16Multiplier`: a Q0.31 multiplier rounded to Q0.15.
+fn down_scale_to_int16(multiplier: i32) -> i16 {
+    const ROUNDING_OFFSET: i32 = 1 << 15;
+    if multiplier >= i32::MAX - ROUNDING_OFFSET {
+        return i16::MAX;
+    }
+    ((multiplier + ROUNDING_OFFSET) >> 16) as i16
+}
+
+/// The HARD_SWISH parameters for the given quantizations, every scale ratio formed in
+/// `f32` as TFLite does; `None` where TFLite refuses the model (an output multiplier of
+/// one or more, which would shift left).
+pub fn hard_swish_params(
+    (input_scale, input_zero_point): (f32, i32),
+    (output_scale, output_zero_point): (f32, i32),
+) -> Option<HardSwishParams> {
+    let hires_input_scale = (1.0_f32 / 128.0) * input_scale;
+    let reluish_scale = 3.0_f32 / 32768.0;
+    let output = quantize_multiplier(f64::from(hires_input_scale / output_scale));
+    let reluish = quantize_multiplier(f64::from(hires_input_scale / reluish_scale));
+    if output.shift > 0 || output.multiplier < 0 || reluish.multiplier < 0 {
+        return None;
+    }
+    Some(HardSwishParams {
+        input_zero_point,
+        output_zero_point,
+        reluish_multiplier_fixedpoint_int16: down_scale_to_int16(reluish.multiplier),
+        reluish_multiplier_exponent: reluish.shift,
+        output_multiplier_fixedpoint_int16: down_scale_to_int16(output.multiplier),
+        output_multiplier_exponent: output.shift,
+    })
+}
+
 /// Channels requantized per step of [`OutputStage::requantize_block`].
 pub(crate) const REQUANT_LANES: usize = 16;
 

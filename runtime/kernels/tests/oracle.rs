@@ -13,7 +13,9 @@
 //!
 //! `engine_matches_the_committed_goldens` runs the committed inputs of
 //! `tests/goldens/<model stem>/inputs/` and compares the SHA-256 of every tensor with
-//! `tests/goldens/<model stem>.json`; they are committed, so a missing one fails it.
+//! `tests/goldens/<model stem>.json`, for the shipped models and every operator model of
+//! `tests/models/ops/` (`scripts/make-op-models.py`; their inputs include ones that saturate
+//! and one with every input code); they are committed, so a missing one fails it.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -31,10 +33,42 @@ fn workspace() -> PathBuf {
 }
 
 fn load_model(stem: &str) -> Graph {
-    let path = workspace()
-        .join("assets/models")
-        .join(format!("{stem}.tflite"));
-    fibha_model::tflite::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    load_path(
+        &workspace()
+            .join("assets/models")
+            .join(format!("{stem}.tflite")),
+    )
+}
+
+fn load_path(path: &Path) -> Graph {
+    fibha_model::tflite::load(path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The models with committed goldens: the shipped ones and every operator model of
+/// `tests/models/ops/`, by stem.
+fn golden_models() -> Vec<(String, PathBuf)> {
+    let mut models: Vec<(String, PathBuf)> = MODELS
+        .iter()
+        .map(|stem| {
+            let path = workspace()
+                .join("assets/models")
+                .join(format!("{stem}.tflite"));
+            (stem.to_string(), path)
+        })
+        .collect();
+    let ops = workspace().join("tests/models/ops");
+    let mut found: Vec<(String, PathBuf)> = std::fs::read_dir(&ops)
+        .unwrap_or_else(|e| panic!("{}: {e}", ops.display()))
+        .map(|e| e.expect("directory entry").path())
+        .filter_map(|p| {
+            let stem = p.file_name()?.to_str()?.strip_suffix(".tflite")?.to_owned();
+            Some((stem, p))
+        })
+        .collect();
+    found.sort();
+    assert!(!found.is_empty(), "{}: no operator models", ops.display());
+    models.extend(found);
+    models
 }
 
 /// A tensor read from a `.npy` file: its element type and little-endian bytes.
@@ -277,7 +311,8 @@ fn engine_matches_the_tflite_oracle() {
 fn engine_matches_the_committed_goldens() {
     let goldens = workspace().join("tests/goldens");
     let mut ran = 0;
-    for stem in MODELS {
+    let models = golden_models();
+    for (stem, path) in &models {
         let inputs_dir = goldens.join(stem).join("inputs");
         assert!(
             inputs_dir.is_dir(),
@@ -289,12 +324,13 @@ fn engine_matches_the_committed_goldens() {
             std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("{}: {e}", json.display()));
         let doc: Value =
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", json.display()));
-        let graph = load_model(stem);
+        let graph = load_path(path);
         let options = EngineOptions {
             keep_all_tensors: true,
             profile: false,
         };
-        let mut engine = CpuEngine::with_options(graph, options).expect("engine");
+        let mut engine =
+            CpuEngine::with_options(graph, options).unwrap_or_else(|e| panic!("{stem}: {e}"));
         let mut failures = String::new();
         let inputs = doc["inputs"].as_object().expect("goldens list inputs");
         // The committed inputs and the committed digests cover each other.
@@ -326,8 +362,17 @@ fn engine_matches_the_committed_goldens() {
                     .map(|b| format!("{b:02x}"))
                     .collect();
                 if Some(digest.as_str()) != expected["sha256"].as_str() {
-                    writeln!(failures, "{stem}/{name}: tensor #{id} has another SHA-256")
-                        .expect("string");
+                    let node = engine
+                        .graph()
+                        .nodes
+                        .iter()
+                        .find(|n| n.outputs.contains(&id))
+                        .map_or("a graph input", |n| n.op.name());
+                    writeln!(
+                        failures,
+                        "{stem}/{name}: tensor #{id} (written by {node}) has another SHA-256"
+                    )
+                    .expect("string");
                 }
             }
             ran += 1;
@@ -342,5 +387,5 @@ fn engine_matches_the_committed_goldens() {
             inputs.len()
         );
     }
-    assert!(ran >= MODELS.len(), "only {ran} golden inputs ran");
+    assert!(ran >= models.len(), "only {ran} golden inputs ran");
 }

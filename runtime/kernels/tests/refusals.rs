@@ -118,6 +118,9 @@ fn op() -> impl Strategy<Value = Op> {
             }
         ),
         activation().prop_map(|activation| Op::Add { activation }),
+        activation().prop_map(|activation| Op::Mul { activation }),
+        Just(Op::Logistic),
+        Just(Op::HardSwish),
         (prop::collection::vec(0usize..5, 0..3), any::<bool>())
             .prop_map(|(axes, keep_dims)| Op::Mean { axes, keep_dims }),
         (pair(), pair(), padding(), activation(), any::<bool>()).prop_map(

@@ -237,6 +237,47 @@ impl Tensor {
             .map_err(|_| format!("'{}' has shape {:?}, expected NHWC", self.name, self.shape))
     }
 
+    /// The shape of an elementwise operation of this tensor and `other` with TFLite's
+    /// (NumPy's) broadcasting: shapes aligned at their last dimension, each pair of
+    /// dimensions equal or one of them 1; at most [`MAX_BROADCAST_RANK`] dimensions, as
+    /// TFLite's broadcasting kernels take.
+    pub fn broadcast_shape(&self, other: &Tensor) -> Result<Vec<usize>, String> {
+        let (a, b) = (&self.shape, &other.shape);
+        let rank = a.len().max(b.len());
+        if rank > MAX_BROADCAST_RANK {
+            return Err(format!(
+                "'{}' {a:?} and '{}' {b:?} have more than {MAX_BROADCAST_RANK} dimensions",
+                self.name, other.name
+            ));
+        }
+        // Missing leading dimensions count as 1.
+        let dim = |s: &[usize], d: usize| (d + s.len()).checked_sub(rank).map_or(1, |i| s[i]);
+        (0..rank)
+            .map(|d| match (dim(a, d), dim(b, d)) {
+                (x, y) if x == y || y == 1 => Ok(x),
+                (1, y) => Ok(y),
+                (x, y) => Err(format!(
+                    "'{}' {a:?} and '{}' {b:?} do not broadcast: dimension {d} is {x} and {y}",
+                    self.name, other.name
+                )),
+            })
+            .collect()
+    }
+
+    /// Checks that the tensor has the fixed output scale `expected` that TFLite's kernel of
+    /// its operator writes (`why` says which).
+    pub fn check_fixed_scale(&self, expected: f32, why: &str) -> Result<(), String> {
+        match &self.quant {
+            Some(q) if q.scale() == expected => Ok(()),
+            Some(q) => Err(format!(
+                "'{}' has scale {}; {why} requires {expected}",
+                self.name,
+                q.scale()
+            )),
+            None => Err(format!("'{}' has no quantization parameters", self.name)),
+        }
+    }
+
     /// The data of a constant operand playing `role` (filter, bias, axis).
     pub fn constant_data(&self, role: &str) -> Result<&[u8], String> {
         self.data.as_deref().ok_or_else(|| {
@@ -311,6 +352,13 @@ impl Tensor {
         }
     }
 }
+
+/// The most dimensions an elementwise operator with broadcasting takes (TFLite's
+/// `BroadcastMul6DSlow`).
+pub const MAX_BROADCAST_RANK: usize = 6;
+
+/// The output scale TFLite's 8-bit LOGISTIC requires (its `SigmoidPrepare`) and writes.
+pub const LOGISTIC_OUTPUT_SCALE: f32 = 1.0 / 256.0;
 
 /// A fused activation, applied as a clamp in the quantized domain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -408,6 +456,15 @@ pub enum Op {
         /// Fused activation.
         activation: Activation,
     },
+    /// MUL of two tensors, one of them broadcast (NumPy's rules) or both of one shape.
+    Mul {
+        /// Fused activation.
+        activation: Activation,
+    },
+    /// LOGISTIC (sigmoid), into TFLite's fixed output scale 1/256.
+    Logistic,
+    /// HARD_SWISH: `x * relu6(x + 3) / 6`.
+    HardSwish,
     /// MEAN over `axes`.
     Mean {
         /// The reduced dimensions, ascending.
@@ -456,6 +513,9 @@ impl Op {
             Op::Conv2d(_) => "CONV_2D",
             Op::DepthwiseConv2d(_) => "DEPTHWISE_CONV_2D",
             Op::Add { .. } => "ADD",
+            Op::Mul { .. } => "MUL",
+            Op::Logistic => "LOGISTIC",
+            Op::HardSwish => "HARD_SWISH",
             Op::Mean { .. } => "MEAN",
             Op::AveragePool2d(_) => "AVERAGE_POOL_2D",
             Op::MaxPool2d(_) => "MAX_POOL_2D",

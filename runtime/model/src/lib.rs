@@ -39,6 +39,6 @@ pub mod timing;
 
 pub use error::ModelError;
 pub use ir::{
-    Activation, Conv2d, DType, DepthwiseConv2d, FoldedOp, Graph, Node, Op, Padding, Pool2d,
-    Quantization, Tensor, TensorId,
+    Activation, Conv2d, DType, DepthwiseConv2d, FoldedOp, Graph, LOGISTIC_OUTPUT_SCALE,
+    MAX_BROADCAST_RANK, Node, Op, Padding, Pool2d, Quantization, Tensor, TensorId,
 };

@@ -172,11 +172,11 @@ fn float_model_is_refused_as_not_quantized() {
 
 #[test]
 fn unsupported_operator_is_named_with_its_index() {
-    let err = parse(&tiny_model(117, schema::TensorType::Int8)).unwrap_err();
+    let err = parse(&tiny_model(28, schema::TensorType::Int8)).unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
-            "tiny.tflite: operator #0 is HARD_SWISH, which fibha does not run (it runs {})",
+            "tiny.tflite: operator #0 is TANH, which fibha does not run (it runs {})",
             tflite::supported_ops()
         )
     );
@@ -577,6 +577,13 @@ fn options_for(code: i32, keep_num_dims: bool, axis: i32) -> Option<schema::Buil
         40 => O::ReducerOptions(Box::new(schema::ReducerOptions {
             keep_dims: keep_num_dims,
         })),
+        18 => O::MulOptions(Box::new(schema::MulOptions {
+            fused_activation_function: if keep_num_dims {
+                schema::ActivationFunctionType::Relu6
+            } else {
+                schema::ActivationFunctionType::Tanh
+            },
+        })),
         _ => return None,
     })
 }
@@ -605,7 +612,7 @@ proptest! {
     /// naming the file, never a panic.
     #[test]
     fn odd_single_operator_models_are_refused_or_sound(
-        code in prop::sample::select(vec![0, 1, 2, 3, 4, 6, 9, 17, 22, 25, 34, 40, 114]),
+        code in prop::sample::select(vec![0, 1, 2, 3, 4, 6, 9, 14, 17, 18, 22, 25, 34, 40, 114, 117]),
         input in prop::collection::vec(1i32..4, 0..5),
         weights in prop::collection::vec(1i32..4, 0..5),
         output in prop::collection::vec(1i32..4, 0..5),
@@ -628,4 +635,104 @@ proptest! {
         }
         check_refused_or_sound(result)?;
     }
+}
+
+/// The squeeze-and-excitation operators and HARD_SWISH of the operator test models
+/// (`scripts/make-op-models.py`): converted int8 and written uint8.
+#[test]
+fn imports_the_squeeze_and_excitation_and_hard_swish_models() {
+    let ops = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/models/ops");
+    let se = tflite::load(ops.join("op_se_block_int8.tflite")).unwrap();
+    let counts = op_counts(&se);
+    assert_eq!((counts["MUL"], counts["LOGISTIC"]), (2, 2));
+    // The gate [1, 1, 1, 16] is broadcast over the [1, 8, 8, 16] block input.
+    let mul = se.nodes.iter().find(|n| n.op.name() == "MUL").unwrap();
+    let shapes: Vec<&[usize]> = mul
+        .inputs
+        .iter()
+        .map(|&t| se.tensor(t).shape.as_slice())
+        .collect();
+    assert_eq!(shapes, [&[1, 8, 8, 16][..], &[1, 1, 1, 16]]);
+    let chain = tflite::load(ops.join("op_se_chain_uint8.tflite")).unwrap();
+    assert_eq!(chain.input().dtype, DType::UInt8);
+    let names: Vec<&str> = chain.nodes.iter().map(|n| n.op.name()).collect();
+    assert_eq!(names, ["HARD_SWISH", "MEAN", "LOGISTIC", "MUL", "MUL"]);
+    assert_eq!(
+        chain.nodes[3].op,
+        Op::Mul {
+            activation: Activation::Relu6
+        }
+    );
+    assert_eq!(
+        chain.nodes[4].op,
+        Op::Mul {
+            activation: Activation::Relu
+        }
+    );
+}
+
+/// A model of one 8-bit operator `code` (MUL, LOGISTIC) on tensors of the given shapes, the
+/// last one its output, every tensor quantized with scale 0.5.
+fn elementwise_model(code: i32, shapes: &[Vec<i32>]) -> Vec<u8> {
+    let int8 = schema::TensorType::Int8;
+    let names = ["a", "b", "c"];
+    let tensors = shapes
+        .iter()
+        .zip(names)
+        .map(|(shape, name)| built_tensor(name, shape.clone(), int8, 0, true))
+        .collect();
+    let inputs = (0..shapes.len() as i32 - 1).collect();
+    let mut bytes = single_op_model(code, None, tensors, vec![], inputs);
+    // Its second input is computed as the first is: make it a graph input too.
+    if shapes.len() == 3 {
+        let model = schema::Model::try_from(
+            <schema::ModelRef as planus::ReadAsRoot>::read_as_root(&bytes).unwrap(),
+        )
+        .unwrap();
+        let mut model = model;
+        model.subgraphs.as_mut().unwrap()[0].inputs = Some(vec![0, 1]);
+        bytes = with_file_identifier(planus::Builder::new().finish(&model, None));
+    }
+    bytes
+}
+
+#[test]
+fn a_mul_whose_shapes_do_not_broadcast_is_refused() {
+    let ok = elementwise_model(18, &[vec![1, 4, 4, 3], vec![1, 1, 1, 3], vec![1, 4, 4, 3]]);
+    let g = parse(&ok).unwrap();
+    assert_eq!(
+        g.nodes[0].op,
+        Op::Mul {
+            activation: Activation::None
+        }
+    );
+    let bad = elementwise_model(18, &[vec![1, 4, 4, 3], vec![1, 1, 1, 2], vec![1, 4, 4, 3]]);
+    let e = parse(&bad).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "tiny.tflite: operator #0 (MUL): 'a' [1, 4, 4, 3] and 'b' [1, 1, 1, 2] do not \
+         broadcast: dimension 3 is 3 and 2"
+    );
+    let wrong_output =
+        elementwise_model(18, &[vec![1, 1, 1, 3], vec![1, 4, 4, 3], vec![1, 4, 4, 1]]);
+    let e = parse(&wrong_output).unwrap_err().to_string();
+    assert!(
+        e.contains("'c' has shape [1, 4, 4, 1], its inputs imply [1, 4, 4, 3]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_logistic_whose_output_scale_is_not_one_256th_is_refused() {
+    let e = parse(&elementwise_model(
+        14,
+        &[vec![1, 2, 2, 3], vec![1, 2, 2, 3]],
+    ))
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        e,
+        "tiny.tflite: operator #0 (LOGISTIC): 'b' has scale 0.5; TFLite's 8-bit LOGISTIC \
+         requires 0.00390625"
+    );
 }

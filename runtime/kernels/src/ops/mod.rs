@@ -12,8 +12,11 @@ mod conv2d;
 mod depthwise;
 mod dequantize;
 mod fully_connected;
+mod hard_swish;
 mod layer;
+mod logistic;
 mod mean;
+mod mul;
 mod pad;
 mod pool;
 mod quantize;
@@ -81,6 +84,9 @@ pub(crate) fn prepare(
         Op::DepthwiseConv2d(o) => depthwise::prepare(&p, o),
         Op::FullyConnected { activation } => fully_connected::prepare(&p, *activation),
         Op::Add { activation } => add::prepare(&p, *activation),
+        Op::Mul { activation } => mul::prepare(&p, *activation),
+        Op::Logistic => logistic::prepare(&p),
+        Op::HardSwish => hard_swish::prepare(&p),
         Op::Mean { axes, .. } => mean::prepare(&p, axes),
         Op::AveragePool2d(o) => pool::prepare(&p, o, crate::pool::PoolKind::Average),
         Op::MaxPool2d(o) => pool::prepare(&p, o, crate::pool::PoolKind::Max),

@@ -6531,10 +6531,236 @@ mod root {
             }
         }
 
+        /// The table `HardSwishOptions` in the namespace `tflite`
+        ///
+        /// Generated from these locations:
+        /// * Table `HardSwishOptions` in the file `schema/tflite_subset.fbs:134`
+        #[derive(
+            Clone,
+            Debug,
+            PartialEq,
+            PartialOrd,
+            Eq,
+            Ord,
+            Hash,
+            ::serde::Serialize,
+            ::serde::Deserialize,
+        )]
+        pub struct HardSwishOptions {}
+
+        #[allow(clippy::derivable_impls)]
+        impl ::core::default::Default for HardSwishOptions {
+            fn default() -> Self {
+                Self {}
+            }
+        }
+
+        impl HardSwishOptions {
+            /// Creates a [HardSwishOptionsBuilder] for serializing an instance of this table.
+            #[inline]
+            pub fn builder() -> HardSwishOptionsBuilder<()> {
+                HardSwishOptionsBuilder(())
+            }
+
+            #[allow(clippy::too_many_arguments)]
+            pub fn create(builder: &mut ::planus::Builder) -> ::planus::Offset<Self> {
+                let table_writer: ::planus::table_writer::TableWriter<4> =
+                    ::core::default::Default::default();
+                unsafe {
+                    table_writer.finish(builder, |_table_writer| {});
+                }
+                builder.current_offset()
+            }
+        }
+
+        impl ::planus::WriteAs<::planus::Offset<HardSwishOptions>> for HardSwishOptions {
+            type Prepared = ::planus::Offset<Self>;
+
+            #[inline]
+            fn prepare(
+                &self,
+                builder: &mut ::planus::Builder,
+            ) -> ::planus::Offset<HardSwishOptions> {
+                ::planus::WriteAsOffset::prepare(self, builder)
+            }
+        }
+
+        impl ::planus::WriteAsOptional<::planus::Offset<HardSwishOptions>> for HardSwishOptions {
+            type Prepared = ::planus::Offset<Self>;
+
+            #[inline]
+            fn prepare(
+                &self,
+                builder: &mut ::planus::Builder,
+            ) -> ::core::option::Option<::planus::Offset<HardSwishOptions>> {
+                ::core::option::Option::Some(::planus::WriteAsOffset::prepare(self, builder))
+            }
+        }
+
+        impl ::planus::WriteAsOffset<HardSwishOptions> for HardSwishOptions {
+            #[inline]
+            fn prepare(
+                &self,
+                builder: &mut ::planus::Builder,
+            ) -> ::planus::Offset<HardSwishOptions> {
+                HardSwishOptions::create(builder)
+            }
+        }
+
+        /// Builder for serializing an instance of the [HardSwishOptions] type.
+        ///
+        /// Can be created using the [HardSwishOptions::builder] method.
+        #[derive(Debug)]
+        #[must_use]
+        pub struct HardSwishOptionsBuilder<State>(State);
+
+        impl HardSwishOptionsBuilder<()> {
+            /// Finish writing the builder to get an [Offset](::planus::Offset) to a serialized [HardSwishOptions].
+            #[inline]
+            pub fn finish(
+                self,
+                builder: &mut ::planus::Builder,
+            ) -> ::planus::Offset<HardSwishOptions>
+            where
+                Self: ::planus::WriteAsOffset<HardSwishOptions>,
+            {
+                ::planus::WriteAsOffset::prepare(&self, builder)
+            }
+        }
+
+        impl ::planus::WriteAs<::planus::Offset<HardSwishOptions>> for HardSwishOptionsBuilder<()> {
+            type Prepared = ::planus::Offset<HardSwishOptions>;
+
+            #[inline]
+            fn prepare(
+                &self,
+                builder: &mut ::planus::Builder,
+            ) -> ::planus::Offset<HardSwishOptions> {
+                ::planus::WriteAsOffset::prepare(self, builder)
+            }
+        }
+
+        impl ::planus::WriteAsOptional<::planus::Offset<HardSwishOptions>> for HardSwishOptionsBuilder<()> {
+            type Prepared = ::planus::Offset<HardSwishOptions>;
+
+            #[inline]
+            fn prepare(
+                &self,
+                builder: &mut ::planus::Builder,
+            ) -> ::core::option::Option<::planus::Offset<HardSwishOptions>> {
+                ::core::option::Option::Some(::planus::WriteAsOffset::prepare(self, builder))
+            }
+        }
+
+        impl ::planus::WriteAsOffset<HardSwishOptions> for HardSwishOptionsBuilder<()> {
+            #[inline]
+            fn prepare(
+                &self,
+                builder: &mut ::planus::Builder,
+            ) -> ::planus::Offset<HardSwishOptions> {
+                HardSwishOptions::create(builder)
+            }
+        }
+
+        /// Reference to a deserialized [HardSwishOptions].
+        #[derive(Copy, Clone)]
+        pub struct HardSwishOptionsRef<'a>(#[allow(dead_code)] ::planus::table_reader::Table<'a>);
+
+        impl<'a> HardSwishOptionsRef<'a> {}
+
+        impl<'a> ::core::fmt::Debug for HardSwishOptionsRef<'a> {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                let mut f = f.debug_struct("HardSwishOptionsRef");
+
+                f.finish()
+            }
+        }
+
+        impl<'a> ::core::convert::TryFrom<HardSwishOptionsRef<'a>> for HardSwishOptions {
+            type Error = ::planus::Error;
+
+            fn try_from(_value: HardSwishOptionsRef<'a>) -> ::planus::Result<Self> {
+                ::core::result::Result::Ok(Self {})
+            }
+        }
+
+        impl<'a> ::planus::TableRead<'a> for HardSwishOptionsRef<'a> {
+            #[inline]
+            fn from_buffer(
+                buffer: ::planus::SliceWithStartOffset<'a>,
+                offset: usize,
+            ) -> ::core::result::Result<Self, ::planus::errors::ErrorKind> {
+                ::core::result::Result::Ok(Self(::planus::table_reader::Table::from_buffer(
+                    buffer, offset,
+                )?))
+            }
+        }
+
+        impl<'a> ::planus::VectorReadInner<'a> for HardSwishOptionsRef<'a> {
+            type Error = ::planus::Error;
+            const STRIDE: usize = 4;
+
+            unsafe fn from_buffer(
+                buffer: ::planus::SliceWithStartOffset<'a>,
+                offset: usize,
+            ) -> ::planus::Result<Self> {
+                ::planus::TableRead::from_buffer(buffer, offset).map_err(|error_kind| {
+                    error_kind.with_error_location(
+                        "[HardSwishOptionsRef]",
+                        "get",
+                        buffer.offset_from_start,
+                    )
+                })
+            }
+        }
+
+        /// # Safety
+        /// The planus compiler generates implementations that initialize
+        /// the bytes in `write_values`.
+        unsafe impl ::planus::VectorWrite<::planus::Offset<HardSwishOptions>> for HardSwishOptions {
+            type Value = ::planus::Offset<HardSwishOptions>;
+            const STRIDE: usize = 4;
+            #[inline]
+            fn prepare(&self, builder: &mut ::planus::Builder) -> Self::Value {
+                ::planus::WriteAs::prepare(self, builder)
+            }
+
+            #[inline]
+            unsafe fn write_values(
+                values: &[::planus::Offset<HardSwishOptions>],
+                bytes: *mut ::core::mem::MaybeUninit<u8>,
+                buffer_position: u32,
+            ) {
+                let bytes = bytes as *mut [::core::mem::MaybeUninit<u8>; 4];
+                for (i, v) in ::core::iter::Iterator::enumerate(values.iter()) {
+                    ::planus::WriteAsPrimitive::write(
+                        v,
+                        ::planus::Cursor::new(unsafe { &mut *bytes.add(i) }),
+                        buffer_position - (Self::STRIDE * i) as u32,
+                    );
+                }
+            }
+        }
+
+        impl<'a> ::planus::ReadAsRoot<'a> for HardSwishOptionsRef<'a> {
+            fn read_as_root(slice: &'a [u8]) -> ::planus::Result<Self> {
+                ::planus::TableRead::from_buffer(
+                    ::planus::SliceWithStartOffset {
+                        buffer: slice,
+                        offset_from_start: 0,
+                    },
+                    0,
+                )
+                .map_err(|error_kind| {
+                    error_kind.with_error_location("[HardSwishOptionsRef]", "read_as_root", 0)
+                })
+            }
+        }
+
         /// The table `ConcatEmbeddingsOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ConcatEmbeddingsOptions` in the file `schema/tflite_subset.fbs:136`
+        /// * Table `ConcatEmbeddingsOptions` in the file `schema/tflite_subset.fbs:138`
         #[derive(
             Clone,
             Debug,
@@ -6774,7 +7000,7 @@ mod root {
         /// The table `LSHProjectionOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LSHProjectionOptions` in the file `schema/tflite_subset.fbs:137`
+        /// * Table `LSHProjectionOptions` in the file `schema/tflite_subset.fbs:139`
         #[derive(
             Clone,
             Debug,
@@ -7004,7 +7230,7 @@ mod root {
         /// The table `SVDFOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SVDFOptions` in the file `schema/tflite_subset.fbs:138`
+        /// * Table `SVDFOptions` in the file `schema/tflite_subset.fbs:140`
         #[derive(
             Clone,
             Debug,
@@ -7215,7 +7441,7 @@ mod root {
         /// The table `RNNOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `RNNOptions` in the file `schema/tflite_subset.fbs:139`
+        /// * Table `RNNOptions` in the file `schema/tflite_subset.fbs:141`
         #[derive(
             Clone,
             Debug,
@@ -7426,7 +7652,7 @@ mod root {
         /// The table `L2NormOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `L2NormOptions` in the file `schema/tflite_subset.fbs:140`
+        /// * Table `L2NormOptions` in the file `schema/tflite_subset.fbs:142`
         #[derive(
             Clone,
             Debug,
@@ -7637,7 +7863,7 @@ mod root {
         /// The table `LocalResponseNormalizationOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LocalResponseNormalizationOptions` in the file `schema/tflite_subset.fbs:141`
+        /// * Table `LocalResponseNormalizationOptions` in the file `schema/tflite_subset.fbs:143`
         #[derive(
             Clone,
             Debug,
@@ -7889,7 +8115,7 @@ mod root {
         /// The table `LSTMOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LSTMOptions` in the file `schema/tflite_subset.fbs:142`
+        /// * Table `LSTMOptions` in the file `schema/tflite_subset.fbs:144`
         #[derive(
             Clone,
             Debug,
@@ -8100,7 +8326,7 @@ mod root {
         /// The table `ResizeBilinearOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ResizeBilinearOptions` in the file `schema/tflite_subset.fbs:143`
+        /// * Table `ResizeBilinearOptions` in the file `schema/tflite_subset.fbs:145`
         #[derive(
             Clone,
             Debug,
@@ -8334,7 +8560,7 @@ mod root {
         /// The table `CallOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `CallOptions` in the file `schema/tflite_subset.fbs:144`
+        /// * Table `CallOptions` in the file `schema/tflite_subset.fbs:146`
         #[derive(
             Clone,
             Debug,
@@ -8545,7 +8771,7 @@ mod root {
         /// The table `SkipGramOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SkipGramOptions` in the file `schema/tflite_subset.fbs:145`
+        /// * Table `SkipGramOptions` in the file `schema/tflite_subset.fbs:147`
         #[derive(
             Clone,
             Debug,
@@ -8771,7 +8997,7 @@ mod root {
         /// The table `SpaceToDepthOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SpaceToDepthOptions` in the file `schema/tflite_subset.fbs:146`
+        /// * Table `SpaceToDepthOptions` in the file `schema/tflite_subset.fbs:148`
         #[derive(
             Clone,
             Debug,
@@ -9001,7 +9227,7 @@ mod root {
         /// The table `EmbeddingLookupSparseOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `EmbeddingLookupSparseOptions` in the file `schema/tflite_subset.fbs:147`
+        /// * Table `EmbeddingLookupSparseOptions` in the file `schema/tflite_subset.fbs:149`
         #[derive(
             Clone,
             Debug,
@@ -9249,7 +9475,7 @@ mod root {
         /// The table `MulOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `MulOptions` in the file `schema/tflite_subset.fbs:148`
+        /// * Table `MulOptions` in the file `schema/tflite_subset.fbs:150`
         #[derive(
             Clone,
             Debug,
@@ -9261,12 +9487,17 @@ mod root {
             ::serde::Serialize,
             ::serde::Deserialize,
         )]
-        pub struct MulOptions {}
+        pub struct MulOptions {
+            /// The field `fused_activation_function` in the table `MulOptions`
+            pub fused_activation_function: self::ActivationFunctionType,
+        }
 
         #[allow(clippy::derivable_impls)]
         impl ::core::default::Default for MulOptions {
             fn default() -> Self {
-                Self {}
+                Self {
+                    fused_activation_function: self::ActivationFunctionType::None,
+                }
             }
         }
 
@@ -9278,11 +9509,30 @@ mod root {
             }
 
             #[allow(clippy::too_many_arguments)]
-            pub fn create(builder: &mut ::planus::Builder) -> ::planus::Offset<Self> {
-                let table_writer: ::planus::table_writer::TableWriter<4> =
+            pub fn create(
+                builder: &mut ::planus::Builder,
+                field_fused_activation_function: impl ::planus::WriteAsDefault<
+                    self::ActivationFunctionType,
+                    self::ActivationFunctionType,
+                >,
+            ) -> ::planus::Offset<Self> {
+                let prepared_fused_activation_function = field_fused_activation_function
+                    .prepare(builder, &self::ActivationFunctionType::None);
+
+                let mut table_writer: ::planus::table_writer::TableWriter<6> =
                     ::core::default::Default::default();
+                if prepared_fused_activation_function.is_some() {
+                    table_writer.write_entry::<self::ActivationFunctionType>(0);
+                }
+
                 unsafe {
-                    table_writer.finish(builder, |_table_writer| {});
+                    table_writer.finish(builder, |object_writer| {
+                        if let ::core::option::Option::Some(prepared_fused_activation_function) =
+                            prepared_fused_activation_function
+                        {
+                            object_writer.write::<_, _, 1>(&prepared_fused_activation_function);
+                        }
+                    });
                 }
                 builder.current_offset()
             }
@@ -9312,7 +9562,7 @@ mod root {
         impl ::planus::WriteAsOffset<MulOptions> for MulOptions {
             #[inline]
             fn prepare(&self, builder: &mut ::planus::Builder) -> ::planus::Offset<MulOptions> {
-                MulOptions::create(builder)
+                MulOptions::create(builder, self.fused_activation_function)
             }
         }
 
@@ -9324,6 +9574,30 @@ mod root {
         pub struct MulOptionsBuilder<State>(State);
 
         impl MulOptionsBuilder<()> {
+            /// Setter for the [`fused_activation_function` field](MulOptions#structfield.fused_activation_function).
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn fused_activation_function<T0>(self, value: T0) -> MulOptionsBuilder<(T0,)>
+            where
+                T0: ::planus::WriteAsDefault<
+                        self::ActivationFunctionType,
+                        self::ActivationFunctionType,
+                    >,
+            {
+                MulOptionsBuilder((value,))
+            }
+
+            /// Sets the [`fused_activation_function` field](MulOptions#structfield.fused_activation_function) to the default value.
+            #[inline]
+            #[allow(clippy::type_complexity)]
+            pub fn fused_activation_function_as_default(
+                self,
+            ) -> MulOptionsBuilder<(::planus::DefaultValue,)> {
+                self.fused_activation_function(::planus::DefaultValue)
+            }
+        }
+
+        impl<T0> MulOptionsBuilder<(T0,)> {
             /// Finish writing the builder to get an [Offset](::planus::Offset) to a serialized [MulOptions].
             #[inline]
             pub fn finish(self, builder: &mut ::planus::Builder) -> ::planus::Offset<MulOptions>
@@ -9334,7 +9608,10 @@ mod root {
             }
         }
 
-        impl ::planus::WriteAs<::planus::Offset<MulOptions>> for MulOptionsBuilder<()> {
+        impl<
+            T0: ::planus::WriteAsDefault<self::ActivationFunctionType, self::ActivationFunctionType>,
+        > ::planus::WriteAs<::planus::Offset<MulOptions>> for MulOptionsBuilder<(T0,)>
+        {
             type Prepared = ::planus::Offset<MulOptions>;
 
             #[inline]
@@ -9343,7 +9620,10 @@ mod root {
             }
         }
 
-        impl ::planus::WriteAsOptional<::planus::Offset<MulOptions>> for MulOptionsBuilder<()> {
+        impl<
+            T0: ::planus::WriteAsDefault<self::ActivationFunctionType, self::ActivationFunctionType>,
+        > ::planus::WriteAsOptional<::planus::Offset<MulOptions>> for MulOptionsBuilder<(T0,)>
+        {
             type Prepared = ::planus::Offset<MulOptions>;
 
             #[inline]
@@ -9355,10 +9635,14 @@ mod root {
             }
         }
 
-        impl ::planus::WriteAsOffset<MulOptions> for MulOptionsBuilder<()> {
+        impl<
+            T0: ::planus::WriteAsDefault<self::ActivationFunctionType, self::ActivationFunctionType>,
+        > ::planus::WriteAsOffset<MulOptions> for MulOptionsBuilder<(T0,)>
+        {
             #[inline]
             fn prepare(&self, builder: &mut ::planus::Builder) -> ::planus::Offset<MulOptions> {
-                MulOptions::create(builder)
+                let (v0,) = &self.0;
+                MulOptions::create(builder, v0)
             }
         }
 
@@ -9366,12 +9650,27 @@ mod root {
         #[derive(Copy, Clone)]
         pub struct MulOptionsRef<'a>(#[allow(dead_code)] ::planus::table_reader::Table<'a>);
 
-        impl<'a> MulOptionsRef<'a> {}
+        impl<'a> MulOptionsRef<'a> {
+            /// Getter for the [`fused_activation_function` field](MulOptions#structfield.fused_activation_function).
+            #[inline]
+            pub fn fused_activation_function(
+                &self,
+            ) -> ::planus::Result<self::ActivationFunctionType> {
+                ::core::result::Result::Ok(
+                    self.0
+                        .access(0, "MulOptions", "fused_activation_function")?
+                        .unwrap_or(self::ActivationFunctionType::None),
+                )
+            }
+        }
 
         impl<'a> ::core::fmt::Debug for MulOptionsRef<'a> {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 let mut f = f.debug_struct("MulOptionsRef");
-
+                f.field(
+                    "fused_activation_function",
+                    &self.fused_activation_function(),
+                );
                 f.finish()
             }
         }
@@ -9379,8 +9678,13 @@ mod root {
         impl<'a> ::core::convert::TryFrom<MulOptionsRef<'a>> for MulOptions {
             type Error = ::planus::Error;
 
-            fn try_from(_value: MulOptionsRef<'a>) -> ::planus::Result<Self> {
-                ::core::result::Result::Ok(Self {})
+            #[allow(unreachable_code)]
+            fn try_from(value: MulOptionsRef<'a>) -> ::planus::Result<Self> {
+                ::core::result::Result::Ok(Self {
+                    fused_activation_function: ::core::convert::TryInto::try_into(
+                        value.fused_activation_function()?,
+                    )?,
+                })
             }
         }
 
@@ -9460,7 +9764,7 @@ mod root {
         /// The table `GatherOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `GatherOptions` in the file `schema/tflite_subset.fbs:149`
+        /// * Table `GatherOptions` in the file `schema/tflite_subset.fbs:153`
         #[derive(
             Clone,
             Debug,
@@ -9772,7 +10076,7 @@ mod root {
         /// The table `BatchToSpaceNDOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `BatchToSpaceNDOptions` in the file `schema/tflite_subset.fbs:153`
+        /// * Table `BatchToSpaceNDOptions` in the file `schema/tflite_subset.fbs:157`
         #[derive(
             Clone,
             Debug,
@@ -10006,7 +10310,7 @@ mod root {
         /// The table `SpaceToBatchNDOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SpaceToBatchNDOptions` in the file `schema/tflite_subset.fbs:154`
+        /// * Table `SpaceToBatchNDOptions` in the file `schema/tflite_subset.fbs:158`
         #[derive(
             Clone,
             Debug,
@@ -10240,7 +10544,7 @@ mod root {
         /// The table `TransposeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `TransposeOptions` in the file `schema/tflite_subset.fbs:155`
+        /// * Table `TransposeOptions` in the file `schema/tflite_subset.fbs:159`
         #[derive(
             Clone,
             Debug,
@@ -10466,7 +10770,7 @@ mod root {
         /// The table `SubOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SubOptions` in the file `schema/tflite_subset.fbs:156`
+        /// * Table `SubOptions` in the file `schema/tflite_subset.fbs:160`
         #[derive(
             Clone,
             Debug,
@@ -10677,7 +10981,7 @@ mod root {
         /// The table `DivOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `DivOptions` in the file `schema/tflite_subset.fbs:157`
+        /// * Table `DivOptions` in the file `schema/tflite_subset.fbs:161`
         #[derive(
             Clone,
             Debug,
@@ -10888,7 +11192,7 @@ mod root {
         /// The table `SqueezeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SqueezeOptions` in the file `schema/tflite_subset.fbs:158`
+        /// * Table `SqueezeOptions` in the file `schema/tflite_subset.fbs:162`
         #[derive(
             Clone,
             Debug,
@@ -11099,7 +11403,7 @@ mod root {
         /// The table `SequenceRNNOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SequenceRNNOptions` in the file `schema/tflite_subset.fbs:159`
+        /// * Table `SequenceRNNOptions` in the file `schema/tflite_subset.fbs:163`
         #[derive(
             Clone,
             Debug,
@@ -11327,7 +11631,7 @@ mod root {
         /// The table `StridedSliceOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `StridedSliceOptions` in the file `schema/tflite_subset.fbs:160`
+        /// * Table `StridedSliceOptions` in the file `schema/tflite_subset.fbs:164`
         #[derive(
             Clone,
             Debug,
@@ -11888,7 +12192,7 @@ mod root {
         /// The table `ExpOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ExpOptions` in the file `schema/tflite_subset.fbs:168`
+        /// * Table `ExpOptions` in the file `schema/tflite_subset.fbs:172`
         #[derive(
             Clone,
             Debug,
@@ -12099,7 +12403,7 @@ mod root {
         /// The table `TopKV2Options` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `TopKV2Options` in the file `schema/tflite_subset.fbs:169`
+        /// * Table `TopKV2Options` in the file `schema/tflite_subset.fbs:173`
         #[derive(
             Clone,
             Debug,
@@ -12310,7 +12614,7 @@ mod root {
         /// The table `SplitOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SplitOptions` in the file `schema/tflite_subset.fbs:170`
+        /// * Table `SplitOptions` in the file `schema/tflite_subset.fbs:174`
         #[derive(
             Clone,
             Debug,
@@ -12521,7 +12825,7 @@ mod root {
         /// The table `LogSoftmaxOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LogSoftmaxOptions` in the file `schema/tflite_subset.fbs:171`
+        /// * Table `LogSoftmaxOptions` in the file `schema/tflite_subset.fbs:175`
         #[derive(
             Clone,
             Debug,
@@ -12749,7 +13053,7 @@ mod root {
         /// The table `CastOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `CastOptions` in the file `schema/tflite_subset.fbs:172`
+        /// * Table `CastOptions` in the file `schema/tflite_subset.fbs:176`
         #[derive(
             Clone,
             Debug,
@@ -12960,7 +13264,7 @@ mod root {
         /// The table `MaximumMinimumOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `MaximumMinimumOptions` in the file `schema/tflite_subset.fbs:173`
+        /// * Table `MaximumMinimumOptions` in the file `schema/tflite_subset.fbs:177`
         #[derive(
             Clone,
             Debug,
@@ -13194,7 +13498,7 @@ mod root {
         /// The table `ArgMaxOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ArgMaxOptions` in the file `schema/tflite_subset.fbs:174`
+        /// * Table `ArgMaxOptions` in the file `schema/tflite_subset.fbs:178`
         #[derive(
             Clone,
             Debug,
@@ -13405,7 +13709,7 @@ mod root {
         /// The table `LessOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LessOptions` in the file `schema/tflite_subset.fbs:175`
+        /// * Table `LessOptions` in the file `schema/tflite_subset.fbs:179`
         #[derive(
             Clone,
             Debug,
@@ -13616,7 +13920,7 @@ mod root {
         /// The table `NegOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `NegOptions` in the file `schema/tflite_subset.fbs:176`
+        /// * Table `NegOptions` in the file `schema/tflite_subset.fbs:180`
         #[derive(
             Clone,
             Debug,
@@ -13827,7 +14131,7 @@ mod root {
         /// The table `PadV2Options` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `PadV2Options` in the file `schema/tflite_subset.fbs:177`
+        /// * Table `PadV2Options` in the file `schema/tflite_subset.fbs:181`
         #[derive(
             Clone,
             Debug,
@@ -14038,7 +14342,7 @@ mod root {
         /// The table `GreaterOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `GreaterOptions` in the file `schema/tflite_subset.fbs:178`
+        /// * Table `GreaterOptions` in the file `schema/tflite_subset.fbs:182`
         #[derive(
             Clone,
             Debug,
@@ -14249,7 +14553,7 @@ mod root {
         /// The table `GreaterEqualOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `GreaterEqualOptions` in the file `schema/tflite_subset.fbs:179`
+        /// * Table `GreaterEqualOptions` in the file `schema/tflite_subset.fbs:183`
         #[derive(
             Clone,
             Debug,
@@ -14479,7 +14783,7 @@ mod root {
         /// The table `LessEqualOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LessEqualOptions` in the file `schema/tflite_subset.fbs:180`
+        /// * Table `LessEqualOptions` in the file `schema/tflite_subset.fbs:184`
         #[derive(
             Clone,
             Debug,
@@ -14705,7 +15009,7 @@ mod root {
         /// The table `SelectOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SelectOptions` in the file `schema/tflite_subset.fbs:181`
+        /// * Table `SelectOptions` in the file `schema/tflite_subset.fbs:185`
         #[derive(
             Clone,
             Debug,
@@ -14916,7 +15220,7 @@ mod root {
         /// The table `SliceOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SliceOptions` in the file `schema/tflite_subset.fbs:182`
+        /// * Table `SliceOptions` in the file `schema/tflite_subset.fbs:186`
         #[derive(
             Clone,
             Debug,
@@ -15127,7 +15431,7 @@ mod root {
         /// The table `TransposeConvOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `TransposeConvOptions` in the file `schema/tflite_subset.fbs:183`
+        /// * Table `TransposeConvOptions` in the file `schema/tflite_subset.fbs:187`
         #[derive(
             Clone,
             Debug,
@@ -15357,7 +15661,7 @@ mod root {
         /// The table `SparseToDenseOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SparseToDenseOptions` in the file `schema/tflite_subset.fbs:184`
+        /// * Table `SparseToDenseOptions` in the file `schema/tflite_subset.fbs:188`
         #[derive(
             Clone,
             Debug,
@@ -15587,7 +15891,7 @@ mod root {
         /// The table `TileOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `TileOptions` in the file `schema/tflite_subset.fbs:185`
+        /// * Table `TileOptions` in the file `schema/tflite_subset.fbs:189`
         #[derive(
             Clone,
             Debug,
@@ -15798,7 +16102,7 @@ mod root {
         /// The table `ExpandDimsOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ExpandDimsOptions` in the file `schema/tflite_subset.fbs:186`
+        /// * Table `ExpandDimsOptions` in the file `schema/tflite_subset.fbs:190`
         #[derive(
             Clone,
             Debug,
@@ -16026,7 +16330,7 @@ mod root {
         /// The table `EqualOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `EqualOptions` in the file `schema/tflite_subset.fbs:187`
+        /// * Table `EqualOptions` in the file `schema/tflite_subset.fbs:191`
         #[derive(
             Clone,
             Debug,
@@ -16237,7 +16541,7 @@ mod root {
         /// The table `NotEqualOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `NotEqualOptions` in the file `schema/tflite_subset.fbs:188`
+        /// * Table `NotEqualOptions` in the file `schema/tflite_subset.fbs:192`
         #[derive(
             Clone,
             Debug,
@@ -16463,7 +16767,7 @@ mod root {
         /// The table `ShapeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ShapeOptions` in the file `schema/tflite_subset.fbs:189`
+        /// * Table `ShapeOptions` in the file `schema/tflite_subset.fbs:193`
         #[derive(
             Clone,
             Debug,
@@ -16674,7 +16978,7 @@ mod root {
         /// The table `PowOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `PowOptions` in the file `schema/tflite_subset.fbs:190`
+        /// * Table `PowOptions` in the file `schema/tflite_subset.fbs:194`
         #[derive(
             Clone,
             Debug,
@@ -16885,7 +17189,7 @@ mod root {
         /// The table `ArgMinOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ArgMinOptions` in the file `schema/tflite_subset.fbs:191`
+        /// * Table `ArgMinOptions` in the file `schema/tflite_subset.fbs:195`
         #[derive(
             Clone,
             Debug,
@@ -17096,7 +17400,7 @@ mod root {
         /// The table `FakeQuantOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `FakeQuantOptions` in the file `schema/tflite_subset.fbs:192`
+        /// * Table `FakeQuantOptions` in the file `schema/tflite_subset.fbs:196`
         #[derive(
             Clone,
             Debug,
@@ -17322,7 +17626,7 @@ mod root {
         /// The table `PackOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `PackOptions` in the file `schema/tflite_subset.fbs:193`
+        /// * Table `PackOptions` in the file `schema/tflite_subset.fbs:197`
         #[derive(
             Clone,
             Debug,
@@ -17632,7 +17936,7 @@ mod root {
         /// The table `LogicalOrOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LogicalOrOptions` in the file `schema/tflite_subset.fbs:197`
+        /// * Table `LogicalOrOptions` in the file `schema/tflite_subset.fbs:201`
         #[derive(
             Clone,
             Debug,
@@ -17858,7 +18162,7 @@ mod root {
         /// The table `OneHotOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `OneHotOptions` in the file `schema/tflite_subset.fbs:198`
+        /// * Table `OneHotOptions` in the file `schema/tflite_subset.fbs:202`
         #[derive(
             Clone,
             Debug,
@@ -18069,7 +18373,7 @@ mod root {
         /// The table `LogicalAndOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LogicalAndOptions` in the file `schema/tflite_subset.fbs:199`
+        /// * Table `LogicalAndOptions` in the file `schema/tflite_subset.fbs:203`
         #[derive(
             Clone,
             Debug,
@@ -18297,7 +18601,7 @@ mod root {
         /// The table `LogicalNotOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LogicalNotOptions` in the file `schema/tflite_subset.fbs:200`
+        /// * Table `LogicalNotOptions` in the file `schema/tflite_subset.fbs:204`
         #[derive(
             Clone,
             Debug,
@@ -18525,7 +18829,7 @@ mod root {
         /// The table `UnpackOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `UnpackOptions` in the file `schema/tflite_subset.fbs:201`
+        /// * Table `UnpackOptions` in the file `schema/tflite_subset.fbs:205`
         #[derive(
             Clone,
             Debug,
@@ -18736,7 +19040,7 @@ mod root {
         /// The table `FloorDivOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `FloorDivOptions` in the file `schema/tflite_subset.fbs:202`
+        /// * Table `FloorDivOptions` in the file `schema/tflite_subset.fbs:206`
         #[derive(
             Clone,
             Debug,
@@ -18962,7 +19266,7 @@ mod root {
         /// The table `SquareOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SquareOptions` in the file `schema/tflite_subset.fbs:203`
+        /// * Table `SquareOptions` in the file `schema/tflite_subset.fbs:207`
         #[derive(
             Clone,
             Debug,
@@ -19173,7 +19477,7 @@ mod root {
         /// The table `ZerosLikeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ZerosLikeOptions` in the file `schema/tflite_subset.fbs:204`
+        /// * Table `ZerosLikeOptions` in the file `schema/tflite_subset.fbs:208`
         #[derive(
             Clone,
             Debug,
@@ -19399,7 +19703,7 @@ mod root {
         /// The table `FillOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `FillOptions` in the file `schema/tflite_subset.fbs:205`
+        /// * Table `FillOptions` in the file `schema/tflite_subset.fbs:209`
         #[derive(
             Clone,
             Debug,
@@ -19610,7 +19914,7 @@ mod root {
         /// The table `BidirectionalSequenceLSTMOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `BidirectionalSequenceLSTMOptions` in the file `schema/tflite_subset.fbs:206`
+        /// * Table `BidirectionalSequenceLSTMOptions` in the file `schema/tflite_subset.fbs:210`
         #[derive(
             Clone,
             Debug,
@@ -19860,7 +20164,7 @@ mod root {
         /// The table `BidirectionalSequenceRNNOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `BidirectionalSequenceRNNOptions` in the file `schema/tflite_subset.fbs:207`
+        /// * Table `BidirectionalSequenceRNNOptions` in the file `schema/tflite_subset.fbs:211`
         #[derive(
             Clone,
             Debug,
@@ -20108,7 +20412,7 @@ mod root {
         /// The table `UnidirectionalSequenceLSTMOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `UnidirectionalSequenceLSTMOptions` in the file `schema/tflite_subset.fbs:208`
+        /// * Table `UnidirectionalSequenceLSTMOptions` in the file `schema/tflite_subset.fbs:212`
         #[derive(
             Clone,
             Debug,
@@ -20360,7 +20664,7 @@ mod root {
         /// The table `FloorModOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `FloorModOptions` in the file `schema/tflite_subset.fbs:209`
+        /// * Table `FloorModOptions` in the file `schema/tflite_subset.fbs:213`
         #[derive(
             Clone,
             Debug,
@@ -20586,7 +20890,7 @@ mod root {
         /// The table `RangeOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `RangeOptions` in the file `schema/tflite_subset.fbs:210`
+        /// * Table `RangeOptions` in the file `schema/tflite_subset.fbs:214`
         #[derive(
             Clone,
             Debug,
@@ -20797,7 +21101,7 @@ mod root {
         /// The table `ResizeNearestNeighborOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ResizeNearestNeighborOptions` in the file `schema/tflite_subset.fbs:211`
+        /// * Table `ResizeNearestNeighborOptions` in the file `schema/tflite_subset.fbs:215`
         #[derive(
             Clone,
             Debug,
@@ -21045,7 +21349,7 @@ mod root {
         /// The table `LeakyReluOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `LeakyReluOptions` in the file `schema/tflite_subset.fbs:212`
+        /// * Table `LeakyReluOptions` in the file `schema/tflite_subset.fbs:216`
         #[derive(
             Clone,
             Debug,
@@ -21271,7 +21575,7 @@ mod root {
         /// The table `SquaredDifferenceOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SquaredDifferenceOptions` in the file `schema/tflite_subset.fbs:213`
+        /// * Table `SquaredDifferenceOptions` in the file `schema/tflite_subset.fbs:217`
         #[derive(
             Clone,
             Debug,
@@ -21511,7 +21815,7 @@ mod root {
         /// The table `MirrorPadOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `MirrorPadOptions` in the file `schema/tflite_subset.fbs:214`
+        /// * Table `MirrorPadOptions` in the file `schema/tflite_subset.fbs:218`
         #[derive(
             Clone,
             Debug,
@@ -21737,7 +22041,7 @@ mod root {
         /// The table `AbsOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `AbsOptions` in the file `schema/tflite_subset.fbs:215`
+        /// * Table `AbsOptions` in the file `schema/tflite_subset.fbs:219`
         #[derive(
             Clone,
             Debug,
@@ -21948,7 +22252,7 @@ mod root {
         /// The table `SplitVOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SplitVOptions` in the file `schema/tflite_subset.fbs:216`
+        /// * Table `SplitVOptions` in the file `schema/tflite_subset.fbs:220`
         #[derive(
             Clone,
             Debug,
@@ -22159,7 +22463,7 @@ mod root {
         /// The table `UniqueOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `UniqueOptions` in the file `schema/tflite_subset.fbs:217`
+        /// * Table `UniqueOptions` in the file `schema/tflite_subset.fbs:221`
         #[derive(
             Clone,
             Debug,
@@ -22370,7 +22674,7 @@ mod root {
         /// The table `ReverseV2Options` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ReverseV2Options` in the file `schema/tflite_subset.fbs:218`
+        /// * Table `ReverseV2Options` in the file `schema/tflite_subset.fbs:222`
         #[derive(
             Clone,
             Debug,
@@ -22596,7 +22900,7 @@ mod root {
         /// The table `AddNOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `AddNOptions` in the file `schema/tflite_subset.fbs:219`
+        /// * Table `AddNOptions` in the file `schema/tflite_subset.fbs:223`
         #[derive(
             Clone,
             Debug,
@@ -22807,7 +23111,7 @@ mod root {
         /// The table `GatherNdOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `GatherNdOptions` in the file `schema/tflite_subset.fbs:220`
+        /// * Table `GatherNdOptions` in the file `schema/tflite_subset.fbs:224`
         #[derive(
             Clone,
             Debug,
@@ -23033,7 +23337,7 @@ mod root {
         /// The table `CosOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `CosOptions` in the file `schema/tflite_subset.fbs:221`
+        /// * Table `CosOptions` in the file `schema/tflite_subset.fbs:225`
         #[derive(
             Clone,
             Debug,
@@ -23244,7 +23548,7 @@ mod root {
         /// The table `WhereOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `WhereOptions` in the file `schema/tflite_subset.fbs:222`
+        /// * Table `WhereOptions` in the file `schema/tflite_subset.fbs:226`
         #[derive(
             Clone,
             Debug,
@@ -23455,7 +23759,7 @@ mod root {
         /// The table `RankOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `RankOptions` in the file `schema/tflite_subset.fbs:223`
+        /// * Table `RankOptions` in the file `schema/tflite_subset.fbs:227`
         #[derive(
             Clone,
             Debug,
@@ -23666,7 +23970,7 @@ mod root {
         /// The table `ReverseSequenceOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `ReverseSequenceOptions` in the file `schema/tflite_subset.fbs:224`
+        /// * Table `ReverseSequenceOptions` in the file `schema/tflite_subset.fbs:228`
         #[derive(
             Clone,
             Debug,
@@ -23902,7 +24206,7 @@ mod root {
         /// The table `MatrixDiagOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `MatrixDiagOptions` in the file `schema/tflite_subset.fbs:225`
+        /// * Table `MatrixDiagOptions` in the file `schema/tflite_subset.fbs:229`
         #[derive(
             Clone,
             Debug,
@@ -24127,10 +24431,240 @@ mod root {
             }
         }
 
+        /// The table `MatrixSetDiagOptions` in the namespace `tflite`
+        ///
+        /// Generated from these locations:
+        /// * Table `MatrixSetDiagOptions` in the file `schema/tflite_subset.fbs:230`
+        #[derive(
+            Clone,
+            Debug,
+            PartialEq,
+            PartialOrd,
+            Eq,
+            Ord,
+            Hash,
+            ::serde::Serialize,
+            ::serde::Deserialize,
+        )]
+        pub struct MatrixSetDiagOptions {}
+
+        #[allow(clippy::derivable_impls)]
+        impl ::core::default::Default for MatrixSetDiagOptions {
+            fn default() -> Self {
+                Self {}
+            }
+        }
+
+        impl MatrixSetDiagOptions {
+            /// Creates a [MatrixSetDiagOptionsBuilder] for serializing an instance of this table.
+            #[inline]
+            pub fn builder() -> MatrixSetDiagOptionsBuilder<()> {
+                MatrixSetDiagOptionsBuilder(())
+            }
+
+            #[allow(clippy::too_many_arguments)]
+            pub fn create(builder: &mut ::planus::Builder) -> ::planus::Offset<Self> {
+                let table_writer: ::planus::table_writer::TableWriter<4> =
+                    ::core::default::Default::default();
+                unsafe {
+                    table_writer.finish(builder, |_table_writer| {});
+                }
+                builder.current_offset()
+            }
+        }
+
+        impl ::planus::WriteAs<::planus::Offset<MatrixSetDiagOptions>> for MatrixSetDiagOptions {
+            type Prepared = ::planus::Offset<Self>;
+
+            #[inline]
+            fn prepare(
+                &self,
+                builder: &mut ::planus::Builder,
+            ) -> ::planus::Offset<MatrixSetDiagOptions> {
+                ::planus::WriteAsOffset::prepare(self, builder)
+            }
+        }
+
+        impl ::planus::WriteAsOptional<::planus::Offset<MatrixSetDiagOptions>> for MatrixSetDiagOptions {
+            type Prepared = ::planus::Offset<Self>;
+
+            #[inline]
+            fn prepare(
+                &self,
+                builder: &mut ::planus::Builder,
+            ) -> ::core::option::Option<::planus::Offset<MatrixSetDiagOptions>> {
+                ::core::option::Option::Some(::planus::WriteAsOffset::prepare(self, builder))
+            }
+        }
+
+        impl ::planus::WriteAsOffset<MatrixSetDiagOptions> for MatrixSetDiagOptions {
+            #[inline]
+            fn prepare(
+                &self,
+                builder: &mut ::planus::Builder,
+            ) -> ::planus::Offset<MatrixSetDiagOptions> {
+                MatrixSetDiagOptions::create(builder)
+            }
+        }
+
+        /// Builder for serializing an instance of the [MatrixSetDiagOptions] type.
+        ///
+        /// Can be created using the [MatrixSetDiagOptions::builder] method.
+        #[derive(Debug)]
+        #[must_use]
+        pub struct MatrixSetDiagOptionsBuilder<State>(State);
+
+        impl MatrixSetDiagOptionsBuilder<()> {
+            /// Finish writing the builder to get an [Offset](::planus::Offset) to a serialized [MatrixSetDiagOptions].
+            #[inline]
+            pub fn finish(
+                self,
+                builder: &mut ::planus::Builder,
+            ) -> ::planus::Offset<MatrixSetDiagOptions>
+            where
+                Self: ::planus::WriteAsOffset<MatrixSetDiagOptions>,
+            {
+                ::planus::WriteAsOffset::prepare(&self, builder)
+            }
+        }
+
+        impl ::planus::WriteAs<::planus::Offset<MatrixSetDiagOptions>> for MatrixSetDiagOptionsBuilder<()> {
+            type Prepared = ::planus::Offset<MatrixSetDiagOptions>;
+
+            #[inline]
+            fn prepare(
+                &self,
+                builder: &mut ::planus::Builder,
+            ) -> ::planus::Offset<MatrixSetDiagOptions> {
+                ::planus::WriteAsOffset::prepare(self, builder)
+            }
+        }
+
+        impl ::planus::WriteAsOptional<::planus::Offset<MatrixSetDiagOptions>>
+            for MatrixSetDiagOptionsBuilder<()>
+        {
+            type Prepared = ::planus::Offset<MatrixSetDiagOptions>;
+
+            #[inline]
+            fn prepare(
+                &self,
+                builder: &mut ::planus::Builder,
+            ) -> ::core::option::Option<::planus::Offset<MatrixSetDiagOptions>> {
+                ::core::option::Option::Some(::planus::WriteAsOffset::prepare(self, builder))
+            }
+        }
+
+        impl ::planus::WriteAsOffset<MatrixSetDiagOptions> for MatrixSetDiagOptionsBuilder<()> {
+            #[inline]
+            fn prepare(
+                &self,
+                builder: &mut ::planus::Builder,
+            ) -> ::planus::Offset<MatrixSetDiagOptions> {
+                MatrixSetDiagOptions::create(builder)
+            }
+        }
+
+        /// Reference to a deserialized [MatrixSetDiagOptions].
+        #[derive(Copy, Clone)]
+        pub struct MatrixSetDiagOptionsRef<'a>(
+            #[allow(dead_code)] ::planus::table_reader::Table<'a>,
+        );
+
+        impl<'a> MatrixSetDiagOptionsRef<'a> {}
+
+        impl<'a> ::core::fmt::Debug for MatrixSetDiagOptionsRef<'a> {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                let mut f = f.debug_struct("MatrixSetDiagOptionsRef");
+
+                f.finish()
+            }
+        }
+
+        impl<'a> ::core::convert::TryFrom<MatrixSetDiagOptionsRef<'a>> for MatrixSetDiagOptions {
+            type Error = ::planus::Error;
+
+            fn try_from(_value: MatrixSetDiagOptionsRef<'a>) -> ::planus::Result<Self> {
+                ::core::result::Result::Ok(Self {})
+            }
+        }
+
+        impl<'a> ::planus::TableRead<'a> for MatrixSetDiagOptionsRef<'a> {
+            #[inline]
+            fn from_buffer(
+                buffer: ::planus::SliceWithStartOffset<'a>,
+                offset: usize,
+            ) -> ::core::result::Result<Self, ::planus::errors::ErrorKind> {
+                ::core::result::Result::Ok(Self(::planus::table_reader::Table::from_buffer(
+                    buffer, offset,
+                )?))
+            }
+        }
+
+        impl<'a> ::planus::VectorReadInner<'a> for MatrixSetDiagOptionsRef<'a> {
+            type Error = ::planus::Error;
+            const STRIDE: usize = 4;
+
+            unsafe fn from_buffer(
+                buffer: ::planus::SliceWithStartOffset<'a>,
+                offset: usize,
+            ) -> ::planus::Result<Self> {
+                ::planus::TableRead::from_buffer(buffer, offset).map_err(|error_kind| {
+                    error_kind.with_error_location(
+                        "[MatrixSetDiagOptionsRef]",
+                        "get",
+                        buffer.offset_from_start,
+                    )
+                })
+            }
+        }
+
+        /// # Safety
+        /// The planus compiler generates implementations that initialize
+        /// the bytes in `write_values`.
+        unsafe impl ::planus::VectorWrite<::planus::Offset<MatrixSetDiagOptions>> for MatrixSetDiagOptions {
+            type Value = ::planus::Offset<MatrixSetDiagOptions>;
+            const STRIDE: usize = 4;
+            #[inline]
+            fn prepare(&self, builder: &mut ::planus::Builder) -> Self::Value {
+                ::planus::WriteAs::prepare(self, builder)
+            }
+
+            #[inline]
+            unsafe fn write_values(
+                values: &[::planus::Offset<MatrixSetDiagOptions>],
+                bytes: *mut ::core::mem::MaybeUninit<u8>,
+                buffer_position: u32,
+            ) {
+                let bytes = bytes as *mut [::core::mem::MaybeUninit<u8>; 4];
+                for (i, v) in ::core::iter::Iterator::enumerate(values.iter()) {
+                    ::planus::WriteAsPrimitive::write(
+                        v,
+                        ::planus::Cursor::new(unsafe { &mut *bytes.add(i) }),
+                        buffer_position - (Self::STRIDE * i) as u32,
+                    );
+                }
+            }
+        }
+
+        impl<'a> ::planus::ReadAsRoot<'a> for MatrixSetDiagOptionsRef<'a> {
+            fn read_as_root(slice: &'a [u8]) -> ::planus::Result<Self> {
+                ::planus::TableRead::from_buffer(
+                    ::planus::SliceWithStartOffset {
+                        buffer: slice,
+                        offset_from_start: 0,
+                    },
+                    0,
+                )
+                .map_err(|error_kind| {
+                    error_kind.with_error_location("[MatrixSetDiagOptionsRef]", "read_as_root", 0)
+                })
+            }
+        }
+
         /// The union `BuiltinOptions` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Union `BuiltinOptions` in the file `schema/tflite_subset.fbs:227`
+        /// * Union `BuiltinOptions` in the file `schema/tflite_subset.fbs:232`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub enum BuiltinOptions {
             /// The variant of type `Conv2DOptions` in the union `BuiltinOptions`
@@ -24411,6 +24945,12 @@ mod root {
 
             /// The variant of type `QuantizeOptions` in the union `BuiltinOptions`
             QuantizeOptions(::planus::alloc::boxed::Box<self::QuantizeOptions>),
+
+            /// The variant of type `MatrixSetDiagOptions` in the union `BuiltinOptions`
+            MatrixSetDiagOptions(::planus::alloc::boxed::Box<self::MatrixSetDiagOptions>),
+
+            /// The variant of type `HardSwishOptions` in the union `BuiltinOptions`
+            HardSwishOptions(::planus::alloc::boxed::Box<self::HardSwishOptions>),
         }
 
         impl BuiltinOptions {
@@ -25131,6 +25671,22 @@ mod root {
             ) -> ::planus::UnionOffset<Self> {
                 ::planus::UnionOffset::new(89, value.prepare(builder).downcast())
             }
+
+            #[inline]
+            pub fn create_matrix_set_diag_options(
+                builder: &mut ::planus::Builder,
+                value: impl ::planus::WriteAsOffset<self::MatrixSetDiagOptions>,
+            ) -> ::planus::UnionOffset<Self> {
+                ::planus::UnionOffset::new(90, value.prepare(builder).downcast())
+            }
+
+            #[inline]
+            pub fn create_hard_swish_options(
+                builder: &mut ::planus::Builder,
+                value: impl ::planus::WriteAsOffset<self::HardSwishOptions>,
+            ) -> ::planus::UnionOffset<Self> {
+                ::planus::UnionOffset::new(91, value.prepare(builder).downcast())
+            }
         }
 
         impl ::planus::WriteAsUnion<BuiltinOptions> for BuiltinOptions {
@@ -25298,6 +25854,12 @@ mod root {
                         Self::create_matrix_diag_options(builder, value)
                     }
                     Self::QuantizeOptions(value) => Self::create_quantize_options(builder, value),
+                    Self::MatrixSetDiagOptions(value) => {
+                        Self::create_matrix_set_diag_options(builder, value)
+                    }
+                    Self::HardSwishOptions(value) => {
+                        Self::create_hard_swish_options(builder, value)
+                    }
                 }
             }
         }
@@ -26384,6 +26946,30 @@ mod root {
             ) -> BuiltinOptionsBuilder<::planus::Initialized<89, T>>
             where
                 T: ::planus::WriteAsOffset<self::QuantizeOptions>,
+            {
+                BuiltinOptionsBuilder(::planus::Initialized(value))
+            }
+
+            /// Creates an instance of the [`MatrixSetDiagOptions` variant](BuiltinOptions#variant.MatrixSetDiagOptions).
+            #[inline]
+            pub fn matrix_set_diag_options<T>(
+                self,
+                value: T,
+            ) -> BuiltinOptionsBuilder<::planus::Initialized<90, T>>
+            where
+                T: ::planus::WriteAsOffset<self::MatrixSetDiagOptions>,
+            {
+                BuiltinOptionsBuilder(::planus::Initialized(value))
+            }
+
+            /// Creates an instance of the [`HardSwishOptions` variant](BuiltinOptions#variant.HardSwishOptions).
+            #[inline]
+            pub fn hard_swish_options<T>(
+                self,
+                value: T,
+            ) -> BuiltinOptionsBuilder<::planus::Initialized<91, T>>
+            where
+                T: ::planus::WriteAsOffset<self::HardSwishOptions>,
             {
                 BuiltinOptionsBuilder(::planus::Initialized(value))
             }
@@ -28806,6 +29392,60 @@ mod root {
                 ::core::option::Option::Some(::planus::WriteAsUnion::prepare(self, builder))
             }
         }
+        impl<T> ::planus::WriteAsUnion<BuiltinOptions>
+            for BuiltinOptionsBuilder<::planus::Initialized<90, T>>
+        where
+            T: ::planus::WriteAsOffset<self::MatrixSetDiagOptions>,
+        {
+            #[inline]
+            fn prepare(
+                &self,
+                builder: &mut ::planus::Builder,
+            ) -> ::planus::UnionOffset<BuiltinOptions> {
+                ::planus::UnionOffset::new(90, (self.0).0.prepare(builder).downcast())
+            }
+        }
+
+        impl<T> ::planus::WriteAsOptionalUnion<BuiltinOptions>
+            for BuiltinOptionsBuilder<::planus::Initialized<90, T>>
+        where
+            T: ::planus::WriteAsOffset<self::MatrixSetDiagOptions>,
+        {
+            #[inline]
+            fn prepare(
+                &self,
+                builder: &mut ::planus::Builder,
+            ) -> ::core::option::Option<::planus::UnionOffset<BuiltinOptions>> {
+                ::core::option::Option::Some(::planus::WriteAsUnion::prepare(self, builder))
+            }
+        }
+        impl<T> ::planus::WriteAsUnion<BuiltinOptions>
+            for BuiltinOptionsBuilder<::planus::Initialized<91, T>>
+        where
+            T: ::planus::WriteAsOffset<self::HardSwishOptions>,
+        {
+            #[inline]
+            fn prepare(
+                &self,
+                builder: &mut ::planus::Builder,
+            ) -> ::planus::UnionOffset<BuiltinOptions> {
+                ::planus::UnionOffset::new(91, (self.0).0.prepare(builder).downcast())
+            }
+        }
+
+        impl<T> ::planus::WriteAsOptionalUnion<BuiltinOptions>
+            for BuiltinOptionsBuilder<::planus::Initialized<91, T>>
+        where
+            T: ::planus::WriteAsOffset<self::HardSwishOptions>,
+        {
+            #[inline]
+            fn prepare(
+                &self,
+                builder: &mut ::planus::Builder,
+            ) -> ::core::option::Option<::planus::UnionOffset<BuiltinOptions>> {
+                ::core::option::Option::Some(::planus::WriteAsUnion::prepare(self, builder))
+            }
+        }
 
         /// Reference to a deserialized [BuiltinOptions].
         #[derive(Copy, Clone, Debug)]
@@ -28899,6 +29539,8 @@ mod root {
             ReverseSequenceOptions(self::ReverseSequenceOptionsRef<'a>),
             MatrixDiagOptions(self::MatrixDiagOptionsRef<'a>),
             QuantizeOptions(self::QuantizeOptionsRef<'a>),
+            MatrixSetDiagOptions(self::MatrixSetDiagOptionsRef<'a>),
+            HardSwishOptions(self::HardSwishOptionsRef<'a>),
         }
 
         impl<'a> ::core::convert::TryFrom<BuiltinOptionsRef<'a>> for BuiltinOptions {
@@ -29439,6 +30081,18 @@ mod root {
                             ::core::convert::TryFrom::try_from(value)?,
                         ))
                     }
+
+                    BuiltinOptionsRef::MatrixSetDiagOptions(value) => {
+                        Self::MatrixSetDiagOptions(::planus::alloc::boxed::Box::new(
+                            ::core::convert::TryFrom::try_from(value)?,
+                        ))
+                    }
+
+                    BuiltinOptionsRef::HardSwishOptions(value) => {
+                        Self::HardSwishOptions(::planus::alloc::boxed::Box::new(
+                            ::core::convert::TryFrom::try_from(value)?,
+                        ))
+                    }
                 })
             }
         }
@@ -29717,6 +30371,12 @@ mod root {
                     89 => ::core::result::Result::Ok(Self::QuantizeOptions(
                         ::planus::TableRead::from_buffer(buffer, field_offset)?,
                     )),
+                    90 => ::core::result::Result::Ok(Self::MatrixSetDiagOptions(
+                        ::planus::TableRead::from_buffer(buffer, field_offset)?,
+                    )),
+                    91 => ::core::result::Result::Ok(Self::HardSwishOptions(
+                        ::planus::TableRead::from_buffer(buffer, field_offset)?,
+                    )),
                     _ => {
                         ::core::result::Result::Err(::planus::errors::ErrorKind::UnknownUnionTag {
                             tag,
@@ -29733,7 +30393,7 @@ mod root {
         /// The table `OperatorCode` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `OperatorCode` in the file `schema/tflite_subset.fbs:321`
+        /// * Table `OperatorCode` in the file `schema/tflite_subset.fbs:328`
         #[derive(
             Clone,
             Debug,
@@ -30167,7 +30827,7 @@ mod root {
         /// The table `Operator` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `Operator` in the file `schema/tflite_subset.fbs:328`
+        /// * Table `Operator` in the file `schema/tflite_subset.fbs:335`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct Operator {
             /// The field `opcode_index` in the table `Operator`
@@ -30830,7 +31490,7 @@ mod root {
         /// The table `SubGraph` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `SubGraph` in the file `schema/tflite_subset.fbs:339`
+        /// * Table `SubGraph` in the file `schema/tflite_subset.fbs:346`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct SubGraph {
             /// The field `tensors` in the table `SubGraph`
@@ -31309,7 +31969,7 @@ mod root {
         /// The table `Buffer` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `Buffer` in the file `schema/tflite_subset.fbs:347`
+        /// * Table `Buffer` in the file `schema/tflite_subset.fbs:354`
         #[derive(
             Clone,
             Debug,
@@ -31658,7 +32318,7 @@ mod root {
         /// The table `Model` in the namespace `tflite`
         ///
         /// Generated from these locations:
-        /// * Table `Model` in the file `schema/tflite_subset.fbs:353`
+        /// * Table `Model` in the file `schema/tflite_subset.fbs:360`
         #[derive(Clone, Debug, PartialEq, PartialOrd, ::serde::Serialize, ::serde::Deserialize)]
         pub struct Model {
             /// The field `version` in the table `Model`

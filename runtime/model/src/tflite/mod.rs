@@ -50,8 +50,10 @@ mod code {
     pub const CONV_2D: i32 = 3;
     pub const DEPTHWISE_CONV_2D: i32 = 4;
     pub const DEQUANTIZE: i32 = 6;
+    pub const LOGISTIC: i32 = 14;
     pub const FULLY_CONNECTED: i32 = 9;
     pub const MAX_POOL_2D: i32 = 17;
+    pub const MUL: i32 = 18;
     pub const RESHAPE: i32 = 22;
     pub const SOFTMAX: i32 = 25;
     pub const CUSTOM: i32 = 32;
@@ -63,6 +65,7 @@ mod code {
     pub const SHAPE: i32 = 77;
     pub const PACK: i32 = 83;
     pub const QUANTIZE: i32 = 114;
+    pub const HARD_SWISH: i32 = 117;
 }
 
 /// Reads and validates the model at `path`.

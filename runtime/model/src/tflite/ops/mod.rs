@@ -16,7 +16,10 @@ mod conv2d;
 mod depthwise;
 mod dequantize;
 mod fully_connected;
+mod hard_swish;
+mod logistic;
 mod mean;
+mod mul;
 mod pad;
 mod pool;
 mod quantize;
@@ -56,6 +59,10 @@ pub(super) static OPERATORS: &[Registration] = &[
         import: add::import,
     },
     Registration {
+        code: code::MUL,
+        import: mul::import,
+    },
+    Registration {
         code: code::MEAN,
         import: mean::import,
     },
@@ -78,6 +85,14 @@ pub(super) static OPERATORS: &[Registration] = &[
     Registration {
         code: code::SOFTMAX,
         import: softmax::import,
+    },
+    Registration {
+        code: code::LOGISTIC,
+        import: logistic::import,
+    },
+    Registration {
+        code: code::HARD_SWISH,
+        import: hard_swish::import,
     },
     Registration {
         code: code::QUANTIZE,
@@ -126,8 +141,9 @@ mod tests {
         assert_eq!(codes.len(), OPERATORS.len());
         assert_eq!(
             supported_ops(),
-            "CONV_2D, DEPTHWISE_CONV_2D, ADD, MEAN, AVERAGE_POOL_2D, MAX_POOL_2D, \
-             FULLY_CONNECTED, RESHAPE, SOFTMAX, QUANTIZE, DEQUANTIZE, PAD, CONCATENATION"
+            "CONV_2D, DEPTHWISE_CONV_2D, ADD, MUL, MEAN, AVERAGE_POOL_2D, MAX_POOL_2D, \
+             FULLY_CONNECTED, RESHAPE, SOFTMAX, LOGISTIC, HARD_SWISH, QUANTIZE, DEQUANTIZE, \
+             PAD, CONCATENATION"
         );
     }
 }
