@@ -1,9 +1,11 @@
-//! Models made the way users make theirs today: Keras application models converted by
-//! TensorFlow's converter to full int8 (`tests/models/README.md` says how). Each is built
-//! by `fibha-compile build`, its directory copied to a fresh folder and the original
-//! deleted, and run there, alone, on the virtual board and on the CPU engine, bit-exact
-//! with TFLite's reference kernels (the committed goldens, which the oracle's own test
-//! regenerates from the interpreter) on a photo and a random input.
+//! Models made the way users make theirs today: the zoo of `tests/models/` (Keras models
+//! converted by TensorFlow's converter to full int8, per-tensor uint8 models as TensorFlow
+//! 1's quantization-aware training made them; `tests/models/README.md` says how) and the
+//! shipped uint8 MobileNetV2. Each is built by `fibha-compile build`, its directory copied
+//! to a fresh folder and the original deleted, and run there, alone, on the virtual board
+//! and on the CPU engine, bit-exact with TFLite's reference kernels (the committed goldens,
+//! which the oracle's own test regenerates from the interpreter) on a photo and a random
+//! input.
 
 mod common;
 
@@ -32,12 +34,27 @@ fn npy_data(path: &Path) -> Vec<u8> {
 }
 
 fn builds_moves_and_runs_bit_exact(stem: &str) {
+    builds_moves_and_runs_bit_exact_with(stem, &[]);
+}
+
+/// The model's `.tflite`: in the zoo, or shipped.
+fn model_file(stem: &str) -> std::path::PathBuf {
+    let zoo = root().join(format!("tests/models/{stem}.tflite"));
+    if zoo.exists() {
+        zoo
+    } else {
+        root().join(format!("assets/models/{stem}.tflite"))
+    }
+}
+
+/// [`builds_moves_and_runs_bit_exact`] with extra `fibha-compile build` flags; the plan's
+/// host operators.
+fn builds_moves_and_runs_bit_exact_with(stem: &str, flags: &[&str]) -> Vec<String> {
     let Some((_, compile)) = board_tools() else {
-        return;
+        return Vec::new();
     };
     let built = tempfile::tempdir().unwrap();
-    let model = root().join(format!("tests/models/{stem}.tflite"));
-    common::compile(&compile, &model, &built.path().join(stem), &[]);
+    common::compile(&compile, &model_file(stem), &built.path().join(stem), flags);
     let elsewhere = tempfile::tempdir().unwrap();
     let dir = elsewhere.path().join(stem);
     copy_dir(&built.path().join(stem), &dir);
@@ -65,6 +82,14 @@ fn builds_moves_and_runs_bit_exact(stem: &str) {
             );
         }
     }
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("plan.json")).unwrap()).unwrap();
+    plan["model"]["host"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// MobileNet (v1), width 0.25, 128x128, int8 in and out: its classifier reshape is the
@@ -85,4 +110,109 @@ fn keras_mobilenet_v2_narrow_builds_moves_and_runs_bit_exact() {
 #[test]
 fn keras_mobilenet_v2_float_io_builds_moves_and_runs_bit_exact() {
     builds_moves_and_runs_bit_exact("keras_mobilenet_v2_0.5_96");
+}
+
+/// MobileNet (v1), width 0.5, 160x160: the zoo's second width and resolution.
+#[test]
+fn keras_mobilenet_wider_builds_moves_and_runs_bit_exact() {
+    builds_moves_and_runs_bit_exact("keras_mobilenet_0.5_160");
+}
+
+/// MobileNetV2, width 1.4, 128x128.
+#[test]
+fn keras_mobilenet_v2_wide_builds_moves_and_runs_bit_exact() {
+    builds_moves_and_runs_bit_exact("keras_mobilenet_v2_1.4_128");
+}
+
+/// ProxylessNAS-Mobile's shape, 128x128: 3x3, 5x5 and 7x7 depthwise kernels, at a quarter
+/// of the ZCU102's DSP slices (at the full budget the timed C simulation's period is 1.92x
+/// the plan's, which `build` refuses).
+#[test]
+fn keras_proxylessnas_builds_moves_and_runs_bit_exact() {
+    builds_moves_and_runs_bit_exact_with("keras_proxylessnas_mobile_128", &["--dsp", "630"]);
+}
+
+/// The shipped per-tensor uint8 MobileNetV2 (TensorFlow 1's quantization-aware training):
+/// uint8 activations, uint8 weights with zero points, on the accelerator.
+#[test]
+fn uint8_mobilenet_v2_builds_moves_and_runs_bit_exact() {
+    builds_moves_and_runs_bit_exact("mobilenet_v2_1.0_224_quant");
+}
+
+/// MobileNet (v1) 0.25 at 128 made per-tensor uint8 through fake-quantization nodes.
+#[test]
+fn uint8_keras_mobilenet_builds_moves_and_runs_bit_exact() {
+    builds_moves_and_runs_bit_exact("keras_mobilenet_0.25_128_uint8");
+}
+
+/// MnasNet-A1's shape, 160x160: its squeeze-and-excitation blocks (MEAN, MUL, LOGISTIC)
+/// run on the host, which the plan lists; the accelerator's part ends before the first.
+#[test]
+fn keras_mnasnet_builds_moves_and_runs_bit_exact_with_its_se_blocks_on_the_host() {
+    let host = builds_moves_and_runs_bit_exact_with("keras_mnasnet_a1_160", &[]);
+    if host.is_empty() {
+        return;
+    }
+    for op in ["LOGISTIC", "MUL"] {
+        assert!(
+            host.iter().any(|h| h.ends_with(op)),
+            "{op} not among the host's {host:?}"
+        );
+    }
+}
+
+/// EfficientNet-Lite0 with its ImageNet weights, 224x224, 5x5 depthwise kernels, at a
+/// quarter of the ZCU102's DSP slices (at the full budget the timed C simulation's period
+/// is 1.35x the plan's, which `build` refuses).
+#[test]
+fn efficientnet_lite0_builds_moves_and_runs_bit_exact() {
+    builds_moves_and_runs_bit_exact_with("keras_efficientnet_lite0_224", &["--dsp", "630"]);
+}
+
+/// A uint8 model whose first convolution (a VALID one behind an explicit PAD, on an odd
+/// input) has an output size SAME padding does not give is refused by `build` naming the
+/// operator and why; the CPU backend still runs it bit-exact.
+#[test]
+fn a_model_the_engines_cannot_start_is_refused_and_runs_on_the_cpu() {
+    let Some((_, compile)) = board_tools() else {
+        return;
+    };
+    let stem = "uint8_blocks_b";
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(&compile)
+        .arg("build")
+        .arg(model_file(stem))
+        .args(["--board", "zcu102", "--no-vboard", "-o"])
+        .arg(dir.path().join(stem))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("uint8_blocks_b.tflite")
+            && err.contains("operator #1 (CONV_2D)")
+            && err.contains("SAME"),
+        "{err}"
+    );
+    for input in ["cat", "random_0"] {
+        let x = root().join(format!("tests/goldens/{stem}/inputs/{input}.npy"));
+        let y = dir.path().join(format!("{input}.npy"));
+        fibha(&[
+            "run",
+            "--backend",
+            "cpu",
+            "--model",
+            model_file(stem).to_str().unwrap(),
+            "--input",
+            x.to_str().unwrap(),
+            "--output",
+            y.to_str().unwrap(),
+        ])
+        .ok();
+        assert_eq!(
+            sha256_hex(&npy_data(&y)),
+            golden_output(stem, input),
+            "{stem} on {input}"
+        );
+    }
 }

@@ -482,9 +482,17 @@ fn check_descriptor(h: &BundleHeader, d: &LayerDesc) -> Result<(), String> {
         d.add_mult,
         d.add_shift,
     ];
-    if ![d.in_zp, d.out_zp, d.act_min, d.act_max, d.conv_zp, d.res_zp, d.filter_zp]
-        .into_iter()
-        .all(int8)
+    if ![
+        d.in_zp,
+        d.out_zp,
+        d.act_min,
+        d.act_max,
+        d.conv_zp,
+        d.res_zp,
+        d.filter_zp,
+    ]
+    .into_iter()
+    .all(int8)
         || d.act_min.get() > d.act_max.get()
     {
         return Err("a zero point or clamp is outside int8 (or the clamp is empty)".into());
@@ -742,7 +750,14 @@ pub fn pointwise_blob(
         tables.write(&mut b, fold * pe, pe);
         for word in 0..cf {
             for row in fold * pe..(fold + 1) * pe {
-                weight_beat(&mut b, weights, out_c, in_c, (row, word * FM_LANES), filter_zp);
+                weight_beat(
+                    &mut b,
+                    weights,
+                    out_c,
+                    in_c,
+                    (row, word * FM_LANES),
+                    filter_zp,
+                );
             }
         }
     }
@@ -912,7 +927,13 @@ mod tests {
             let w: Vec<i8> = (0..cin * cout).map(|i| (i % 200) as i8).collect();
             SemlLayer {
                 desc: d,
-                blob: pointwise_blob(&w, &tables(cout as usize), (cin as usize, cout as usize), 32, 0),
+                blob: pointwise_blob(
+                    &w,
+                    &tables(cout as usize),
+                    (cin as usize, cout as usize),
+                    32,
+                    0,
+                ),
             }
         };
         let mut dw = shaped_descriptor(LayerKind::Depthwise, [4, 4, 40], [4, 4, 40], 3, 1, [1, 1]);

@@ -3,9 +3,13 @@
 //! The accelerator runs the feature extractor: every operator from the graph input up to
 //! the global pooling. The pooling, the classifier and everything after them run on the
 //! host (as in the FiBHA prototype, where the FC layer runs on the CPU), and so does a
-//! QUANTIZE at the input. Inside the accelerator's part the graph must be a chain of
-//! CONV_2D / DEPTHWISE_CONV_2D with residual ADDs (an explicit PAD in front of a VALID
-//! convolution is folded into it); any other operator there is refused by name.
+//! QUANTIZE at the input. The engines run a chain of CONV_2D / DEPTHWISE_CONV_2D with
+//! residual ADDs (an explicit PAD in front of a VALID convolution is folded into it). An
+//! operator they do not run (a squeeze-and-excitation's MEAN, MUL and LOGISTIC, a
+//! dilated convolution, a branch) ends their part early: it moves back to where the host
+//! needs only the last layer's output, and everything after runs on the host, listed by
+//! the plan with the reason. A model whose very first layer the engines cannot run is
+//! refused naming the operator.
 //!
 //! Besides the network, import keeps for every layer the tensors it reads and writes
 //! ([`LayerTensors`]), which weight packing needs.
@@ -13,6 +17,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use fibha_model::bundle::FM_LANES;
 use fibha_model::{Activation, Graph, ModelError, Op, Padding, TensorId};
 
 use crate::network::{Act, Layer, LayerKind, ModelSource, Network, NetworkError, Shape};
@@ -101,7 +106,62 @@ fn hw_shape(graph: &Graph, id: TensorId) -> Option<Shape> {
     }
 }
 
-/// Maps an imported graph onto the accelerator.
+/// Where and why the engines' part of a graph ends.
+struct Cut {
+    /// The operator's index in the file.
+    index: usize,
+    /// Its TFLite name.
+    op: String,
+    /// Why the engines do not run it.
+    reason: String,
+}
+
+impl Cut {
+    fn new(index: usize, op: &str, reason: &str) -> Cut {
+        Cut {
+            index,
+            op: op.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// The reason of a cut at the global pooling, where the engines' part normally ends.
+const GLOBAL_POOLING: &str = "is the global pooling";
+
+/// How many of the chain's layers the accelerator keeps: the most for which no operator
+/// after the last kept one reads anything the accelerator computed but that layer's
+/// output, the one tensor the host gets back (a cut inside a residual block or a
+/// squeeze-and-excitation moves to the block's start), and that output's channels fill
+/// whole 16-byte words (the SEML part hands back its maps as words of 16 channels).
+fn layers_the_host_can_follow(graph: &Graph, tensors: &[LayerTensors]) -> usize {
+    let producer: HashMap<TensorId, usize> = graph
+        .nodes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| n.outputs.iter().map(move |&t| (t, i)))
+        .collect();
+    (1..=tensors.len())
+        .rev()
+        .find(|&k| {
+            let last = &tensors[k - 1];
+            let whole_words = graph
+                .tensor(last.output)
+                .shape
+                .last()
+                .is_some_and(|c| c % FM_LANES == 0);
+            whole_words
+                && graph.nodes[last.node + 1..]
+                    .iter()
+                    .flat_map(|n| &n.inputs)
+                    .all(|t| *t == last.output || producer.get(t).is_none_or(|&p| p > last.node))
+        })
+        .unwrap_or(0)
+}
+
+/// Maps an imported graph onto the accelerator: the chain of layers the engines run from
+/// the input on, up to the global pooling or the first operator they do not run; the
+/// operators after it run on the host and are listed in the network's `host`.
 pub fn from_graph(graph: Graph) -> Result<Imported, ImportError> {
     let file = graph.source.clone();
     let unsupported = |index: usize, op: &str, detail: &str| ImportError::Unsupported {
@@ -123,201 +183,230 @@ pub fn from_graph(graph: Graph) -> Result<Imported, ImportError> {
     let mut tensors: Vec<LayerTensors> = Vec::new();
     let mut host: Vec<String> = Vec::new();
     let mut pending_pad: Option<(usize, TensorId, TensorId, [usize; 2])> = None;
-    // Set at the global pooling: from there on everything runs on the host.
-    let mut in_head = false;
 
-    for (ni, node) in graph.nodes.iter().enumerate() {
-        let name = node.op.name();
-        if in_head {
-            host.push(format!("#{} {name}", node.index));
-            continue;
-        }
-        if layers.is_empty() && matches!(node.op, Op::Quantize) && node.inputs == [accel_input] {
-            host.push(format!("#{} {name} (input)", node.index));
-            accel_input = node.outputs[0];
-            continue;
-        }
-        // The only tensor an accelerator layer may read besides an ADD's residual.
-        let chain_input = tensors.last().map_or(accel_input, |t| t.output);
-        let input = node.inputs.first().copied().unwrap_or(chain_input);
-        let is_global_pool = match &node.op {
-            Op::Mean { axes, .. } => axes.as_slice() == [1, 2],
-            Op::AveragePool2d(p) => hw_shape(&graph, input).is_some_and(|s| p.filter == [s.h, s.w]),
-            _ => false,
-        };
-        if is_global_pool {
-            if let Some((pad_index, ..)) = pending_pad {
-                return Err(unsupported(
-                    pad_index,
-                    "PAD",
-                    "is not followed by a convolution",
+    let cut = 'ops: {
+        for (ni, node) in graph.nodes.iter().enumerate() {
+            let name = node.op.name();
+            if layers.is_empty() && matches!(node.op, Op::Quantize) && node.inputs == [accel_input]
+            {
+                host.push(format!("#{} {name} (input)", node.index));
+                accel_input = node.outputs[0];
+                continue;
+            }
+            // The only tensor an accelerator layer may read besides an ADD's residual.
+            let chain_input = tensors.last().map_or(accel_input, |t| t.output);
+            let input = node.inputs.first().copied().unwrap_or(chain_input);
+            let is_global_pool = match &node.op {
+                Op::Mean { axes, .. } => axes.as_slice() == [1, 2],
+                Op::AveragePool2d(p) => {
+                    hw_shape(&graph, input).is_some_and(|s| p.filter == [s.h, s.w])
+                }
+                _ => false,
+            };
+            if is_global_pool {
+                break 'ops Some(Cut::new(node.index, name, GLOBAL_POOLING));
+            }
+            if let Op::Pad { paddings } = &node.op {
+                if paddings.len() != 4 || paddings[0] != [0, 0] || paddings[3] != [0, 0] {
+                    break 'ops Some(Cut::new(node.index, name, "pads batch or channels"));
+                }
+                if input != chain_input || pending_pad.is_some() {
+                    break 'ops Some(Cut::new(node.index, name, "is not on the layer chain"));
+                }
+                pending_pad = Some((
+                    node.index,
+                    input,
+                    node.outputs[0],
+                    [paddings[1][0], paddings[2][0]],
                 ));
+                continue;
             }
-            host.push(format!("#{} {name} (global pooling)", node.index));
-            in_head = true;
-            continue;
-        }
-        if let Op::Pad { paddings } = &node.op {
-            if paddings.len() != 4 || paddings[0] != [0, 0] || paddings[3] != [0, 0] {
-                return Err(unsupported(node.index, name, "pads batch or channels"));
-            }
-            if input != chain_input || pending_pad.is_some() {
-                return Err(unsupported(node.index, name, "is not on the layer chain"));
-            }
-            pending_pad = Some((
-                node.index,
-                input,
-                node.outputs[0],
-                [paddings[1][0], paddings[2][0]],
-            ));
-            continue;
-        }
-        let (kind, stride, kernel, dilation, padding, activation) = match &node.op {
-            Op::Conv2d(c) => {
-                let filter = graph.tensor(node.inputs[1]);
-                let (kh, kw) = (filter.shape[1], filter.shape[2]);
-                if kh != kw || c.stride[0] != c.stride[1] {
-                    return Err(unsupported(
+            let (kind, stride, kernel, dilation, padding, activation) = match &node.op {
+                Op::Conv2d(c) => {
+                    let filter = graph.tensor(node.inputs[1]);
+                    let (kh, kw) = (filter.shape[1], filter.shape[2]);
+                    if kh != kw || c.stride[0] != c.stride[1] {
+                        break 'ops Some(Cut::new(
+                            node.index,
+                            name,
+                            "has a non-square kernel or stride",
+                        ));
+                    }
+                    let kind = if kh == 1 && c.stride == [1, 1] {
+                        LayerKind::Pointwise
+                    } else {
+                        LayerKind::Conv
+                    };
+                    (kind, c.stride[0], kh, c.dilation, c.padding, c.activation)
+                }
+                Op::DepthwiseConv2d(d) => {
+                    if d.depth_multiplier != 1 {
+                        break 'ops Some(Cut::new(
+                            node.index,
+                            name,
+                            "has a depth multiplier other than 1",
+                        ));
+                    }
+                    let filter = graph.tensor(node.inputs[1]);
+                    let (kh, kw) = (filter.shape[1], filter.shape[2]);
+                    if kh != kw || d.stride[0] != d.stride[1] {
+                        break 'ops Some(Cut::new(
+                            node.index,
+                            name,
+                            "has a non-square kernel or stride",
+                        ));
+                    }
+                    (
+                        LayerKind::Depthwise,
+                        d.stride[0],
+                        kh,
+                        d.dilation,
+                        d.padding,
+                        d.activation,
+                    )
+                }
+                Op::Add { activation } => {
+                    (LayerKind::Add, 1, 1, [1, 1], Padding::Same, *activation)
+                }
+                _ => {
+                    break 'ops Some(Cut::new(
                         node.index,
                         name,
-                        "has a non-square kernel or stride",
+                        "is not an operator the engines run",
                     ));
                 }
-                let kind = if kh == 1 && c.stride == [1, 1] {
-                    LayerKind::Pointwise
-                } else {
-                    LayerKind::Conv
+            };
+            if dilation != [1, 1] {
+                break 'ops Some(Cut::new(node.index, name, "is dilated"));
+            }
+            // Where the layer reads from, after folding a pending PAD into it.
+            let (read, folded_pad) = match pending_pad.take() {
+                Some((pad_index, pad_in, pad_out, before)) => {
+                    if input != pad_out || padding != Padding::Valid || kind == LayerKind::Add {
+                        break 'ops Some(Cut::new(
+                            pad_index,
+                            "PAD",
+                            "is not followed by a VALID convolution",
+                        ));
+                    }
+                    (pad_in, Some(before))
+                }
+                None => (input, None),
+            };
+            let output = node.outputs[0];
+            let (Some(in_shape), Some(out_shape)) =
+                (hw_shape(&graph, read), hw_shape(&graph, output))
+            else {
+                break 'ops Some(Cut::new(
+                    node.index,
+                    name,
+                    "does not have NHWC batch-1 tensors",
+                ));
+            };
+            if (out_shape.h, out_shape.w)
+                != (in_shape.h.div_ceil(stride), in_shape.w.div_ceil(stride))
+            {
+                break 'ops Some(Cut::new(
+                    node.index,
+                    name,
+                    "has an output size other than SAME padding gives (the engines' windows produce ceil(input / stride))",
+                ));
+            }
+            let (skip, first) = if kind == LayerKind::Add {
+                let [a, b] = node.inputs[..] else {
+                    break 'ops Some(Cut::new(node.index, name, "does not have two operands"));
                 };
-                (kind, c.stride[0], kh, c.dilation, c.padding, c.activation)
-            }
-            Op::DepthwiseConv2d(d) => {
-                if d.depth_multiplier != 1 {
-                    return Err(unsupported(
+                let (first, other) = if a == chain_input { (a, b) } else { (b, a) };
+                if first != chain_input {
+                    break 'ops Some(Cut::new(
                         node.index,
                         name,
-                        "has a depth multiplier other than 1",
+                        "does not add the previous layer's output",
                     ));
                 }
-                let filter = graph.tensor(node.inputs[1]);
-                let (kh, kw) = (filter.shape[1], filter.shape[2]);
-                if kh != kw || d.stride[0] != d.stride[1] {
-                    return Err(unsupported(
+                let skip = match producer.get(&other) {
+                    Some(p) => *p,
+                    None => {
+                        break 'ops Some(Cut::new(
+                            node.index,
+                            name,
+                            "adds a tensor the accelerator did not produce",
+                        ));
+                    }
+                };
+                (Some((skip, other)), first)
+            } else {
+                if read != chain_input {
+                    break 'ops Some(Cut::new(
                         node.index,
                         name,
-                        "has a non-square kernel or stride",
+                        "reads a tensor other than the previous layer's output (the engines run a chain)",
                     ));
                 }
-                (
-                    LayerKind::Depthwise,
-                    d.stride[0],
-                    kh,
-                    d.dilation,
-                    d.padding,
-                    d.activation,
-                )
-            }
-            Op::Add { activation } => (LayerKind::Add, 1, 1, [1, 1], Padding::Same, *activation),
-            _ => {
-                return Err(unsupported(
-                    node.index,
-                    name,
-                    "is inside the feature extractor",
-                ));
-            }
-        };
-        if dilation != [1, 1] {
-            return Err(unsupported(node.index, name, "is dilated"));
-        }
-        // Where the layer reads from, after folding a pending PAD into it.
-        let (read, folded_pad) = match pending_pad.take() {
-            Some((pad_index, pad_in, pad_out, before)) => {
-                if input != pad_out || padding != Padding::Valid || kind == LayerKind::Add {
-                    return Err(unsupported(
-                        pad_index,
-                        "PAD",
-                        "is not followed by a VALID convolution",
-                    ));
-                }
-                (pad_in, Some(before))
-            }
-            None => (input, None),
-        };
-        let output = node.outputs[0];
-        let (Some(in_shape), Some(out_shape)) = (hw_shape(&graph, read), hw_shape(&graph, output))
-        else {
-            return Err(unsupported(
-                node.index,
-                name,
-                "does not have NHWC batch-1 tensors",
-            ));
-        };
-        let (skip, first) = if kind == LayerKind::Add {
-            let [a, b] = node.inputs[..] else {
-                return Err(unsupported(node.index, name, "does not have two operands"));
+                (None, read)
             };
-            let (first, other) = if a == chain_input { (a, b) } else { (b, a) };
-            if first != chain_input {
-                return Err(unsupported(
-                    node.index,
-                    name,
-                    "does not add the previous layer's output",
-                ));
+            let pad = folded_pad.unwrap_or_else(|| {
+                [
+                    padding.output_and_pad(in_shape.h, kernel, stride, 1).1,
+                    padding.output_and_pad(in_shape.w, kernel, stride, 1).1,
+                ]
+            });
+            let index = layers.len();
+            layers.push(Layer {
+                name: format!("op{}.{}", node.index, kind.short()),
+                kind,
+                input: in_shape,
+                output: out_shape,
+                kernel,
+                stride,
+                pad,
+                act: act(activation),
+                skip: skip.and_then(|(p, _)| p),
+                se_channels: 0,
+                source_op: Some(node.index),
+            });
+            tensors.push(LayerTensors {
+                node: ni,
+                input: first,
+                skip: skip.map(|(_, t)| t),
+                filter: (kind != LayerKind::Add).then(|| node.inputs[1]),
+                bias: (kind != LayerKind::Add)
+                    .then(|| node.inputs.get(2).copied())
+                    .flatten(),
+                output,
+            });
+            producer.insert(output, Some(index));
+            if index == 0 {
+                producer.insert(accel_input, None);
             }
-            let skip = match producer.get(&other) {
-                Some(p) => *p,
-                None => {
-                    return Err(unsupported(
-                        node.index,
-                        name,
-                        "adds a tensor the accelerator did not produce",
-                    ));
-                }
-            };
-            (Some((skip, other)), first)
-        } else {
-            if read != chain_input {
-                return Err(unsupported(
-                    node.index,
-                    name,
-                    "reads a tensor other than the previous layer's output (the engines run a chain)",
-                ));
-            }
-            (None, read)
-        };
-        let pad = folded_pad.unwrap_or_else(|| {
-            [
-                padding.output_and_pad(in_shape.h, kernel, stride, 1).1,
-                padding.output_and_pad(in_shape.w, kernel, stride, 1).1,
-            ]
-        });
-        let index = layers.len();
-        layers.push(Layer {
-            name: format!("op{}.{}", node.index, kind.short()),
-            kind,
-            input: in_shape,
-            output: out_shape,
-            kernel,
-            stride,
-            pad,
-            act: act(activation),
-            skip: skip.and_then(|(p, _)| p),
-            se_channels: 0,
-            source_op: Some(node.index),
-        });
-        tensors.push(LayerTensors {
-            node: ni,
-            input: first,
-            skip: skip.map(|(_, t)| t),
-            filter: (kind != LayerKind::Add).then(|| node.inputs[1]),
-            bias: (kind != LayerKind::Add)
-                .then(|| node.inputs.get(2).copied())
-                .flatten(),
-            output,
-        });
-        producer.insert(output, Some(index));
-        if index == 0 {
-            producer.insert(accel_input, None);
         }
+        pending_pad.map(|(index, ..)| Cut::new(index, "PAD", "is not followed by a convolution"))
+    };
+    let kept = layers_the_host_can_follow(&graph, &tensors);
+    let Some(last) = kept.checked_sub(1).map(|k| tensors[k].node) else {
+        let cut = cut.unwrap_or_else(|| Cut::new(0, "-", "leaves no layer to the engines"));
+        if tensors.is_empty() {
+            return Err(unsupported(cut.index, &cut.op, &cut.reason));
+        }
+        let reason = format!(
+            "{}, and no layer before it hands the host a map of whole 16-channel words that is all the host needs",
+            cut.reason
+        );
+        return Err(unsupported(cut.index, &cut.op, &reason));
+    };
+    layers.truncate(kept);
+    tensors.truncate(kept);
+    for node in &graph.nodes[last + 1..] {
+        let why = match &cut {
+            Some(c) if c.index == node.index && c.reason == GLOBAL_POOLING => {
+                " (global pooling)".to_string()
+            }
+            Some(c) if c.index == node.index => {
+                format!(" (the engines stop here: it {})", c.reason)
+            }
+            _ => String::new(),
+        };
+        host.push(format!("#{} {}{why}", node.index, node.op.name()));
     }
     let input = hw_shape(&graph, accel_input)
         .ok_or_else(|| unsupported(0, "-", "input is not an NHWC batch-1 image"))?;

@@ -513,7 +513,8 @@ pub fn bundle_spec(imported: &Imported, doc: &PlanDoc) -> Result<BundleSpec, Pac
         let blob = if kind == DevKind::Depthwise {
             depthwise_blob(&q.weights, &tables, l.input.c, l.kernel * l.kernel)
         } else {
-            let fill = i8::try_from(q.head.filter_zp.get()).expect("filter() gives an int8 zero point");
+            let fill =
+                i8::try_from(q.head.filter_zp.get()).expect("filter() gives an int8 zero point");
             pointwise_blob(&q.weights, &tables, (l.input.c, l.output.c), pe, fill)
         };
         layers.push(SemlLayer { desc: d, blob });

@@ -55,30 +55,51 @@ fn mobilenet_v2_topology_matches_both_tflite_models() {
     }
 }
 
-#[test]
-fn operators_the_engines_cannot_run_are_named() {
+/// The shipped int8 MobileNetV2 with its first operator matching `is` after file index
+/// `after` replaced by a 3x3 max pooling; that operator's index.
+fn with_max_pool(is: fn(&Op) -> bool, after: usize) -> (fibha_model::Graph, usize) {
     let mut graph =
         fibha_model::tflite::load(asset("tf2_mobilenet_v2_1.0_224_ptq.tflite")).unwrap();
-    // Replace the second depthwise convolution by a max pooling of the same shape.
     let pos = graph
         .nodes
         .iter()
-        .position(|n| matches!(n.op, Op::DepthwiseConv2d(_)) && n.index > 3)
+        .position(|n| is(&n.op) && n.index > after)
         .unwrap();
-    let index = graph.nodes[pos].index;
     graph.nodes[pos].op = Op::MaxPool2d(Pool2d {
         filter: [3, 3],
         stride: [2, 2],
         padding: fibha_model::Padding::Same,
         activation: fibha_model::Activation::None,
     });
-    let err = from_graph(graph).unwrap_err().to_string();
-    assert!(
-        err.contains(&format!("operator #{index} (MAX_POOL_2D)"))
-            && err.contains("tf2_mobilenet_v2"),
-        "{err}"
-    );
+    let index = graph.nodes[pos].index;
+    (graph, index)
+}
 
+#[test]
+fn an_operator_the_engines_cannot_run_ends_their_part_where_the_host_can_take_over() {
+    // The second depthwise convolution (#5 of the file) becomes a max pooling: the
+    // engines keep the stem, the first bottleneck and the next expansion (96 channels,
+    // whole 16-channel words, all the host needs); everything from #5 on runs on the
+    // host, the pooling listed with the reason.
+    let (graph, index) = with_max_pool(|op| matches!(op, Op::DepthwiseConv2d(_)), 3);
+    let imported = from_graph(graph).unwrap();
+    let net = &imported.network;
+    assert_eq!(net.layers.len(), 4, "{:?}", net.layers);
+    assert_eq!(net.layers.last().unwrap().output.c, 96);
+    let first_host = net
+        .host
+        .iter()
+        .position(|h| h.starts_with(&format!("#{index} ")))
+        .unwrap();
+    assert!(
+        net.host[first_host]
+            .contains("MAX_POOL_2D (the engines stop here: it is not an operator the engines run)"),
+        "{:?}",
+        net.host
+    );
+    assert!(net.host.iter().any(|h| h.contains("SOFTMAX")));
+
+    // A depth multiplier of 2 on the first depthwise convolution: only the stem is left.
     let mut graph =
         fibha_model::tflite::load(asset("tf2_mobilenet_v2_1.0_224_ptq.tflite")).unwrap();
     let pos = graph
@@ -89,9 +110,27 @@ fn operators_the_engines_cannot_run_are_named() {
     if let Op::DepthwiseConv2d(d) = &mut graph.nodes[pos].op {
         d.depth_multiplier = 2;
     }
+    let imported = from_graph(graph).unwrap();
+    assert_eq!(imported.network.layers.len(), 1);
+    assert!(
+        imported
+            .network
+            .host
+            .iter()
+            .any(|h| h.contains("DEPTHWISE_CONV_2D") && h.contains("depth multiplier")),
+        "{:?}",
+        imported.network.host
+    );
+}
+
+#[test]
+fn a_model_whose_first_layer_the_engines_cannot_run_is_refused_naming_it() {
+    let (graph, index) = with_max_pool(|op| matches!(op, Op::Conv2d(_)), 0);
     let err = from_graph(graph).unwrap_err().to_string();
     assert!(
-        err.contains("DEPTHWISE_CONV_2D") && err.contains("depth multiplier"),
+        err.contains(&format!("operator #{index} (MAX_POOL_2D)"))
+            && err.contains("tf2_mobilenet_v2")
+            && err.contains("is not an operator the engines run"),
         "{err}"
     );
 }
