@@ -124,12 +124,10 @@ fn keras_mobilenet_v2_wide_builds_moves_and_runs_bit_exact() {
     builds_moves_and_runs_bit_exact("keras_mobilenet_v2_1.4_128");
 }
 
-/// ProxylessNAS-Mobile's shape, 128x128: 3x3, 5x5 and 7x7 depthwise kernels, at a quarter
-/// of the ZCU102's DSP slices (at the full budget the timed C simulation's period is 1.92x
-/// the plan's, which `build` refuses).
+/// ProxylessNAS-Mobile's shape, 128x128: 3x3, 5x5 and 7x7 depthwise kernels.
 #[test]
 fn keras_proxylessnas_builds_moves_and_runs_bit_exact() {
-    builds_moves_and_runs_bit_exact_with("keras_proxylessnas_mobile_128", &["--dsp", "630"]);
+    builds_moves_and_runs_bit_exact("keras_proxylessnas_mobile_128");
 }
 
 /// The shipped per-tensor uint8 MobileNetV2 (TensorFlow 1's quantization-aware training):
@@ -161,12 +159,10 @@ fn keras_mnasnet_builds_moves_and_runs_bit_exact_with_its_se_blocks_on_the_host(
     }
 }
 
-/// EfficientNet-Lite0 with its ImageNet weights, 224x224, 5x5 depthwise kernels, at a
-/// quarter of the ZCU102's DSP slices (at the full budget the timed C simulation's period
-/// is 1.35x the plan's, which `build` refuses).
+/// EfficientNet-Lite0 with its ImageNet weights, 224x224, 5x5 depthwise kernels.
 #[test]
 fn efficientnet_lite0_builds_moves_and_runs_bit_exact() {
-    builds_moves_and_runs_bit_exact_with("keras_efficientnet_lite0_224", &["--dsp", "630"]);
+    builds_moves_and_runs_bit_exact("keras_efficientnet_lite0_224");
 }
 
 /// A uint8 model whose first convolution (a VALID one behind an explicit PAD, on an odd
