@@ -34,7 +34,7 @@ fn npy_data(path: &Path) -> Vec<u8> {
 }
 
 fn builds_moves_and_runs_bit_exact(stem: &str) {
-    builds_moves_and_runs_bit_exact_with(stem, &[]);
+    builds_moves_and_runs_bit_exact_then(stem, |_| {});
 }
 
 /// The model's `.tflite`: in the zoo, or shipped.
@@ -47,14 +47,13 @@ fn model_file(stem: &str) -> std::path::PathBuf {
     }
 }
 
-/// [`builds_moves_and_runs_bit_exact`] with extra `fibha-compile build` flags; the plan's
-/// host operators.
-fn builds_moves_and_runs_bit_exact_with(stem: &str, flags: &[&str]) -> Vec<String> {
+/// [`builds_moves_and_runs_bit_exact`], then `then` with the moved build directory.
+fn builds_moves_and_runs_bit_exact_then(stem: &str, then: impl FnOnce(&Path)) {
     let Some((_, compile)) = board_tools() else {
-        return Vec::new();
+        return;
     };
     let built = tempfile::tempdir().unwrap();
-    common::compile(&compile, &model_file(stem), &built.path().join(stem), flags);
+    common::compile(&compile, &model_file(stem), &built.path().join(stem), &[]);
     let elsewhere = tempfile::tempdir().unwrap();
     let dir = elsewhere.path().join(stem);
     copy_dir(&built.path().join(stem), &dir);
@@ -82,14 +81,7 @@ fn builds_moves_and_runs_bit_exact_with(stem: &str, flags: &[&str]) -> Vec<Strin
             );
         }
     }
-    let plan: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("plan.json")).unwrap()).unwrap();
-    plan["model"]["host"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h.as_str().unwrap().to_owned())
-        .collect()
+    then(&dir);
 }
 
 /// MobileNet (v1), width 0.25, 128x128, int8 in and out: its classifier reshape is the
@@ -147,22 +139,47 @@ fn uint8_keras_mobilenet_builds_moves_and_runs_bit_exact() {
 /// run on the host, which the plan lists; the accelerator's part ends before the first.
 #[test]
 fn keras_mnasnet_builds_moves_and_runs_bit_exact_with_its_se_blocks_on_the_host() {
-    let host = builds_moves_and_runs_bit_exact_with("keras_mnasnet_a1_160", &[]);
-    if host.is_empty() {
-        return;
-    }
-    for op in ["LOGISTIC", "MUL"] {
-        assert!(
-            host.iter().any(|h| h.ends_with(op)),
-            "{op} not among the host's {host:?}"
-        );
-    }
+    builds_moves_and_runs_bit_exact_then("keras_mnasnet_a1_160", |dir| {
+        let plan: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("plan.json")).unwrap()).unwrap();
+        let host = plan["model"]["host"].as_array().unwrap();
+        for op in ["LOGISTIC", "MUL"] {
+            assert!(
+                host.iter().any(|h| h.as_str().unwrap().ends_with(op)),
+                "{op} not among the host's {host:?}"
+            );
+        }
+    });
 }
 
-/// EfficientNet-Lite0 with its ImageNet weights, 224x224, 5x5 depthwise kernels.
+/// EfficientNet-Lite0 with its ImageNet weights, 224x224, 5x5 depthwise kernels; on the
+/// virtual board it names the shipped photos as ImageNet does.
 #[test]
-fn efficientnet_lite0_builds_moves_and_runs_bit_exact() {
-    builds_moves_and_runs_bit_exact("keras_efficientnet_lite0_224");
+fn efficientnet_lite0_builds_moves_runs_bit_exact_and_classifies_the_photos() {
+    builds_moves_and_runs_bit_exact_then("keras_efficientnet_lite0_224", |dir| {
+        let photos = ["cat.bmp", "grace_hopper.bmp", "parrot.jpg"].map(|p| {
+            root()
+                .join("assets/images")
+                .join(p)
+                .to_string_lossy()
+                .into_owned()
+        });
+        let mut args = vec!["classify", "--model", dir.to_str().unwrap()];
+        args.extend(photos.iter().map(String::as_str));
+        let ran = fibha(&args);
+        let out = ran.ok();
+        let top1: Vec<&str> = out
+            .lines()
+            .filter(|l| l.trim_start().starts_with("1. "))
+            .collect();
+        assert_eq!(top1.len(), 3, "{out}");
+        for (line, class) in top1
+            .iter()
+            .zip(["Egyptian cat", "military uniform", "macaw"])
+        {
+            assert!(line.contains(class), "expected {class}: {out}");
+        }
+    });
 }
 
 /// A uint8 model whose first convolution (a VALID one behind an explicit PAD, on an odd
