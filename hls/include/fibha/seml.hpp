@@ -180,6 +180,9 @@ struct SemlPart {
   static constexpr unsigned kDwGroups = (t_MaxWords + t_Kd - 1) / t_Kd;
   static constexpr unsigned kMaxChannels = t_MaxWords * kFmLanes;
   static constexpr unsigned kDwLanes = t_Kd * kFmLanes;
+  /// Channels of the depthwise tables: whole groups of t_Kd words, so the engine's reads of
+  /// a group's words past a layer's last one (results it discards) stay inside them.
+  static constexpr unsigned kDwChannels = kDwGroups * kDwLanes;
   /// int8 multipliers per cycle: pointwise and depthwise.
   static constexpr unsigned kPwMacsPerCycle = t_Pp * t_Pe * kFmLanes;
   static constexpr unsigned kDwMacsPerCycle = kDwLanes;
@@ -390,9 +393,9 @@ struct SemlPart {
     Array<int32_t, 2, t_Pe> pw_mult;
     Array<int32_t, 2, t_Pe> pw_shift;
     Array<FmWord, 2, t_MaxTaps, kDwGroups, t_Kd> dw_w;
-    Array<int32_t, 2, kMaxChannels> dw_bias;
-    Array<int32_t, 2, kMaxChannels> dw_mult;
-    Array<int32_t, 2, kMaxChannels> dw_shift;
+    Array<int32_t, 2, kDwChannels> dw_bias;
+    Array<int32_t, 2, kDwChannels> dw_mult;
+    Array<int32_t, 2, kDwChannels> dw_shift;
 
     void declare() const {
 #pragma HLS INLINE
