@@ -13,7 +13,7 @@
 //! | --- | --- |
 //! | 0 | [`BundleHeader`]: magic `FBHB`, version, plan hash, `total_bytes`, CRC-32, layer count, the offsets and sizes of the sections below, the input, output and hand-off bytes of one image |
 //! | `desc_off` | one [`LayerDesc`] per SEML layer, in execution order |
-//! | `sesl_off` | the SESL weight section: per stage of the SESL chain a [`SeslLayerHead`] beat, int32 bias, multipliers and shifts (each padded to whole beats), then its weight words in its memory's order, each padded to whole beats; an ADD as a [`SeslAdd`] |
+//! | `sesl_off` | the SESL weight section: per stage of the SESL chain a [`SeslLayerHead`] (two beats), int32 bias, multipliers and shifts (each padded to whole beats), then its weight words in its memory's order, each padded to whole beats; an ADD as a [`SeslAdd`] |
 //! | `params_off` | the SEML parameters: per layer one blob of 16-byte beats, stored as its even beats then its odd beats (the two loaders' halves) |
 //!
 //! Everything is in 16-byte beats (the kernel's m_axi ports are 128 bits wide); integers
