@@ -37,6 +37,30 @@ fn builds_moves_and_runs_bit_exact(stem: &str) {
     builds_moves_and_runs_bit_exact_then(stem, |_| {});
 }
 
+/// `fibha run --backend BACKEND --model MODEL` on the golden input `input` of `stem` (its
+/// output written under `scratch`) gives TFLite's output.
+fn runs_as_tflite(backend: &str, model: &Path, stem: &str, input: &str, scratch: &Path) {
+    let x = root().join(format!("tests/goldens/{stem}/inputs/{input}.npy"));
+    let y = scratch.join(format!("{input}_{backend}.npy"));
+    fibha(&[
+        "run",
+        "--backend",
+        backend,
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        x.to_str().unwrap(),
+        "--output",
+        y.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(
+        sha256_hex(&npy_data(&y)),
+        golden_output(stem, input),
+        "{stem} on {input}, {backend} backend: not TFLite's output"
+    );
+}
+
 /// The model's `.tflite`: in the zoo, or shipped.
 fn model_file(stem: &str) -> std::path::PathBuf {
     let zoo = root().join(format!("tests/models/{stem}.tflite"));
@@ -59,26 +83,8 @@ fn builds_moves_and_runs_bit_exact_then(stem: &str, then: impl FnOnce(&Path)) {
     copy_dir(&built.path().join(stem), &dir);
     drop(built);
     for input in ["cat", "random_0"] {
-        let x = root().join(format!("tests/goldens/{stem}/inputs/{input}.npy"));
         for backend in ["board", "cpu"] {
-            let y = elsewhere.path().join(format!("{input}_{backend}.npy"));
-            fibha(&[
-                "run",
-                "--backend",
-                backend,
-                "--model",
-                dir.to_str().unwrap(),
-                "--input",
-                x.to_str().unwrap(),
-                "--output",
-                y.to_str().unwrap(),
-            ])
-            .ok();
-            assert_eq!(
-                sha256_hex(&npy_data(&y)),
-                golden_output(stem, input),
-                "{stem} on {input}, {backend} backend: not TFLite's output"
-            );
+            runs_as_tflite(backend, &dir, stem, input, elsewhere.path());
         }
     }
     then(&dir);
@@ -208,24 +214,6 @@ fn a_model_the_engines_cannot_start_is_refused_and_runs_on_the_cpu() {
         "{err}"
     );
     for input in ["cat", "random_0"] {
-        let x = root().join(format!("tests/goldens/{stem}/inputs/{input}.npy"));
-        let y = dir.path().join(format!("{input}.npy"));
-        fibha(&[
-            "run",
-            "--backend",
-            "cpu",
-            "--model",
-            model_file(stem).to_str().unwrap(),
-            "--input",
-            x.to_str().unwrap(),
-            "--output",
-            y.to_str().unwrap(),
-        ])
-        .ok();
-        assert_eq!(
-            sha256_hex(&npy_data(&y)),
-            golden_output(stem, input),
-            "{stem} on {input}"
-        );
+        runs_as_tflite("cpu", &model_file(stem), stem, input, dir.path());
     }
 }

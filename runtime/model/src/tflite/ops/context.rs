@@ -54,6 +54,18 @@ impl OpValidator<'_, '_> {
         }
     }
 
+    /// The two operands and the output of an elementwise operator (ADD, MUL): 8-bit
+    /// quantized activations of one type.
+    pub(super) fn elementwise_operands(&self) -> Result<[&Tensor; 3]> {
+        self.arity(2..=2)?;
+        let a = self.activation_tensor(self.input(0)?, "input 0")?;
+        let b = self.activation_tensor(self.input(1)?, "input 1")?;
+        let out = self.activation_tensor(self.output_id()?, "output")?;
+        self.check(a.check_same_dtype(b))?;
+        self.check(a.check_same_dtype(out))?;
+        Ok([a, b, out])
+    }
+
     /// An 8-bit quantized activation, per-tensor; float means a float model.
     pub(super) fn activation_tensor(&self, id: TensorId, role: &str) -> Result<&Tensor> {
         let t = self.g.tensor(id);
