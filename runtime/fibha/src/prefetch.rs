@@ -453,7 +453,7 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "decoder bug")]
+    #[should_panic(expected = "a scoped thread panicked")]
     fn a_worker_panic_reaches_the_pipeline_thread() {
         struct Panics;
         impl ParallelSource for Panics {
