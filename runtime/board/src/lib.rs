@@ -35,7 +35,9 @@ pub use dma::{DmaBuffer, DmaBufferInfo, SyncDirection};
 pub use error::{BoardError, Result};
 pub use fpga::{FpgaManager, KernelIdentity, LoadOptions, Overlay, check_kernel_identity};
 pub use mmio::RegisterBlock;
-pub use power::{EnergyLog, PowerRail, RailGroup, RailReader, Sampler, SamplerHandle};
+pub use power::{
+    EnergyLog, MARK_CAPACITY, PowerRail, RailGroup, RailReader, Sampler, SamplerHandle,
+};
 pub use root::Root;
 pub use uio::{Irq, Uio, UioSelector};
 pub use wait::poll_until;

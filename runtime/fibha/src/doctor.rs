@@ -241,6 +241,7 @@ fn examine_accelerator(
     let options = RunnerOptions {
         verify: true,
         profile: false,
+        input_threads: 0,
     };
     let mut runner = match BoardRunner::new(instance, accel, options) {
         Ok(runner) => Runner::Board(Box::new(runner)),

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use fibha_model::Tensor;
 
 use crate::pipeline::{FillError, Source};
+use crate::prefetch::ParallelSource;
 use crate::preprocess;
 
 /// Extensions taken from a directory.
@@ -99,6 +100,16 @@ impl Source for ImageSource {
     }
 
     fn fill(&mut self, item: usize, input: &mut [u8]) -> Result<(), FillError> {
+        self.fill_shared(item, input)
+    }
+
+    fn parallel(&self) -> Option<&dyn ParallelSource> {
+        Some(self)
+    }
+}
+
+impl ParallelSource for ImageSource {
+    fn fill_shared(&self, item: usize, input: &mut [u8]) -> Result<(), FillError> {
         let path = &self.paths[item % self.paths.len()];
         preprocess::load_image_into(path, &self.input, input)?;
         Ok(())

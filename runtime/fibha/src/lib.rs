@@ -13,8 +13,10 @@
 //! | [`accelerator`] | the driver: bitstream, identity check, DMA buffers, start/wait, recovery from faults |
 //! | [`lock`] | exclusive access to the accelerator: one process at a time |
 //! | [`pipeline`] | host pre, accelerator, host post, double-buffered; the CPU backend |
+//! | [`prefetch`] | image inputs decoded and resized ahead on worker threads, in input order |
 //! | [`inputs`], [`preprocess`], [`tensor_file`] | images and raw tensors in |
 //! | [`classify`], [`labels`], [`accuracy`] | top-k, label files, top-1/top-5 over labelled folders |
+//! | [`host_model`] | the host's time per image on the board's Cortex-A53, modelled from instruction counts |
 //! | [`stats`], [`report`], [`plot`], [`energy`] | percentiles, timelines, reports, SVG figures, energy per inference |
 //! | [`stop`] | Ctrl-C |
 
@@ -26,12 +28,14 @@ pub mod assets;
 pub mod classify;
 pub mod doctor;
 pub mod energy;
+pub mod host_model;
 pub mod inputs;
 pub mod instance;
 pub mod labels;
 pub mod lock;
 pub mod pipeline;
 pub mod plot;
+pub mod prefetch;
 pub mod preprocess;
 pub mod report;
 pub mod session;

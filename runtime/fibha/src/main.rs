@@ -91,6 +91,24 @@ pub struct InputArgs {
     /// Images or directories of images, cycled through (default: the shipped photos,
     /// decoded and resized every inference as a real pipeline would).
     pub images: Vec<PathBuf>,
+    /// Worker threads that decode and resize the images ahead of the accelerator (default:
+    /// the available cores minus one, at least 1: the pipeline thread, which feeds the
+    /// accelerator and runs the host operators, keeps a core). Raw tensors (`--input`) are
+    /// copied on the pipeline thread.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
+}
+
+impl InputArgs {
+    /// The input worker threads to run: `--threads`, or the available cores minus one.
+    pub fn input_threads(&self) -> usize {
+        match self.threads {
+            Some(n) => usize::from(n),
+            None => std::thread::available_parallelism()
+                .map_or(1, |n| n.get().saturating_sub(1))
+                .max(1),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -156,6 +174,10 @@ enum Command {
         report: ReportArgs,
         #[command(flatten)]
         inputs: InputArgs,
+        /// Run only this host stage -n times and print a checksum (for counting its
+        /// instructions: scripts/measure-a53-host).
+        #[arg(long, value_enum, hide = true)]
+        host_stage: Option<fibha::host_model::HostStage>,
     },
     /// Check the board for a run, one line per check (the build directory, fpga_manager,
     /// overlay, UIO device, DMA buffers, kernel, design ID, interrupt, an inference against
@@ -254,9 +276,17 @@ fn main() -> ExitCode {
         Command::Bench {
             model,
             n,
+            inputs,
+            host_stage: Some(stage),
+            ..
+        } => commands::bench::host_stage(&model, stage, n, &inputs),
+        Command::Bench {
+            model,
+            n,
             warmup,
             report,
             inputs,
+            host_stage: None,
         } => commands::bench::run(&model, n, warmup, &report, &inputs),
         Command::Doctor {
             model,

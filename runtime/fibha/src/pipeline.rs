@@ -15,10 +15,17 @@
 //! CPU engine's arena, one host input per slot, the DMA buffers); only decoding an image
 //! file allocates, inside the decoder.
 //!
+//! With [`RunnerOptions::input_threads`] above zero and a source that can be read from
+//! several threads (image files), decoding and resizing move to worker threads
+//! ([`crate::prefetch`]): the pipeline thread's host pre is then only the copy into the CPU
+//! engine, the head operators and the copy into the DMA buffer, and the workers keep
+//! [`crate::prefetch::DEPTH`] inputs each ready ahead of it, in input order. Raw tensors
+//! (a copy) are made on the pipeline thread.
+//!
 //! Stopping: the `stop` flag is read before each new image; the run in flight is always
 //! finished and delivered, so a stop never leaves the accelerator started.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use fibha_kernels::{CpuEngine, EngineOptions, KernelError, NodeProfile};
@@ -26,6 +33,7 @@ use fibha_model::{DType, Graph, Tensor, TensorId};
 
 use crate::accelerator::{AccelError, Accelerator, SLOTS};
 use crate::instance::{Instance, Split};
+use crate::prefetch::{self, Feed, Inline, ParallelSource};
 
 /// Why an item could not be made into an input (it is skipped, the run goes on).
 pub type FillError = Box<dyn std::error::Error + Send + Sync>;
@@ -42,6 +50,13 @@ pub trait Source {
 
     /// Writes item `item`'s model input (the graph input's bytes) into `input`.
     fn fill(&mut self, item: usize, input: &mut [u8]) -> Result<(), FillError>;
+
+    /// The same items, readable from several threads at once, where making an input is
+    /// worth spreading over cores (decoding image files); `None` keeps the source on the
+    /// pipeline thread.
+    fn parallel(&self) -> Option<&dyn ParallelSource> {
+        None
+    }
 }
 
 /// Where the outputs go.
@@ -58,10 +73,17 @@ pub trait Sink {
 pub struct Record {
     /// The source item.
     pub item: usize,
-    /// Host work before the accelerator (decode, resize, quantize, head operators, copy).
+    /// The pipeline thread's work before the accelerator: with inputs made inline, making
+    /// the input (decode, resize, or a tensor copy), the head operators and the copy into the
+    /// DMA buffer; with input workers, the wait for the input and the rest.
     pub pre: Duration,
-    /// The part of `pre` spent making the model input (decode and resize, or a tensor copy).
+    /// Making the model input (decode and resize, or a tensor copy): part of `pre` when made
+    /// inline, on a worker thread otherwise.
     pub fill: Duration,
+    /// The part of `pre` the pipeline thread waited for an input worker (zero inline).
+    pub waited: Duration,
+    /// How many worker threads made the inputs (0: the pipeline thread did).
+    pub workers: u16,
     /// Cache maintenance and register access (board backend).
     pub io: Duration,
     /// The accelerator's wall time, start to completion seen (board), or the whole CPU
@@ -73,16 +95,21 @@ pub struct Record {
     pub accel_modelled: Option<Duration>,
     /// Host work after the accelerator (the tail operators).
     pub post: Duration,
-    /// When host pre began.
+    /// When making the input began (on a worker, it may precede the pipeline's work).
     pub started: Instant,
     /// When host post ended.
     pub finished: Instant,
 }
 
 impl Record {
-    /// Everything the host did for this inference: what is not the accelerator's.
+    /// Everything the host did for this inference, on whichever thread: what is not the
+    /// accelerator's (waiting for an input worker is not work, so it is left out).
     pub fn host(&self) -> Duration {
-        self.pre + self.io + self.post
+        if self.workers == 0 {
+            self.pre + self.io + self.post
+        } else {
+            self.fill + self.pre.saturating_sub(self.waited) + self.io + self.post
+        }
     }
 }
 
@@ -95,6 +122,9 @@ pub enum PipelineError {
     /// A reference kernel failed.
     #[error("the CPU engine: {0}")]
     Kernel(#[from] KernelError),
+    /// An input worker thread could not be started.
+    #[error("cannot start an input worker thread: {0}")]
+    Threads(std::io::Error),
     /// `--verify` found a difference.
     #[error(
         "--verify: inference {inference} (item {item}): the board's {what} differs from the cpu backend's at element {index} {position:?}: board {board}, cpu {cpu}"
@@ -127,6 +157,29 @@ pub struct RunnerOptions {
     pub verify: bool,
     /// Time each operator the host runs (see [`Runner::host_profile`]).
     pub profile: bool,
+    /// Worker threads that decode and resize image inputs ahead of the pipeline thread
+    /// (0: the pipeline thread makes every input itself); see [`crate::prefetch`].
+    pub input_threads: usize,
+}
+
+/// Runs `body` on the items of `source`: made by `threads` workers when the source can be
+/// read in parallel and `threads > 0`, else on this thread into `buffer`.
+fn feed_from(
+    source: &mut dyn Source,
+    threads: usize,
+    buffer: &mut Vec<u8>,
+    input_len: usize,
+    stop: &AtomicBool,
+    body: impl FnOnce(&mut dyn Feed) -> Result<(), PipelineError>,
+) -> Result<(), PipelineError> {
+    let len = source.len();
+    if threads > 0
+        && let Some(parallel) = source.parallel()
+    {
+        return prefetch::with_workers(parallel, len, threads, input_len, stop, body)
+            .map_err(PipelineError::Threads)?;
+    }
+    body(&mut Inline::new(source, buffer, input_len))
 }
 
 fn engine(graph: &std::sync::Arc<Graph>, options: RunnerOptions) -> Result<CpuEngine, KernelError> {
@@ -143,6 +196,7 @@ fn engine(graph: &std::sync::Arc<Graph>, options: RunnerOptions) -> Result<CpuEn
 pub struct CpuRunner {
     engine: CpuEngine,
     input: Vec<u8>,
+    input_threads: usize,
 }
 
 impl CpuRunner {
@@ -155,6 +209,7 @@ impl CpuRunner {
         Ok(CpuRunner {
             engine: engine(&graph, options)?,
             input,
+            input_threads: options.input_threads,
         })
     }
 
@@ -164,40 +219,59 @@ impl CpuRunner {
         sink: &mut dyn Sink,
         stop: &AtomicBool,
     ) -> Result<(), PipelineError> {
-        for item in 0..source.len() {
-            if stop.load(Ordering::Relaxed) {
-                break;
-            }
-            let started = Instant::now();
-            let filled = {
-                let _span = tracing::debug_span!("host_pre", item).entered();
-                source.fill(item, &mut self.input)
-            };
-            if let Err(error) = filled {
-                sink.skipped(item, &error);
+        // Moved out for the run (no allocation) so the feed and the engine borrow apart.
+        let mut buffer = std::mem::take(&mut self.input);
+        let input_len = self.engine.graph().input().byte_len();
+        let threads = self.input_threads;
+        let result = feed_from(source, threads, &mut buffer, input_len, stop, |feed| {
+            self.run_feed(feed, sink, stop)
+        });
+        self.input = buffer;
+        result
+    }
+
+    fn run_feed(
+        &mut self,
+        feed: &mut dyn Feed,
+        sink: &mut dyn Sink,
+        stop: &AtomicBool,
+    ) -> Result<(), PipelineError> {
+        while let Some(fed) = feed.next(stop) {
+            let t = Instant::now();
+            if let Err(error) = &fed.result {
+                sink.skipped(fed.item, error);
+                feed.give_back(fed);
                 continue;
             }
-            let pre = started.elapsed();
-            let fill = pre;
-            let t = Instant::now();
+            let (item, started, fill, waited) = (fed.item, fed.started, fed.fill, fed.waited);
+            let compute = Instant::now();
             let output = {
                 let _span = tracing::debug_span!("cpu_inference", item).entered();
-                self.engine.run(&self.input)?
+                self.engine.run(&fed.buffer)?
             };
             let finished = Instant::now();
+            let pre = if feed.workers() == 0 {
+                compute - started
+            } else {
+                waited + (compute - t)
+            };
             let record = Record {
                 item,
                 pre,
                 fill,
+                waited,
+                workers: feed.workers(),
                 io: Duration::ZERO,
-                compute: finished - t,
+                compute: finished - compute,
                 cycles: None,
                 accel_modelled: None,
                 post: Duration::ZERO,
                 started,
                 finished,
             };
-            sink.output(&record, output).map_err(PipelineError::Sink)?;
+            let delivered = sink.output(&record, output);
+            feed.give_back(fed);
+            delivered.map_err(PipelineError::Sink)?;
         }
         Ok(())
     }
@@ -210,6 +284,11 @@ pub struct BoardRunner {
     graph: std::sync::Arc<Graph>,
     split: Split,
     clock_hz: f64,
+    /// The model input as made (on this thread; workers bring their own buffers).
+    input: Vec<u8>,
+    input_threads: usize,
+    /// Each slot's model input, kept for `--verify` (which runs it on the CPU after the
+    /// accelerator).
     host_inputs: [Vec<u8>; SLOTS],
     /// The accelerator's output in the model's type (uint8 tensors are stored minus 128).
     accel_output: Vec<u8>,
@@ -225,6 +304,8 @@ struct Staged {
     started: Instant,
     pre: Duration,
     fill: Duration,
+    waited: Duration,
+    workers: u16,
     inference: u64,
 }
 
@@ -250,7 +331,13 @@ impl BoardRunner {
             graph,
             split: instance.split.clone(),
             clock_hz: instance.clock_hz(),
-            host_inputs: [vec![0u8; input_len], vec![0u8; input_len]],
+            input: vec![0u8; input_len],
+            input_threads: options.input_threads,
+            host_inputs: if options.verify {
+                [vec![0u8; input_len], vec![0u8; input_len]]
+            } else {
+                Default::default()
+            },
             accel_output: vec![0u8; output_len],
             inferences: 0,
         })
@@ -261,44 +348,50 @@ impl BoardRunner {
         &self.accel
     }
 
-    /// Host pre of the next readable item from `*next` into `slot`; skipped items are
+    /// Host pre of the next readable item of `feed` into `slot`; skipped items are
     /// reported. `None` when the source is exhausted or a stop was asked for.
     fn stage(
         &mut self,
-        source: &mut dyn Source,
+        feed: &mut dyn Feed,
         sink: &mut dyn Sink,
-        next: &mut usize,
         slot: usize,
         stop: &AtomicBool,
     ) -> Result<Option<Staged>, PipelineError> {
-        while *next < source.len() {
-            if stop.load(Ordering::Relaxed) {
-                return Ok(None);
-            }
-            let item = *next;
-            *next += 1;
-            let started = Instant::now();
-            let _span = tracing::debug_span!("host_pre", item).entered();
-            if let Err(error) = source.fill(item, &mut self.host_inputs[slot]) {
-                sink.skipped(item, &error);
+        while let Some(fed) = feed.next(stop) {
+            let t = Instant::now();
+            if let Err(error) = &fed.result {
+                sink.skipped(fed.item, error);
+                feed.give_back(fed);
                 continue;
             }
-            let fill = started.elapsed();
+            let (item, started, fill, waited) = (fed.item, fed.started, fed.fill, fed.waited);
+            let _span = tracing::debug_span!("host_pre", item).entered();
             let graph_input = self.graph.inputs[0];
-            self.engine
-                .set_tensor(graph_input, &self.host_inputs[slot])?;
+            self.engine.set_tensor(graph_input, &fed.buffer)?;
+            if self.verify.is_some() {
+                self.host_inputs[slot].copy_from_slice(&fed.buffer);
+            }
+            // The engine holds its own copy now: the buffer can be made into the next input.
+            feed.give_back(fed);
             self.engine.run_nodes(self.split.head.clone())?;
             let quantized = self.engine.tensor(self.split.accel_input)?;
             let dtype = self.graph.tensor(self.split.accel_input).dtype;
             dtype.copy_stored(quantized, self.accel.input_mut(slot)?);
             let inference = self.inferences;
             self.inferences += 1;
+            let workers = feed.workers();
             return Ok(Some(Staged {
                 item,
                 slot,
                 started,
-                pre: started.elapsed(),
+                pre: if workers == 0 {
+                    started.elapsed()
+                } else {
+                    waited + t.elapsed()
+                },
                 fill,
+                waited,
+                workers,
                 inference,
             }));
         }
@@ -311,13 +404,29 @@ impl BoardRunner {
         sink: &mut dyn Sink,
         stop: &AtomicBool,
     ) -> Result<(), PipelineError> {
-        let mut next = 0;
-        let Some(mut current) = self.stage(source, sink, &mut next, 0, stop)? else {
+        // Moved out for the run (no allocation) so the feed and the runner borrow apart.
+        let mut buffer = std::mem::take(&mut self.input);
+        let input_len = self.graph.input().byte_len();
+        let threads = self.input_threads;
+        let result = feed_from(source, threads, &mut buffer, input_len, stop, |feed| {
+            self.run_feed(feed, sink, stop)
+        });
+        self.input = buffer;
+        result
+    }
+
+    fn run_feed(
+        &mut self,
+        feed: &mut dyn Feed,
+        sink: &mut dyn Sink,
+        stop: &AtomicBool,
+    ) -> Result<(), PipelineError> {
+        let Some(mut current) = self.stage(feed, sink, 0, stop)? else {
             return Ok(());
         };
         self.accel.start(current.slot, current.inference)?;
         loop {
-            let staged = self.stage(source, sink, &mut next, 1 - current.slot, stop)?;
+            let staged = self.stage(feed, sink, 1 - current.slot, stop)?;
             let info = {
                 let _span =
                     tracing::debug_span!("accelerator", inference = current.inference).entered();
@@ -359,6 +468,8 @@ impl BoardRunner {
             item: run.item,
             pre: run.pre,
             fill: run.fill,
+            waited: run.waited,
+            workers: run.workers,
             io: info.io,
             compute: info.waited,
             cycles: Some(info.cycles),

@@ -261,6 +261,11 @@ pub struct BenchReport {
     pub host_overhead: Option<HostOverhead>,
     /// Where the host's operator time goes.
     pub host_operators: Vec<OpTime>,
+    /// The host's time per image on the ZCU102's Cortex-A53 (modelled from instruction
+    /// counts, see [`crate::host_model`]) against the accelerator's (board backend).
+    pub a53_host: Option<crate::host_model::A53Estimate>,
+    /// Input worker threads that decoded the images (0: the pipeline thread did).
+    pub input_workers: u16,
     /// What the driver recovered from.
     pub driver: Option<DriverStats>,
     /// The plan's cycles against the timed C simulation's, per engine, SEML layer and image
@@ -299,6 +304,7 @@ pub fn bench_report(
         vec![
             stage("host_pre", false, &|r| r.pre),
             stage("make_input", false, &|r| r.fill),
+            stage("input_wait", false, &|r| r.waited),
             stage("dma_sync", false, &|r| r.io),
             if modelled {
                 stage("accelerator", true, &accel_modelled)
@@ -360,7 +366,7 @@ pub fn bench_report(
         single_latency_us: Group {
             modelled,
             figures: percentiles(records.iter().map(|r| {
-                r.pre + r.io + r.post + if modelled { accel_modelled(r) } else { r.compute }
+                r.host() + if modelled { accel_modelled(r) } else { r.compute }
             })),
         },
         throughput: Group {
@@ -376,6 +382,8 @@ pub fn bench_report(
         stages_us,
         host_overhead,
         host_operators,
+        a53_host: None,
+        input_workers: records.first().map_or(0, |r| r.workers),
         driver,
         notes,
         files: Vec::new(),
@@ -507,10 +515,17 @@ impl BenchReport {
         }
         let _ = writeln!(
             out,
-            "throughput{}: {:.1} inferences/s",
+            "throughput{}: {:.1} inferences/s ({})",
             modelled_tag(self.throughput.modelled),
-            self.throughput.figures.inferences_per_s
+            self.throughput.figures.inferences_per_s,
+            match self.input_workers {
+                0 => "inputs made on the pipeline thread".to_string(),
+                n => format!("images decoded on {n} input worker thread(s)"),
+            }
         );
+        if let Some(a53) = &self.a53_host {
+            let _ = writeln!(out, "{}", a53.line());
+        }
         if let Some(s) = &self.stream {
             let f = &s.figures;
             let _ = writeln!(

@@ -86,6 +86,14 @@ impl Timeline {
 
     /// The board pipeline replayed with each accelerator run taking `accel(record)`:
     /// `pre(0) start(0) | pre(n+1) wait(n) start(n+1) post(n) | ...`.
+    ///
+    /// With input workers (`Record::workers` = W > 0), the pipeline thread's pre of item
+    /// `i` waits until its input is made: worker `i mod W` decodes it for `fill` once its
+    /// previous item is made and the buffer it reuses (that of the item
+    /// [`crate::prefetch::DEPTH`] x W before) has been taken by the pipeline thread; the
+    /// pipeline thread's own part of pre is `pre - waited`. (The measured wait is left out:
+    /// on the virtual board the C simulation gives the workers time no board would.)
+    /// Latency then runs from the start of the item's decode.
     pub fn replayed(records: &[Record], accel: impl Fn(&Record) -> Duration) -> Timeline {
         let n = records.len();
         let mut latencies = Vec::with_capacity(n);
@@ -95,15 +103,37 @@ impl Timeline {
                 span: Duration::ZERO,
             };
         }
+        let workers = usize::from(records[0].workers);
+        let depth = crate::prefetch::DEPTH;
         let mut began = vec![Duration::ZERO; n];
         let mut done = vec![Duration::ZERO; n];
-        let mut t = records[0].pre;
+        let mut made = vec![Duration::ZERO; n];
+        let mut taken = vec![Duration::ZERO; n];
+        // The pipeline thread's pre of item i from time t: when it ends.
+        let mut pre = |i: usize, t: Duration, began: &mut [Duration]| -> Duration {
+            let r = &records[i];
+            if workers == 0 {
+                began[i] = t;
+                return t + r.pre;
+            }
+            let mut start = Duration::ZERO;
+            if i >= workers {
+                start = start.max(made[i - workers]);
+            }
+            if i >= workers * depth {
+                start = start.max(taken[i - workers * depth]);
+            }
+            made[i] = start + r.fill;
+            taken[i] = t.max(made[i]) + r.pre.saturating_sub(r.waited);
+            began[i] = start.min(t);
+            taken[i]
+        };
+        let mut t = pre(0, Duration::ZERO, &mut began);
         t += records[0].io;
         done[0] = t + accel(&records[0]);
         for i in 0..n {
             if i + 1 < n {
-                began[i + 1] = t;
-                t += records[i + 1].pre;
+                t = pre(i + 1, t, &mut began);
             }
             t = t.max(done[i]);
             if i + 1 < n {
@@ -140,6 +170,8 @@ mod tests {
             item: 0,
             pre: Duration::from_micros(pre),
             fill: Duration::ZERO,
+            waited: Duration::ZERO,
+            workers: 0,
             io: Duration::from_micros(io),
             compute: Duration::ZERO,
             cycles: None,
@@ -174,6 +206,30 @@ mod tests {
         // The first image: pre, io, run, then the start of the second (io 1), its post.
         assert_eq!(t.latencies[0], Duration::from_micros(10 + 1 + 100 + 1 + 5));
         assert!((t.throughput() - 10.0 / 1025e-6).abs() < 1.0);
+    }
+
+    #[test]
+    fn input_workers_divide_the_decode_time() {
+        // Decode 400 us per image, pipeline-thread pre 10, post 5, accelerator 100: one
+        // worker bounds the run at 400 us per image, four at 100 us (the accelerator's).
+        let run = |workers: u16| {
+            let records: Vec<Record> = (0..40)
+                .map(|_| Record {
+                    fill: Duration::from_micros(400),
+                    workers,
+                    ..record(10, 0, 5)
+                })
+                .collect();
+            Timeline::replayed(&records, |_| Duration::from_micros(100)).span
+        };
+        let one = run(1).as_secs_f64() * 1e6;
+        let four = run(4).as_secs_f64() * 1e6;
+        assert!((one / 40.0 - 400.0).abs() < 15.0, "{one}");
+        assert!((four / 40.0 - 110.0).abs() < 15.0, "{four}");
+        // The same decode inline is on the pipeline thread: pre 410 per image.
+        let inline: Vec<Record> = (0..40).map(|_| record(410, 0, 5)).collect();
+        let span = Timeline::replayed(&inline, |_| Duration::from_micros(100)).span;
+        assert!(span.as_secs_f64() * 1e6 / 40.0 > 410.0);
     }
 
     #[test]

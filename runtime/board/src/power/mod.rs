@@ -23,7 +23,7 @@ pub use hwmon::{
 pub use ina226::{
     Ina226, PmBusAdapters, find_pmbus_adapters, open_i2c_rails, power_uw_from_registers, registers,
 };
-pub use sampler::{DEFAULT_PERIOD, Measured, Sampler, SamplerHandle};
+pub use sampler::{DEFAULT_PERIOD, MARK_CAPACITY, Measured, Sampler, SamplerHandle};
 
 use std::fmt;
 

@@ -12,8 +12,20 @@
 //! ([`SamplerHandle::stop_measured`]), [`SamplerHandle::failure`] says so meanwhile (so a
 //! run can stop instead of going on unmeasured), and marks after the last sample are
 //! dropped, so the log still covers every mark it holds.
+//!
+//! Marks travel from the inference thread to the sampler thread through a fixed-capacity,
+//! lock-free single-producer/single-consumer queue ([`MARK_CAPACITY`] marks, a
+//! `heapless::spsc` queue): marking never allocates, locks or blocks, and the sampler
+//! thread drains the queue after every sample. When the queue is full (the sampler thread
+//! fell more than [`MARK_CAPACITY`] marks behind) the mark is dropped and counted
+//! ([`Measured::dropped_marks`]): the inference it opens is merged into the one before it.
+//! The queue lives for the rest of the process (`heapless` splits a queue into its two
+//! ends by borrowing it, and the sampler thread outlives any borrow): 16 KiB per sampler
+//! started, and a command starts one.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
+
+use heapless::spsc::{Consumer, Producer, Queue};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -26,6 +38,14 @@ use crate::power::{EnergyLog, Mark, PowerRail, RailReader, Sample};
 /// monitors over a 400 kHz bus takes a few milliseconds, so 8 ms is at or below every
 /// update interval and still leaves the bus idle most of the time.
 pub const DEFAULT_PERIOD: Duration = Duration::from_millis(8);
+
+/// Marks the queue between the inference thread and the sampler thread holds: two
+/// seconds at 500 inferences per second between two drains, far more than the default
+/// period lets pile up.
+pub const MARK_CAPACITY: usize = 1023;
+
+/// The queue's slots (a `heapless::spsc::Queue<T, N>` holds `N - 1`).
+const MARK_SLOTS: usize = MARK_CAPACITY + 1;
 
 /// Starts power sampling threads.
 #[derive(Debug)]
@@ -52,14 +72,19 @@ impl Sampler {
         let (stop_tx, stop_rx) = mpsc::channel();
         let failure = Arc::new(Mutex::new(None));
         let failed = Arc::clone(&failure);
+        // Given to the process (see the module documentation): both ends must be 'static
+        // to cross to the sampler thread.
+        let queue: &'static mut Queue<Mark, MARK_SLOTS> = Box::leak(Box::new(Queue::new()));
+        let (marks, mark_rx) = queue.split();
         let thread = thread::Builder::new()
             .name("fibha-power".into())
-            .spawn(move || run(rails, epoch, period, first, &stop_rx, &failed))
+            .spawn(move || run(rails, epoch, period, first, &stop_rx, &failed, mark_rx))
             .map_err(|e| BoardError::Sampling(format!("cannot start the sampler thread: {e}")))?;
         Ok(SamplerHandle {
             epoch,
             rails: specs,
-            marks: Mutex::new(Vec::new()),
+            marks,
+            dropped_marks: 0,
             stop: Some(stop_tx),
             thread: Some(thread),
             failure,
@@ -67,21 +92,34 @@ impl Sampler {
     }
 }
 
-/// A running sampler. Marks may be made from any thread; dropping the handle stops the
-/// thread and discards the log.
-#[derive(Debug)]
+/// A running sampler. Marks are made by its owner (one producer: the thread that runs
+/// the inferences); dropping the handle stops the thread and discards the log.
 pub struct SamplerHandle {
     epoch: Instant,
     rails: Vec<PowerRail>,
-    marks: Mutex<Vec<Mark>>,
+    marks: Producer<'static, Mark>,
+    /// Marks the full queue turned away.
+    dropped_marks: u64,
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<Sampled>>,
     /// The rail error that ended sampling early, as text, once it happened.
     failure: Arc<Mutex<Option<String>>>,
 }
 
-/// What the sampler thread returns: the samples, and the error that ended it early.
-type Sampled = (Vec<Sample>, Option<BoardError>);
+impl std::fmt::Debug for SamplerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SamplerHandle")
+            .field("epoch", &self.epoch)
+            .field("rails", &self.rails)
+            .field("queued_marks", &self.marks.len())
+            .field("dropped_marks", &self.dropped_marks)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the sampler thread returns: the samples, the marks it drained, and the error that
+/// ended it early.
+type Sampled = (Vec<Sample>, Vec<Mark>, Option<BoardError>);
 
 /// What a sampler measured: a log of every sample taken, and the rail error that ended
 /// sampling early, if one did (the log then ends at the last good sample).
@@ -91,25 +129,35 @@ pub struct Measured {
     pub log: EnergyLog,
     /// Why sampling stopped before it was asked to.
     pub failure: Option<BoardError>,
+    /// Marks dropped because the queue to the sampler thread was full (each merges its
+    /// inference into the one before); zero unless the sampler thread fell behind.
+    pub dropped_marks: u64,
 }
 
 impl SamplerHandle {
     /// Marks now as the start of inference `inference` (and the end of the one before).
-    pub fn mark(&self, inference: u64) {
+    pub fn mark(&mut self, inference: u64) {
         self.mark_at(inference, Instant::now());
     }
 
     /// Marks `at` (a time the caller measured) as the start of inference `inference`.
-    pub fn mark_at(&self, inference: u64, at: Instant) {
+    /// Never blocks: when the queue to the sampler thread is full the mark is dropped and
+    /// counted.
+    pub fn mark_at(&mut self, inference: u64, at: Instant) {
         let mark = Mark {
             inference,
             t_ns: nanos_since(self.epoch, at),
         };
-        // A panic elsewhere while holding the lock leaves a Vec that is still valid.
-        self.marks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(mark);
+        // After a rail failure nobody drains the queue, and marks past the last sample
+        // are dropped anyway: only a live sampler's full queue counts as a loss.
+        if self.marks.enqueue(mark).is_err() && self.failure().is_none() {
+            self.dropped_marks += 1;
+        }
+    }
+
+    /// Marks dropped so far because the queue was full.
+    pub fn dropped_marks(&self) -> u64 {
+        self.dropped_marks
     }
 
     /// The instant that sample and mark times count from.
@@ -144,15 +192,17 @@ impl SamplerHandle {
     /// Takes a last sample, stops the thread, and returns what was measured: with a rail
     /// that failed, the samples before it and the marks they cover, and the failure.
     pub fn stop_measured(mut self) -> Result<Measured> {
-        let (samples, failure) = self.finish()?;
-        let mut marks =
-            std::mem::take(self.marks.get_mut().unwrap_or_else(PoisonError::into_inner));
+        let (samples, mut marks, failure) = self.finish()?;
         if failure.is_some() {
             let last = samples.last().map_or(0, |s| s.t_ns);
             marks.retain(|m| m.t_ns <= last);
         }
         let log = EnergyLog::new(std::mem::take(&mut self.rails), samples, marks)?;
-        Ok(Measured { log, failure })
+        Ok(Measured {
+            log,
+            failure,
+            dropped_marks: self.dropped_marks,
+        })
     }
 
     fn finish(&mut self) -> Result<Sampled> {
@@ -184,23 +234,30 @@ fn run<R: RailReader>(
     first: Sample,
     stop: &mpsc::Receiver<()>,
     failure: &Mutex<Option<String>>,
+    mut mark_rx: Consumer<'static, Mark>,
 ) -> Sampled {
     let mut samples = vec![first];
+    let mut marks = Vec::new();
     let mut due = epoch + period;
     loop {
         let stopping = match stop.recv_timeout(due.saturating_duration_since(Instant::now())) {
             Err(RecvTimeoutError::Timeout) => false,
             Ok(()) | Err(RecvTimeoutError::Disconnected) => true,
         };
-        match take_sample(&mut rails, epoch) {
+        let sampled = take_sample(&mut rails, epoch);
+        // Every mark made before the stop was asked for is in the queue by now.
+        while let Some(mark) = mark_rx.dequeue() {
+            marks.push(mark);
+        }
+        match sampled {
             Ok(sample) => samples.push(sample),
             Err(err) => {
                 *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(err.to_string());
-                return (samples, Some(err));
+                return (samples, marks, Some(err));
             }
         }
         if stopping {
-            return (samples, None);
+            return (samples, marks, None);
         }
         due += period;
         let now = Instant::now();
@@ -297,7 +354,7 @@ mod tests {
             FakeRail::new("VCCPSINTFP", 500_000),
         ];
         let reads = Arc::clone(&rails[0].reads);
-        let handle = Sampler::start(rails, Duration::from_millis(10)).unwrap();
+        let mut handle = Sampler::start(rails, Duration::from_millis(10)).unwrap();
         for inference in 0..3 {
             handle.mark(inference);
             thread::sleep(Duration::from_millis(30));
@@ -348,7 +405,7 @@ mod tests {
         let mut rail = FakeRail::new("VCCBRAM", 100_000);
         // About 0.2 s of good reads: the two marks below come well before the failure.
         rail.fail_after = 200;
-        let handle = Sampler::start(vec![rail], Duration::from_millis(1)).unwrap();
+        let mut handle = Sampler::start(vec![rail], Duration::from_millis(1)).unwrap();
         handle.mark(0);
         thread::sleep(Duration::from_millis(5));
         handle.mark(1);
@@ -369,6 +426,47 @@ mod tests {
         let windows = measured.log.per_inference().unwrap();
         assert_eq!(windows.len(), 1);
         assert!(windows[0].energy.duration_s() > 0.0);
+    }
+
+    #[test]
+    fn a_full_mark_queue_drops_and_counts_instead_of_blocking() {
+        // A period of an hour: the sampler thread drains only when stopped, so the queue
+        // fills at MARK_CAPACITY marks and the rest are counted, not waited for.
+        let mut handle =
+            Sampler::start(vec![FakeRail::new("VCCAUX", 1)], Duration::from_secs(3600)).unwrap();
+        let extra = 10;
+        let started = Instant::now();
+        for inference in 0..(MARK_CAPACITY + extra) as u64 {
+            handle.mark(inference);
+        }
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(handle.dropped_marks(), extra as u64);
+        let measured = handle.stop_measured().unwrap();
+        assert_eq!(measured.dropped_marks, extra as u64);
+        assert_eq!(measured.log.marks().len(), MARK_CAPACITY);
+        // The queue kept the oldest marks, in order.
+        assert_eq!(
+            measured.log.marks()[MARK_CAPACITY - 1].inference,
+            MARK_CAPACITY as u64 - 1
+        );
+    }
+
+    #[test]
+    fn marks_drained_while_sampling_are_all_kept() {
+        // A short period: the sampler thread drains as it goes, so far more marks than the
+        // queue holds pass through without a loss.
+        let mut handle =
+            Sampler::start(vec![FakeRail::new("VCCAUX", 1)], Duration::from_millis(1)).unwrap();
+        let total = 3 * MARK_CAPACITY as u64;
+        for inference in 0..total {
+            handle.mark(inference);
+            if inference % 256 == 255 {
+                thread::sleep(Duration::from_millis(5));
+            }
+        }
+        let measured = handle.stop_measured().unwrap();
+        assert_eq!(measured.dropped_marks, 0);
+        assert_eq!(measured.log.marks().len() as u64, total);
     }
 
     #[test]

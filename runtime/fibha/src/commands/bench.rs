@@ -29,12 +29,12 @@ pub struct Collect<'a> {
     /// Progress.
     pub bar: indicatif::ProgressBar,
     /// Marks the end of each inference (the start of the next) in this sampler.
-    pub marks: Option<&'a SamplerHandle>,
+    pub marks: Option<&'a mut SamplerHandle>,
 }
 
 impl<'a> Collect<'a> {
     /// Room for `n` records, so the run itself does not reallocate.
-    pub fn new(n: u64, bar: indicatif::ProgressBar, marks: Option<&'a SamplerHandle>) -> Self {
+    pub fn new(n: u64, bar: indicatif::ProgressBar, marks: Option<&'a mut SamplerHandle>) -> Self {
         Collect {
             records: Vec::with_capacity(usize::try_from(n).unwrap_or(0)),
             skipped: 0,
@@ -55,7 +55,7 @@ impl Sink for Collect<'_> {
     fn output(&mut self, record: &Record, _output: &[u8]) -> Result<(), FillError> {
         self.records.push(*record);
         self.bar.inc(1);
-        if let Some(sampler) = self.marks {
+        if let Some(sampler) = self.marks.as_deref_mut() {
             sampler.mark(self.records.len() as u64);
             // A rail that failed ends the run: what follows could not be measured.
             if let Some(problem) = sampler.failure() {
@@ -136,7 +136,7 @@ pub fn measure<'a>(
     n: u64,
     warmup: u64,
     what: &str,
-    marks: Option<&'a SamplerHandle>,
+    mut marks: Option<&'a mut SamplerHandle>,
 ) -> (Collect<'a>, Outcome) {
     let input = prepared.runner.graph().input().clone();
     let mut outcome = Outcome {
@@ -159,10 +159,10 @@ pub fn measure<'a>(
         }
     }
     prepared.runner.reset_profile();
-    let mut sink = Collect::new(n, progress(n, what), marks);
-    if let Some(sampler) = marks {
+    if let Some(sampler) = marks.as_deref_mut() {
         sampler.mark(0);
     }
+    let mut sink = Collect::new(n, progress(n, what), marks);
     let result = prepared
         .runner
         .run(&mut *inputs.source(&input, n), &mut sink, stop::flag());
@@ -216,11 +216,54 @@ pub fn prepare_with_inputs(
         RunnerOptions {
             verify: model.verify,
             profile,
+            input_threads: input_args.input_threads(),
         },
         note,
     )?;
     inputs.load_tensor(input_args, prepared.runner.graph().input())?;
     Ok((prepared, inputs))
+}
+
+/// Runs one host stage `n` times (the hidden `fibha bench --host-stage`): what
+/// `scripts/measure-a53-host` counts the instructions of under qemu-aarch64.
+pub fn host_stage(
+    model: &ModelArgs,
+    stage: fibha::host_model::HostStage,
+    n: u64,
+    input_args: &InputArgs,
+) -> Result<Status> {
+    let instance = fibha::instance::Instance::open(&super::instance_dir(model)?)?;
+    let images = match Inputs::resolve(input_args)? {
+        (Inputs::Images(paths), _) => paths,
+        (Inputs::Tensor(_), _) => Vec::new(),
+    };
+    let sum = fibha::host_model::run_stage(stage, &instance, &images, n)?;
+    println!("{stage:?} x {n}: checksum {sum:016x}");
+    Ok(status())
+}
+
+/// The A53 host estimate for a board run whose accelerator took `accelerator_ms` per
+/// image, or a note saying why there is none.
+fn a53_estimate(
+    model: &ModelArgs,
+    threads: usize,
+    accelerator_ms: f64,
+    decoding: bool,
+) -> Result<fibha::host_model::A53Estimate, String> {
+    let path = fibha::host_model::A53Model::shipped();
+    let a53 = fibha::host_model::A53Model::load(&path).map_err(|e| e.to_string())?;
+    let mut estimate = a53.estimate(threads, accelerator_ms, decoding);
+    let instance = super::instance_dir(model).map_err(|e| e.to_string())?;
+    let name = instance
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    if name.as_deref() != Some(a53.instance.as_str()) {
+        estimate.basis.push_str(&format!(
+            "; head and tail counted on instance {}, not this one: their share is that model's",
+            a53.instance
+        ));
+    }
+    Ok(estimate)
 }
 
 /// Streaming calls `fibha bench` measures throughput with.
@@ -274,6 +317,25 @@ pub fn run(
             single.as_secs_f64() * 1e6,
             modelled,
         ));
+    }
+    if report.run.backend == "board" && !sink.records.is_empty() {
+        let accel = fibha::stats::mean(sink.records.iter().map(|r| {
+            if report.run.virtual_board {
+                report::accel_modelled(r)
+            } else {
+                r.compute
+            }
+        }));
+        let decoding = matches!(inputs, Inputs::Images(_));
+        match a53_estimate(
+            model,
+            input_args.input_threads(),
+            accel.as_secs_f64() * 1e3,
+            decoding,
+        ) {
+            Ok(estimate) => report.a53_host = Some(estimate),
+            Err(why) => report.notes.push(format!("no A53 host estimate: {why}")),
+        }
     }
     if !sink.records.is_empty() {
         let svg = out.out.join("bench-latency.svg");

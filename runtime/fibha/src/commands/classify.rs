@@ -141,7 +141,7 @@ struct ClassifySink<'a> {
     tally: Tally,
     bar: indicatif::ProgressBar,
     /// Marks each inference's end in this power sampler.
-    marks: Option<&'a SamplerHandle>,
+    marks: Option<&'a mut SamplerHandle>,
 }
 
 impl Sink for ClassifySink<'_> {
@@ -156,7 +156,7 @@ impl Sink for ClassifySink<'_> {
     fn output(&mut self, record: &Record, output: &[u8]) -> Result<(), FillError> {
         self.bar.inc(1);
         self.records.push(*record);
-        if let Some(sampler) = self.marks {
+        if let Some(sampler) = self.marks.as_deref_mut() {
             sampler.mark(self.records.len() as u64);
         }
         let image = &self.paths[record.item];
@@ -216,6 +216,7 @@ pub fn run(args: Args) -> Result<Status> {
         RunnerOptions {
             verify: args.model.verify,
             profile: false,
+            input_threads: 0,
         },
         input_note,
     )?;
@@ -234,7 +235,7 @@ pub fn run(args: Args) -> Result<Status> {
         .unwrap_or_else(|| assets::asset(assets::DEFAULT_LABELS));
     let labels = labels::load_labels(&labels_path, output.len())?;
     // Energy over a watch would count the waits between images: only for a fixed set.
-    let power = match args.watch {
+    let mut power = match args.watch {
         Some(_) => Err("not measured while watching a folder".to_owned()),
         None => start_power(&prepared, &args.model),
     };
@@ -251,7 +252,7 @@ pub fn run(args: Args) -> Result<Status> {
         skipped: Vec::new(),
         tally: Tally::default(),
         bar: indicatif::ProgressBar::hidden(),
-        marks: power.as_ref().ok().map(|(handle, _)| handle),
+        marks: power.as_mut().ok().map(|(handle, _)| handle),
     };
     let outcome = match &args.watch {
         Some(dir) => watch(&mut prepared, &mut sink, dir),
@@ -394,6 +395,7 @@ fn start_power(prepared: &Prepared, model: &ModelArgs) -> Result<(SamplerHandle,
         &stop::requested,
     )
     .map_err(|e| e.to_string())?;
+    let mut handle = handle;
     handle.mark(0);
     Ok((handle, idle_end))
 }
@@ -408,6 +410,12 @@ fn finish_power(
     let measured = handle.stop_measured().map_err(|e| e.to_string())?;
     if let Some(failure) = measured.failure {
         return Err(format!("the power measurement stopped: {failure}"));
+    }
+    if measured.dropped_marks > 0 {
+        return Err(format!(
+            "{} inference mark(s) were dropped (the sampler thread fell behind)",
+            measured.dropped_marks
+        ));
     }
     let period = (modelled && !records.is_empty()).then(|| {
         Timeline::replayed(records, accel_modelled)

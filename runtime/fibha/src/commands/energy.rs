@@ -27,7 +27,7 @@ pub fn run(
     let rails = energy::discover(&super::board_root(&prepared, model))?;
     let rails_found: Vec<&'static str> = rails.readers.iter().map(|r| r_name(r)).collect();
     let period = Duration::from_millis(period_ms);
-    let (handle, idle_end) = energy::start_with_baseline(
+    let (mut handle, idle_end) = energy::start_with_baseline(
         rails.readers,
         period,
         Duration::from_secs_f64(idle_s),
@@ -39,7 +39,7 @@ pub fn run(
         n,
         0,
         "measuring energy",
-        Some(&handle),
+        Some(&mut handle),
     );
     let bench::Collect {
         records,
@@ -60,6 +60,7 @@ pub fn run(
     {
         outcome.error = Some(format!("the power measurement stopped: {failure}"));
     }
+    let dropped_marks = measured.dropped_marks;
     let error = outcome.error.clone();
     let analysis = match energy::analyse(&log, idle_end, modelled_period) {
         _ if records.is_empty() => None,
@@ -88,6 +89,12 @@ pub fn run(
         .map(|a| a.stats().notes())
         .unwrap_or_default();
     notes.extend(report::cycle_note(&prepared.info, &records));
+    if dropped_marks > 0 {
+        notes.push(format!(
+            "{dropped_marks} inference mark(s) were dropped: the sampler thread fell more than {} marks behind (a long --period-ms at a high rate); each dropped mark merges its inference's energy into the one before, so per-inference spread is understated (totals are unaffected)",
+            fibha_board::MARK_CAPACITY
+        ));
+    }
     if !rails.missing.is_empty() {
         notes.push(format!(
             "rails not found (their power is not counted): {}",

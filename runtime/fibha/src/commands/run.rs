@@ -39,6 +39,7 @@ pub fn run(args: &ModelArgs, input: &Path, output: &Path) -> Result<Status> {
         RunnerOptions {
             verify: args.verify,
             profile: false,
+            input_threads: 0,
         },
         input.display().to_string(),
     )?;

@@ -16,7 +16,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 /// What a measured closure allocated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +34,9 @@ thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
 }
 
+/// Whether every thread's allocations are counted (see [`measure_process`]).
+static COUNT_ALL: AtomicBool = AtomicBool::new(false);
+static ALL_ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 /// Bytes the process holds, and the most it held since the last reset.
 static HELD: AtomicI64 = AtomicI64::new(0);
 static PEAK: AtomicI64 = AtomicI64::new(0);
@@ -56,9 +59,23 @@ pub fn measure<T>(f: impl FnOnce() -> T) -> (T, Usage) {
     (value, usage)
 }
 
+/// Runs `f` and returns the allocations every thread of the process made meanwhile
+/// (threads `f` starts included): only meaningful while nothing else runs.
+pub fn measure_process<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    ALL_ALLOCATIONS.store(0, Ordering::SeqCst);
+    COUNT_ALL.store(true, Ordering::SeqCst);
+    let value = f();
+    COUNT_ALL.store(false, Ordering::SeqCst);
+    (value, ALL_ALLOCATIONS.load(Ordering::SeqCst))
+}
+
 fn record(grown: i64, counted: bool) {
     if counted && MEASURING.with(Cell::get) {
         ALLOCATIONS.with(|c| c.set(c.get() + 1));
+    }
+    if counted && COUNT_ALL.load(Ordering::Relaxed) {
+        ALL_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
     }
     let held = HELD.fetch_add(grown, Ordering::Relaxed) + grown;
     PEAK.fetch_max(held, Ordering::Relaxed);
