@@ -33,7 +33,7 @@ use fibha_model::{DType, Graph, Tensor, TensorId};
 
 use crate::accelerator::{AccelError, Accelerator, SLOTS};
 use crate::instance::{Instance, Split};
-use crate::prefetch::{self, Feed, Inline, ParallelSource};
+use crate::prefetch::{self, Fed, Feed, Inline, ParallelSource};
 
 /// Why an item could not be made into an input (it is skipped, the run goes on).
 pub type FillError = Box<dyn std::error::Error + Send + Sync>;
@@ -296,6 +296,16 @@ pub struct BoardRunner {
     inferences: u64,
 }
 
+/// What staging the next item gave.
+enum Stage {
+    /// An input in its DMA buffer.
+    Ready(Staged),
+    /// An unreadable item met while a run was in flight, reported after that run.
+    Skipped(Fed),
+    /// The source is exhausted, or a stop was asked for.
+    Done,
+}
+
 /// An image that has been through host pre and sits in a DMA input buffer.
 #[derive(Clone, Copy, Debug)]
 struct Staged {
@@ -348,18 +358,23 @@ impl BoardRunner {
         &self.accel
     }
 
-    /// Host pre of the next readable item of `feed` into `slot`; skipped items are
-    /// reported. `None` when the source is exhausted or a stop was asked for.
+    /// Host pre of the next readable item of `feed` into `slot`. An unreadable item is
+    /// reported and passed over, unless a run is `in_flight`: then it comes back as
+    /// [`Stage::Skipped`], to be reported after that run's output, in input order.
     fn stage(
         &mut self,
         feed: &mut dyn Feed,
         sink: &mut dyn Sink,
         slot: usize,
         stop: &AtomicBool,
-    ) -> Result<Option<Staged>, PipelineError> {
+        in_flight: bool,
+    ) -> Result<Stage, PipelineError> {
         while let Some(fed) = feed.next(stop) {
             let t = Instant::now();
             if let Err(error) = &fed.result {
+                if in_flight {
+                    return Ok(Stage::Skipped(fed));
+                }
                 sink.skipped(fed.item, error);
                 feed.give_back(fed);
                 continue;
@@ -380,7 +395,7 @@ impl BoardRunner {
             let inference = self.inferences;
             self.inferences += 1;
             let workers = feed.workers();
-            return Ok(Some(Staged {
+            return Ok(Stage::Ready(Staged {
                 item,
                 slot,
                 started,
@@ -395,7 +410,7 @@ impl BoardRunner {
                 inference,
             }));
         }
-        Ok(None)
+        Ok(Stage::Done)
     }
 
     fn run(
@@ -421,24 +436,41 @@ impl BoardRunner {
         sink: &mut dyn Sink,
         stop: &AtomicBool,
     ) -> Result<(), PipelineError> {
-        let Some(mut current) = self.stage(feed, sink, 0, stop)? else {
+        let Stage::Ready(mut current) = self.stage(feed, sink, 0, stop, false)? else {
             return Ok(());
         };
         self.accel.start(current.slot, current.inference)?;
         loop {
-            let staged = self.stage(feed, sink, 1 - current.slot, stop)?;
+            let next_slot = 1 - current.slot;
+            let staged = self.stage(feed, sink, next_slot, stop, true)?;
             let info = {
                 let _span =
                     tracing::debug_span!("accelerator", inference = current.inference).entered();
                 self.accel.wait()?
             };
-            if let Some(n) = staged {
+            if let Stage::Ready(n) = &staged {
                 self.accel.start(n.slot, n.inference)?;
             }
             self.finish(current, info, sink)?;
+            let staged = match staged {
+                Stage::Skipped(fed) => {
+                    if let Err(error) = &fed.result {
+                        sink.skipped(fed.item, error);
+                    }
+                    feed.give_back(fed);
+                    // Nothing is in flight: the next readable item starts a new run.
+                    let staged = self.stage(feed, sink, next_slot, stop, false)?;
+                    if let Stage::Ready(n) = &staged {
+                        self.accel.start(n.slot, n.inference)?;
+                    }
+                    staged
+                }
+                other => other,
+            };
             match staged {
-                Some(n) => current = n,
-                None => return Ok(()),
+                Stage::Ready(n) => current = n,
+                // Without a run in flight, stage reports skips itself.
+                Stage::Skipped(_) | Stage::Done => return Ok(()),
             }
         }
     }
