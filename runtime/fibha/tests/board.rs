@@ -349,6 +349,7 @@ fn bench_reports_percentiles_stages_and_marks_modelled_figures() {
         [
             ("host_pre", false),
             ("make_input", false),
+            ("input_wait", false),
             ("dma_sync", false),
             ("accelerator", true),
             ("host_post", false)
