@@ -229,6 +229,9 @@ pub struct Conv2d {
     shape: ConvShape,
     input_offset: i32,
     weights: PackedWeights,
+    /// The weights as bytes for the VNNI product, where they fit.
+    #[cfg(target_arch = "x86_64")]
+    quads: Option<crate::gemm_vnni::QuadWeights>,
     stage: OutputStage,
 }
 
@@ -252,10 +255,22 @@ impl Conv2d {
         let weights = PackedWeights::pack(shape.output[2], depth, |o, k| {
             (filter[o * depth + k].to_i32() + offsets.filter) as i16
         });
+        // The byte `u = v + shift` standing for a folded input `v` of the VNNI product:
+        // `x + 128` for int8, `x` for uint8, so `shift` = that minus the input offset.
+        #[cfg(target_arch = "x86_64")]
+        let quads = crate::gemm_vnni::QuadWeights::pack(
+            shape.output[2],
+            depth,
+            |o, k| filter[o * depth + k].to_i32() + offsets.filter,
+            -T::saturate(i32::MIN).to_i32() - offsets.input,
+            &stage,
+        );
         Ok(Conv2d {
             shape,
             input_offset: offsets.input,
             weights,
+            #[cfg(target_arch = "x86_64")]
+            quads,
             stage,
         })
     }
@@ -315,11 +330,18 @@ impl Conv2d {
         self.shape.batches * h * w * self.shape.input[2]
     }
 
-    /// Writes the input, offset and widened to `i16`, with zero padding around it, into
-    /// `padded` ([`ConvShape::span`] per image): each input value is converted once rather
-    /// than once per window that reads it, and the im2col rows become plain copies.
+    /// Writes the input, converted by `convert` (offset and widened to `i16`, or offset
+    /// to bytes), with `zero` (the value standing for padding) around it, into `padded`
+    /// ([`ConvShape::span`] per image): each input value is converted once rather than
+    /// once per window that reads it, and the im2col rows become plain copies.
     #[inline(always)]
-    fn pad_input<T: Q8>(&self, input: &[T], padded: &mut [i16]) {
+    fn pad_input<T: Q8, E: Copy>(
+        &self,
+        input: &[T],
+        padded: &mut [E],
+        zero: E,
+        convert: impl Fn(&[T], &mut [E]),
+    ) {
         let s = &self.shape;
         let ([ih, iw, ic], [pt, pl]) = (s.input, s.pad);
         let [h, w] = s.span();
@@ -329,7 +351,7 @@ impl Conv2d {
         for (r, row) in padded.chunks_exact_mut(w * ic).enumerate() {
             let (b, y) = (r / h, r % h);
             let Some(iy) = y.checked_sub(pt).filter(|&iy| iy < ih) else {
-                row.fill(0);
+                row.fill(zero);
                 continue;
             };
             // Columns before, inside and after the image.
@@ -337,38 +359,40 @@ impl Conv2d {
             let inside = iw.min(w - left);
             let (before, rest) = row.split_at_mut(left * ic);
             let (body, after) = rest.split_at_mut(inside * ic);
-            before.fill(0);
-            widen_run(
-                &input[(b * ih + iy) * iw * ic..][..inside * ic],
-                self.input_offset,
-                body,
-            );
-            after.fill(0);
+            before.fill(zero);
+            convert(&input[(b * ih + iy) * iw * ic..][..inside * ic], body);
+            after.fill(zero);
         }
     }
 
-    /// Writes the offset `i16` input rows (im2col rows for kernels larger than 1x1) of the
-    /// output pixels starting at `p0`, one row of depth pairs per pixel; `padded` is the
-    /// output of [`Self::pad_input`].
+    /// Writes the converted input rows (im2col rows for kernels larger than 1x1) of the
+    /// output pixels starting at `p0`, `row_len` values per pixel (the depth, then
+    /// padding up to whole pairs or quads); `padded` is the output of
+    /// [`Self::pad_input`] with the same `convert`.
     #[inline(always)]
-    fn fill_rows<T: Q8>(&self, input: &[T], padded: &[i16], p0: usize, rows: &mut [Pair]) {
+    fn fill_rows<T: Q8, E: Copy>(
+        &self,
+        input: &[T],
+        padded: &[E],
+        p0: usize,
+        (rows, row_len): (&mut [E], usize),
+        zero: E,
+        convert: impl Fn(&[T], &mut [E]),
+    ) {
         let s = &self.shape;
         let ic = s.input[2];
         let [oh, ow, _] = s.output;
-        let pairs = self.weights.pairs;
-        let offset = self.input_offset;
         if self.is_pointwise() {
-            let count = rows.len() / pairs.max(1);
+            let count = rows.len() / row_len.max(1);
             let src = &input[p0 * ic..(p0 + count) * ic];
-            if ic.is_multiple_of(2) {
+            if ic == row_len {
                 // Rows without padding lie back to back: one long conversion.
-                widen_run(src, offset, rows.as_flattened_mut());
+                convert(src, rows);
                 return;
             }
-            for (row, src) in rows.chunks_exact_mut(pairs).zip(src.chunks_exact(ic)) {
-                let flat = row.as_flattened_mut();
-                widen_run(src, offset, &mut flat[..ic]);
-                flat[ic..].fill(0);
+            for (row, src) in rows.chunks_exact_mut(row_len).zip(src.chunks_exact(ic)) {
+                convert(src, &mut row[..ic]);
+                row[ic..].fill(zero);
             }
             return;
         }
@@ -376,8 +400,7 @@ impl Conv2d {
         let [kh, kw] = s.kernel;
         // Walk the output pixels in order instead of dividing each index.
         let (mut b, mut oy, mut ox) = (p0 / (oh * ow), p0 / ow % oh, p0 % ow);
-        for row in rows.chunks_exact_mut(pairs) {
-            let flat = row.as_flattened_mut();
+        for flat in rows.chunks_exact_mut(row_len) {
             let mut at = 0;
             for ky in 0..kh {
                 let y = oy * s.stride[0] + ky * s.dilation[0];
@@ -394,7 +417,7 @@ impl Conv2d {
                     }
                 }
             }
-            flat[at..].fill(0);
+            flat[at..].fill(zero);
             ox += 1;
             if ox == ow {
                 ox = 0;
@@ -404,6 +427,48 @@ impl Conv2d {
                     b += 1;
                 }
             }
+        }
+    }
+
+    /// [`BlockKernel::run_blocks`] with the 8-bit VNNI product: the rows hold the input
+    /// as bytes `x + 128` (int8) or `x` (uint8), padding as the byte that stands for zero.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn run_quads<T: Q8>(
+        &self,
+        vnni: crate::gemm_vnni::Vnni,
+        q: &crate::gemm_vnni::QuadWeights,
+        input: &[T],
+        output: &mut [T],
+        scratch: &mut Scratch,
+    ) {
+        use crate::gemm_vnni::Quad;
+        let quads = q.quads;
+        let oc = self.shape.output[2];
+        let pixels = self.shape.output_pixels();
+        // The byte of a padding position (`v = 0`) and what turns an input into its byte.
+        let zero = q.shift as u8;
+        let to_byte = q.shift + self.input_offset;
+        let convert = |src: &[T], dst: &mut [u8]| {
+            for (d, x) in dst.iter_mut().zip(src) {
+                *d = (x.to_i32() + to_byte) as u8;
+            }
+        };
+        // The byte forms take at most half the `i16` forms' room, so they reuse it.
+        let padded: &mut [u8] = pulp::bytemuck::cast_slice_mut(&mut scratch.wide[..]);
+        let padded = &mut padded[..self.padded_len()];
+        self.pad_input(input, padded, zero, convert);
+        let padded: &[u8] = padded;
+        let rows: &mut [Quad] = pulp::bytemuck::cast_slice_mut(&mut scratch.rows[..]);
+        let mut p0 = 0;
+        while p0 < pixels {
+            let count = PIXEL_BLOCK.min(pixels - p0);
+            let rows = &mut rows[..padded_rows(count) * quads];
+            let fill = rows[..count * quads].as_flattened_mut();
+            self.fill_rows(input, padded, p0, (fill, 4 * quads), zero, convert);
+            let out = &mut output[p0 * oc..(p0 + count) * oc];
+            crate::gemm_vnni::gemm(vnni, rows, count, q, &self.stage, out);
+            p0 += count;
         }
     }
 }
@@ -427,17 +492,26 @@ pub(crate) trait BlockKernel {
 impl BlockKernel for Conv2d {
     #[inline(always)]
     fn run_blocks<T: Q8>(&self, isa: Isa, input: &[T], output: &mut [T], scratch: &mut Scratch) {
+        #[cfg(target_arch = "x86_64")]
+        if let (Isa::V4(v4), Some(q)) = (isa, &self.quads)
+            && let Some(vnni) = crate::gemm_vnni::Vnni::new(v4)
+        {
+            return self.run_quads(vnni, q, input, output, scratch);
+        }
         let pairs = self.weights.pairs;
         let oc = self.shape.output[2];
         let pixels = self.shape.output_pixels();
+        let offset = self.input_offset;
+        let convert = |src: &[T], dst: &mut [i16]| widen_run(src, offset, dst);
         let padded = &mut scratch.wide[..self.padded_len()];
-        self.pad_input(input, padded);
+        self.pad_input(input, padded, 0, convert);
         let padded: &[i16] = padded;
         let mut p0 = 0;
         while p0 < pixels {
             let count = PIXEL_BLOCK.min(pixels - p0);
             let rows = &mut scratch.rows[..padded_rows(count) * pairs];
-            self.fill_rows(input, padded, p0, &mut rows[..count * pairs]);
+            let fill = rows[..count * pairs].as_flattened_mut();
+            self.fill_rows(input, padded, p0, (fill, 2 * pairs), 0, convert);
             let out = &mut output[p0 * oc..(p0 + count) * oc];
             gemm(isa, rows, count, &self.weights, &self.stage, out);
             p0 += count;

@@ -85,7 +85,7 @@ pub(crate) fn padded_rows(m: usize) -> usize {
 }
 
 /// A multiple of every tile height `gemm` uses.
-const TILE_ROWS: usize = 8;
+pub(crate) const TILE_ROWS: usize = 8;
 
 /// Fails the build if a tile height `MP` does not divide [`TILE_ROWS`].
 struct CheckTileHeight<const MP: usize>;
