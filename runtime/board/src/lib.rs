@@ -14,10 +14,11 @@
 //!   use it.
 //!
 //! Every entry point takes a [`Root`]: `/` on a board, another directory for the virtual
-//! board and for tests, which lay out the same files there. This crate is the only one in
-//! the workspace with hand-written `unsafe`, confined to the two modules that map memory
-//! (`mmio`, `dma`); the flatbuffer bindings planus generates into `fibha-model` have
-//! `unsafe` on their read path.
+//! board and for tests, which lay out the same files there. This crate's hand-written
+//! `unsafe` is confined to the two modules that map memory (`mmio`, `dma`); elsewhere the
+//! flatbuffer bindings planus generates into `fibha-model` have `unsafe` on their read
+//! path, and `fibha-kernels`' `gemm_vnni` makes one call into a function compiled for
+//! AVX-512 VNNI.
 
 pub mod dma;
 pub mod error;
