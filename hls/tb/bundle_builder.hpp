@@ -240,6 +240,7 @@ struct SemlSpec {
   ref::ChannelQuant cq;
   QuantParams q{};
   bool residual = false;
+  bool divide = false;  ///< a pool layer: AVERAGE_POOL_2D's rounding division (else MEAN's rescale)
   AddParams add{};  ///< with a residual (a = the conv's output, b = the residual)
   uint32_t in_buf = 0, out_buf = 1, res_buf = 0;
 };
@@ -250,7 +251,7 @@ inline regmap::LayerDesc seml_desc(const SemlSpec& p_l, uint32_t p_paramsBeat, u
   const ref::ConvShape& l_s = p_l.shape;
   l_d.magic = regmap::kDescMagic;
   l_d.kind = static_cast<uint32_t>(p_l.kind);
-  l_d.flags = p_l.residual ? regmap::kFlagResidual : 0;
+  l_d.flags = (p_l.residual ? regmap::kFlagResidual : 0) | (p_l.divide ? regmap::kFlagRoundDivide : 0);
   l_d.in_h = static_cast<uint32_t>(l_s.in_h);
   l_d.in_w = static_cast<uint32_t>(l_s.in_w);
   l_d.in_c = static_cast<uint32_t>(l_s.in_c);
@@ -299,8 +300,9 @@ struct SemlProgram {
 inline SemlProgram seml_program(const std::vector<SemlSpec>& p_layers, unsigned p_pe, uint32_t p_firstBeat) {
   SemlProgram l_p;
   for (const SemlSpec& l_l : p_layers) {
-    const size_t l_taps = static_cast<size_t>(l_l.shape.k) * l_l.shape.k;
-    const Beats l_logical = l_l.kind == regmap::LayerKind::kDepthwise
+    const bool l_pool = l_l.kind == regmap::LayerKind::kPool;
+    const size_t l_taps = l_pool ? 0 : static_cast<size_t>(l_l.shape.k) * l_l.shape.k;
+    const Beats l_logical = l_l.kind == regmap::LayerKind::kDepthwise || l_pool
                                 ? dw_blob(l_l.w, l_l.cq, static_cast<size_t>(l_l.shape.in_c), l_taps)
                                 : pw_blob(l_l.w, l_l.cq, static_cast<size_t>(l_l.shape.in_c),
                                           static_cast<size_t>(l_l.shape.out_c), p_pe, l_l.q.w_zp);
@@ -317,8 +319,10 @@ inline std::vector<int8_t> seml_reference(const std::vector<SemlSpec>& p_layers,
   std::vector<int8_t> l_last = p_in;
   for (const SemlSpec& l_l : p_layers) {
     const std::vector<int8_t>& l_x = l_maps[l_l.in_buf];
-    std::vector<int8_t> l_y = l_l.kind == regmap::LayerKind::kDepthwise ? ref::depthwise(l_l.shape, l_x, l_l.w, l_l.cq, l_l.q)
-                                                                         : ref::conv(l_l.shape, l_x, l_l.w, l_l.cq, l_l.q);
+    std::vector<int8_t> l_y = l_l.kind == regmap::LayerKind::kPool ? ref::global_pool(l_l.shape, l_x, l_l.cq, l_l.q, l_l.divide)
+                              : l_l.kind == regmap::LayerKind::kDepthwise
+                                  ? ref::depthwise(l_l.shape, l_x, l_l.w, l_l.cq, l_l.q)
+                                  : ref::conv(l_l.shape, l_x, l_l.w, l_l.cq, l_l.q);
     if (l_l.residual) {
       l_y = ref::add(l_y, l_maps[l_l.res_buf], l_l.add);
     }

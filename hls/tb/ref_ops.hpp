@@ -157,6 +157,28 @@ inline std::vector<int8_t> depthwise(const ConvShape& p_s, const std::vector<int
   });
 }
 
+/// Global average pooling of an h x w x c map into c values, written from TFLite's kernels:
+/// with p_divide AVERAGE_POOL_2D (reference_integer_ops::AveragePool: the sum, less the zero
+/// point per value here so that a uint8 map stored minus 128 sums its raw values, divided by
+/// the count with C's truncating division after adding or subtracting half the count), else
+/// MEAN (reference_ops::QuantizedMeanOrSum: the zero-point-corrected sum scaled by the
+/// channel's multiplier and shift, the count already absorbed into them).
+inline std::vector<int8_t> global_pool(const ConvShape& p_s, const std::vector<int8_t>& p_in, const ChannelQuant& p_cq,
+                                       const QuantParams& p_q, bool p_divide) {
+  const int32_t l_n = p_s.in_h * p_s.in_w;
+  std::vector<int8_t> l_out(static_cast<size_t>(p_s.in_c));
+  for (int l_c = 0; l_c < p_s.in_c; ++l_c) {
+    int32_t l_sum = 0;
+    for (int l_p = 0; l_p < l_n; ++l_p) {
+      l_sum += p_in[static_cast<size_t>(l_p) * p_s.in_c + l_c] - p_q.in_zp;
+    }
+    const int32_t l_avg = l_sum > 0 ? (l_sum + l_n / 2) / l_n : (l_sum - l_n / 2) / l_n;
+    const int32_t l_scaled = p_divide ? l_avg : scale(l_sum, p_cq.mult[l_c], p_cq.shift[l_c]);
+    l_out[static_cast<size_t>(l_c)] = finish(l_scaled, p_q.out_zp, p_q.act_min, p_q.act_max);
+  }
+  return l_out;
+}
+
 /// TFLite int8 ADD of two equally shaped tensors (reference_integer_ops::AddFunc);
 /// a is TFLite's input1 in the AddParams naming, b input2.
 inline std::vector<int8_t> add(const std::vector<int8_t>& p_a, const std::vector<int8_t>& p_b, const AddParams& p_p) {

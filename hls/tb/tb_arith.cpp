@@ -126,6 +126,63 @@ void add_exhaustive(uint32_t p_seed) {
 
 }  // namespace
 
+/// divide_round against C's division as TFLite's AVERAGE_POOL_2D writes it: every sum of
+/// |sum| <= 255 n for n up to 64, and for every n up to kMaxRoundDividePixels the sums at
+/// the ends of the range and around every multiple of n near them.
+void round_divide_exhaustive() {
+  const auto l_check = [](int32_t p_sum, uint32_t p_n) {
+    int32_t l_recip = 0, l_log2 = 0;
+    round_divide_reciprocal(p_n, &l_recip, &l_log2);
+    const int32_t l_n = static_cast<int32_t>(p_n);
+    const int32_t l_want = p_sum > 0 ? (p_sum + l_n / 2) / l_n : (p_sum - l_n / 2) / l_n;
+    const int32_t l_got = divide_round(p_sum, p_n, l_recip, l_log2);
+    if (l_got != l_want) {
+      tb::fail("divide_round(" + std::to_string(p_sum) + ", " + std::to_string(p_n) + ") = " + std::to_string(l_got) +
+               ", want " + std::to_string(l_want));
+      return false;
+    }
+    return true;
+  };
+  uint64_t l_cases = 0;
+  for (uint32_t l_n = 1; l_n <= 64; ++l_n) {
+    const int32_t l_top = 255 * static_cast<int32_t>(l_n);
+    for (int32_t l_sum = -l_top; l_sum <= l_top; ++l_sum, ++l_cases) {
+      if (!l_check(l_sum, l_n)) {
+        return;
+      }
+    }
+  }
+  for (uint32_t l_n = 65; l_n <= kMaxRoundDividePixels; ++l_n) {
+    const int32_t l_top = 255 * static_cast<int32_t>(l_n);
+    const int32_t l_n32 = static_cast<int32_t>(l_n);
+    const int32_t l_half = l_n32 / 2;
+    // Every offset from the multiples for the smaller counts; for the larger, the offsets
+    // where the rounding changes (n / 2 and its neighbours) and where the quotient does.
+    std::vector<int32_t> l_offsets;
+    if (l_n <= 2048) {
+      for (int32_t l_d = -l_half - 1; l_d <= l_half + 1; ++l_d) {
+        l_offsets.push_back(l_d);
+      }
+    } else {
+      l_offsets = {0, 1, 2, -1, -2, l_half - 1, l_half, l_half + 1, -l_half - 1, -l_half, -l_half + 1, l_n32 - 1};
+    }
+    for (const int32_t l_base : {0, l_top - l_top % l_n32, l_top / 2 - (l_top / 2) % l_n32}) {
+      for (const int32_t l_d : l_offsets) {
+        for (const int32_t l_sign : {1, -1}) {
+          const int64_t l_sum = int64_t{l_sign} * (l_base + l_d);
+          if (l_sum >= -l_top && l_sum <= l_top) {
+            ++l_cases;
+            if (!l_check(static_cast<int32_t>(l_sum), l_n)) {
+              return;
+            }
+          }
+        }
+      }
+    }
+  }
+  std::printf("  divide_round: %llu sums, as C's division rounds them\n", static_cast<unsigned long long>(l_cases));
+}
+
 int main(int p_argc, char** p_argv) {
   if (p_argc > 1) {
     tb::fail(std::string("tb_arith takes no arguments (got '") + p_argv[1] + "')");
@@ -135,5 +192,6 @@ int main(int p_argc, char** p_argv) {
   std::printf("tb_arith: differential tests\n");
   differential(7);
   add_exhaustive(8);
+  round_divide_exhaustive();
   return tb::finish("tb_arith");
 }

@@ -66,9 +66,11 @@ std::vector<std::vector<int8_t>> run_program(const std::string& p_name, const st
       l_bundle.word(l_w);
     }
   }
-  const size_t l_outBytes = static_cast<size_t>(l_last.out_h) * l_last.out_w * l_last.out_c;
+  const size_t l_outPixels = static_cast<size_t>(l_last.out_h) * l_last.out_w;
+  const size_t l_pixelWords = fm_words(static_cast<uint32_t>(l_last.out_c));
+  const size_t l_outBytes = l_outPixels * l_pixelWords * kFmLanes;
   if (!l_chain.finish(static_cast<uint32_t>(l_outBytes))) {
-    tb::fail(p_name + ": the program's output is not whole words");
+    tb::fail(p_name + ": the program's output size is refused");
     return {};
   }
   l_bundle.append(l_prog.params);
@@ -106,10 +108,15 @@ std::vector<std::vector<int8_t>> run_program(const std::string& p_name, const st
   if (!l_handoff.empty()) {
     tb::fail(p_name + ": the engine left hand-off words unread");
   }
+  // Each pixel's channels, without the lanes of its last word past out_c.
   std::vector<std::vector<int8_t>> l_results;
   for (size_t l_n = 0; l_n < p_images.size(); ++l_n) {
-    const int8_t* const l_base = l_out[l_n * l_outWords].v;
-    l_results.emplace_back(l_base, l_base + l_outBytes);
+    std::vector<int8_t> l_map;
+    for (size_t l_p = 0; l_p < l_outPixels; ++l_p) {
+      const int8_t* const l_pixel = l_out[l_n * l_outWords + l_p * l_pixelWords].v;
+      l_map.insert(l_map.end(), l_pixel, l_pixel + l_last.out_c);
+    }
+    l_results.push_back(l_map);
   }
   return l_results;
 }
@@ -182,6 +189,55 @@ void program_case(const std::string& p_name, uint32_t p_seed, int p_h, int p_w, 
   for (size_t l_n = 0; l_n < l_got.size(); ++l_n) {
     tb::compare(p_name + " image " + std::to_string(l_n), l_got[l_n], tb::seml_reference(l_layers, l_images[l_n]),
                 l_out.out_w, l_out.out_c);
+  }
+}
+
+/// A classifier head on an h x w x p_in hand-off: a pointwise layer to p_c, the global pooling (as
+/// AVERAGE_POOL_2D when p_divide, of raw uint8-style sums when also p_uint8; else as MEAN)
+/// and, when p_classes > 0, a fully connected layer to p_classes, which need not fill whole
+/// words.
+template <class S>
+void head_case(const std::string& p_name, uint32_t p_seed, int p_h, int p_w, int p_in, int p_c, int p_classes,
+               bool p_divide, bool p_uint8) {
+  tb::Rng l_rng(p_seed);
+  const int32_t l_inZp = static_cast<int32_t>(l_rng.uniform(-128, 127));
+  std::vector<SemlSpec> l_p;
+  l_p.push_back(random_layer(l_rng, LayerKind::kPointwise, ref::make_shape(p_h, p_w, p_in, p_c, 1, 1, Padding::kSame),
+                             l_inZp, 0, 1));
+  SemlSpec l_pool;
+  l_pool.kind = LayerKind::kPool;
+  l_pool.shape = ref::make_shape(p_h, p_w, p_c, p_c, 1, 1, Padding::kSame);
+  l_pool.shape.out_h = l_pool.shape.out_w = 1;
+  l_pool.divide = p_divide;
+  l_pool.q = tb::random_quant(l_rng, false);
+  l_pool.q.w_zp = 0;
+  l_pool.q.in_zp = p_divide ? (p_uint8 ? -128 : 0) : l_p.back().q.out_zp;
+  // MEAN keeps the scale about the same; AVERAGE_POOL_2D keeps the input's quantization.
+  l_pool.q.out_zp = p_divide ? (p_uint8 ? -128 : 0) : l_pool.q.in_zp;
+  int32_t l_mult = 0, l_shift = 0;
+  if (p_divide) {
+    round_divide_reciprocal(static_cast<uint32_t>(p_h * p_w), &l_mult, &l_shift);
+  } else {
+    tb::quantize_multiplier(l_rng.real(0.5, 2.0) / (p_h * p_w), l_mult, l_shift);
+  }
+  l_pool.cq.bias.assign(static_cast<size_t>(p_c), 0);
+  l_pool.cq.mult.assign(static_cast<size_t>(p_c), l_mult);
+  l_pool.cq.shift.assign(static_cast<size_t>(p_c), l_shift);
+  l_pool.in_buf = 1;
+  l_pool.out_buf = 2;
+  l_p.push_back(l_pool);
+  if (p_classes > 0) {
+    l_p.push_back(random_layer(l_rng, LayerKind::kPointwise, ref::make_shape(1, 1, p_c, p_classes, 1, 1, Padding::kSame),
+                               l_pool.q.out_zp, 2, 3));
+    // Averages share their offset from the zero point across channels, so the classifier's
+    // sums grow with its depth rather than its square root: scale it for that, or every
+    // class saturates.
+    l_p.back().cq = tb::random_channel_quant(l_rng, p_classes, p_c * p_c / 4);
+  }
+  const std::vector<int8_t> l_image = tb::random_bytes(l_rng, static_cast<size_t>(p_h) * p_w * p_in);
+  const std::vector<std::vector<int8_t>> l_got = run_program<S>(p_name, l_p, {l_image});
+  if (!l_got.empty()) {
+    tb::compare(p_name, l_got[0], tb::seml_reference(l_p, l_image), 1, p_classes > 0 ? p_classes : p_c);
   }
 }
 
@@ -262,6 +318,11 @@ int main(int p_argc, char** p_argv) {
     program_case<Small>("5x5x16 t3 3x3/1, head 3x3/2 -> 48", 42, 5, 5, 16, 3, 3, 2, 48, 1);
     program_case<Small>("1x1x32 t2 3x3/1 (single pixel)", 43, 1, 1, 32, 2, 3, 1, 0, 1);
     program_case<Small>("7x9x20 t2 5x5/2 head -> 32, the projections apart", 44, 7, 9, 20, 2, 5, 2, 32, 1, true);
+    head_case<Small>("5x7x20 -> pw 20, MEAN, FC -> 37", 52, 5, 7, 20, 20, 37, false, false);
+    head_case<Small>("7x5x16 -> pw 36, AVERAGE_POOL_2D (int8), FC -> 10", 46, 7, 5, 16, 36, 10, true, false);
+    head_case<Small>("8x8x20 -> pw 20, AVERAGE_POOL_2D (uint8 sums), FC -> 5", 47, 8, 8, 20, 20, 5, true, true);
+    head_case<Small>("6x6x20 -> pw 40, AVERAGE_POOL_2D (int8) out", 58, 6, 6, 20, 40, 0, true, false);
+    head_case<Small>("3x9x20 -> pw 24, MEAN out", 54, 3, 9, 20, 24, 0, false, false);
     bad_multiplier_case();
 
     std::printf("tb_seml: MobileNetV2-sized instance on MobileNetV2 bottlenecks\n");
@@ -269,5 +330,6 @@ int main(int p_argc, char** p_argv) {
     program_case<MnV2>("14x14x96 t6 3x3/1", 62, 14, 14, 96, 6, 3, 1, 0, 1);
     program_case<MnV2>("14x14x96 t6 3x3/1, the projection apart", 62, 14, 14, 96, 6, 3, 1, 0, 1, true);
     program_case<MnV2>("7x7x160 t6 3x3/1, head -> 320", 63, 7, 7, 160, 6, 3, 1, 320, 2);
+    head_case<MnV2>("7x7x320 -> pw 1280, MEAN, FC -> 1001", 64, 7, 7, 320, 1280, 1001, false, false);
   });
 }

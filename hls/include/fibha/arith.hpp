@@ -108,6 +108,49 @@ inline int8_t requantize(int32_t p_acc, int32_t p_mult, int32_t p_shift, const Q
   return clamp_to_int8(l_scaled + p_q.out_zp, p_q.act_min, p_q.act_max);
 }
 
+/// Largest pixel count a pool layer with round_divide averages exactly: every |sum| + n / 2
+/// of n int8 (or raw uint8) values stays below 2^23, the range divide_round is exact on.
+constexpr uint32_t kMaxRoundDividePixels = 1u << 15;
+
+/// ceil(2^(23 + s) / n) and s = ceil(log2 n): the reciprocal divide_round multiplies by, as
+/// the compiler writes it into a pool layer's tables (and the testbenches compute it).
+inline void round_divide_reciprocal(uint32_t p_n, int32_t* p_recip, int32_t* p_log2) {
+  int32_t l_s = 0;
+  while ((uint64_t{1} << l_s) < p_n) {
+    ++l_s;
+  }
+  const uint64_t l_pow = uint64_t{1} << (23 + l_s);
+  *p_recip = static_cast<int32_t>((l_pow + p_n - 1) / p_n);
+  *p_log2 = l_s;
+}
+
+/// AVERAGE_POOL_2D's average of p_n values whose sum is p_sum: p_sum / p_n rounded half away
+/// from zero (TFLite divides (sum + n / 2) or (sum - n / 2) by n, truncating). A divider per
+/// lane would cost thousands of LUTs, so the hardware multiplies |sum| + floor(n / 2) by
+/// p_recip = ceil(2^(23 + s) / n) and shifts right by 23 + s, s = p_log2 = ceil(log2 n):
+/// exactly floor(a / n) for every 0 <= a < 2^23 (Granlund and Montgomery, "Division by
+/// Invariant Integers using Multiplication", PLDI 1994, theorem 4.2), which
+/// p_n <= kMaxRoundDividePixels guarantees for 8-bit inputs. Defined for every input.
+inline int32_t divide_round(int32_t p_sum, uint32_t p_n, int32_t p_recip, int32_t p_log2) {
+  const uint64_t l_abs = p_sum < 0 ? uint64_t{0} - static_cast<uint64_t>(static_cast<int64_t>(p_sum))
+                                   : static_cast<uint64_t>(p_sum);
+  const uint64_t l_a = (l_abs + p_n / 2) & ((uint64_t{1} << 32) - 1);
+  const uint32_t l_shift = 23 + (static_cast<uint32_t>(p_log2) & 31);
+  const uint64_t l_q = (l_a * static_cast<uint32_t>(p_recip)) >> l_shift;
+  const int32_t l_mag = static_cast<int32_t>(l_q & 0x7FFFFFFF);
+  return p_sum < 0 ? -l_mag : l_mag;
+}
+
+/// The pool layer's output for a sum of p_n values: averaged as AVERAGE_POOL_2D does
+/// (p_divide) or rescaled as MEAN does, then the output zero point and the clamp.
+inline int8_t pool_output(int32_t p_sum, bool p_divide, uint32_t p_n, int32_t p_mult, int32_t p_shift,
+                          const QuantParams& p_q) {
+  if (!p_divide) {
+    return requantize(p_sum, p_mult, p_shift, p_q);
+  }
+  return clamp_to_int8(int64_t{divide_round(p_sum, p_n, p_mult, p_shift)} + p_q.out_zp, p_q.act_min, p_q.act_max);
+}
+
 /// One product of the accumulation: (x - input zero point) * (w - filter zero point), exact
 /// in int32 (both factors lie in -255..255). The filter zero point is 0 in TFLite's int8
 /// scheme. For a per-tensor uint8 layer, activations, weights and zero points are all

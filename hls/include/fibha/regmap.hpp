@@ -224,8 +224,9 @@ enum class StatusCode : uint32_t {
   kSeslBuffers = 6,
   /// A descriptor's magic word is wrong.
   kDescMagic = 7,
-  /// A descriptor names a layer kind the SEML part does not run (it runs depthwise and
-  /// pointwise, the residual ADD fused into a pointwise layer) or sets unknown flags.
+  /// A descriptor names a layer kind the SEML part does not run (it runs depthwise, pointwise
+  /// and global pooling, the residual ADD fused into a pointwise layer) or sets flags its kind
+  /// does not take.
   kLayerKind = 8,
   /// A descriptor's shapes, kernel, stride or padding are inconsistent.
   kGeometry = 9,
@@ -237,8 +238,8 @@ enum class StatusCode : uint32_t {
   kBufferId = 11,
   /// A descriptor's input (or residual) shape differs from the map it reads.
   kInputRange = 12,
-  /// The last layer's output is not the bundle's output_bytes, or not whole 16-channel words;
-  /// or the output buffer is smaller than image_count outputs.
+  /// The last layer's output, in whole 16-channel words per pixel, is not the bundle's
+  /// output_bytes; or the output buffer is smaller than image_count outputs.
   kOutputRange = 13,
   /// image_count is 0, or the input buffer is smaller than image_count input images.
   kImageCount = 14,
@@ -270,6 +271,11 @@ enum class LayerKind : uint32_t {
   /// Element-wise int8 ADD (SEML: fused into the pointwise layer before it, flags.residual;
   /// descriptors may not name it).
   kAdd = 4,
+  /// Global average pooling: every pixel of the input map averaged per channel into a 1 x 1 map
+  /// (TFLite MEAN over height and width, or AVERAGE_POOL_2D whose window is the whole map). The
+  /// depthwise engine runs it with every tap's weight 1; its blob is a depthwise block without
+  /// weights (the tables of bias, multiplier and shift).
+  kPool = 5,
 };
 
 /// Feature-map buffers a descriptor can name (in_buf, res_buf, out_buf).
@@ -355,7 +361,7 @@ struct BundleHeader {
   uint32_t params_off;  ///< Byte offset of the SEML parameter section (16-aligned); every descriptor's parameter blob lies inside it.
   uint32_t params_bytes;  ///< Size of the SEML parameter section.
   uint32_t input_bytes;  ///< Bytes of the input image the kernel reads from offset 0 of the input buffer (int8 NHWC).
-  uint32_t output_bytes;  ///< Bytes of the tensor the accelerator produces, at offset 0 of the output buffer (int8 NHWC).
+  uint32_t output_bytes;  ///< Bytes of the map the accelerator writes at offset 0 of the output buffer (int8 NHWC); after an SEML part each pixel takes whole 16-channel words, the lanes past the last channel undefined.
   uint32_t handoff_bytes;  ///< Bytes of the SESL part's output map, the hand-off to the SEML part (the output itself when there is no SEML layer); must equal the instance's.
   uint32_t reserved;  ///< Zero.
 };
@@ -409,12 +415,17 @@ constexpr uint32_t kDescMagic = 0x44484246;
 /// LayerDesc.flags bit 0: A pointwise layer adds the residual in res_buf to its output (TFLite
 /// ADD, a = this layer's output, b = the residual).
 constexpr uint32_t kFlagResidual = 1;
+/// LayerDesc.flags bit 1: A pool layer averages as AVERAGE_POOL_2D does: the sum divided by the
+/// pixel count, rounding half away from zero, by a multiplication with the reciprocal (the
+/// blob's multiplier table holds ceil(2^(23 + s) / n), its shift table s = ceil(log2 n));
+/// without it, as MEAN does: the multiplier and shift rescale the zero-point-corrected sum.
+constexpr uint32_t kFlagRoundDivide = 2;
 /// Size of a LayerDesc in 32-bit words.
 constexpr unsigned kLayerDescWords = 32;
 /// One SEML layer descriptor.
 struct LayerDesc {
   uint32_t magic;  ///< 0x44484246 ("FBHD").
-  uint32_t kind;  ///< A layer_kind value (depthwise or pointwise).
+  uint32_t kind;  ///< A layer_kind value (depthwise, pointwise or pool).
   uint32_t flags;  ///< Flag bits (flag list below); others zero.
   uint32_t in_h;  ///< Input rows.
   uint32_t in_w;  ///< Input columns.
@@ -422,7 +433,7 @@ struct LayerDesc {
   uint32_t out_h;  ///< Output rows.
   uint32_t out_w;  ///< Output columns.
   uint32_t out_c;  ///< Output channels.
-  uint32_t kernel;  ///< Kernel size K (square); 1 for pointwise.
+  uint32_t kernel;  ///< Kernel size K (square); 1 for pointwise and pool (whose window is the whole input map).
   uint32_t stride;  ///< Stride (1 or 2).
   uint32_t pad_top;  ///< Padding rows above the input (TFLite SAME: the smaller half).
   uint32_t pad_left;  ///< Padding columns left of the input.

@@ -112,14 +112,29 @@ struct ParamRange {
   uint32_t beats;  ///< beats to stream
 };
 
+/// Whether descriptor p_d is a global pooling layer.
+inline bool is_pool(const LayerDesc& p_d) { return p_d.kind == static_cast<uint32_t>(LayerKind::kPool); }
+
+/// Whether the depthwise engine runs descriptor p_d (a depthwise or a pool layer).
+inline bool on_dw_engine(const LayerDesc& p_d) {
+  return p_d.kind == static_cast<uint32_t>(LayerKind::kDepthwise) || is_pool(p_d);
+}
+
+/// Weight taps of a depthwise-engine layer's blob: K * K, none for a pool layer (every
+/// tap's weight is 1).
+inline uint32_t dw_blob_taps(const LayerDesc& p_d) { return is_pool(p_d) ? 0 : p_d.kernel * p_d.kernel; }
+
 /// A layer as the engine runs it: a descriptor's facts in the engine's units.
 struct SemlLayer {
-  bool depthwise;
+  bool depthwise;  ///< on the depthwise engine (a depthwise or a pool layer)
+  bool pool;       ///< a global pooling: the window is the whole input map, every weight 1
+  bool divide;     ///< a pool layer that averages as AVERAGE_POOL_2D (else as MEAN)
   bool residual;
   uint32_t in_buf, out_buf, res_buf;
   uint32_t in_h, in_w, out_h, out_w;
   uint32_t in_words, out_words;
   uint32_t kernel, stride, pad_top, pad_left;
+  uint32_t kh, kw;     ///< the window: K x K, or a pool layer's whole input map
   QuantParams q;       ///< the conv's requantization (with a residual: clamp = int8 range)
   AddParams add;       ///< the residual ADD (a = the conv's output, b = the residual)
 
@@ -130,7 +145,9 @@ struct SemlLayer {
 /// The engine's view of descriptor p_d (check_layer accepted it).
 inline SemlLayer seml_layer(const LayerDesc& p_d) {
   SemlLayer l_l;
-  l_l.depthwise = p_d.kind == static_cast<uint32_t>(LayerKind::kDepthwise);
+  l_l.depthwise = on_dw_engine(p_d);
+  l_l.pool = is_pool(p_d);
+  l_l.divide = (p_d.flags & regmap::kFlagRoundDivide) != 0;
   l_l.residual = (p_d.flags & regmap::kFlagResidual) != 0;
   l_l.in_buf = p_d.in_buf;
   l_l.out_buf = p_d.out_buf;
@@ -145,6 +162,8 @@ inline SemlLayer seml_layer(const LayerDesc& p_d) {
   l_l.stride = p_d.stride;
   l_l.pad_top = p_d.pad_top;
   l_l.pad_left = p_d.pad_left;
+  l_l.kh = l_l.pool ? p_d.in_h : p_d.kernel;
+  l_l.kw = l_l.pool ? p_d.in_w : p_d.kernel;
   l_l.q = QuantParams{p_d.in_zp, l_l.residual ? p_d.conv_zp : p_d.out_zp, l_l.residual ? -128 : p_d.act_min,
                       l_l.residual ? 127 : p_d.act_max, p_d.filter_zp};
   l_l.add = AddParams{p_d.conv_zp, p_d.a_mult,   p_d.a_shift,   p_d.res_zp, p_d.b_mult,  p_d.b_shift,
@@ -209,8 +228,8 @@ struct SemlPart {
 
   /// Beats of a layer's parameter blob.
   static uint32_t blob_beats(const LayerDesc& p_d) {
-    if (p_d.kind == static_cast<uint32_t>(LayerKind::kDepthwise)) {
-      return dw_block_beats(fm_words(p_d.in_c), p_d.kernel * p_d.kernel);
+    if (on_dw_engine(p_d)) {
+      return dw_block_beats(fm_words(p_d.in_c), dw_blob_taps(p_d));
     }
     return ceil_div(p_d.out_c, t_Pe) * pw_fold_beats(t_Pe, fm_words(p_d.in_c));
   }
@@ -227,18 +246,26 @@ struct SemlPart {
       return StatusCode::kDescMagic;
     }
     const bool l_dw = p_d.kind == static_cast<uint32_t>(LayerKind::kDepthwise);
-    if (!l_dw && p_d.kind != static_cast<uint32_t>(LayerKind::kPointwise)) {
+    const bool l_pool = is_pool(p_d);
+    if (!l_dw && !l_pool && p_d.kind != static_cast<uint32_t>(LayerKind::kPointwise)) {
       return StatusCode::kLayerKind;
     }
     const bool l_res = (p_d.flags & regmap::kFlagResidual) != 0;
-    if ((p_d.flags & ~regmap::kFlagResidual) != 0 || (l_res && l_dw)) {
+    const bool l_divide = (p_d.flags & regmap::kFlagRoundDivide) != 0;
+    if ((p_d.flags & ~(regmap::kFlagResidual | regmap::kFlagRoundDivide)) != 0 || (l_res && (l_dw || l_pool)) ||
+        (l_divide && !l_pool)) {
       return StatusCode::kLayerKind;
     }
     if (p_d.in_h == 0 || p_d.in_w == 0 || p_d.in_c == 0 || p_d.out_h == 0 || p_d.out_w == 0 || p_d.out_c == 0 ||
         p_d.stride == 0 || p_d.stride > 2 || p_d.kernel == 0) {
       return StatusCode::kGeometry;
     }
-    if (l_dw) {
+    if (l_pool) {
+      if (p_d.out_c != p_d.in_c || p_d.out_h != 1 || p_d.out_w != 1 || p_d.kernel != 1 || p_d.stride != 1 ||
+          p_d.pad_top != 0 || p_d.pad_left != 0) {
+        return StatusCode::kGeometry;
+      }
+    } else if (l_dw) {
       if (p_d.out_c != p_d.in_c || p_d.pad_top >= p_d.kernel || p_d.pad_left >= p_d.kernel ||
           (p_d.out_h - 1) * p_d.stride >= p_d.in_h + p_d.pad_top || (p_d.out_w - 1) * p_d.stride >= p_d.in_w + p_d.pad_left) {
         return StatusCode::kGeometry;
@@ -250,7 +277,8 @@ struct SemlPart {
     if (p_d.in_h > t_MaxPixels || p_d.in_w > t_MaxPixels || uint64_t{p_d.in_h} * p_d.in_w > t_MaxPixels ||
         fm_words(p_d.in_c) > t_MaxWords || fm_words(p_d.out_c) > t_MaxWords || p_d.kernel * p_d.kernel > t_MaxTaps ||
         map_depth(p_d.in_h * p_d.in_w, fm_words(p_d.in_c)) > t_FmDepth ||
-        map_depth(p_d.out_h * p_d.out_w, fm_words(p_d.out_c)) > t_FmDepth) {
+        map_depth(p_d.out_h * p_d.out_w, fm_words(p_d.out_c)) > t_FmDepth ||
+        (l_divide && p_d.in_h * p_d.in_w > kMaxRoundDividePixels)) {
       return StatusCode::kEngineLimit;
     }
     if (p_d.in_buf >= kFmCount || p_d.out_buf >= kFmCount || p_d.in_buf == p_d.out_buf ||
@@ -259,7 +287,7 @@ struct SemlPart {
       return StatusCode::kBufferId;
     }
     const SemlLayer l_l = seml_layer(p_d);
-    if (!quant_params_valid(l_l.q) || (l_res && !add_params_valid(l_l.add)) ||
+    if (!quant_params_valid(l_l.q) || (l_pool && p_d.filter_zp != 0) || (l_res && !add_params_valid(l_l.add)) ||
         (!l_res && (p_d.conv_zp | p_d.res_zp | p_d.left_shift | p_d.a_mult | p_d.a_shift | p_d.b_mult | p_d.b_shift |
                     p_d.add_mult | p_d.add_shift) != 0)) {
       return StatusCode::kQuant;
@@ -313,8 +341,8 @@ struct SemlPart {
       return StatusCode::kOk;
     }
 
-    /// The last layer's output against the bundle's output size.
-    bool finish(uint32_t p_outBytes) const { return c % kFmLanes == 0 && uint64_t{h} * w * c == p_outBytes; }
+    /// The last layer's output, whole words per pixel, against the bundle's output size.
+    bool finish(uint32_t p_outBytes) const { return uint64_t{h} * w * fm_words(c) * kFmLanes == p_outBytes; }
   };
 
   // ------------------------------------------------------------------------------------
@@ -757,8 +785,8 @@ struct SemlPart {
     DwLayer(const SemlLayer& p_l, unsigned p_buf)
         : l(p_l),
           buf(p_buf),
-          taps(p_l.kernel * p_l.kernel),
-          span(p_l.kernel * p_l.kernel > kDwSteps ? p_l.kernel * p_l.kernel : kDwSteps),
+          taps(p_l.kh * p_l.kw),
+          span(p_l.kh * p_l.kw > kDwSteps ? p_l.kh * p_l.kw : kDwSteps),
           wg(ceil_div(p_l.in_words, t_Kd)),
           units(p_l.out_pixels() * ceil_div(p_l.in_words, t_Kd)) {
 #pragma HLS ARRAY_PARTITION variable=acc type=complete dim=0
@@ -781,7 +809,8 @@ struct SemlPart {
             for (unsigned l_e = 0; l_e < kFmLanes; ++l_e) {
 #pragma HLS UNROLL
               const uint32_t l_ch = l_j * kFmLanes + l_e;
-              l_word.v[l_e] = requantize(stage[l_k][l_e], p_s.dw_mult[buf][l_ch], p_s.dw_shift[buf][l_ch], l.q);
+              l_word.v[l_e] = pool_output(stage[l_k][l_e], l.divide, l.in_pixels(), p_s.dw_mult[buf][l_ch],
+                                          p_s.dw_shift[buf][l_ch], l.q);
             }
             p_s.fm[l.out_buf][dq % t_Pp][l_k][(dq / t_Pp) * wg + dg] = l_word;
           }
@@ -803,16 +832,18 @@ struct SemlPart {
           for (unsigned l_k = 0; l_k < t_Kd; ++l_k) {
 #pragma HLS UNROLL
             const FmWord l_x = p_s.fm[l.in_buf][l_p % t_Pp][l_k][(l_p / t_Pp) * wg + g];
-            const FmWord l_w = p_s.dw_w[buf][c][g][l_k];
+            // A pool layer's taps outnumber the weight memory's; its weights are all 1.
+            const FmWord l_w = p_s.dw_w[buf][l.pool ? 0 : c][g][l_k];
             for (unsigned l_e = 0; l_e < kFmLanes; ++l_e) {
 #pragma HLS UNROLL
               const int32_t l_start =
                   c == 0 ? static_cast<int32_t>(p_s.dw_bias[buf][(g * t_Kd + l_k) * kFmLanes + l_e]) : acc[l_k][l_e];
-              const int32_t l_term = l_inside ? mac_term(l_x.v[l_e], l.q.in_zp, l_w.v[l_e], l.q.w_zp) : 0;
+              const int8_t l_wv = l.pool ? int8_t{1} : l_w.v[l_e];
+              const int32_t l_term = l_inside ? mac_term(l_x.v[l_e], l.q.in_zp, l_wv, l.q.w_zp) : 0;
               acc[l_k][l_e] = wrap_add(l_start, l_term);
             }
           }
-          if (kx + 1 == l.kernel) {
+          if (kx + 1 == l.kw) {
             kx = 0;
             ++ky;
           } else {
@@ -920,8 +951,8 @@ struct SemlPart {
 
   static void absorb_layer(Absorb& p_ab, uint32_t p_layer, const LayerDesc& p_d, const LayerDesc* p_after,
                            const Halves& p_next) {
-    if (p_d.kind == static_cast<uint32_t>(LayerKind::kDepthwise)) {
-      p_ab.start_dw(p_layer, fm_words(p_d.in_c), p_d.kernel * p_d.kernel, p_next.dw);
+    if (on_dw_engine(p_d)) {
+      p_ab.start_dw(p_layer, fm_words(p_d.in_c), dw_blob_taps(p_d), p_next.dw);
       if (p_after != nullptr && fused(p_d, *p_after)) {
         p_ab.queue_pw(p_layer + 1, fm_words(p_after->in_c), p_next.pw);
       }

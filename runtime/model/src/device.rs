@@ -370,8 +370,9 @@ pub enum StatusCode {
     SeslBuffers = 6,
     /// A descriptor's magic word is wrong.
     DescMagic = 7,
-    /// A descriptor names a layer kind the SEML part does not run (it runs depthwise and
-    /// pointwise, the residual ADD fused into a pointwise layer) or sets unknown flags.
+    /// A descriptor names a layer kind the SEML part does not run (it runs depthwise, pointwise
+    /// and global pooling, the residual ADD fused into a pointwise layer) or sets flags its
+    /// kind does not take.
     LayerKind = 8,
     /// A descriptor's shapes, kernel, stride or padding are inconsistent.
     Geometry = 9,
@@ -383,8 +384,8 @@ pub enum StatusCode {
     BufferId = 11,
     /// A descriptor's input (or residual) shape differs from the map it reads.
     InputRange = 12,
-    /// The last layer's output is not the bundle's output_bytes, or not whole 16-channel words;
-    /// or the output buffer is smaller than image_count outputs.
+    /// The last layer's output, in whole 16-channel words per pixel, is not the bundle's
+    /// output_bytes; or the output buffer is smaller than image_count outputs.
     OutputRange = 13,
     /// image_count is 0, or the input buffer is smaller than image_count input images.
     ImageCount = 14,
@@ -505,7 +506,7 @@ impl StatusCode {
             }
             Self::DescMagic => "A descriptor's magic word is wrong.",
             Self::LayerKind => {
-                "A descriptor names a layer kind the SEML part does not run (it runs depthwise and pointwise, the residual ADD fused into a pointwise layer) or sets unknown flags."
+                "A descriptor names a layer kind the SEML part does not run (it runs depthwise, pointwise and global pooling, the residual ADD fused into a pointwise layer) or sets flags its kind does not take."
             }
             Self::Geometry => "A descriptor's shapes, kernel, stride or padding are inconsistent.",
             Self::EngineLimit => {
@@ -518,7 +519,7 @@ impl StatusCode {
                 "A descriptor's input (or residual) shape differs from the map it reads."
             }
             Self::OutputRange => {
-                "The last layer's output is not the bundle's output_bytes, or not whole 16-channel words; or the output buffer is smaller than image_count outputs."
+                "The last layer's output, in whole 16-channel words per pixel, is not the bundle's output_bytes; or the output buffer is smaller than image_count outputs."
             }
             Self::ImageCount => {
                 "image_count is 0, or the input buffer is smaller than image_count input images."
@@ -555,6 +556,11 @@ pub enum LayerKind {
     /// Element-wise int8 ADD (SEML: fused into the pointwise layer before it, flags.residual;
     /// descriptors may not name it).
     Add = 4,
+    /// Global average pooling: every pixel of the input map averaged per channel into a 1 x 1
+    /// map (TFLite MEAN over height and width, or AVERAGE_POOL_2D whose window is the whole
+    /// map). The depthwise engine runs it with every tap's weight 1; its blob is a depthwise
+    /// block without weights (the tables of bias, multiplier and shift).
+    Pool = 5,
 }
 
 impl LayerKind {
@@ -564,6 +570,7 @@ impl LayerKind {
         LayerKind::Depthwise,
         LayerKind::Pointwise,
         LayerKind::Add,
+        LayerKind::Pool,
     ];
 
     /// The value with this number, if there is one.
@@ -573,6 +580,7 @@ impl LayerKind {
             2 => Some(Self::Depthwise),
             3 => Some(Self::Pointwise),
             4 => Some(Self::Add),
+            5 => Some(Self::Pool),
             _ => None,
         }
     }
@@ -584,6 +592,7 @@ impl LayerKind {
             Self::Depthwise => "depthwise",
             Self::Pointwise => "pointwise",
             Self::Add => "add",
+            Self::Pool => "pool",
         }
     }
 
@@ -599,6 +608,9 @@ impl LayerKind {
             Self::Pointwise => "1 x 1 convolution, weights [out_c][in_c].",
             Self::Add => {
                 "Element-wise int8 ADD (SEML: fused into the pointwise layer before it, flags.residual; descriptors may not name it)."
+            }
+            Self::Pool => {
+                "Global average pooling: every pixel of the input map averaged per channel into a 1 x 1 map (TFLite MEAN over height and width, or AVERAGE_POOL_2D whose window is the whole map). The depthwise engine runs it with every tap's weight 1; its blob is a depthwise block without weights (the tables of bias, multiplier and shift)."
             }
         }
     }
@@ -701,8 +713,9 @@ pub struct BundleHeader {
     pub params_bytes: U32,
     /// Bytes of the input image the kernel reads from offset 0 of the input buffer (int8 NHWC).
     pub input_bytes: U32,
-    /// Bytes of the tensor the accelerator produces, at offset 0 of the output buffer (int8
-    /// NHWC).
+    /// Bytes of the map the accelerator writes at offset 0 of the output buffer (int8 NHWC);
+    /// after an SEML part each pixel takes whole 16-channel words, the lanes past the last
+    /// channel undefined.
     pub output_bytes: U32,
     /// Bytes of the SESL part's output map, the hand-off to the SEML part (the output itself
     /// when there is no SEML layer); must equal the instance's.
@@ -725,6 +738,11 @@ pub const DESC_MAGIC: u32 = 0x44484246;
 /// `LayerDesc::flags` bit 0: A pointwise layer adds the residual in res_buf to its output
 /// (TFLite ADD, a = this layer's output, b = the residual).
 pub const FLAG_RESIDUAL: u32 = 1;
+/// `LayerDesc::flags` bit 1: A pool layer averages as AVERAGE_POOL_2D does: the sum divided by
+/// the pixel count, rounding half away from zero, by a multiplication with the reciprocal (the
+/// blob's multiplier table holds ceil(2^(23 + s) / n), its shift table s = ceil(log2 n));
+/// without it, as MEAN does: the multiplier and shift rescale the zero-point-corrected sum.
+pub const FLAG_ROUND_DIVIDE: u32 = 2;
 
 /// One SEML layer descriptor. Little-endian 32-bit words, read in place with zerocopy.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
@@ -732,7 +750,7 @@ pub const FLAG_RESIDUAL: u32 = 1;
 pub struct LayerDesc {
     /// 0x44484246 ("FBHD").
     pub magic: U32,
-    /// A layer_kind value (depthwise or pointwise).
+    /// A layer_kind value (depthwise, pointwise or pool).
     pub kind: U32,
     /// Flag bits (flag list below); others zero.
     pub flags: U32,
@@ -748,7 +766,7 @@ pub struct LayerDesc {
     pub out_w: U32,
     /// Output channels.
     pub out_c: U32,
-    /// Kernel size K (square); 1 for pointwise.
+    /// Kernel size K (square); 1 for pointwise and pool (whose window is the whole input map).
     pub kernel: U32,
     /// Stride (1 or 2).
     pub stride: U32,
