@@ -26,8 +26,10 @@
 // accumulates: t_RqWords words per cycle, or with a residual (TFLite ADD fused into the
 // write-back) t_AddLanes lanes per cycle; a group takes max(CF, drain steps) cycles.
 // Depthwise engine: t_Kd words (16 t_Kd channels) of one output pixel per cycle, one tap
-// per cycle; the zero point outside the image; t_DwRqWords words requantized per cycle. A
-// depthwise layer runs concurrently with the first fold of the pointwise layer after it
+// per cycle; the zero point outside the image; t_DwRqWords words requantized per cycle.
+// It also runs the global pooling (a pool layer): the window is the whole input map and
+// every weight 1, so a unit sums the map's pixels, and the write-back rescales the sum as
+// MEAN does or divides it as AVERAGE_POOL_2D does (divide_round). A depthwise layer runs concurrently with the first fold of the pointwise layer after it
 // (unless that one writes the depthwise layer's input): the fold takes each pixel group
 // as soon as the depthwise engine has written it; the other folds follow.
 //
@@ -46,6 +48,9 @@
 //   depthwise:              bias, multiplier, shift of 16 * words channels (4 * words
 //                           beats each); then for each tap, the words of weights
 //                           W[tap][16 j .. 16 j + 16); one zero beat if the total is odd
+//   pool:                   the depthwise block without weights: bias (zero), multiplier,
+//                           shift (MEAN's rescale with the count absorbed, or
+//                           divide_round's reciprocal and ceil(log2 n))
 //
 // Safety invariant: the engine only runs descriptors check_layer() accepted against this
 // instance's maximums (every index it forms is then inside its arrays); the chain between
