@@ -341,7 +341,7 @@ inline const char* status_code_name(StatusCode p_code) {
 /// Magic word of a BundleHeader.
 constexpr uint32_t kBundleMagic = 0x42484246;
 /// Device bundle format version the kernel accepts.
-constexpr uint32_t kBundleVersion = 4;
+constexpr uint32_t kBundleVersion = 5;
 /// Index of the header word the bundle's CRC-32 leaves out.
 constexpr uint32_t kBundleCrcWord = 5;
 /// Size of a BundleHeader in 32-bit words.
@@ -349,7 +349,7 @@ constexpr unsigned kBundleHeaderWords = 16;
 /// The device bundle header at offset 0 of the bundle.
 struct BundleHeader {
   uint32_t magic;  ///< 0x42484246 ("FBHB").
-  uint32_t version;  ///< Device bundle format version (4).
+  uint32_t version;  ///< Device bundle format version (5).
   uint32_t plan_hash_lo;  ///< Plan hash, low word; must equal the kernel's id.
   uint32_t plan_hash_hi;  ///< Plan hash, high word.
   uint32_t total_bytes;  ///< Size of the bundle in bytes (a multiple of 16, header included); nothing past it is read, and bundle_bytes must be at least this.

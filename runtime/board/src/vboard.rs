@@ -163,6 +163,17 @@ impl VboardCommand {
                     Ok(board)
                 }
                 None => {
+                    // At the end of its output the program is exiting: give its status
+                    // a moment to be there (an emulated exit, under qemu-user, takes longer).
+                    let patience = if line.is_empty() {
+                        Duration::from_secs(2)
+                    } else {
+                        Duration::ZERO
+                    };
+                    let until = Instant::now() + patience;
+                    while board.handle.exit_status().is_none() && Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
                     let exited = match board.handle.exit_status() {
                         Some(status) => format!(", and exited: {status}"),
                         None => String::new(),

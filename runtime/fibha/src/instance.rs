@@ -28,7 +28,7 @@ use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
-use fibha_model::bundle::{Bundle, BundleError};
+use fibha_model::bundle::{Bundle, BundleError, FM_LANES, fm_words};
 use fibha_model::device::{BUNDLE_VERSION, INTERFACE_VERSION};
 use fibha_model::timing::TimingReport;
 use fibha_model::{Graph, ModelError, TensorId};
@@ -747,7 +747,12 @@ fn check_io_sizes(
         ("output", split.accel_output, header.output_bytes.get()),
     ] {
         let tensor = graph.tensor(id);
-        if !tensor.dtype.is_quantized_8bit() || tensor.byte_len() != bytes as usize {
+        // After the SEML part each pixel of the output takes whole 16-channel words.
+        let c = tensor.shape.last().copied().unwrap_or(1);
+        let padded = tensor.byte_len() / c.max(1) * fm_words(c) * FM_LANES;
+        let fits =
+            tensor.byte_len() == bytes as usize || (what == "output" && padded == bytes as usize);
+        if !tensor.dtype.is_quantized_8bit() || !fits {
             return Err(InstanceError::Split {
                 plan: plan.to_path_buf(),
                 detail: format!(

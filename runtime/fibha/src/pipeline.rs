@@ -485,8 +485,13 @@ impl BoardRunner {
         let t = Instant::now();
         let span = tracing::debug_span!("host_post", inference = run.inference);
         let entered = span.enter();
-        let dtype = self.graph.tensor(self.split.accel_output).dtype;
-        dtype.copy_stored(self.accel.output(run.slot)?, &mut self.accel_output);
+        let tensor = self.graph.tensor(self.split.accel_output);
+        let channels = tensor.shape.last().copied().unwrap_or(1);
+        tensor.dtype.copy_stored_map(
+            self.accel.output(run.slot)?,
+            &mut self.accel_output,
+            channels,
+        );
         self.engine
             .set_tensor(self.split.accel_output, &self.accel_output)?;
         self.engine.run_nodes(self.split.tail.clone())?;

@@ -32,7 +32,7 @@ use zerocopy::{FromBytes, IntoBytes};
 
 use crate::device::{
     self, BUNDLE_CRC_OFFSET, BUNDLE_MAGIC, BUNDLE_VERSION, BufferId, BundleHeader, DESC_MAGIC,
-    FLAG_RESIDUAL, LayerDesc, LayerKind, SeslAdd, SeslLayerHead,
+    FLAG_RESIDUAL, FLAG_ROUND_DIVIDE, LayerDesc, LayerKind, SeslAdd, SeslLayerHead,
 };
 
 /// The bundle's file name in a build directory.
@@ -404,18 +404,22 @@ fn check_descriptor(h: &BundleHeader, d: &LayerDesc) -> Result<(), String> {
     let kind = LayerKind::from_u32(d.kind.get())
         .ok_or_else(|| format!("unknown layer kind {}", d.kind.get()))?;
     let residual = d.flags.get() & FLAG_RESIDUAL != 0;
+    let divide = d.flags.get() & FLAG_ROUND_DIVIDE != 0;
     match kind {
-        LayerKind::Depthwise | LayerKind::Pointwise => {}
+        LayerKind::Depthwise | LayerKind::Pointwise | LayerKind::Pool => {}
         LayerKind::Conv | LayerKind::Add => {
             return Err(format!(
-                "a {} layer: the SEML part runs depthwise and pointwise layers (an ADD fused into the pointwise layer before it)",
+                "a {} layer: the SEML part runs depthwise, pointwise and global pooling layers (an ADD fused into the pointwise layer before it)",
                 kind.name()
             ));
         }
     }
-    if d.flags.get() & !FLAG_RESIDUAL != 0 || (residual && kind == LayerKind::Depthwise) {
+    if d.flags.get() & !(FLAG_RESIDUAL | FLAG_ROUND_DIVIDE) != 0
+        || (residual && kind != LayerKind::Pointwise)
+        || (divide && kind != LayerKind::Pool)
+    {
         return Err(format!(
-            "flags {:#x}: only a pointwise layer may add a residual",
+            "flags {:#x}: only a pointwise layer may add a residual, only a pool layer divide",
             d.flags.get()
         ));
     }
@@ -440,7 +444,16 @@ fn check_descriptor(h: &BundleHeader, d: &LayerDesc) -> Result<(), String> {
             "a zero dimension or stride {stride}: not a layer the engines run"
         ));
     }
-    if kind == LayerKind::Depthwise {
+    if kind == LayerKind::Pool {
+        if (out_h, out_w, k, stride, pad_top, pad_left) != (1, 1, 1, 1, 0, 0)
+            || in_c != out_c
+            || d.filter_zp.get() != 0
+        {
+            return Err(format!(
+                "{in_h}x{in_w}x{in_c} -> {out_h}x{out_w}x{out_c}, kernel {k}, stride {stride}: not a global pooling the engine runs"
+            ));
+        }
+    } else if kind == LayerKind::Depthwise {
         if pad_top >= k || pad_left >= k || in_c != out_c {
             return Err(format!(
                 "kernel {k}, padding ({pad_top}, {pad_left}), {in_c} -> {out_c} channels: not a depthwise window the engine runs"
@@ -584,11 +597,9 @@ impl Chain {
 
     fn finish(&self, h: &BundleHeader) -> Result<(), String> {
         let [oh, ow, oc] = self.shape.map(u64::from);
-        if !(oc as usize).is_multiple_of(FM_LANES)
-            || oh * ow * oc != u64::from(h.output_bytes.get())
-        {
+        if oh * ow * (fm_words(oc as usize) * FM_LANES) as u64 != u64::from(h.output_bytes.get()) {
             return Err(format!(
-                "the last layer writes {oh}x{ow}x{oc}, the header's output is {} bytes (and the output is whole 16-channel words)",
+                "the last layer writes {oh}x{ow}x{oc} (whole 16-channel words per pixel), the header's output is {} bytes",
                 h.output_bytes.get()
             ));
         }

@@ -677,7 +677,7 @@ impl BufferId {
 /// Magic word of a `BundleHeader`.
 pub const BUNDLE_MAGIC: u32 = 0x42484246;
 /// Device bundle format version the kernel accepts.
-pub const BUNDLE_VERSION: u32 = 4;
+pub const BUNDLE_VERSION: u32 = 5;
 
 /// The device bundle header at offset 0 of the bundle. Little-endian 32-bit words, read in
 /// place with zerocopy.
@@ -686,7 +686,7 @@ pub const BUNDLE_VERSION: u32 = 4;
 pub struct BundleHeader {
     /// 0x42484246 ("FBHB").
     pub magic: U32,
-    /// Device bundle format version (4).
+    /// Device bundle format version (5).
     pub version: U32,
     /// Plan hash, low word; must equal the kernel's id.
     pub plan_hash_lo: U32,

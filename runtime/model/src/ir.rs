@@ -71,6 +71,21 @@ impl DType {
         }
     }
 
+    /// Copies a map the accelerator wrote into a tensor's bytes like [`DType::copy_stored`],
+    /// pixel by pixel: `to` holds pixels of `channels` bytes, `from` the same pixels at a
+    /// stride of `from.len() / pixels` bytes (whole 16-channel words after the SEML part,
+    /// whose lanes past the channels are dropped).
+    pub fn copy_stored_map(self, from: &[u8], to: &mut [u8], channels: usize) {
+        let pixels = to.len() / channels.max(1);
+        let stride = from.len() / pixels.max(1);
+        for (t, f) in to
+            .chunks_mut(channels.max(1))
+            .zip(from.chunks(stride.max(1)))
+        {
+            self.copy_stored(&f[..channels.min(f.len())], t);
+        }
+    }
+
     /// The smallest and largest value of an 8-bit type.
     pub fn range_8bit(self) -> Option<(i32, i32)> {
         match self {

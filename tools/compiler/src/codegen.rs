@@ -185,7 +185,7 @@ fn chain_engine(index: usize, e: &SeslEngineHw) -> Result<ChainEngine, CodegenEr
             st.pc,
             st.pf,
         ),
-        LayerKind::Add | LayerKind::SqueezeExcite => {
+        LayerKind::Add | LayerKind::SqueezeExcite | LayerKind::GlobalPool => {
             return Err(bad(format!(
                 "a dedicated {} engine has no template",
                 st.kind.short()

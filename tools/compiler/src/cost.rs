@@ -146,6 +146,8 @@ pub fn pieces(l: &Layer) -> Vec<(LayerKind, usize, usize, usize, usize, usize)> 
         }
         LayerKind::Depthwise => vec![(l.kind, o.c, o.h, o.w, 1, l.kernel)],
         LayerKind::Add => Vec::new(),
+        // One tap per input pixel and channel, as the SE's scaling.
+        LayerKind::GlobalPool => vec![(LayerKind::Depthwise, i.c, i.h, i.w, 1, 1)],
         LayerKind::SqueezeExcite => vec![
             (LayerKind::Pointwise, l.se_channels, 1, 1, o.c, 1),
             (LayerKind::Pointwise, o.c, 1, 1, l.se_channels, 1),

@@ -307,7 +307,7 @@ pub fn evaluate(net: &Network, budget: &Budget, spec: &DesignSpec) -> Evaluation
     let units = net.units();
     let split_layer = units
         .get(spec.split_units)
-        .map_or(net.layers.len(), |&u| net.unit_layers(u)[0]);
+        .map_or(net.head_start(), |&u| net.unit_layers(u)[0]);
     let mut problems = Vec::new();
     let mut engines = Vec::new();
     let mut layers = Vec::new();
@@ -587,6 +587,7 @@ pub(crate) fn seml_ops(net: &Network, layers: &[usize]) -> (Vec<(usize, SemlOp)>
     let mut unsupported = None;
     let pw = |input: Shape, output: Shape| SemlOp {
         depthwise: false,
+        pool: false,
         residual: false,
         input,
         output,
@@ -601,10 +602,22 @@ pub(crate) fn seml_ops(net: &Network, layers: &[usize]) -> (Vec<(usize, SemlOp)>
                 l,
                 SemlOp {
                     depthwise: true,
+                    pool: false,
                     residual: false,
                     input: i,
                     output: o,
                     kernel: layer.kernel,
+                },
+            )),
+            LayerKind::GlobalPool => ops.push((
+                l,
+                SemlOp {
+                    depthwise: true,
+                    pool: true,
+                    residual: false,
+                    input: i,
+                    output: o,
+                    kernel: 1,
                 },
             )),
             LayerKind::Conv => {
@@ -629,6 +642,7 @@ pub(crate) fn seml_ops(net: &Network, layers: &[usize]) -> (Vec<(usize, SemlOp)>
                     l,
                     SemlOp {
                         depthwise: true,
+                        pool: false,
                         residual: false,
                         input: i,
                         output: o,
@@ -826,7 +840,10 @@ fn seml_part(
         }
     }
     for (l, cycles, bytes) in by_layer {
-        let engine = if net.layers[l].kind == LayerKind::Depthwise {
+        let engine = if matches!(
+            net.layers[l].kind,
+            LayerKind::Depthwise | LayerKind::GlobalPool
+        ) {
             first_engine + 1
         } else {
             first_engine
@@ -859,7 +876,10 @@ fn seml_part(
         .rev()
         .find(|le| le.engine >= first_engine && le.cycles > 0)
     {
-        last.ddr_bytes += plain.last().map_or(0, |o| o.output.bytes());
+        // Whole 16-channel words per pixel.
+        last.ddr_bytes += plain.last().map_or(0, |o| {
+            (o.output.h * o.output.w) as u64 * seml::words(o.output.c) * seml::FM_LANES
+        });
     }
     let hw = SemlPartHw {
         par,
@@ -868,14 +888,7 @@ fn seml_part(
         fm_depth: depth,
         max_taps,
         handoff_words,
-        unsupported: unsupported.or_else(|| {
-            plain.last().filter(|o| o.output.c % 16 != 0).map(|o| {
-                format!(
-                    "the SEML part's last layer writes {} channels, not whole 16-channel words",
-                    o.output.c
-                )
-            })
-        }),
+        unsupported,
     };
     (total as f64 / f, handoff_cycles as f64 / f, Some(hw))
 }

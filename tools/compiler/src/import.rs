@@ -1,9 +1,11 @@
 //! From a quantized model ([`fibha_model::Graph`]) to the compiler's [`Network`].
 //!
-//! The accelerator runs the feature extractor: every operator from the graph input up to
-//! the global pooling. The pooling, the classifier and everything after them run on the
-//! host (as in the FiBHA prototype, where the FC layer runs on the CPU), and so does a
-//! QUANTIZE at the input. The engines run a chain of CONV_2D / DEPTHWISE_CONV_2D with
+//! The accelerator runs the feature extractor and the classifier: every operator from the
+//! graph input through the global pooling (MEAN over height and width, or an
+//! AVERAGE_POOL_2D whose window is the map) and the fully connected layers after it
+//! (FULLY_CONNECTED, or CONV_2D on the pooled pixel), which the SEML part always runs.
+//! What follows (RESHAPE, SOFTMAX, a QUANTIZE) runs on the host, and so does a QUANTIZE at
+//! the input. The engines run a chain of CONV_2D / DEPTHWISE_CONV_2D with
 //! residual ADDs (an explicit PAD in front of a VALID convolution is folded into it). An
 //! operator they do not run (a squeeze-and-excitation's MEAN, MUL and LOGISTIC, a
 //! dilated convolution, a branch) ends their part early: it moves back to where the host
@@ -30,7 +32,7 @@ pub enum ImportError {
     Model(#[from] ModelError),
     /// An operator the engines cannot run, where the accelerator would have to run it.
     #[error(
-        "{file}: operator #{op_index} ({op}) {detail}; the engines run CONV_2D, DEPTHWISE_CONV_2D (multiplier 1) and residual ADD up to the global pooling"
+        "{file}: operator #{op_index} ({op}) {detail}; the engines run CONV_2D, DEPTHWISE_CONV_2D (multiplier 1) and residual ADD, then the global pooling and the classifier"
     )]
     Unsupported {
         /// The model file.
@@ -106,6 +108,15 @@ fn hw_shape(graph: &Graph, id: TensorId) -> Option<Shape> {
     }
 }
 
+/// A layer's map: an NHWC tensor, or a `[1, C]` vector as one pixel (a MEAN without
+/// `keep_dims`, a FULLY_CONNECTED's input and output).
+fn map_shape(graph: &Graph, id: TensorId) -> Option<Shape> {
+    match graph.tensor(id).shape.as_slice() {
+        [1, c] => Some(Shape::new(1, 1, *c)),
+        _ => hw_shape(graph, id),
+    }
+}
+
 /// Where and why the engines' part of a graph ends.
 struct Cut {
     /// The operator's index in the file.
@@ -126,15 +137,13 @@ impl Cut {
     }
 }
 
-/// The reason of a cut at the global pooling, where the engines' part normally ends.
-const GLOBAL_POOLING: &str = "is the global pooling";
-
 /// How many of the chain's layers the accelerator keeps: the most for which no operator
 /// after the last kept one reads anything the accelerator computed but that layer's
 /// output, the one tensor the host gets back (a cut inside a residual block or a
 /// squeeze-and-excitation moves to the block's start), and that output's channels fill
-/// whole 16-byte words (the SEML part hands back its maps as words of 16 channels).
-fn layers_the_host_can_follow(graph: &Graph, tensors: &[LayerTensors]) -> usize {
+/// whole 16-byte words unless it is the classifier head's (the SESL part hands back its
+/// map as packed bytes, which only the head, always on the SEML part, never does).
+fn layers_the_host_can_follow(graph: &Graph, tensors: &[LayerTensors], head: usize) -> usize {
     let producer: HashMap<TensorId, usize> = graph
         .nodes
         .iter()
@@ -145,11 +154,12 @@ fn layers_the_host_can_follow(graph: &Graph, tensors: &[LayerTensors]) -> usize 
         .rev()
         .find(|&k| {
             let last = &tensors[k - 1];
-            let whole_words = graph
-                .tensor(last.output)
-                .shape
-                .last()
-                .is_some_and(|c| c % FM_LANES == 0);
+            let whole_words = k > head
+                || graph
+                    .tensor(last.output)
+                    .shape
+                    .last()
+                    .is_some_and(|c| c % FM_LANES == 0);
             whole_words
                 && graph.nodes[last.node + 1..]
                     .iter()
@@ -203,8 +213,53 @@ pub fn from_graph(graph: Graph) -> Result<Imported, ImportError> {
                 }
                 _ => false,
             };
+            let in_head = layers.iter().any(|l| l.kind == LayerKind::GlobalPool);
             if is_global_pool {
-                break 'ops Some(Cut::new(node.index, name, GLOBAL_POOLING));
+                let output = node.outputs[0];
+                let channels = hw_shape(&graph, input).map(|s| s.c);
+                if in_head || layers.is_empty() || input != chain_input {
+                    break 'ops Some(Cut::new(
+                        node.index,
+                        name,
+                        "is a global pooling that does not end the layer chain",
+                    ));
+                }
+                let (Some(in_shape), Some(out_shape)) =
+                    (hw_shape(&graph, input), map_shape(&graph, output))
+                else {
+                    break 'ops Some(Cut::new(node.index, name, "does not pool an NHWC map"));
+                };
+                if Some(out_shape) != channels.map(|c| Shape::new(1, 1, c)) {
+                    break 'ops Some(Cut::new(node.index, name, "does not pool to one pixel"));
+                }
+                let activation = match &node.op {
+                    Op::AveragePool2d(p) => p.activation,
+                    _ => Activation::None,
+                };
+                let index = layers.len();
+                layers.push(Layer {
+                    name: format!("op{}.{}", node.index, LayerKind::GlobalPool.short()),
+                    kind: LayerKind::GlobalPool,
+                    input: in_shape,
+                    output: out_shape,
+                    kernel: 1,
+                    stride: 1,
+                    pad: [0, 0],
+                    act: act(activation),
+                    skip: None,
+                    se_channels: 0,
+                    source_op: Some(node.index),
+                });
+                tensors.push(LayerTensors {
+                    node: ni,
+                    input,
+                    skip: None,
+                    filter: None,
+                    bias: None,
+                    output,
+                });
+                producer.insert(output, Some(index));
+                continue;
             }
             if let Op::Pad { paddings } = &node.op {
                 if paddings.len() != 4 || paddings[0] != [0, 0] || paddings[3] != [0, 0] {
@@ -268,16 +323,33 @@ pub fn from_graph(graph: Graph) -> Result<Imported, ImportError> {
                 Op::Add { activation } => {
                     (LayerKind::Add, 1, 1, [1, 1], Padding::Same, *activation)
                 }
+                // The classifier: a 1 x 1 convolution of the pooled pixel.
+                Op::FullyConnected { activation } if in_head => (
+                    LayerKind::Pointwise,
+                    1,
+                    1,
+                    [1, 1],
+                    Padding::Same,
+                    *activation,
+                ),
                 _ => {
-                    break 'ops Some(Cut::new(
-                        node.index,
-                        name,
-                        "is not an operator the engines run",
-                    ));
+                    let reason = if in_head {
+                        "follows the classifier"
+                    } else {
+                        "is not an operator the engines run"
+                    };
+                    break 'ops Some(Cut::new(node.index, name, reason));
                 }
             };
             if dilation != [1, 1] {
                 break 'ops Some(Cut::new(node.index, name, "is dilated"));
+            }
+            if in_head && kind != LayerKind::Pointwise {
+                break 'ops Some(Cut::new(
+                    node.index,
+                    name,
+                    "follows the global pooling and is not a fully connected layer",
+                ));
             }
             // Where the layer reads from, after folding a pending PAD into it.
             let (read, folded_pad) = match pending_pad.take() {
@@ -295,7 +367,7 @@ pub fn from_graph(graph: Graph) -> Result<Imported, ImportError> {
             };
             let output = node.outputs[0];
             let (Some(in_shape), Some(out_shape)) =
-                (hw_shape(&graph, read), hw_shape(&graph, output))
+                (map_shape(&graph, read), map_shape(&graph, output))
             else {
                 break 'ops Some(Cut::new(
                     node.index,
@@ -382,7 +454,11 @@ pub fn from_graph(graph: Graph) -> Result<Imported, ImportError> {
         }
         pending_pad.map(|(index, ..)| Cut::new(index, "PAD", "is not followed by a convolution"))
     };
-    let kept = layers_the_host_can_follow(&graph, &tensors);
+    let head = layers
+        .iter()
+        .position(|l| l.kind == LayerKind::GlobalPool)
+        .unwrap_or(layers.len());
+    let kept = layers_the_host_can_follow(&graph, &tensors, head);
     let Some(last) = kept.checked_sub(1).map(|k| tensors[k].node) else {
         let cut = cut.unwrap_or_else(|| Cut::new(0, "-", "leaves no layer to the engines"));
         if tensors.is_empty() {
@@ -398,9 +474,6 @@ pub fn from_graph(graph: Graph) -> Result<Imported, ImportError> {
     tensors.truncate(kept);
     for node in &graph.nodes[last + 1..] {
         let why = match &cut {
-            Some(c) if c.index == node.index && c.reason == GLOBAL_POOLING => {
-                " (global pooling)".to_string()
-            }
             Some(c) if c.index == node.index => {
                 format!(" (the engines stop here: it {})", c.reason)
             }

@@ -61,6 +61,11 @@ pub enum LayerKind {
     /// Squeeze-and-excitation: global average, FC down to `se_channels`, ReLU, FC back up,
     /// sigmoid, per-channel scaling of the input.
     SqueezeExcite,
+    /// Global average pooling of the whole map into one pixel (TFLite MEAN over height and
+    /// width, or AVERAGE_POOL_2D with the map as its window): the start of the classifier
+    /// head, which always runs on the SEML part (the SEML depthwise engine pools, the
+    /// pointwise engine runs the fully connected layer as a 1 x 1 convolution).
+    GlobalPool,
 }
 
 impl LayerKind {
@@ -72,6 +77,7 @@ impl LayerKind {
             LayerKind::Pointwise => "pw",
             LayerKind::Add => "add",
             LayerKind::SqueezeExcite => "se",
+            LayerKind::GlobalPool => "gap",
         }
     }
 }
@@ -125,6 +131,7 @@ impl Layer {
             LayerKind::Depthwise => o.bytes() * k2,
             LayerKind::Add => 0,
             LayerKind::SqueezeExcite => 2 * (o.c * self.se_channels) as u64 + o.bytes(),
+            LayerKind::GlobalPool => self.input.bytes(),
         }
     }
 
@@ -134,7 +141,7 @@ impl Layer {
         match self.kind {
             LayerKind::Conv | LayerKind::Pointwise => (self.output.c * self.input.c) as u64 * k2,
             LayerKind::Depthwise => self.output.c as u64 * k2,
-            LayerKind::Add => 0,
+            LayerKind::Add | LayerKind::GlobalPool => 0,
             LayerKind::SqueezeExcite => 2 * (self.output.c * self.se_channels) as u64,
         }
     }
@@ -308,7 +315,11 @@ impl Network {
             if l.kernel == 0 || l.stride == 0 {
                 return Err(bad(i, "kernel and stride must be positive".into()));
             }
-            let (h, w) = (l.input.h.div_ceil(l.stride), l.input.w.div_ceil(l.stride));
+            let (h, w) = if l.kind == LayerKind::GlobalPool {
+                (1, 1)
+            } else {
+                (l.input.h.div_ceil(l.stride), l.input.w.div_ceil(l.stride))
+            };
             let same_c = match l.kind {
                 LayerKind::Conv | LayerKind::Pointwise => true,
                 _ => l.output.c == l.input.c,
@@ -337,6 +348,20 @@ impl Network {
                     ));
                 }
             }
+            let head = layers[..i].iter().any(|p| p.kind == LayerKind::GlobalPool);
+            if l.kind == LayerKind::GlobalPool && (i == 0 || head) {
+                return Err(bad(
+                    i,
+                    "a global pooling must follow a layer and start the only classifier head"
+                        .into(),
+                ));
+            }
+            if head && (l.kind != LayerKind::Pointwise || (l.input.h, l.input.w) != (1, 1)) {
+                return Err(bad(
+                    i,
+                    "after the global pooling only fully connected (1 x 1) layers run".into(),
+                ));
+            }
             if l.kind == LayerKind::SqueezeExcite && l.se_channels == 0 {
                 return Err(bad(i, "squeeze-excite needs se_channels > 0".into()));
             }
@@ -353,11 +378,21 @@ impl Network {
         })
     }
 
-    /// The scheduling units in order: bottlenecks whole, other layers one by one.
+    /// Where the classifier head starts (its global pooling), or the number of layers
+    /// without one. The head always runs on the SEML part, after every unit.
+    pub fn head_start(&self) -> usize {
+        self.layers
+            .iter()
+            .position(|l| l.kind == LayerKind::GlobalPool)
+            .unwrap_or(self.layers.len())
+    }
+
+    /// The scheduling units in order, up to the classifier head: bottlenecks whole, other
+    /// layers one by one.
     pub fn units(&self) -> Vec<Unit> {
         let mut units = Vec::new();
         let mut i = 0;
-        while i < self.layers.len() {
+        while i < self.head_start() {
             if let Some(b) = self.blocks.iter().position(|b| b.first() == i) {
                 units.push(Unit::Bottleneck { block: b });
                 i = self.blocks[b].last() + 1;

@@ -39,10 +39,13 @@ use std::collections::HashMap;
 
 use fibha_kernels::quant::{self, QuantizedMultiplier};
 use fibha_model::bundle::{
-    self, BundleSpec, ChannelTables, SemlLayer, SeslSection, depthwise_blob, pointwise_blob,
+    self, BundleSpec, ChannelTables, FM_LANES, SemlLayer, SeslSection, depthwise_blob,
+    pointwise_blob,
 };
-use fibha_model::device::{FLAG_RESIDUAL, LayerKind as DevKind, SeslAdd, SeslLayerHead};
-use fibha_model::{Activation, DType, Graph, Tensor, TensorId};
+use fibha_model::device::{
+    FLAG_RESIDUAL, FLAG_ROUND_DIVIDE, LayerKind as DevKind, SeslAdd, SeslLayerHead,
+};
+use fibha_model::{Activation, DType, Graph, Op, Tensor, TensorId};
 use zerocopy::little_endian::{I32, U32};
 
 use crate::design::Part;
@@ -86,22 +89,42 @@ pub fn activation_range(act: Act, dtype: DType, scale: f32, zero_point: i32) -> 
     quant::activation_range_for(activation, bounds, scale, zero_point)
 }
 
-/// Per-output-channel multipliers of a convolution as TFLite computes them: for int8, per
-/// channel in double precision; for per-tensor uint8, the `f32` product of the scales.
+/// Per-output-channel multipliers of a convolution or fully connected layer as TFLite
+/// computes them: for an int8 convolution or a per-channel fully connected layer, per
+/// channel in double precision; for per-tensor uint8 and per-tensor fully connected
+/// layers, from the `f32` product of the scales.
 pub fn conv_multipliers(
     input: &Tensor,
     filter: &Tensor,
     output: &Tensor,
     channels: usize,
+    fully_connected: bool,
 ) -> Vec<QuantizedMultiplier> {
     let (iq, fq, oq) = (input.q(), filter.q(), output.q());
-    let multiplier = match input.dtype {
-        DType::UInt8 => quant::per_tensor_conv_multiplier,
-        _ => quant::per_channel_conv_multiplier,
+    let per_tensor = input.dtype == DType::UInt8 || (fully_connected && !fq.is_per_channel());
+    let multiplier = if per_tensor {
+        quant::per_tensor_conv_multiplier
+    } else {
+        quant::per_channel_conv_multiplier
     };
     (0..channels)
         .map(|c| multiplier(iq.scale(), fq.scale_of(c), oq.scale()))
         .collect()
+}
+
+/// Largest pixel count a pool layer divides exactly (`fibha::kMaxRoundDividePixels`).
+pub const MAX_ROUND_DIVIDE_PIXELS: usize = 1 << 15;
+
+/// The reciprocal a pool layer multiplies by to divide by `n` as AVERAGE_POOL_2D does
+/// (`fibha::round_divide_reciprocal`): `ceil(2^(23 + s) / n)` and `s = ceil(log2 n)`; `None`
+/// past [`MAX_ROUND_DIVIDE_PIXELS`], where the engine's 23-bit range would not hold the sums.
+pub fn round_divide_reciprocal(n: usize) -> Option<(i32, i32)> {
+    if n == 0 || n > MAX_ROUND_DIVIDE_PIXELS {
+        return None;
+    }
+    let s = n.next_power_of_two().trailing_zeros();
+    let reciprocal = (1u64 << (23 + s)).div_ceil(n as u64);
+    Some((reciprocal as i32, s as i32))
 }
 
 /// A conv-like layer's quantization: its scalars and per-channel tables.
@@ -230,7 +253,11 @@ impl LayerReader<'_> {
         if bias.len() != f {
             return Err(self.bad(format!("{} biases for {f} channels", bias.len())));
         }
-        let mults = conv_multipliers(input, filter, output, f);
+        let fully_connected = matches!(
+            self.graph.nodes[self.tensors.node].op,
+            Op::FullyConnected { .. }
+        );
+        let mults = conv_multipliers(input, filter, output, f, fully_connected);
         let (act_min, act_max) = self.clamp()?;
         Ok(ConvQuant {
             head: SeslLayerHead {
@@ -245,6 +272,54 @@ impl LayerReader<'_> {
             multipliers: mults.iter().map(|m| m.multiplier).collect(),
             shifts: mults.iter().map(|m| m.shift).collect(),
         })
+    }
+
+    /// A global pooling's scalars and tables (no weights), and whether it divides as
+    /// AVERAGE_POOL_2D (else it rescales as MEAN).
+    fn pool(&self) -> Result<(ConvQuant, bool), PackError> {
+        let input = self.activation(self.tensors.input, "input")?;
+        let output = self.activation(self.tensors.output, "output")?;
+        let c = self.layer.input.c;
+        let n = self.layer.input.h * self.layer.input.w;
+        let divide = matches!(self.graph.nodes[self.tensors.node].op, Op::AveragePool2d(_));
+        let offset = input.dtype.stored_offset();
+        let (in_zp, out_zp, m) = if divide {
+            if input.q().scale() != output.q().scale()
+                || input.q().zero_point() != output.q().zero_point()
+            {
+                return Err(self.bad(
+                    "its input and output quantization differ (TFLite's AVERAGE_POOL_2D requires them equal)",
+                ));
+            }
+            let (multiplier, shift) = round_divide_reciprocal(n)
+                .ok_or_else(|| self.bad(format!("averages {n} pixels; the engine divides at most {MAX_ROUND_DIVIDE_PIXELS} exactly")))?;
+            // The raw values are summed: zero points of minus the stored offset.
+            (-offset, -offset, QuantizedMultiplier { multiplier, shift })
+        } else {
+            let rescale = quant::rescale_multiplier(input.q().scale(), output.q().scale());
+            (
+                Self::stored_zp(input).get(),
+                Self::stored_zp(output).get(),
+                fibha_kernels::mean::mean_multiplier(rescale, n),
+            )
+        };
+        let (act_min, act_max) = if divide { self.clamp()? } else { (-128, 127) };
+        Ok((
+            ConvQuant {
+                head: SeslLayerHead {
+                    in_zp: I32::new(in_zp),
+                    out_zp: I32::new(out_zp),
+                    act_min: I32::new(act_min),
+                    act_max: I32::new(act_max),
+                    filter_zp: I32::new(0),
+                },
+                weights: Vec::new(),
+                bias: vec![0; c],
+                multipliers: vec![m.multiplier; c],
+                shifts: vec![m.shift; c],
+            },
+            divide,
+        ))
     }
 
     /// An ADD's parameters: a = the previous layer's output, b = the residual.
@@ -428,9 +503,10 @@ pub fn bundle_spec(imported: &Imported, doc: &PlanDoc) -> Result<BundleSpec, Pac
         let kind = match l.kind {
             LayerKind::Depthwise => DevKind::Depthwise,
             LayerKind::Pointwise => DevKind::Pointwise,
+            LayerKind::GlobalPool => DevKind::Pool,
             other => {
                 return Err(r.bad(format!(
-                    "a {} layer in the SEML part: its engines run depthwise and pointwise layers",
+                    "a {} layer in the SEML part: its engines run depthwise, pointwise and global pooling layers",
                     other.short()
                 )));
             }
@@ -466,7 +542,14 @@ pub fn bundle_spec(imported: &Imported, doc: &PlanDoc) -> Result<BundleSpec, Pac
             [l.pad[0] as u32, l.pad[1] as u32],
         );
         d.in_buf = U32::new(input);
-        let q = r.conv()?;
+        let (q, divide) = if kind == DevKind::Pool {
+            r.pool()?
+        } else {
+            (r.conv()?, false)
+        };
+        if divide {
+            d.flags = U32::new(FLAG_ROUND_DIVIDE);
+        }
         d.in_zp = q.head.in_zp;
         d.filter_zp = q.head.filter_zp;
         let out_tensor = match add {
@@ -510,7 +593,9 @@ pub fn bundle_spec(imported: &Imported, doc: &PlanDoc) -> Result<BundleSpec, Pac
             multipliers: q.multipliers,
             shifts: q.shifts,
         };
-        let blob = if kind == DevKind::Depthwise {
+        let blob = if kind == DevKind::Pool {
+            depthwise_blob(&[], &tables, l.input.c, 0)
+        } else if kind == DevKind::Depthwise {
             depthwise_blob(&q.weights, &tables, l.input.c, l.kernel * l.kernel)
         } else {
             let fill =
@@ -521,9 +606,10 @@ pub fn bundle_spec(imported: &Imported, doc: &PlanDoc) -> Result<BundleSpec, Pac
         maps.holds[out as usize] = Some(out_tensor);
         i = last + 1;
     }
-    let output_bytes = seml
-        .last()
-        .map_or(hw.sesl_output.bytes(), |l| l.output.bytes());
+    // The SEML part writes whole 16-channel words per pixel.
+    let output_bytes = seml.last().map_or(hw.sesl_output.bytes(), |l| {
+        (l.output.h * l.output.w * bundle::fm_words(l.output.c) * FM_LANES) as u64
+    });
     let as_u32 = |v: u64, what: &'static str| {
         u32::try_from(v).map_err(|_| PackError::Bundle {
             file: graph.source.clone(),
@@ -555,6 +641,15 @@ mod tests {
 
     /// The bundle's multipliers come from `fibha_kernels::quant`; these hand-computed
     /// values pin what the bundle will hold.
+    #[test]
+    fn round_divide_reciprocals_by_hand() {
+        // 7 x 7: s = 6, ceil(2^29 / 49) = 10956550 (49 x 10956549 = 536870901 < 2^29).
+        assert_eq!(round_divide_reciprocal(49), Some((10_956_550, 6)));
+        assert_eq!(round_divide_reciprocal(1), Some((1 << 23, 0)));
+        assert_eq!(round_divide_reciprocal(64), Some((1 << 23, 6)));
+        assert_eq!(round_divide_reciprocal(MAX_ROUND_DIVIDE_PIXELS + 1), None);
+    }
+
     #[test]
     fn multipliers_in_the_bundle_by_hand() {
         let q = |m: f64| {

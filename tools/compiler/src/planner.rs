@@ -691,7 +691,9 @@ fn seml_frontiers(
     max_pes: u32,
 ) -> Vec<Vec<(LayerKind, Frontier)>> {
     let n = units.len();
-    let mut unit_of = vec![0usize; net.layers.len()];
+    // The classifier head runs on the SEML part whatever the split: charge it with the
+    // last unit, which the SEML part holds at every split point.
+    let mut unit_of = vec![n.saturating_sub(1); net.layers.len()];
     for (u, &unit) in units.iter().enumerate() {
         for l in net.unit_layers(unit) {
             unit_of[l] = u;

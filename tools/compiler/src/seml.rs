@@ -12,7 +12,8 @@
 //!   rq_words` without a residual, `pp x valid words x 16 / add_lanes` with one), then S
 //!   cycles of the last group's write-back;
 //! - depthwise: `P_out x ceil(words / kd)` units of `max(K^2, kd / dw_rq_words)` cycles,
-//!   then one unit's write-back;
+//!   then one unit's write-back; the global pooling likewise, its one output pixel's unit
+//!   taking a tap per input pixel;
 //! - a depthwise layer and the first fold of the pointwise layer after it run as one phase:
 //!   the fold takes a pixel group [`LOOP_DEPTH`] cycles after the depthwise engine wrote
 //!   its last pixel ([`fused_cycles`] follows both engines group by group); the packer
@@ -104,8 +105,11 @@ impl SemlPar {
 /// One layer as the SEML engines run it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SemlOp {
-    /// Depthwise (else pointwise).
+    /// On the depthwise engine: a depthwise or a pool layer (else pointwise).
     pub depthwise: bool,
+    /// A global average pooling: the window is the whole input map, every weight 1, and
+    /// its blob holds no weights.
+    pub pool: bool,
     /// A pointwise layer that adds a residual (the ADD after it, fused).
     pub residual: bool,
     /// Input map.
@@ -117,8 +121,18 @@ pub struct SemlOp {
 }
 
 impl SemlOp {
+    /// Taps of a depthwise-engine unit: K x K, a pool layer's every input pixel.
     fn taps(&self) -> u64 {
-        (self.kernel * self.kernel) as u64
+        if self.pool {
+            self.pixels_in()
+        } else {
+            (self.kernel * self.kernel) as u64
+        }
+    }
+
+    /// Weight taps of the blob (`dw_blob_taps`): none for a pool layer.
+    fn blob_taps(&self) -> u64 {
+        if self.pool { 0 } else { self.taps() }
     }
 
     fn pixels_in(&self) -> u64 {
@@ -148,7 +162,7 @@ fn dw_block_beats(words: u64, taps: u64) -> u64 {
 /// Beats of a layer's parameter blob.
 pub fn blob_beats(op: &SemlOp, pe: u32) -> u64 {
     if op.depthwise {
-        dw_block_beats(words(op.input.c), op.taps())
+        dw_block_beats(words(op.input.c), op.blob_taps())
     } else {
         op.folds(pe) * pw_fold_beats(pe, words(op.input.c))
     }
@@ -165,9 +179,9 @@ fn own_first_pairs(op: &SemlOp, pe: u32) -> u64 {
 }
 
 /// Whether ops `i` and `i + 1` run as one phase (a depthwise layer and the pointwise one
-/// after it).
+/// after it; never a pool layer, whose output is one pixel).
 fn fuses(ops: &[SemlOp], i: usize) -> bool {
-    ops[i].depthwise && ops.get(i + 1).is_some_and(|n| !n.depthwise)
+    ops[i].depthwise && !ops[i].pool && ops.get(i + 1).is_some_and(|n| !n.depthwise)
 }
 
 /// Pairs of beats the phase before layer `j` absorbs for it: its first block, and the
@@ -341,6 +355,7 @@ mod tests {
     fn pw(h: usize, cin: usize, cout: usize, residual: bool) -> SemlOp {
         SemlOp {
             depthwise: false,
+            pool: false,
             residual,
             input: Shape::new(h, h, cin),
             output: Shape::new(h, h, cout),
@@ -351,6 +366,7 @@ mod tests {
     fn dw(h: usize, c: usize, k: usize, stride: usize) -> SemlOp {
         SemlOp {
             depthwise: true,
+            pool: false,
             residual: false,
             input: Shape::new(h, h, c),
             output: Shape::new(h.div_ceil(stride), h.div_ceil(stride), c),

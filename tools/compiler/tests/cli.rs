@@ -5,6 +5,7 @@ use std::process::{Command, Output};
 
 use fibha_compiler::build::Manifest;
 use fibha_compiler::design::Part;
+use fibha_compiler::network::LayerKind;
 use fibha_compiler::report::PlanDoc;
 use fibha_model::bundle::Bundle;
 use fibha_model::device::FLAG_RESIDUAL;
@@ -351,11 +352,21 @@ fn build_writes_a_consistent_directory() {
             .collect();
         assert_eq!(hex, f.sha256, "{}", f.file);
     }
-    // The hardware does not depend on where the shapes came from: the shipped topology
-    // file plans the same engines and so the same hash.
+    // The layers do not depend on where the shapes came from: the shipped topology file
+    // has the model's feature extractor, to which the model adds the classifier head
+    // (MEAN and FULLY_CONNECTED) that the SEML part runs.
     let o = run(&["plan", "mobilenet_v2", "--board", "zcu102", "--json"]);
     let topo: PlanDoc = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(topo.plan_hash, plan.plan_hash);
+    let shapes = |d: &PlanDoc| -> Vec<_> {
+        d.layers
+            .iter()
+            .map(|l| (l.kind, l.input, l.output))
+            .collect()
+    };
+    let (mine, theirs) = (shapes(&plan), shapes(&topo));
+    assert_eq!(mine[..theirs.len()], theirs[..]);
+    let head: Vec<LayerKind> = mine[theirs.len()..].iter().map(|s| s.0).collect();
+    assert_eq!(head, [LayerKind::GlobalPool, LayerKind::Pointwise]);
     let hw = u64::from_str_radix(&manifest.plan_hash, 16).unwrap();
     let bundle = Bundle::open(&out.join("model.fibha"), Some(hw)).unwrap();
     let view = bundle.view();
@@ -381,6 +392,20 @@ fn build_writes_a_consistent_directory() {
             .count(),
         adds
     );
+    // The classifier head ends the program: the MEAN as a pool layer (MEAN's rescale, no
+    // rounding division), the 1001 classes written as 63 whole words.
+    let descs = view.descriptors();
+    let [.., pool, fc] = descs else {
+        panic!("fewer than two descriptors")
+    };
+    assert_eq!(pool.kind.get(), fibha_model::device::LayerKind::Pool as u32);
+    assert_eq!(pool.flags.get(), 0);
+    assert_eq!(
+        (pool.in_h.get(), pool.in_w.get(), pool.out_h.get()),
+        (7, 7, 1)
+    );
+    assert_eq!((fc.in_c.get(), fc.out_c.get()), (1280, 1001));
+    assert_eq!(view.header().output_bytes.get(), 63 * 16);
     // The first SEML layer's blob holds its TFLite filter W[out][in]: logical beat
     // fold * (3 pe / 4 + pe * cf) + 3 pe / 4 + word * pe + (out % pe) carries
     // W[out][16 word ..], stored as the even beats, then the odd ones (the layout of
@@ -536,9 +561,7 @@ fn a_converters_shape_arithmetic_is_folded_and_the_plan_says_so() {
     assert_eq!(
         plan.model.host,
         [
-            "#27 MEAN (global pooling)",
-            "#28 CONV_2D",
-            "#32 RESHAPE",
+            "#32 RESHAPE (the engines stop here: it follows the classifier)",
             "#33 SOFTMAX"
         ]
     );

@@ -42,15 +42,30 @@ fn mobilenet_v2_topology_matches_both_tflite_models() {
         let imported = import::load(&asset(file)).unwrap();
         let net = &imported.network;
         assert_eq!(net.input, topo.input, "{file}");
-        assert_eq!(signature(net), signature(&topo), "{file}");
-        assert_eq!(net.blocks, topo.blocks, "{file}");
-        assert_eq!(net.macs(), topo.macs());
-        // The classifier (1001 classes in these files, 1000 in the paper) runs on the host.
-        assert!(
-            net.host.iter().any(|h| h.contains("global pooling")),
-            "{:?}",
-            net.host
+        // The topology is the feature extractor; the model adds the classifier head (1001
+        // classes in these files, 1000 in the paper), which the SEML part runs.
+        let layers = signature(net);
+        let (features, head) = layers.split_at(net.head_start());
+        assert_eq!(features, signature(&topo), "{file}");
+        assert_eq!(
+            head,
+            [
+                "gap 7x7x1280 -> 1x1x1280 k1 s1 pad[0, 0] skipNone",
+                "pw 1x1x1280 -> 1x1x1001 k1 s1 pad[0, 0] skipNone"
+            ],
+            "{file}"
         );
+        assert_eq!(net.blocks, topo.blocks, "{file}");
+        assert_eq!(net.macs(), topo.macs() + 7 * 7 * 1280 + 1280 * 1001);
+        // What is left to the host after the accelerator: the classes' reshape and
+        // softmax (and the int8 file's output QUANTIZE).
+        let host: Vec<&str> = net
+            .host
+            .iter()
+            .filter(|h| !h.ends_with("(input)"))
+            .map(|h| h.split_whitespace().nth(1).unwrap())
+            .collect();
+        assert_eq!(host[..2], ["RESHAPE", "SOFTMAX"], "{:?}", net.host);
         assert_eq!(imported.tensors.len(), net.layers.len());
     }
 }
