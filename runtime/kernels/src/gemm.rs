@@ -203,7 +203,7 @@ fn tile<const MP: usize, const NB: usize, T: Q8>(
         for (j, sum) in sum.iter().enumerate() {
             let first = (b + j) * BLOCK;
             let v = stage.requantize_block(isa, first, sum);
-            store_block(&v, &mut row[first..(first + BLOCK).min(oc)]);
+            store_block(isa, &v, &mut row[first..(first + BLOCK).min(oc)]);
         }
     }
 }
