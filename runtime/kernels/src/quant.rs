@@ -433,6 +433,8 @@ impl OutputStage {
             Isa::V4(v4) => self.requantize_block_avx512(v4, first, acc),
             #[cfg(target_arch = "x86_64")]
             Isa::V3(v3) => self.requantize_block_avx2(v3, first, acc),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon(_) => self.requantize_block_portable(first, acc),
             Isa::Baseline => self.requantize_block_portable(first, acc),
         }
     }
@@ -626,7 +628,7 @@ impl OutputStage {
 #[inline(always)]
 pub(crate) fn store_block<T: Q8>(isa: Isa, v: &[i32; REQUANT_LANES], out: &mut [T]) {
     if let Ok(full) = <&mut [T; REQUANT_LANES]>::try_from(&mut *out) {
-        let bytes = narrow::<T>(isa, v);
+        let bytes = narrow(isa, T::MIN < 0, v);
         for (o, &b) in full.iter_mut().zip(&bytes) {
             *o = T::from_bits(b);
         }
@@ -637,18 +639,20 @@ pub(crate) fn store_block<T: Q8>(isa: Isa, v: &[i32; REQUANT_LANES], out: &mut [
     }
 }
 
-/// The bytes of a block of values in `T`'s range.
+/// The bytes of a block of values in the range of `i8` (`signed`) or `u8`.
 ///
 /// On x86 with SSE2's saturating packs, exact since nothing saturates: LLVM would
 /// otherwise narrow with AVX-512's `vpmovdb` to memory, which is slow on Zen 4.
 #[inline(always)]
-fn narrow<T: Q8>(isa: Isa, v: &[i32; REQUANT_LANES]) -> [u8; REQUANT_LANES] {
+fn narrow(isa: Isa, signed: bool, v: &[i32; REQUANT_LANES]) -> [u8; REQUANT_LANES] {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::V4(v4) => narrow_sse2::<T>(*v4, v),
+        Isa::V4(v4) => narrow_sse2(*v4, signed, v),
         #[cfg(target_arch = "x86_64")]
-        Isa::V3(v3) => narrow_sse2::<T>(v3, v),
+        Isa::V3(v3) => narrow_sse2(v3, signed, v),
         _ => {
+            // Truncation gives the byte of either signedness.
+            let _ = signed;
             let mut out = [0; REQUANT_LANES];
             for (o, &v) in out.iter_mut().zip(v) {
                 *o = v as u8;
@@ -658,15 +662,15 @@ fn narrow<T: Q8>(isa: Isa, v: &[i32; REQUANT_LANES]) -> [u8; REQUANT_LANES] {
     }
 }
 
-/// [`narrow`] with `packssdw` and then `packsswb` (signed `T`) or `packuswb` (unsigned).
+/// [`narrow`] with `packssdw` and then `packsswb` (signed) or `packuswb` (unsigned).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn narrow_sse2<T: Q8>(v3: pulp::x86::V3, v: &[i32; REQUANT_LANES]) -> [u8; REQUANT_LANES] {
+fn narrow_sse2(v3: pulp::x86::V3, signed: bool, v: &[i32; REQUANT_LANES]) -> [u8; REQUANT_LANES] {
     use core::arch::x86_64::__m128i;
     let sse2 = v3.sse2;
     let [a, b, c, d]: [__m128i; 4] = pulp::cast(*v);
     let (low, high) = (sse2._mm_packs_epi32(a, b), sse2._mm_packs_epi32(c, d));
-    pulp::cast(if T::MIN < 0 {
+    pulp::cast(if signed {
         sse2._mm_packs_epi16(low, high)
     } else {
         sse2._mm_packus_epi16(low, high)
