@@ -9,12 +9,18 @@
 //! zero point and the activation clamp, exactly as for CONV_2D.
 //!
 //! [`depthwise_reference`] is that loop written plainly. [`DepthwiseConv2d`] is the fast
-//! form: the input is widened once per image into an `i16` buffer with the input offset
-//! folded in, zero borders standing for the padding and channels repeated `multiplier`
-//! times, so that every output pixel is the same branch-free sum over taps with the
-//! channels as vector lanes. The output is produced row by row and, within a row, block
-//! of 16 channels by block, so that a block's weights stay in registers along the row;
-//! accumulators start from the bias and are requantized while still in registers.
+//! form. It reads the 8-bit input in place, without the offset: the sum over a window is
+//! `sum w * (x + input_offset) = sum w * x + input_offset * sum w`, exact in wrapping
+//! `i32`, and the second term, a constant per channel, starts the accumulators with the
+//! bias. A tap in the padding, which TFLite skips, adds `-input_offset * w` (the zero
+//! point times the weight, precomputed), so that its net contribution is zero; pixels
+//! whose windows lie inside the input (all but a border) take every tap with no test.
+//! Channels are the vector lanes, [`LANES`] at a time: per tap one widening load and one
+//! `i32` multiply-add, which LLVM vectorizes on every target; the accumulators are
+//! requantized while still in registers. A depth multiplier above one reads a copy of the
+//! input with each channel repeated, so that input and output channels line up.
+
+use std::ops::Range;
 
 use crate::conv::{ConvOffsets, ConvShape, Scratch, ScratchNeed};
 use crate::error::{KernelError, check_len};
@@ -109,17 +115,19 @@ pub struct DepthwiseConv2d {
     shape: ConvShape,
     multiplier: usize,
     input_offset: i32,
-    /// Channels rounded up to whole vector steps.
-    padded_channels: usize,
-    /// Height and width of the widened input: every row and column any window touches.
-    span: [usize; 2],
-    /// Weights by block of [`LANES`] channels and pair of taps, filter offset folded in
-    /// (see [`pack_pair`]); zero for padded channels and the missing second tap of an odd
-    /// count.
-    weights: Vec<PairChunk>,
-    /// Offsets of the two taps of each pair in the widened input, relative to the window's
-    /// origin (an odd count repeats the last tap, whose weights are then zero).
-    taps: Vec<[usize; 2]>,
+    /// Weights with the filter offset folded in, by block of [`LANES`] channels and then
+    /// tap (`weights[block * taps + t]`); zero for the channels padding the last block.
+    weights: Vec<[i32; LANES]>,
+    /// What a tap in the padding adds, `-input_offset * w` (the zero point times the
+    /// weight), laid out as `weights`.
+    padding: Vec<[i32; LANES]>,
+    /// The accumulators' starting values per block: the bias plus `input_offset` times
+    /// the sum of the channel's weights over all taps (wrapping).
+    init: Vec<[i32; LANES]>,
+    /// Offset of each tap from the window's first element in the (channel-repeated) input.
+    taps: Vec<usize>,
+    /// Output rows and columns whose windows lie wholly inside the input.
+    inner: [Range<usize>; 2],
     stage: OutputStage,
 }
 
@@ -140,41 +148,53 @@ impl DepthwiseConv2d {
             (shape.input_len(), filter.len(), shape.output_len()),
         )?;
         let oc = shape.output[2];
-        let padded_channels = oc.div_ceil(LANES) * LANES;
         let taps = shape.kernel[0] * shape.kernel[1];
-        let weight = |t: usize, c: usize| -> i16 {
-            if t < taps && c < oc {
-                (filter[t * oc + c].to_i32() + offsets.filter) as i16
+        let blocks = oc.div_ceil(LANES);
+        let weight = |t: usize, c: usize| -> i32 {
+            if c < oc {
+                filter[t * oc + c].to_i32() + offsets.filter
             } else {
                 0
             }
         };
-        let blocks = padded_channels / LANES;
-        let pairs = taps.div_ceil(2);
-        let weights = (0..blocks)
-            .flat_map(|b| (0..pairs).map(move |p| (p, b)))
-            .map(|(p, b)| pack_pair(|t, l| weight(2 * p + t, b * LANES + l)))
-            .collect();
-        let span = shape.span();
-        let row_len = span[1] * padded_channels;
-        let tap_offsets: Vec<usize> = (0..shape.kernel[0])
+        let by_lane = |f: &dyn Fn(usize) -> i32| -> [i32; LANES] {
+            let mut v = [0; LANES];
+            for (l, v) in v.iter_mut().enumerate() {
+                *v = f(l);
+            }
+            v
+        };
+        let (mut weights, mut padding, mut init) = (vec![], vec![], vec![]);
+        for b in 0..blocks {
+            for t in 0..taps {
+                weights.push(by_lane(&|l| weight(t, b * LANES + l)));
+                padding.push(by_lane(&|l| {
+                    offsets
+                        .input
+                        .wrapping_neg()
+                        .wrapping_mul(weight(t, b * LANES + l))
+                }));
+            }
+            let bias = stage.bias_block(b * LANES);
+            init.push(by_lane(&|l| {
+                let sum = (0..taps).fold(0_i32, |s, t| s.wrapping_add(weight(t, b * LANES + l)));
+                bias[l].wrapping_add(offsets.input.wrapping_mul(sum))
+            }));
+        }
+        let iw = shape.input[1];
+        let taps = (0..shape.kernel[0])
             .flat_map(|ky| (0..shape.kernel[1]).map(move |kx| (ky, kx)))
-            .map(|(ky, kx)| {
-                ky * shape.dilation[0] * row_len + kx * shape.dilation[1] * padded_channels
-            })
-            .collect();
-        let taps = tap_offsets
-            .chunks(2)
-            .map(|p| [p[0], *p.last().unwrap_or(&p[0])])
+            .map(|(ky, kx)| (ky * shape.dilation[0] * iw + kx * shape.dilation[1]) * oc)
             .collect();
         Ok(DepthwiseConv2d {
             shape,
             multiplier,
             input_offset: offsets.input,
-            padded_channels,
-            span,
             weights,
+            padding,
+            init,
             taps,
+            inner: [inner_range(&shape, 0), inner_range(&shape, 1)],
             stage,
         })
     }
@@ -184,10 +204,15 @@ impl DepthwiseConv2d {
         &self.shape
     }
 
-    /// The scratch this kernel uses.
+    /// The scratch this kernel uses: the input with its channels repeated, for depth
+    /// multipliers above one.
     pub fn scratch_need(&self) -> ScratchNeed {
+        let wide = match self.multiplier {
+            1 => 0,
+            _ => self.shape.input_len() * self.multiplier,
+        };
         ScratchNeed {
-            wide: self.span[0] * self.span[1] * self.padded_channels,
+            wide,
             acc: 0,
             rows: 0,
         }
@@ -215,206 +240,187 @@ impl DepthwiseConv2d {
         Ok(())
     }
 
-    /// Writes image `b` into `wide` as offset `i16`, zero outside the image.
-    #[inline(always)]
-    fn widen<T: Q8>(&self, input: &[T], b: usize, wide: &mut [i16]) {
-        let [ih, iw, ic] = self.shape.input;
-        let [pt, pl] = self.shape.pad;
-        let (pc, m, offset) = (self.padded_channels, self.multiplier, self.input_offset);
-        for (y, row) in wide.chunks_exact_mut(self.span[1] * pc).enumerate() {
-            let iy = y.checked_sub(pt).filter(|&iy| iy < ih);
-            for (x, px) in row.chunks_exact_mut(pc).enumerate() {
-                match (iy, x.checked_sub(pl).filter(|&ix| ix < iw)) {
-                    (Some(iy), Some(ix)) => {
-                        let src = &input[((b * ih + iy) * iw + ix) * ic..][..ic];
-                        if m == 1 {
-                            for (d, s) in px.iter_mut().zip(src) {
-                                *d = (s.to_i32() + offset) as i16;
-                            }
-                        } else {
-                            for (d, s) in px.chunks_exact_mut(m).zip(src) {
-                                d.fill((s.to_i32() + offset) as i16);
-                            }
-                        }
-                        px[ic * m..].fill(0);
-                    }
-                    _ => px.fill(0),
-                }
-            }
-        }
-    }
-
+    /// Runs every image, reading the input in place or, for a depth multiplier above one,
+    /// from a copy in `wide` with each channel repeated `multiplier` times, so that input
+    /// and output channels line up.
     #[inline(always)]
     fn run_images<T: Q8>(&self, isa: Isa, input: &[T], output: &mut [T], wide: &mut [i16]) {
+        let [ih, iw, _] = self.shape.input;
+        let [oh, ow, oc] = self.shape.output;
+        let image_out = oh * ow * oc;
+        if self.multiplier == 1 {
+            let images = input.chunks_exact(ih * iw * oc);
+            for (src, out) in images.zip(output.chunks_exact_mut(image_out)) {
+                self.run_image(isa, src, out);
+            }
+            return;
+        }
+        let wide = &mut wide[..self.shape.input_len() * self.multiplier];
+        for (d, x) in wide.chunks_exact_mut(self.multiplier).zip(input) {
+            d.fill(x.to_i32() as i16);
+        }
+        let images = wide.chunks_exact(ih * iw * oc);
+        for (src, out) in images.zip(output.chunks_exact_mut(image_out)) {
+            self.run_image(isa, src, out);
+        }
+    }
+
+    /// One image: the pixels whose windows lie inside the input take every tap from it
+    /// without a test; the border pixels test each tap.
+    #[inline(always)]
+    fn run_image<S: Copy + Into<i32>, T: Q8>(&self, isa: Isa, src: &[S], out: &mut [T]) {
         let s = &self.shape;
+        let [_, iw, _] = s.input;
         let [oh, ow, oc] = s.output;
-        let pc = self.padded_channels;
-        let row_len = self.span[1] * pc;
-        let wide = &mut wide[..self.span[0] * row_len];
-        for b in 0..s.batches {
-            self.widen(input, b, wide);
-            let wide: &[i16] = wide;
-            for oy in 0..oh {
-                let out = &mut output[(b * oh + oy) * ow * oc..][..ow * oc];
-                let row = &wide[oy * s.stride[0] * row_len..];
-                match self.taps.len() {
-                    // 3x3 kernels, MobileNet's, get a copy with the tap loop unrolled.
-                    5 => self.output_row::<5, T>(isa, row, out),
-                    _ => self.output_row_any(isa, row, out),
+        let [kh, kw] = s.kernel;
+        for oy in 0..oh {
+            let out = &mut out[oy * ow * oc..][..ow * oc];
+            for (ox, px) in out.chunks_exact_mut(oc).enumerate() {
+                if self.inner[0].contains(&oy) && self.inner[1].contains(&ox) {
+                    let y = oy * s.stride[0] - s.pad[0];
+                    let x = ox * s.stride[1] - s.pad[1];
+                    let origin = (y * iw + x) * oc;
+                    self.pixel(isa, src, |t| Some(origin + self.taps[t]), px);
+                } else {
+                    let at = |t: usize| {
+                        let (ky, kx) = (t / kw, t % kw);
+                        let iy = s.source(0, oy, ky)?;
+                        let ix = s.source(1, ox, kx)?;
+                        Some((iy * iw + ix) * oc)
+                    };
+                    debug_assert_eq!(self.taps.len(), kh * kw);
+                    self.pixel(isa, src, at, px);
                 }
             }
         }
     }
 
-    /// One row of output pixels for a window of `P` tap pairs, block of channels outside
-    /// so that the block's weights stay in registers along the row.
+    /// The channels of one output pixel, [`LANES`] at a time; `at(t)` is where tap `t`'s
+    /// input pixel starts in `src`, `None` in the padding.
     #[inline(always)]
-    fn output_row<const P: usize, T: Q8>(&self, isa: Isa, wide: &[i16], out: &mut [T]) {
-        let taps: &[[usize; 2]; P] = self.taps[..].try_into().expect("P tap pairs");
-        for k in 0..self.padded_channels / LANES {
-            let weights: &[PairChunk; P] =
-                self.weights[k * P..][..P].try_into().expect("P tap pairs");
-            self.output_row_block(isa, wide, out, k, taps, weights);
-        }
-    }
-
-    /// [`Self::output_row`] for any number of tap pairs.
-    #[inline(always)]
-    fn output_row_any<T: Q8>(&self, isa: Isa, wide: &[i16], out: &mut [T]) {
-        let pairs = self.taps.len();
-        for k in 0..self.padded_channels / LANES {
-            let weights = &self.weights[k * pairs..][..pairs];
-            self.output_row_block(isa, wide, out, k, &self.taps, weights);
-        }
-    }
-
-    /// Block `k` of channels of one row of output pixels; accumulators start from the
-    /// biases and are requantized while in registers.
-    #[inline(always)]
-    fn output_row_block<T: Q8>(
+    fn pixel<S: Copy + Into<i32>, T: Q8>(
         &self,
         isa: Isa,
-        wide: &[i16],
+        src: &[S],
+        at: impl Fn(usize) -> Option<usize>,
         out: &mut [T],
-        k: usize,
-        taps: &[[usize; 2]],
-        weights: &[PairChunk],
     ) {
-        let [_, ow, oc] = self.shape.output;
-        let step = self.shape.stride[1] * self.padded_channels;
-        let first = k * LANES;
-        let width = LANES.min(oc - first);
-        let bias = scramble(&self.stage.bias_block(first));
-        for ox in 0..ow {
-            let origin = ox * step + first;
-            let mut a = bias;
-            for (&[t0, t1], w) in taps.iter().zip(weights) {
-                let x0 = wide[origin + t0..][..LANES]
-                    .try_into()
-                    .expect("whole block");
-                let x1 = wide[origin + t1..][..LANES]
-                    .try_into()
-                    .expect("whole block");
-                a = pair_step(isa, &a, x0, x1, w);
-            }
-            let v = self.stage.requantize_block(isa, first, &unscramble(&a));
-            store_block(&v, &mut out[ox * oc + first..][..width]);
+        let oc = out.len();
+        let whole = oc / LANES;
+        for k in 0..whole {
+            let first = k * LANES;
+            let load = |at: usize| widen(&src[at + first..][..LANES]);
+            let acc = self.block_sum(isa, k, &at, load);
+            let v = self.stage.requantize_block(isa, first, &acc);
+            store_block(isa, &v, &mut out[first..first + LANES]);
+        }
+        if whole < self.init.len() {
+            let first = whole * LANES;
+            let width = oc - first;
+            let load = |at: usize| widen(&src[at + first..][..width]);
+            let acc = self.block_sum(isa, whole, &at, load);
+            let v = self.stage.requantize_block(isa, first, &acc);
+            store_block(isa, &v, &mut out[first..]);
         }
     }
-}
 
-/// The weights of one pair of taps for one block of [`LANES`] channels: `(w0[c], w1[c])`
-/// side by side, channels in the order AVX2's in-lane interleave produces (see
-/// [`PAIR_ORDER`]).
-type PairChunk = [i16; 2 * LANES];
-
-/// The channel of each `(w0, w1)` slot of a [`PairChunk`] and of each accumulator of a
-/// block while summing: `vpunpcklwd`/`vpunpckhwd` interleave within 128-bit halves, so the
-/// low product vector holds channels 0-3 and 8-11, the high one 4-7 and 12-15.
-const PAIR_ORDER: [usize; LANES] = [0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15];
-
-/// Packs `weight(tap, lane)` (tap 0 or 1 of the pair) into a [`PairChunk`].
-fn pack_pair(weight: impl Fn(usize, usize) -> i16) -> PairChunk {
-    let mut chunk = [0_i16; 2 * LANES];
-    for (slot, &c) in PAIR_ORDER.iter().enumerate() {
-        chunk[2 * slot] = weight(0, c);
-        chunk[2 * slot + 1] = weight(1, c);
+    /// The accumulators of block `k` of a pixel: each tap's input (`load(at)`) times its
+    /// weights, or the padding's constant. 3x3 kernels, MobileNet's, get a copy with the
+    /// tap loop unrolled.
+    #[inline(always)]
+    fn block_sum(
+        &self,
+        isa: Isa,
+        k: usize,
+        at: &impl Fn(usize) -> Option<usize>,
+        load: impl Fn(usize) -> [i32; LANES],
+    ) -> [i32; LANES] {
+        match self.taps.len() {
+            9 => self.block_sum_n::<9>(isa, k, at, load),
+            _ => self.block_sum_any(isa, k, at, load, self.taps.len()),
+        }
     }
-    chunk
-}
 
-/// Puts a block's accumulators, summed in [`PAIR_ORDER`], back in channel order.
-#[inline(always)]
-fn unscramble(acc: &[i32; LANES]) -> [i32; LANES] {
-    let mut out = [0_i32; LANES];
-    for (slot, &c) in PAIR_ORDER.iter().enumerate() {
-        out[c] = acc[slot];
+    /// [`Self::block_sum`] for `N` taps.
+    #[inline(always)]
+    fn block_sum_n<const N: usize>(
+        &self,
+        isa: Isa,
+        k: usize,
+        at: &impl Fn(usize) -> Option<usize>,
+        load: impl Fn(usize) -> [i32; LANES],
+    ) -> [i32; LANES] {
+        self.block_sum_any(isa, k, at, load, N)
     }
-    out
-}
 
-/// Puts a block's biases in [`PAIR_ORDER`], to start its accumulators from.
-#[inline(always)]
-fn scramble(bias: &[i32; LANES]) -> [i32; LANES] {
-    let mut out = [0_i32; LANES];
-    for (slot, &c) in PAIR_ORDER.iter().enumerate() {
-        out[slot] = bias[c];
+    /// [`Self::block_sum`] for `taps` taps.
+    #[inline(always)]
+    fn block_sum_any(
+        &self,
+        isa: Isa,
+        k: usize,
+        at: &impl Fn(usize) -> Option<usize>,
+        load: impl Fn(usize) -> [i32; LANES],
+        taps: usize,
+    ) -> [i32; LANES] {
+        let weights = &self.weights[k * taps..][..taps];
+        let padding = &self.padding[k * taps..][..taps];
+        let mut acc = self.init[k];
+        for t in 0..taps {
+            acc = match at(t) {
+                Some(at) => multiply_add(isa, &acc, &load(at), &weights[t]),
+                None => multiply_add(isa, &acc, &[1; LANES], &padding[t]),
+            };
+        }
+        acc
     }
-    out
 }
 
-/// Adds the products of one pair of taps to a block's accumulators (in [`PAIR_ORDER`]).
+/// `acc + x * w`, lane by lane, wrapping.
 #[inline(always)]
-fn pair_step(
-    isa: Isa,
-    acc: &[i32; LANES],
-    x0: &[i16; LANES],
-    x1: &[i16; LANES],
-    w: &PairChunk,
-) -> [i32; LANES] {
+fn multiply_add(isa: Isa, acc: &[i32; LANES], x: &[i32; LANES], w: &[i32; LANES]) -> [i32; LANES] {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::V4(v4) => pair_step_avx2(*v4, acc, x0, x1, w),
-        #[cfg(target_arch = "x86_64")]
-        Isa::V3(v3) => pair_step_avx2(v3, acc, x0, x1, w),
-        Isa::Baseline => {
+        Isa::V4(v4) => {
+            let f = v4.avx512f;
+            let (acc, x, w) = (pulp::cast(*acc), pulp::cast(*x), pulp::cast(*w));
+            pulp::cast(f._mm512_add_epi32(acc, f._mm512_mullo_epi32(x, w)))
+        }
+        _ => {
             let mut out = *acc;
-            for (slot, &c) in PAIR_ORDER.iter().enumerate() {
-                let v = i32::from(x0[c]) * i32::from(w[2 * slot])
-                    + i32::from(x1[c]) * i32::from(w[2 * slot + 1]);
-                out[slot] = out[slot].wrapping_add(v);
+            for l in 0..LANES {
+                out[l] = out[l].wrapping_add(x[l].wrapping_mul(w[l]));
             }
             out
         }
     }
 }
 
-/// [`pair_step`] with AVX2: the two taps' inputs interleaved (`vpunpck[lh]wd`) and
-/// multiplied with the interleaved weights by `vpmaddwd`, 16 channels x 2 taps in two
-/// multiply-adds.
-#[cfg(target_arch = "x86_64")]
+/// Up to [`LANES`] input values as `i32`, zero beyond `src`.
 #[inline(always)]
-fn pair_step_avx2(
-    v3: pulp::x86::V3,
-    acc: &[i32; LANES],
-    x0: &[i16; LANES],
-    x1: &[i16; LANES],
-    w: &PairChunk,
-) -> [i32; LANES] {
-    use core::arch::x86_64::__m256i;
-    let avx2 = v3.avx2;
-    let [low, high]: [__m256i; 2] = pulp::cast(*acc);
-    let (x0, x1): (__m256i, __m256i) = (pulp::cast(*x0), pulp::cast(*x1));
-    let [w_low, w_high]: [__m256i; 2] = pulp::cast(*w);
-    let low = avx2._mm256_add_epi32(
-        low,
-        avx2._mm256_madd_epi16(avx2._mm256_unpacklo_epi16(x0, x1), w_low),
-    );
-    let high = avx2._mm256_add_epi32(
-        high,
-        avx2._mm256_madd_epi16(avx2._mm256_unpackhi_epi16(x0, x1), w_high),
-    );
-    pulp::cast([low, high])
+fn widen<S: Copy + Into<i32>>(src: &[S]) -> [i32; LANES] {
+    let mut x = [0; LANES];
+    if let Ok(src) = <&[S; LANES]>::try_from(src) {
+        for (x, &s) in x.iter_mut().zip(src) {
+            *x = s.into();
+        }
+    } else {
+        for (x, &s) in x.iter_mut().zip(src) {
+            *x = s.into();
+        }
+    }
+    x
+}
+
+/// The output coordinates along `axis` whose windows lie wholly inside the input (a
+/// contiguous range: the first and last taps bound the window).
+fn inner_range(shape: &ConvShape, axis: usize) -> Range<usize> {
+    let (out, last) = (shape.output[axis], shape.kernel[axis] - 1);
+    let inside =
+        |o: usize| shape.source(axis, o, 0).is_some() && shape.source(axis, o, last).is_some();
+    let start = (0..out).find(|&o| inside(o)).unwrap_or(out);
+    let end = (start..out).find(|&o| !inside(o)).unwrap_or(out);
+    start..end
 }
 
 /// One [`DepthwiseConv2d::run`], as a unit for [`crate::simd::dispatch`].

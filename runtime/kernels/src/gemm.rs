@@ -7,9 +7,9 @@
 //! Each finished tile of accumulators is requantized and stored while it is still in
 //! registers, so no `i32` matrix ever goes through memory.
 //!
-//! Layout, chosen so that the inner loop is a fixed-width multiply-accumulate that LLVM
-//! turns into `pmaddwd` (x86) or `smlal` (AArch64) with no bounds checks and no horizontal
-//! sums: output channels are the vector lanes. The depth is taken in pairs; a left row is a
+//! Layout, chosen so that the inner loop is a fixed-width multiply-accumulate
+//! (`vpmaddwd` on x86, `smlal` on AArch64 in [`crate::gemm_neon`]) with no bounds checks
+//! and no horizontal sums: output channels are the vector lanes. The depth is taken in pairs; a left row is a
 //! list of `[x[k], x[k+1]]` pairs, and the weights of each block of [`BLOCK`] output channels
 //! are stored pair by pair with the two depths of each channel side by side (one 512-bit
 //! vector, or two 256-bit ones). One step of the inner loop multiplies a broadcast pair of
@@ -123,6 +123,9 @@ pub(crate) fn gemm<T: Q8>(
         // 4 x 1 tiles: 8 of the 16 ymm registers (each block is two).
         #[cfg(target_arch = "x86_64")]
         Isa::V3(_) => tiles::<4, 1, T>(isa, &product, out),
+        // 4 x 1 tiles: 16 of the 32 NEON registers.
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon(_) => tiles::<4, 1, T>(isa, &product, out),
         Isa::Baseline => tiles::<4, 1, T>(isa, &product, out),
     }
 }
@@ -195,6 +198,8 @@ fn tile<const MP: usize, const NB: usize, T: Q8>(
         Isa::V4(v4) => tile_avx512(v4, &rows, &blocks, n, &mut sums),
         #[cfg(target_arch = "x86_64")]
         Isa::V3(v3) => tile_avx2(v3, &rows, &blocks, n, &mut sums),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon(neon) => crate::gemm_neon::tile(neon, &rows, &blocks, n, &mut sums),
         Isa::Baseline => tile_portable(&rows, &blocks, n, &mut sums),
     }
     let oc = w.outputs;
@@ -203,7 +208,7 @@ fn tile<const MP: usize, const NB: usize, T: Q8>(
         for (j, sum) in sum.iter().enumerate() {
             let first = (b + j) * BLOCK;
             let v = stage.requantize_block(isa, first, sum);
-            store_block(&v, &mut row[first..(first + BLOCK).min(oc)]);
+            store_block(isa, &v, &mut row[first..(first + BLOCK).min(oc)]);
         }
     }
 }

@@ -211,7 +211,7 @@ fn tile<const MP: usize, const NB: usize, T: Q8>(
         for (j, &sum) in sum.iter().enumerate() {
             let first = (b + j) * BLOCK;
             let v = stage.requantize_block(Isa::V4(v4), first, &pulp::cast(sum));
-            store_block(&v, &mut row[first..(first + BLOCK).min(oc)]);
+            store_block(Isa::V4(v4), &v, &mut row[first..(first + BLOCK).min(oc)]);
         }
     }
 }

@@ -23,6 +23,8 @@ mod error;
 pub mod fixedpoint;
 pub mod fully_connected;
 mod gemm;
+#[cfg(target_arch = "aarch64")]
+mod gemm_neon;
 #[cfg(target_arch = "x86_64")]
 mod gemm_vnni;
 pub mod hard_swish;

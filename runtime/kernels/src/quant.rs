@@ -13,7 +13,9 @@ use crate::simd::Isa;
 /// An 8-bit quantized element type: `i8` or `u8`.
 ///
 /// Kernels are generic over it; all arithmetic happens on the `i32` value.
-pub trait Q8: Copy + Default + PartialEq + std::fmt::Debug + Send + Sync + 'static {
+pub trait Q8:
+    Copy + Default + PartialEq + std::fmt::Debug + Send + Sync + Into<i32> + 'static
+{
     /// The smallest value of the type.
     const MIN: i32;
     /// The largest value of the type.
@@ -22,6 +24,8 @@ pub trait Q8: Copy + Default + PartialEq + std::fmt::Debug + Send + Sync + 'stat
     fn to_i32(self) -> i32;
     /// `v` clamped to the type's range.
     fn saturate(v: i32) -> Self;
+    /// The value whose bits are `b`.
+    fn from_bits(b: u8) -> Self;
 }
 
 impl Q8 for i8 {
@@ -35,6 +39,10 @@ impl Q8 for i8 {
     fn saturate(v: i32) -> Self {
         v.clamp(<Self as Q8>::MIN, <Self as Q8>::MAX) as i8
     }
+    #[inline(always)]
+    fn from_bits(b: u8) -> Self {
+        b as i8
+    }
 }
 
 impl Q8 for u8 {
@@ -47,6 +55,10 @@ impl Q8 for u8 {
     #[inline(always)]
     fn saturate(v: i32) -> Self {
         v.clamp(<Self as Q8>::MIN, <Self as Q8>::MAX) as u8
+    }
+    #[inline(always)]
+    fn from_bits(b: u8) -> Self {
+        b
     }
 }
 
@@ -421,6 +433,8 @@ impl OutputStage {
             Isa::V4(v4) => self.requantize_block_avx512(v4, first, acc),
             #[cfg(target_arch = "x86_64")]
             Isa::V3(v3) => self.requantize_block_avx2(v3, first, acc),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon(_) => self.requantize_block_portable(first, acc),
             Isa::Baseline => self.requantize_block_portable(first, acc),
         }
     }
@@ -609,19 +623,58 @@ impl OutputStage {
     }
 }
 
-/// Stores the first `out.len()` (at most [`REQUANT_LANES`]) clamped values of `v`; a
-/// whole block is written in one fixed-size step so that it packs in registers.
+/// Stores the first `out.len()` (at most [`REQUANT_LANES`]) values of `v`, already clamped
+/// to `T`'s range; a whole block is narrowed in registers and written in one store.
 #[inline(always)]
-pub(crate) fn store_block<T: Q8>(v: &[i32; REQUANT_LANES], out: &mut [T]) {
+pub(crate) fn store_block<T: Q8>(isa: Isa, v: &[i32; REQUANT_LANES], out: &mut [T]) {
     if let Ok(full) = <&mut [T; REQUANT_LANES]>::try_from(&mut *out) {
-        for (o, &v) in full.iter_mut().zip(v) {
-            *o = T::saturate(v);
+        let bytes = narrow(isa, T::MIN < 0, v);
+        for (o, &b) in full.iter_mut().zip(&bytes) {
+            *o = T::from_bits(b);
         }
     } else {
         for (o, &v) in out.iter_mut().zip(v) {
             *o = T::saturate(v);
         }
     }
+}
+
+/// The bytes of a block of values in the range of `i8` (`signed`) or `u8`.
+///
+/// On x86 with SSE2's saturating packs, exact since nothing saturates: LLVM would
+/// otherwise narrow with AVX-512's `vpmovdb` to memory, which is slow on Zen 4.
+#[inline(always)]
+fn narrow(isa: Isa, signed: bool, v: &[i32; REQUANT_LANES]) -> [u8; REQUANT_LANES] {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::V4(v4) => narrow_sse2(*v4, signed, v),
+        #[cfg(target_arch = "x86_64")]
+        Isa::V3(v3) => narrow_sse2(v3, signed, v),
+        _ => {
+            // Truncation gives the byte of either signedness.
+            let _ = signed;
+            let mut out = [0; REQUANT_LANES];
+            for (o, &v) in out.iter_mut().zip(v) {
+                *o = v as u8;
+            }
+            out
+        }
+    }
+}
+
+/// [`narrow`] with `packssdw` and then `packsswb` (signed) or `packuswb` (unsigned).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn narrow_sse2(v3: pulp::x86::V3, signed: bool, v: &[i32; REQUANT_LANES]) -> [u8; REQUANT_LANES] {
+    use core::arch::x86_64::__m128i;
+    let sse2 = v3.sse2;
+    let [a, b, c, d]: [__m128i; 4] = pulp::cast(*v);
+    let (low, high) = (sse2._mm_packs_epi32(a, b), sse2._mm_packs_epi32(c, d));
+    pulp::cast(if signed {
+        sse2._mm_packs_epi16(low, high)
+    } else {
+        sse2._mm_packus_epi16(low, high)
+    })
 }
 
 /// [`crate::fixedpoint::multiply_by_quantized_multiplier`] for a non-negative `multiplier`,

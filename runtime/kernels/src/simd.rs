@@ -20,6 +20,9 @@ pub(crate) enum Isa {
     /// x86-64 with AVX2 and FMA (x86-64-v3).
     #[cfg(target_arch = "x86_64")]
     V3(pulp::x86::V3),
+    /// AArch64 with NEON (Advanced SIMD), ARMv8.0's.
+    #[cfg(target_arch = "aarch64")]
+    Neon(pulp::core_arch::aarch64::Neon),
     /// Whatever the compilation target guarantees.
     Baseline,
 }
@@ -57,6 +60,10 @@ pub(crate) fn dispatch<V: Vectorized>(v: V) -> V::Output {
     if let Some(v3) = pulp::x86::V3::try_new() {
         return v3.vectorize(WithIsa(v, Isa::V3(v3)));
     }
+    #[cfg(target_arch = "aarch64")]
+    if let Some(neon) = pulp::core_arch::aarch64::Neon::try_new() {
+        return v.run(Isa::Neon(neon));
+    }
     v.run(Isa::Baseline)
 }
 
@@ -68,5 +75,7 @@ pub(crate) fn available() -> Vec<Isa> {
     let baseline = baseline
         .chain(pulp::x86::V3::try_new().map(Isa::V3))
         .chain(pulp::x86::V4::try_new().map(Isa::V4));
+    #[cfg(target_arch = "aarch64")]
+    let baseline = baseline.chain(pulp::core_arch::aarch64::Neon::try_new().map(Isa::Neon));
     baseline.collect()
 }
