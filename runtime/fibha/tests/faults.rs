@@ -411,13 +411,13 @@ fn a_buffer_too_small_for_the_plan_is_named_with_its_size_and_need() {
     // The runtime needs room for one image's output (more only streams more images a call).
     let bundle = fibha_model::bundle::Bundle::open(&copy.join("model.fibha"), None).unwrap();
     let needed = bundle.view().header().output_bytes.get();
-    let board = Board::start(&vboard, &["--buffers", "fibha_out0=4K"]);
+    let board = Board::start(&vboard, &["--buffers", "fibha_out0=512"]);
     let root = board.root_arg();
     let out = dir.path().join("y.npy");
     let line = fibha(&run_args(&root, &copy, out.to_str().unwrap())).error_line();
     assert!(
         line.contains(&format!(
-            "u-dma-buf buffer fibha_out0 is 4096 bytes, but {needed} bytes are required"
+            "u-dma-buf buffer fibha_out0 is 512 bytes, but {needed} bytes are required"
         )),
         "{line}"
     );

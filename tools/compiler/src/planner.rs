@@ -331,10 +331,25 @@ impl<'a> Planner<'a> {
     }
 
     fn fit_sesl_only(&self, budget: &Budget, engines: Vec<SeslEngine>) -> Candidate {
+        // A classifier head still runs on an SEML part (of the default parallelism): its
+        // PEs and BRAM are not the SESL part's to take. Without a head it has none.
+        let head = self.candidate(
+            budget,
+            DesignSpec {
+                split_units: self.units.len(),
+                sesl: Vec::new(),
+                seml: Vec::new(),
+            },
+        );
+        // Its DSP slices, requantizers included, in PEs.
+        let pes = budget
+            .pes()
+            .saturating_sub(head.eval.dsp * budget.macs_per_dsp);
+        let bram = budget.bram36.saturating_sub(head.eval.bram36);
         let attempt = |stream: bool| {
             let mut engines = engines.clone();
             engines.iter_mut().for_each(|e| e.stream_weights = stream);
-            let ok = self.alloc_sesl(budget, &mut engines, budget.pes(), budget.bram36);
+            let ok = self.alloc_sesl(budget, &mut engines, pes, bram);
             let c = self.candidate(
                 budget,
                 DesignSpec {

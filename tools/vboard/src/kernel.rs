@@ -322,33 +322,28 @@ mod tests {
         );
     }
 
-    fn script(dir: &Path, body: &str) -> PathBuf {
-        use std::os::unix::fs::PermissionsExt;
+    /// Starts a shell kernel running `body`. The shell reads the script rather than the
+    /// script being executed: a file just written cannot be, while a process that another
+    /// test thread forks meanwhile still holds it open for writing (ETXTBSY).
+    fn start_script(dir: &Path, body: &str, timeout: Duration) -> Result<KernelProcess> {
         let path = dir.join("kernel.sh");
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        path
+        std::fs::write(&path, format!("{body}\n")).unwrap();
+        let script = path.to_string_lossy().into_owned();
+        KernelProcess::start(Path::new("/bin/sh"), &[script], &[], timeout)
     }
 
     #[test]
     fn a_process_that_is_not_a_kernel_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let quick = Duration::from_secs(5);
-        let err =
-            KernelProcess::start(&script(dir.path(), "echo hi"), &[], &[], quick).unwrap_err();
+        let err = start_script(dir.path(), "echo hi", quick).unwrap_err();
         assert!(err.to_string().contains("said \"hi\""), "{err}");
-        let err = KernelProcess::start(&script(dir.path(), "exit 3"), &[], &[], quick).unwrap_err();
+        let err = start_script(dir.path(), "exit 3", quick).unwrap_err();
         assert!(
             err.to_string().contains("exited before saying hello"),
             "{err}"
         );
-        let err = KernelProcess::start(
-            &script(dir.path(), "sleep 5"),
-            &[],
-            &[],
-            Duration::from_millis(50),
-        )
-        .unwrap_err();
+        let err = start_script(dir.path(), "sleep 5", Duration::from_millis(50)).unwrap_err();
         assert!(err.to_string().contains("did not say"), "{err}");
         let err = KernelProcess::start(&dir.path().join("missing"), &[], &[], quick).unwrap_err();
         assert!(err.to_string().contains("cannot start"), "{err}");
@@ -358,9 +353,7 @@ mod tests {
     fn a_shell_kernel_answers_runs_and_is_reaped() {
         let dir = tempfile::tempdir().unwrap();
         let body = "echo 'hello fibha-kernel 1'\nwhile read -r cmd rest; do\n  [ \"$cmd\" = run ] && echo 'done status=0x0 cycles=7'\ndone";
-        let mut kernel =
-            KernelProcess::start(&script(dir.path(), body), &[], &[], Duration::from_secs(5))
-                .unwrap();
+        let mut kernel = start_script(dir.path(), body, Duration::from_secs(5)).unwrap();
         let pid = kernel.pid();
         kernel.run(&[(0x10, 1)]).unwrap();
         assert_eq!(
