@@ -137,6 +137,11 @@ impl Cut {
     }
 }
 
+/// The reason of a cut after the classifier head, where the engines' part normally ends.
+const AFTER_CLASSIFIER: &str = "follows the classifier";
+/// The reason of a cut at an operator the engines do not run.
+const NOT_RUN: &str = "is not an operator the engines run";
+
 /// How many of the chain's layers the accelerator keeps: the most for which no operator
 /// after the last kept one reads anything the accelerator computed but that layer's
 /// output, the one tensor the host gets back (a cut inside a residual block or a
@@ -333,11 +338,7 @@ pub fn from_graph(graph: Graph) -> Result<Imported, ImportError> {
                     *activation,
                 ),
                 _ => {
-                    let reason = if in_head {
-                        "follows the classifier"
-                    } else {
-                        "is not an operator the engines run"
-                    };
+                    let reason = if in_head { AFTER_CLASSIFIER } else { NOT_RUN };
                     break 'ops Some(Cut::new(node.index, name, reason));
                 }
             };
@@ -459,6 +460,12 @@ pub fn from_graph(graph: Graph) -> Result<Imported, ImportError> {
         .position(|l| l.kind == LayerKind::GlobalPool)
         .unwrap_or(layers.len());
     let kept = layers_the_host_can_follow(&graph, &tensors, head);
+    // A pooling whose pixel the host does not take as it is (a squeeze-and-excitation's,
+    // whose scaling reads the map before it) was no classifier.
+    let cut = cut.map(|c| match c.reason.as_str() {
+        AFTER_CLASSIFIER if kept <= head => Cut::new(c.index, &c.op, NOT_RUN),
+        _ => c,
+    });
     let Some(last) = kept.checked_sub(1).map(|k| tensors[k].node) else {
         let cut = cut.unwrap_or_else(|| Cut::new(0, "-", "leaves no layer to the engines"));
         if tensors.is_empty() {
