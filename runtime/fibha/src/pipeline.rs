@@ -182,6 +182,59 @@ fn feed_from(
     body(&mut Inline::new(source, buffer, input_len))
 }
 
+/// The model input this thread makes (workers bring their own buffers) and how many input
+/// workers a run starts.
+#[derive(Debug, Default)]
+struct Inputs {
+    buffer: Vec<u8>,
+    threads: usize,
+}
+
+impl Inputs {
+    fn new(input_len: usize, options: RunnerOptions) -> Inputs {
+        Inputs {
+            buffer: vec![0u8; input_len],
+            threads: options.input_threads,
+        }
+    }
+}
+
+/// A runner that takes its items from a [`Feed`].
+trait FeedRunner {
+    /// Its inputs.
+    fn inputs(&mut self) -> &mut Inputs;
+
+    /// Runs every item of `feed`.
+    fn run_feed(
+        &mut self,
+        feed: &mut dyn Feed,
+        sink: &mut dyn Sink,
+        stop: &AtomicBool,
+    ) -> Result<(), PipelineError>;
+
+    /// Runs every item of `source` through a feed made from it.
+    fn run(
+        &mut self,
+        source: &mut dyn Source,
+        sink: &mut dyn Sink,
+        stop: &AtomicBool,
+    ) -> Result<(), PipelineError> {
+        // Moved out for the run (no allocation) so the feed and the runner borrow apart.
+        let mut inputs = std::mem::take(self.inputs());
+        let input_len = inputs.buffer.len();
+        let result = feed_from(
+            source,
+            inputs.threads,
+            &mut inputs.buffer,
+            input_len,
+            stop,
+            |feed| self.run_feed(feed, sink, stop),
+        );
+        *self.inputs() = inputs;
+        result
+    }
+}
+
 fn engine(graph: &std::sync::Arc<Graph>, options: RunnerOptions) -> Result<CpuEngine, KernelError> {
     CpuEngine::with_options(
         std::sync::Arc::clone(graph),
@@ -195,8 +248,7 @@ fn engine(graph: &std::sync::Arc<Graph>, options: RunnerOptions) -> Result<CpuEn
 /// The int8 reference engine for the whole model.
 pub struct CpuRunner {
     engine: CpuEngine,
-    input: Vec<u8>,
-    input_threads: usize,
+    inputs: Inputs,
 }
 
 impl CpuRunner {
@@ -205,29 +257,16 @@ impl CpuRunner {
         graph: std::sync::Arc<Graph>,
         options: RunnerOptions,
     ) -> Result<CpuRunner, KernelError> {
-        let input = vec![0u8; graph.input().byte_len()];
         Ok(CpuRunner {
             engine: engine(&graph, options)?,
-            input,
-            input_threads: options.input_threads,
+            inputs: Inputs::new(graph.input().byte_len(), options),
         })
     }
+}
 
-    fn run(
-        &mut self,
-        source: &mut dyn Source,
-        sink: &mut dyn Sink,
-        stop: &AtomicBool,
-    ) -> Result<(), PipelineError> {
-        // Moved out for the run (no allocation) so the feed and the engine borrow apart.
-        let mut buffer = std::mem::take(&mut self.input);
-        let input_len = self.engine.graph().input().byte_len();
-        let threads = self.input_threads;
-        let result = feed_from(source, threads, &mut buffer, input_len, stop, |feed| {
-            self.run_feed(feed, sink, stop)
-        });
-        self.input = buffer;
-        result
+impl FeedRunner for CpuRunner {
+    fn inputs(&mut self) -> &mut Inputs {
+        &mut self.inputs
     }
 
     fn run_feed(
@@ -284,9 +323,7 @@ pub struct BoardRunner {
     graph: std::sync::Arc<Graph>,
     split: Split,
     clock_hz: f64,
-    /// The model input as made (on this thread; workers bring their own buffers).
-    input: Vec<u8>,
-    input_threads: usize,
+    inputs: Inputs,
     /// Each slot's model input, kept for `--verify` (which runs it on the CPU after the
     /// accelerator).
     host_inputs: [Vec<u8>; SLOTS],
@@ -341,8 +378,7 @@ impl BoardRunner {
             graph,
             split: instance.split.clone(),
             clock_hz: instance.clock_hz(),
-            input: vec![0u8; input_len],
-            input_threads: options.input_threads,
+            inputs: Inputs::new(input_len, options),
             host_inputs: if options.verify {
                 [vec![0u8; input_len], vec![0u8; input_len]]
             } else {
@@ -412,22 +448,11 @@ impl BoardRunner {
         }
         Ok(Stage::Done)
     }
+}
 
-    fn run(
-        &mut self,
-        source: &mut dyn Source,
-        sink: &mut dyn Sink,
-        stop: &AtomicBool,
-    ) -> Result<(), PipelineError> {
-        // Moved out for the run (no allocation) so the feed and the runner borrow apart.
-        let mut buffer = std::mem::take(&mut self.input);
-        let input_len = self.graph.input().byte_len();
-        let threads = self.input_threads;
-        let result = feed_from(source, threads, &mut buffer, input_len, stop, |feed| {
-            self.run_feed(feed, sink, stop)
-        });
-        self.input = buffer;
-        result
+impl FeedRunner for BoardRunner {
+    fn inputs(&mut self) -> &mut Inputs {
+        &mut self.inputs
     }
 
     fn run_feed(
@@ -474,7 +499,9 @@ impl BoardRunner {
             }
         }
     }
+}
 
+impl BoardRunner {
     /// Host post of a finished run, the optional check against the CPU, and delivery.
     fn finish(
         &mut self,
