@@ -51,6 +51,58 @@ pub fn requantize<I: Q8, O: Q8>(
     Ok(())
 }
 
+/// An 8-bit to 8-bit requantization as a map of bytes: each output byte depends on its
+/// input byte alone, so the 256 results, computed once by [`requantize`], are the kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ByteMap {
+    /// The result is the input byte XOR this (0: the same value; 0x80: int8 and uint8 of
+    /// one scale with zero points 128 apart, TFLite's top-bit shortcut).
+    Xor(u8),
+    /// Any other: the output byte of each input byte.
+    Table(Box<[u8; 256]>),
+}
+
+impl ByteMap {
+    /// The map of [`requantize`] with these parameters from `I` to `O`.
+    pub fn new<I: Q8, O: Q8>(
+        multiplier: QuantizedMultiplier,
+        input_zero_point: i32,
+        output_zero_point: i32,
+    ) -> ByteMap {
+        let inputs: Vec<I> = (0..=255_u8).map(I::from_bits).collect();
+        let mut outputs = vec![O::from_bits(0); 256];
+        requantize(
+            multiplier,
+            input_zero_point,
+            output_zero_point,
+            &inputs,
+            &mut outputs,
+        )
+        .expect("256 outputs for 256 inputs");
+        let mut table = Box::new([0_u8; 256]);
+        for (t, o) in table.iter_mut().zip(&outputs) {
+            *t = o.to_i32() as u8;
+        }
+        let xor = table[0];
+        if table.iter().enumerate().all(|(b, &t)| t == b as u8 ^ xor) {
+            ByteMap::Xor(xor)
+        } else {
+            ByteMap::Table(table)
+        }
+    }
+
+    /// Maps `input`'s bytes into `output`'s.
+    pub fn apply(&self, input: &[u8], output: &mut [u8]) -> Result<(), KernelError> {
+        check_len("requantize", "output", output.len(), input.len())?;
+        let pairs = output.iter_mut().zip(input);
+        match self {
+            ByteMap::Xor(x) => pairs.for_each(|(o, i)| *o = i ^ x),
+            ByteMap::Table(t) => pairs.for_each(|(o, &i)| *o = t[usize::from(i)]),
+        }
+        Ok(())
+    }
+}
+
 /// Dequantizes `input` with `scale` and `zero_point` into `output`.
 pub fn dequantize<T: Q8>(
     scale: f32,
@@ -92,6 +144,25 @@ mod tests {
         for (o, i) in out.iter().zip(&input) {
             assert_eq!(*o, (*i as u8) ^ 0x80);
         }
+    }
+
+    #[test]
+    fn the_byte_map_is_requantize_on_every_byte() {
+        // One scale, zero points 128 apart: the flip; one scale and zero point: identity.
+        let flip = ByteMap::new::<u8, i8>(rescale_multiplier(0.1, 0.1), 127, -1);
+        assert_eq!(flip, ByteMap::Xor(0x80));
+        let same = ByteMap::new::<i8, i8>(rescale_multiplier(0.1, 0.1), 3, 3);
+        assert_eq!(same, ByteMap::Xor(0));
+        // Another scale: a table, whose bytes are requantize's.
+        let m = rescale_multiplier(0.5, 0.25);
+        let map = ByteMap::new::<u8, i8>(m, 2, 1);
+        assert!(matches!(map, ByteMap::Table(_)));
+        let input: Vec<u8> = (0..=255).collect();
+        let (mut by_map, mut direct) = (vec![0_u8; 256], vec![0_i8; 256]);
+        map.apply(&input, &mut by_map).expect("valid");
+        requantize(m, 2, 1, &input, &mut direct).expect("valid");
+        assert!(by_map.iter().zip(&direct).all(|(&a, &b)| a == b as u8));
+        assert_eq!(by_map[10] as i8, 17);
     }
 
     #[test]

@@ -9,6 +9,11 @@
 //! `num_bits_over_unit + 31 - 8` bits, offset by the type's minimum and clamped. Values
 //! below `diff_min` give the type's minimum. The output quantization is fixed (scale 1/256,
 //! zero point at the type's minimum); TFLite's kernel assumes it.
+//!
+//! A difference from the row maximum of 8-bit values is one of 256, so [`ExpTable`] holds
+//! each one's exponential and its share of the sum, computed once per node: the same
+//! functions of the same integers, so the same bytes as evaluating them per element, at a
+//! table lookup each instead of two fixed-point exponentials.
 
 use crate::error::{KernelError, check_len};
 use crate::fixedpoint::{
@@ -20,9 +25,44 @@ use crate::quant::{Q8, SOFTMAX_DIFF_INTEGER_BITS, SoftmaxMultipliers};
 /// Integer bits of the sum of exponentials.
 const ACCUMULATION_INTEGER_BITS: i32 = 12;
 
-/// Softmax of `input` rows of `depth` values into `output`.
+/// The exponentials of the 256 possible differences from a row's maximum, for one node's
+/// multipliers.
+///
+/// A difference below TFLite's `diff_min` adds nothing to the sum and gives the type's
+/// minimum; an exponential of 0 does both (the product with the reciprocal and its
+/// rounding are 0), so those entries are 0 and the kernel needs no branch: its time does
+/// not depend on the values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpTable {
+    /// `exp[k]`: the Q0.31 exponential of the difference `-k`.
+    exp: [i32; 256],
+    /// `summand[k]`: its Q12.19 share of the sum, rounded down by 12 bits.
+    summand: [i32; 256],
+}
+
+impl ExpTable {
+    /// The table of `params`.
+    pub fn new(params: &SoftmaxMultipliers) -> ExpTable {
+        let (multiplier, left_shift) = (params.input.multiplier, params.input.shift);
+        let mut table = ExpTable {
+            exp: [0; 256],
+            summand: [0; 256],
+        };
+        let limit = (1 - i64::from(params.diff_min)).clamp(0, 256) as usize;
+        for k in 0..limit {
+            let diff = -(k as i32);
+            let scaled =
+                multiply_by_quantized_multiplier_greater_than_one(diff, multiplier, left_shift);
+            table.exp[k] = exp_on_negative_values(scaled, SOFTMAX_DIFF_INTEGER_BITS);
+            table.summand[k] = rounding_divide_by_pot(table.exp[k], ACCUMULATION_INTEGER_BITS);
+        }
+        table
+    }
+}
+
+/// Softmax of `input` rows of `depth` values into `output`, with the node's `table`.
 pub fn softmax<T: Q8>(
-    params: &SoftmaxMultipliers,
+    table: &ExpTable,
     depth: usize,
     input: &[T],
     output: &mut [T],
@@ -36,25 +76,16 @@ pub fn softmax<T: Q8>(
     }
     check_len(KERNEL, "output", output.len(), input.len())?;
     let bits_out = 8 * size_of::<T>() as i32;
-    let (multiplier, left_shift) = (params.input.multiplier, params.input.shift);
-    let scaled = |diff: i32| {
-        exp_on_negative_values(
-            multiply_by_quantized_multiplier_greater_than_one(diff, multiplier, left_shift),
-            SOFTMAX_DIFF_INTEGER_BITS,
-        )
-    };
     for (row, out) in input
         .chunks_exact(depth)
         .zip(output.chunks_exact_mut(depth))
     {
         let max = row.iter().map(|x| x.to_i32()).fold(T::MIN, i32::max);
+        // 0..=255 for 8-bit values.
+        let k = |x: &T| (max - x.to_i32()) as usize;
         let sum = row
             .iter()
-            .map(|x| x.to_i32() - max)
-            .filter(|&d| d >= params.diff_min)
-            .fold(0_i32, |s, d| {
-                s.wrapping_add(rounding_divide_by_pot(scaled(d), ACCUMULATION_INTEGER_BITS))
-            });
+            .fold(0_i32, |s, x| s.wrapping_add(table.summand[k(x)]));
         let (scale, bits_over_unit) = reciprocal(sum, ACCUMULATION_INTEGER_BITS);
         let exponent = bits_over_unit + 31 - bits_out;
         if !(0..=31).contains(&exponent) {
@@ -66,13 +97,8 @@ pub fn softmax<T: Q8>(
             });
         }
         for (o, x) in out.iter_mut().zip(row) {
-            let diff = x.to_i32() - max;
-            *o = if diff >= params.diff_min {
-                let e = saturating_rounding_doubling_high_mul(scale, scaled(diff));
-                T::saturate(rounding_divide_by_pot(e, exponent) + T::MIN)
-            } else {
-                T::saturate(T::MIN)
-            };
+            let e = saturating_rounding_doubling_high_mul(scale, table.exp[k(x)]);
+            *o = T::saturate(rounding_divide_by_pot(e, exponent) + T::MIN);
         }
     }
     Ok(())
@@ -83,34 +109,74 @@ mod tests {
     use super::*;
     use crate::quant::softmax_multipliers;
 
+    fn run<T: Q8>(beta: f32, scale: f32, depth: usize, input: &[T]) -> Vec<T> {
+        let params = softmax_multipliers(beta, scale).expect("valid");
+        let mut out = vec![T::saturate(0); input.len()];
+        softmax(&ExpTable::new(&params), depth, input, &mut out).expect("valid");
+        out
+    }
+
+    /// TFLite's loop as written: two fixed-point exponentials per element.
+    fn per_element(params: &SoftmaxMultipliers, row: &[i8]) -> Vec<i8> {
+        let (m, shift) = (params.input.multiplier, params.input.shift);
+        let scaled = |d: i32| {
+            exp_on_negative_values(
+                multiply_by_quantized_multiplier_greater_than_one(d, m, shift),
+                SOFTMAX_DIFF_INTEGER_BITS,
+            )
+        };
+        let max = row.iter().map(|&x| i32::from(x)).max().unwrap();
+        let diffs = row.iter().map(|&x| i32::from(x) - max);
+        let sum = diffs
+            .clone()
+            .filter(|&d| d >= params.diff_min)
+            .fold(0_i32, |s, d| {
+                s.wrapping_add(rounding_divide_by_pot(scaled(d), 12))
+            });
+        let (scale, bits_over_unit) = reciprocal(sum, 12);
+        diffs
+            .map(|d| {
+                if d < params.diff_min {
+                    return -128;
+                }
+                let e = saturating_rounding_doubling_high_mul(scale, scaled(d));
+                (rounding_divide_by_pot(e, bits_over_unit + 23) - 128).clamp(-128, 127) as i8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_table_gives_the_bytes_of_two_exponentials_per_element() {
+        // Input scales from a radius past every difference to one of a few steps.
+        for scale in [0.01_f32, 0.05, 0.098_892_54, 0.3, 1.0, 4.0] {
+            let params = softmax_multipliers(1.0, scale).expect("valid");
+            let row: Vec<i8> = (0..1001).map(|i| (i * 73 % 256) as u8 as i8).collect();
+            assert_eq!(
+                run(1.0, scale, 1001, &row),
+                per_element(&params, &row),
+                "{scale}"
+            );
+        }
+    }
+
     #[test]
     fn flat_rows_give_equal_probabilities() {
-        let params = softmax_multipliers(1.0, 0.1).expect("valid");
-        let mut out = [0_u8; 4];
-        softmax(&params, 4, &[77_u8; 4], &mut out).expect("valid");
         // 1/4 with scale 1/256 is 64.
-        assert_eq!(out, [64; 4]);
-        let mut out = [0_i8; 8];
-        softmax(&params, 8, &[-5_i8; 8], &mut out).expect("valid");
+        assert_eq!(run(1.0, 0.1, 4, &[77_u8; 4]), [64; 4]);
         // 1/8 is 32 steps above -128.
-        assert_eq!(out, [-96; 8]);
+        assert_eq!(run(1.0, 0.1, 8, &[-5_i8; 8]), [-96; 8]);
     }
 
     #[test]
     fn one_dominant_value_saturates_and_the_rest_vanish() {
-        let params = softmax_multipliers(1.0, 0.5).expect("valid");
-        let mut out = [0_u8; 3];
-        softmax(&params, 3, &[255_u8, 0, 0], &mut out).expect("valid");
-        assert_eq!(out, [255, 0, 0]);
+        assert_eq!(run(1.0, 0.5, 3, &[255_u8, 0, 0]), [255, 0, 0]);
     }
 
     #[test]
     fn probabilities_are_close_to_the_float_softmax() {
         let scale = 0.098_892_54_f32;
-        let params = softmax_multipliers(1.0, scale).expect("valid");
         let input: Vec<u8> = (0..32).map(|i| (i * 7 % 256) as u8).collect();
-        let mut out = vec![0_u8; 32];
-        softmax(&params, 32, &input, &mut out).expect("valid");
+        let out = run(1.0, scale, 32, &input);
         let logits: Vec<f64> = input
             .iter()
             .map(|&x| f64::from(x) * f64::from(scale))

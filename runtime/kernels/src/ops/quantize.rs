@@ -1,5 +1,5 @@
-//! QUANTIZE: float to 8-bit at a model's input, or 8-bit to 8-bit requantization
-//! ([`crate::quantize`]).
+//! QUANTIZE: float to 8-bit at a model's input, or 8-bit to 8-bit requantization as a map
+//! of bytes ([`crate::quantize`]).
 
 use fibha_model::DType;
 
@@ -7,8 +7,8 @@ use super::{Prep, Preparation, Prepared};
 use crate::arena::{Buffer, Io, mismatch};
 use crate::conv::Scratch;
 use crate::error::KernelError;
-use crate::quant::{QuantizedMultiplier, rescale_multiplier};
-use crate::quantize::{quantize_f32, requantize};
+use crate::quant::rescale_multiplier;
+use crate::quantize::{ByteMap, quantize_f32};
 
 /// A prepared QUANTIZE of a float input.
 #[derive(Debug)]
@@ -19,11 +19,7 @@ struct QuantizeFloat {
 
 /// A prepared QUANTIZE of an 8-bit input into another scale or type.
 #[derive(Debug)]
-struct Requantize {
-    multiplier: QuantizedMultiplier,
-    input_zero_point: i32,
-    output_zero_point: i32,
-}
+struct Requantize(ByteMap);
 
 /// Prepares a QUANTIZE node.
 pub(super) fn prepare(p: &Prep<'_>) -> Result<Preparation, KernelError> {
@@ -39,11 +35,14 @@ pub(super) fn prepare(p: &Prep<'_>) -> Result<Preparation, KernelError> {
         })
     } else {
         let (si, zi) = p.quant(input, "input")?;
-        Box::new(Requantize {
-            multiplier: rescale_multiplier(si, so),
-            input_zero_point: zi,
-            output_zero_point: zo,
-        })
+        let m = rescale_multiplier(si, so);
+        Box::new(Requantize(match (input.dtype, output.dtype) {
+            (DType::Int8, DType::Int8) => ByteMap::new::<i8, i8>(m, zi, zo),
+            (DType::Int8, DType::UInt8) => ByteMap::new::<i8, u8>(m, zi, zo),
+            (DType::UInt8, DType::Int8) => ByteMap::new::<u8, i8>(m, zi, zo),
+            (DType::UInt8, DType::UInt8) => ByteMap::new::<u8, u8>(m, zi, zo),
+            (from, to) => return Err(p.err(format!("{from} -> {to}"))),
+        }))
     };
     Ok((kernel, p.first()?))
 }
@@ -63,17 +62,7 @@ impl Prepared for QuantizeFloat {
 
 impl Prepared for Requantize {
     fn execute(&self, mut io: Io<'_>, _: &mut Scratch) -> Result<(), KernelError> {
-        let (m, zi, zo) = (
-            self.multiplier,
-            self.input_zero_point,
-            self.output_zero_point,
-        );
-        match (io.input(0), io.output()) {
-            (Buffer::I8(x), Buffer::I8(o)) => requantize(m, zi, zo, x, o),
-            (Buffer::I8(x), Buffer::U8(o)) => requantize(m, zi, zo, x, o),
-            (Buffer::U8(x), Buffer::I8(o)) => requantize(m, zi, zo, x, o),
-            (Buffer::U8(x), Buffer::U8(o)) => requantize(m, zi, zo, x, o),
-            _ => Err(mismatch()),
-        }
+        let input = io.input(0).bytes();
+        self.0.apply(input, io.output().bytes_mut())
     }
 }

@@ -1,16 +1,17 @@
-//! SOFTMAX: the fixed-point multipliers of TFLite's quantized softmax ([`crate::softmax`]).
+//! SOFTMAX: the fixed-point multipliers of TFLite's quantized softmax and their table of
+//! exponentials ([`crate::softmax`]).
 
 use super::{EightBit, Prep, Preparation};
 use crate::arena::{Element, Io};
 use crate::conv::Scratch;
 use crate::error::KernelError;
-use crate::quant::{SoftmaxMultipliers, softmax_multipliers};
-use crate::softmax::softmax;
+use crate::quant::softmax_multipliers;
+use crate::softmax::{ExpTable, softmax};
 
 /// A prepared SOFTMAX over rows of `depth` elements.
 #[derive(Debug)]
 struct Softmax {
-    params: SoftmaxMultipliers,
+    table: ExpTable,
     depth: usize,
 }
 
@@ -33,12 +34,13 @@ pub(super) fn prepare(p: &Prep<'_>, beta: f32) -> Result<Preparation, KernelErro
         ))
     })?;
     let depth = input.shape.last().copied().unwrap_or(1);
-    Ok((Box::new(Softmax { params, depth }), p.first()?))
+    let table = ExpTable::new(&params);
+    Ok((Box::new(Softmax { table, depth }), p.first()?))
 }
 
 impl EightBit for Softmax {
     fn run<T: Element>(&self, mut io: Io<'_>, _: &mut Scratch) -> Result<(), KernelError> {
         let input = io.input_8bit::<T>(0)?;
-        softmax(&self.params, self.depth, input, io.output_8bit()?)
+        softmax(&self.table, self.depth, input, io.output_8bit()?)
     }
 }
