@@ -1,29 +1,32 @@
 //! The host's time per image on the ZCU102's Cortex-A53 cores, modelled.
 //!
 //! No board is at hand, so the host side cannot be timed on an A53. What can be measured
-//! is how many aarch64 instructions each host stage executes per image: the aarch64 build
-//! of `fibha` runs one stage many times (`fibha bench --host-stage STAGE`, hidden) under
-//! qemu-aarch64 with a TCG plugin that counts executed instructions, at two repeat counts,
-//! so start-up cancels in the difference (`scripts/measure-a53-host`). Those counts are
-//! stored in `assets/host-model/a53.json` and turned into time with the clock and the
+//! is how many aarch64 instructions it executes: `scripts/measure-a53-host` counts them
+//! under qemu-aarch64 with a TCG plugin, per operator of the CPU engine (the rates of
+//! `fibha_model::host_cost`, which the compiler's plan uses too), per photo decoded, and
+//! per image of the shipped instance's host stages run whole (`fibha bench --host-stage
+//! STAGE`, hidden, at two repeat counts so start-up cancels), which checks the rates. The
+//! counts live in `assets/host-model/a53.json` and become time with the clock and the
 //! instructions per cycle stated there (a range, with its sources): time = instructions /
 //! (IPC x clock). Every figure derived here is labelled modelled.
 //!
 //! The stages are those the pipeline runs per image: `decode` (decode and resize a photo
 //! into the input tensor: on input workers), `head` (the graph operators before the
 //! accelerator, the input QUANTIZE, and the copy into the DMA buffer: on the pipeline
-//! thread), `tail` (the operators after it: pooling, classifier, softmax: on the pipeline
-//! thread). With W input workers on the board's four cores, the host gives one image every
-//! max(head + tail, decode / W); the accelerator bounds the run when its time per image is
-//! longer.
+//! thread), `tail` (the operators after it: softmax and whatever the engines do not run:
+//! on the pipeline thread). With W input workers on the board's four cores, the host gives
+//! one image every max(head + tail, decode / W); the accelerator bounds the run when its
+//! time per image is longer.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use fibha_kernels::CpuEngine;
-use serde::{Deserialize, Serialize};
+use fibha_model::Graph;
+use fibha_model::host_cost::{A53Model, HostSide, OpsCost};
+use serde::Serialize;
 
-use crate::instance::Instance;
+use crate::instance::{Instance, Split};
 use crate::preprocess;
 
 /// The A53 cores the board's Linux can run input workers on besides the pipeline thread.
@@ -83,50 +86,28 @@ pub fn run_stage(
         HostStage::Tail => {
             let split = &instance.split;
             let mut engine = CpuEngine::new(Arc::clone(&graph))?;
+            let tensor = graph.tensor(split.accel_output);
             // Spread values, as logits are: 1001 equal ones (zeros) sum to more exponentials
             // than TFLite's fixed-point softmax can rescale (an exponent past 31, which the
-            // CPU engine refuses). The count of instructions does not depend on the values.
-            let accel_output: Vec<u8> = (0..graph.tensor(split.accel_output).byte_len())
+            // CPU engine refuses). The count of instructions depends little on the values.
+            let dma: Vec<u8> = (0..tensor.byte_len())
                 .map(|i| (i * 73 % 256) as u8)
                 .collect();
+            let mut accel_output = vec![0u8; dma.len()];
+            let channels = tensor.shape.last().copied().unwrap_or(1);
             for _ in 0..n {
+                // As the pipeline does: out of the DMA buffer, into the engine.
+                tensor
+                    .dtype
+                    .copy_stored_map(&dma, &mut accel_output, channels);
                 engine.set_tensor(split.accel_output, &accel_output)?;
                 engine.run_nodes(split.tail.clone())?;
-                add(engine.tensor(graph.outputs[0])?);
+                let out = engine.tensor(graph.outputs[0])?;
+                add(&out[..64.min(out.len())]);
             }
         }
     }
     Ok(sum)
-}
-
-/// The stored model: instructions per image of each stage, and how to turn them into time.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct A53Model {
-    /// Format version (1).
-    pub format: u32,
-    /// The instance the head and tail counts were measured on (its directory name).
-    pub instance: String,
-    /// How the counts were made.
-    pub method: String,
-    /// The A53's clock on the ZCU102, Hz.
-    pub clock_hz: f64,
-    /// Instructions per cycle assumed: low, middle, high.
-    pub ipc: [f64; 3],
-    /// Where the clock and IPC come from, and why the range.
-    pub sources: Vec<String>,
-    /// aarch64 instructions per image of each stage.
-    pub stages: StageInstructions,
-}
-
-/// aarch64 instructions per image of each host stage.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct StageInstructions {
-    /// Decode and resize, per photo (file name, instructions).
-    pub decode: Vec<(String, f64)>,
-    /// Operators before the accelerator and the DMA copy.
-    pub head: f64,
-    /// Operators after the accelerator.
-    pub tail: f64,
 }
 
 /// The A53 host estimate for one run, milliseconds per image at the middle IPC (low and
@@ -137,10 +118,12 @@ pub struct A53Estimate {
     pub modelled: bool,
     /// Decode and resize of one photo (mean over the measured photos).
     pub decode_ms: f64,
-    /// The head operators and DMA copy.
+    /// The operators before the accelerator and the copy of their result into its buffer.
     pub head_ms: f64,
-    /// The tail operators.
+    /// The copy of its result out of its buffer and the operators after it.
     pub tail_ms: f64,
+    /// The instance's host operators no rate covers (their time is missing above).
+    pub unmodelled: Vec<String>,
     /// Input workers assumed on the board (`--threads`, at most three).
     pub workers: usize,
     /// One image every this many ms from the host: max(head + tail, decode / workers).
@@ -157,94 +140,67 @@ pub struct A53Estimate {
     pub basis: String,
 }
 
-/// Why the stored model cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ModelError {
-    /// The file is missing or unreadable.
-    #[error("{}: cannot read the A53 host model: {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
-    },
-    /// The file is not a model of this format.
-    #[error("{}: not an A53 host model of format 1: {source}", path.display())]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// What serde said.
-        source: serde_json::Error,
-    },
+/// The shipped model, `assets/host-model/a53.json`.
+pub fn shipped() -> PathBuf {
+    crate::assets::asset("host-model/a53.json")
 }
 
-impl A53Model {
-    /// The shipped model, `assets/host-model/a53.json`.
-    pub fn shipped() -> PathBuf {
-        crate::assets::asset("host-model/a53.json")
-    }
+/// The modelled instructions of the host's work before and after the accelerator.
+pub fn split_cost(model: &A53Model, graph: &Graph, split: &Split) -> [OpsCost; 2] {
+    let before = HostSide::of(graph, &graph.nodes[split.head.clone()], split.accel_input);
+    let after = HostSide::of(graph, &graph.nodes[split.tail.clone()], split.accel_output);
+    [model.cost(&before), model.cost(&after)]
+}
 
-    /// Reads a model file.
-    pub fn load(path: &Path) -> Result<A53Model, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let model: A53Model = serde_json::from_str(&text).map_err(|source| ModelError::Parse {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if model.format != 1 || model.clock_hz <= 0.0 || model.ipc.iter().any(|i| *i <= 0.0) {
-            return Err(ModelError::Parse {
-                path: path.to_path_buf(),
-                source: serde::de::Error::custom("format 1 with a positive clock and IPC"),
-            });
-        }
-        Ok(model)
-    }
-
-    /// The estimate for `threads` input workers (at most [`BOARD_WORKER_CORES`] on the
-    /// board), an accelerator taking `accelerator_ms` per image, with or without decoding.
-    pub fn estimate(&self, threads: usize, accelerator_ms: f64, decoding: bool) -> A53Estimate {
-        let ms = |instructions: f64, ipc: f64| instructions / (ipc * self.clock_hz) * 1e3;
-        let decode_instr = if self.stages.decode.is_empty() {
-            0.0
+/// The estimate for host operators costing `head` and `tail` with `threads` input workers
+/// (at most [`BOARD_WORKER_CORES`] on the board), an accelerator taking `accelerator_ms`
+/// per image, with or without decoding.
+pub fn estimate(
+    model: &A53Model,
+    [head, tail]: [OpsCost; 2],
+    threads: usize,
+    accelerator_ms: f64,
+    decoding: bool,
+) -> A53Estimate {
+    let decode = &model.stages.decode;
+    let decode_instr = if decode.is_empty() {
+        0.0
+    } else {
+        decode.iter().map(|(_, n)| n).sum::<f64>() / decode.len() as f64
+    };
+    let workers = threads.clamp(1, BOARD_WORKER_CORES);
+    let period = |ipc: f64| {
+        let pipeline = model.ms(head.instructions + tail.instructions, ipc);
+        let decode = if decoding {
+            model.ms(decode_instr, ipc) / workers as f64
         } else {
-            self.stages.decode.iter().map(|(_, n)| n).sum::<f64>() / self.stages.decode.len() as f64
+            0.0
         };
-        let workers = threads.clamp(1, BOARD_WORKER_CORES);
-        let period = |ipc: f64| {
-            let pipeline = ms(self.stages.head + self.stages.tail, ipc);
-            let decode = if decoding {
-                ms(decode_instr, ipc) / workers as f64
-            } else {
-                0.0
-            };
-            pipeline.max(decode)
-        };
-        let [low, mid, high] = self.ipc;
-        let host_period_ms = period(mid);
-        A53Estimate {
-            modelled: true,
-            decode_ms: ms(decode_instr, mid),
-            head_ms: ms(self.stages.head, mid),
-            tail_ms: ms(self.stages.tail, mid),
-            workers,
-            host_period_ms,
-            host_period_range_ms: [period(high), period(low)],
-            accelerator_ms,
-            bound: if host_period_ms > accelerator_ms {
-                "host"
-            } else {
-                "accelerator"
-            },
-            decoding,
-            basis: format!(
-                "aarch64 instructions per stage counted under qemu-aarch64, at {:.2} GHz and IPC {mid} (range {low}-{high}); {}",
-                self.clock_hz / 1e9,
-                self.method
-            ),
-        }
+        pipeline.max(decode)
+    };
+    let [low, mid, high] = model.ipc;
+    let host_period_ms = period(mid);
+    A53Estimate {
+        modelled: true,
+        decode_ms: model.ms(decode_instr, mid),
+        head_ms: model.ms(head.instructions, mid),
+        tail_ms: model.ms(tail.instructions, mid),
+        unmodelled: [head.unmodelled, tail.unmodelled].concat(),
+        workers,
+        host_period_ms,
+        host_period_range_ms: [period(high), period(low)],
+        accelerator_ms,
+        bound: if host_period_ms > accelerator_ms {
+            "host"
+        } else {
+            "accelerator"
+        },
+        decoding,
+        basis: format!(
+            "aarch64 instructions counted under qemu-aarch64 (host operators: per-operator rates x this model's work), at {}; {}",
+            model.basis(),
+            model.method
+        ),
     }
 }
 
@@ -273,59 +229,65 @@ impl A53Estimate {
             self.tail_ms,
             self.accelerator_ms,
             self.bound
-        )
+        ) + &if self.unmodelled.is_empty() {
+            String::new()
+        } else {
+            format!(" (no rate for {}: not counted)", self.unmodelled.join(", "))
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use fibha_model::host_cost::{A53_MODEL_FORMAT, StageInstructions};
+
     use super::*;
 
     fn model() -> A53Model {
         A53Model {
-            format: 1,
-            instance: "x".into(),
+            format: A53_MODEL_FORMAT,
             method: "test".into(),
             clock_hz: 1e9,
             ipc: [0.5, 1.0, 2.0],
             sources: Vec::new(),
             stages: StageInstructions {
                 decode: vec![("a".into(), 4e6), ("b".into(), 8e6)],
+                instance: "x".into(),
                 head: 1e6,
                 tail: 1e6,
             },
+            ops: BTreeMap::new(),
+            dma_copy_instructions_per_byte: 0.5,
+        }
+    }
+
+    fn cost(instructions: f64) -> OpsCost {
+        OpsCost {
+            instructions,
+            unmodelled: Vec::new(),
         }
     }
 
     #[test]
     fn workers_divide_decoding_until_the_pipeline_thread_bounds() {
         let m = model();
+        let ops = || [cost(1e6), cost(1e6)];
         // Decode 6 ms a photo, head + tail 2 ms: one worker bounds at 6 ms, three at 2.
-        let one = m.estimate(1, 1.0, true);
+        let one = estimate(&m, ops(), 1, 1.0, true);
         assert!((one.decode_ms - 6.0).abs() < 1e-9);
         assert!((one.host_period_ms - 6.0).abs() < 1e-9);
         assert_eq!(one.bound, "host");
-        let many = m.estimate(8, 1.0, true);
+        let many = estimate(&m, ops(), 8, 1.0, true);
         assert_eq!(many.workers, BOARD_WORKER_CORES);
         assert!((many.host_period_ms - 2.0).abs() < 1e-9);
         // Raw tensors: only the pipeline thread; a slower accelerator bounds.
-        let raw = m.estimate(1, 5.0, false);
+        let raw = estimate(&m, ops(), 1, 5.0, false);
         assert!((raw.host_period_ms - 2.0).abs() < 1e-9);
         assert_eq!(raw.bound, "accelerator");
         // High IPC is the short end of the range.
         assert!((raw.host_period_range_ms[0] - 1.0).abs() < 1e-9);
         assert!((raw.host_period_range_ms[1] - 4.0).abs() < 1e-9);
-    }
-
-    #[test]
-    fn a_bad_file_is_refused_with_its_name() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a53.json");
-        std::fs::write(&path, "{\"format\": 2}").unwrap();
-        let err = A53Model::load(&path).unwrap_err().to_string();
-        assert!(
-            err.contains("a53.json") && err.contains("format 1"),
-            "{err}"
-        );
     }
 }

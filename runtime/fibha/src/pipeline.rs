@@ -696,6 +696,14 @@ impl Runner {
         }
     }
 
+    /// Which nodes run on the host and which on the accelerator, on the board backend.
+    pub fn split(&self) -> Option<&Split> {
+        match self {
+            Runner::Cpu(_) => None,
+            Runner::Board(r) => Some(&r.split),
+        }
+    }
+
     /// The accelerator driver, on the board backend.
     pub fn accelerator(&self) -> Option<&Accelerator> {
         match self {

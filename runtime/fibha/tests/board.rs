@@ -8,6 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use fibha_model::host_cost::A53Model;
 use nix::sys::signal::Signal;
 
 use common::{
@@ -380,6 +381,21 @@ fn bench_reports_percentiles_stages_and_marks_modelled_figures() {
         f("single_image_us") <= 2500.0 && f("overlapped_images_per_s") >= 850.0,
         "{s}"
     );
+    // The A53 host: the instance's host operators costed one by one (rates counted per
+    // operator over the test models) agree with its host stages counted whole, in other
+    // runs under qemu, within 10 %.
+    let a53 = A53Model::load(&root().join("assets/host-model/a53.json")).unwrap();
+    let h = &doc["a53_host"];
+    assert_eq!(h["modelled"], true);
+    assert_eq!(h["unmodelled"], serde_json::json!([]), "{h}");
+    for (stage, counted) in [("head_ms", a53.stages.head), ("tail_ms", a53.stages.tail)] {
+        let whole = a53.ms(counted, a53.ipc[1]);
+        let per_op = h[stage].as_f64().unwrap();
+        assert!(
+            (per_op - whole).abs() / whole < 0.1,
+            "{stage}: {per_op} ms from the operators' rates, {whole} ms counted whole"
+        );
+    }
     let svg = std::fs::read_to_string(out.path().join("bench-latency.svg")).unwrap();
     assert!(svg.contains("latency per inference (µs)") && svg.contains("modelled"));
     let file: serde_json::Value =

@@ -18,6 +18,9 @@
 //! register's width and the host's access), and [`handshake`] is the device side of the
 //! ap_ctrl_hs handshake that the virtual board and the driver's tests share.
 //!
+//! [`host_cost`] is the modelled cost of the host's operators on the board's Cortex-A53
+//! (the file both the compiler's plan and `fibha bench` read).
+//!
 //! [`fuzz`] sets how many cases the workspace's property tests of its parsers run, and
 //! [`oracle`] where its tests find TFLite's reference-kernel dumps.
 //!
@@ -30,6 +33,7 @@ pub mod fuzz;
 pub mod device;
 mod error;
 pub mod handshake;
+pub mod host_cost;
 mod ir;
 pub mod manifest;
 pub mod oracle;

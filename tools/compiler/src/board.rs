@@ -155,6 +155,22 @@ pub struct Board {
     pub ports: Ports,
     /// The accelerator's share of the device.
     pub accelerator: Share,
+    /// The CPU that runs the runtime and the operators the engines do not (none: the
+    /// plan models no host share).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostCpu>,
+}
+
+/// The board's host CPU, for the host's share of a plan ([`crate::host`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostCpu {
+    /// The CPU (`Cortex-A53`).
+    pub cpu: String,
+    /// The cost model fibha ships for it (`a53`: `assets/host-model/a53.json`).
+    pub model: String,
+    /// Where the CPU and its clock come from.
+    pub source: String,
 }
 
 impl Board {

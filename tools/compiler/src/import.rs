@@ -20,7 +20,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use fibha_model::bundle::FM_LANES;
-use fibha_model::{Activation, Graph, ModelError, Op, Padding, TensorId};
+use fibha_model::host_cost::{HostOps, HostSide};
+use fibha_model::{Activation, Graph, ModelError, Node, Op, Padding, TensorId};
 
 use crate::network::{Act, Layer, LayerKind, ModelSource, Network, NetworkError, Shape};
 
@@ -197,6 +198,7 @@ pub fn from_graph(graph: Graph) -> Result<Imported, ImportError> {
     let mut layers: Vec<Layer> = Vec::new();
     let mut tensors: Vec<LayerTensors> = Vec::new();
     let mut host: Vec<String> = Vec::new();
+    let mut before: Vec<&Node> = Vec::new();
     let mut pending_pad: Option<(usize, TensorId, TensorId, [usize; 2])> = None;
 
     let cut = 'ops: {
@@ -205,6 +207,7 @@ pub fn from_graph(graph: Graph) -> Result<Imported, ImportError> {
             if layers.is_empty() && matches!(node.op, Op::Quantize) && node.inputs == [accel_input]
             {
                 host.push(format!("#{} {name} (input)", node.index));
+                before.push(node);
                 accel_input = node.outputs[0];
                 continue;
             }
@@ -499,6 +502,10 @@ pub fn from_graph(graph: Graph) -> Result<Imported, ImportError> {
         sha256: graph.source_sha256_hex(),
     };
     let mut network = Network::new(name, source, input, layers, host)?;
+    network.host_ops = HostOps {
+        before: HostSide::of(&graph, before, accel_input),
+        after: HostSide::of(&graph, &graph.nodes[last + 1..], tensors[kept - 1].output),
+    };
     network.folded = graph
         .folded
         .iter()

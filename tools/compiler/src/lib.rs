@@ -10,6 +10,7 @@
 //!   engines, hybrid);
 //! - [`planner`]: SplitCNN, the exhaustive search, pure SEML and SESL designs;
 //!   [`seml_baseline`]: the SEML design the papers compare FiBHA with;
+//! - [`host`]: the host CPU's share of a plan (the operators the engines do not run);
 //! - [`report`]: the plan document (`plan.json`) and its text rendering, and the
 //!   per-plan ratios; [`comparison`]: models x boards beside the published figures, with
 //!   the modelling choices that explain each difference; [`sweep`]: budget sweeps and
@@ -31,6 +32,7 @@ pub mod codegen;
 pub mod comparison;
 pub mod cost;
 pub mod design;
+pub mod host;
 pub mod hw;
 pub mod import;
 pub mod models;

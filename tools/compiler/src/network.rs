@@ -15,6 +15,7 @@
 //! Everything after the feature extractor (global pooling, the classifier, softmax) runs on
 //! the host CPU, as in the FiBHA prototype, and is kept only as names in [`Network::host`].
 
+use fibha_model::host_cost::HostOps;
 use serde::{Deserialize, Serialize};
 
 /// Height, width and channels of a feature map (batch 1, NHWC).
@@ -284,6 +285,9 @@ pub struct Network {
     /// shapes), as `"#29 SHAPE"`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub folded: Vec<String>,
+    /// The host's operators as its CPU cost model counts them (a TFLite model's only).
+    #[serde(default)]
+    pub host_ops: HostOps,
 }
 
 impl Network {
@@ -375,6 +379,7 @@ impl Network {
             blocks,
             host,
             folded: Vec::new(),
+            host_ops: HostOps::default(),
         })
     }
 

@@ -11,12 +11,13 @@ use serde::{Deserialize, Serialize};
 use crate::board::{Board, Budget};
 use crate::cost::{Buffer, Par};
 use crate::design::{Bound, DesignSpec, Evaluation, Part, evaluate};
+use crate::host::HostShare;
 use crate::hw::{self, HwDesign};
 use crate::network::{Act, LayerKind, ModelSource, Network, Shape};
 use crate::planner::{Candidate, Objective, Plans, SplitStep};
 
 /// Version of the plan document's layout.
-pub const PLAN_FORMAT_VERSION: u32 = 4;
+pub const PLAN_FORMAT_VERSION: u32 = 5;
 
 /// Which search's design becomes the plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -300,6 +301,9 @@ pub struct Modelled {
     pub exhaustive: Figures,
     /// All units dedicated with FIRB engines (the FIRB comparison point).
     pub sesl_firb: Figures,
+    /// The host CPU's share of the plan's design: the operators the engines do not run,
+    /// added to its latency ([`crate::host`]).
+    pub host: HostShare,
 }
 
 /// A modelled ratio next to the published one.
@@ -608,10 +612,12 @@ pub fn plan_document(
             }
         })
         .collect();
+    let fibha = Figures::of_candidate(&format!("FiBHA ({label})"), chosen);
     let modelled = Modelled {
         note: "analytical-model estimates (FiBHA's model, see tools/compiler/README.md), not board measurements".into(),
         objective: plans.objective,
-        fibha: Figures::of_candidate(&format!("FiBHA ({label})"), chosen),
+        host: crate::host::share(net, board, &fibha),
+        fibha,
         seml: Figures::of(SEML_NAME, &plans.seml.eval, 0, false),
         seml_fibha: Figures::of_candidate(SEML_FIBHA_NAME, &plans.seml_fibha),
         sesl: Figures::of_candidate("SESL", &plans.sesl),
@@ -923,6 +929,7 @@ pub fn render_text(doc: &PlanDoc, with_layers: bool) -> String {
         "  SEML: {}; SEML fibha: {}",
         m.seml.design, m.seml_fibha.design
     );
+    o.push_str(&render_host(&m.host, &m.fibha));
     for d in designs {
         if !d.fits {
             let _ = writeln!(o, "  {} does not fit: {}", d.design, d.problems.join("; "));
@@ -943,6 +950,32 @@ pub fn render_text(doc: &PlanDoc, with_layers: bool) -> String {
         doc.plan_hash
     );
     o
+}
+
+/// The host's share of the plan, in two lines.
+fn render_host(host: &HostShare, fibha: &Figures) -> String {
+    let h = match host {
+        HostShare::NotModelled { why } => return format!("  host share: not modelled ({why})\n"),
+        HostShare::Modelled(h) => h,
+    };
+    let unmodelled = if h.unmodelled.is_empty() {
+        String::new()
+    } else {
+        format!("; no rate for {}, not counted", h.unmodelled.join(", "))
+    };
+    format!(
+        "  host ({}, modelled): {:.3} ms before + {:.3} ms after the accelerator ({:.3}-{:.3} ms by IPC){unmodelled}\n  \
+         one image end to end {:.3} ms (accelerator {:.3}); overlapped {:.1} images/s, bound: {}\n",
+        h.model,
+        h.before_ms,
+        h.after_ms,
+        h.range_ms[0],
+        h.range_ms[1],
+        h.latency_ms,
+        fibha.latency_ms,
+        h.fps_pipelined,
+        h.bound
+    )
 }
 
 /// Renders the modelled-versus-published table.

@@ -5,10 +5,12 @@ use std::process::{Command, Output};
 
 use fibha_compiler::build::Manifest;
 use fibha_compiler::design::Part;
+use fibha_compiler::host::HostShare;
 use fibha_compiler::network::LayerKind;
 use fibha_compiler::report::PlanDoc;
 use fibha_model::bundle::Bundle;
 use fibha_model::device::FLAG_RESIDUAL;
+use fibha_model::host_cost::A53Model;
 use sha2::{Digest, Sha256};
 
 fn bin() -> Command {
@@ -110,6 +112,57 @@ fn plan_text_labels_figures_as_modelled() {
         assert!(text.contains(needle), "missing {needle}:\n{text}");
     }
     assert!(stderr(&o).contains("planned EfficientNet-Lite0"));
+}
+
+#[test]
+fn the_plan_adds_the_hosts_share_to_its_latency() {
+    let model = asset("tf2_mobilenet_v2_1.0_224_ptq.tflite");
+    let plan = |board: &str| -> PlanDoc {
+        let o = run(&["plan", &model, "--board", board, "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let doc = plan("zcu102");
+    let HostShare::Modelled(h) = &doc.modelled.host else {
+        panic!("{:?}", doc.modelled.host);
+    };
+    // By hand: the input QUANTIZE reads 224 x 224 x 3 uint8 elements and the host copies
+    // its int8 result into the DMA buffer; after the classifier it copies the 1001 classes
+    // out and runs RESHAPE, SOFTMAX and the output QUANTIZE over them.
+    let a53 = A53Model::load(&workspace().join("assets/host-model/a53.json")).unwrap();
+    let rate = |key: &str| a53.ops[key].instructions_per_unit;
+    let copy = a53.dma_copy_instructions_per_byte;
+    let ms = |instructions: f64| instructions / (a53.ipc[1] * a53.clock_hz) * 1e3;
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.max(1.0);
+    let before = 150_528.0 * (rate("QUANTIZE uint8") + copy);
+    assert!(close(h.before_ms, ms(before)), "{h:?}");
+    let after =
+        1001.0 * (copy + rate("RESHAPE int8") + rate("SOFTMAX int8") + rate("QUANTIZE int8"));
+    assert!(close(h.after_ms, ms(after)), "{h:?}");
+    assert!(h.unmodelled.is_empty(), "{h:?}");
+    let f = &doc.modelled.fibha;
+    assert!(close(h.latency_ms, f.latency_ms + h.before_ms + h.after_ms));
+    let period = f.period_ms.max(h.before_ms + h.after_ms);
+    assert!(close(h.fps_pipelined, 1e3 / period));
+    assert!(h.range_ms[0] < h.before_ms + h.after_ms && h.before_ms + h.after_ms < h.range_ms[1]);
+    let o = run(&["plan", &model, "--board", "zcu102"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("host (a53, modelled)") && text.contains("end to end"),
+        "{text}"
+    );
+    // A board without a host model, and a topology file without host operators, say so.
+    let HostShare::NotModelled { why } = plan("zc706").modelled.host else {
+        panic!("zc706 has a host model");
+    };
+    assert!(why.contains("names no host CPU cost model"), "{why}");
+    let o = run(&["plan", "mobilenet_v2", "--board", "zcu102", "--json"]);
+    let doc: PlanDoc = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        matches!(&doc.modelled.host, HostShare::NotModelled { why } if why.contains("topology")),
+        "{:?}",
+        doc.modelled.host
+    );
 }
 
 #[test]

@@ -14,6 +14,7 @@ use fibha::report::{self, OpTime, Outcome};
 use fibha::{assets, plot, stop, tensor_file};
 use fibha_board::SamplerHandle;
 use fibha_model::Tensor;
+use fibha_model::host_cost::A53Model;
 
 use super::{Prepared, Status, prepare, progress, status, write_report_file};
 use crate::{InputArgs, ModelArgs, ReportArgs};
@@ -245,25 +246,23 @@ pub fn host_stage(
 /// The A53 host estimate for a board run whose accelerator took `accelerator_ms` per
 /// image, or a note saying why there is none.
 fn a53_estimate(
-    model: &ModelArgs,
+    runner: &Runner,
     threads: usize,
     accelerator_ms: f64,
     decoding: bool,
 ) -> Result<fibha::host_model::A53Estimate, String> {
-    let path = fibha::host_model::A53Model::shipped();
-    let a53 = fibha::host_model::A53Model::load(&path).map_err(|e| e.to_string())?;
-    let mut estimate = a53.estimate(threads, accelerator_ms, decoding);
-    let instance = super::instance_dir(model).map_err(|e| e.to_string())?;
-    let name = instance
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned());
-    if name.as_deref() != Some(a53.instance.as_str()) {
-        estimate.basis.push_str(&format!(
-            "; head and tail counted on instance {}, not this one: their share is that model's",
-            a53.instance
-        ));
-    }
-    Ok(estimate)
+    let split = runner
+        .split()
+        .ok_or("the CPU backend runs no accelerator")?;
+    let a53 = A53Model::load(&fibha::host_model::shipped()).map_err(|e| e.to_string())?;
+    let ops = fibha::host_model::split_cost(&a53, runner.graph(), split);
+    Ok(fibha::host_model::estimate(
+        &a53,
+        ops,
+        threads,
+        accelerator_ms,
+        decoding,
+    ))
 }
 
 /// Streaming calls `fibha bench` measures throughput with.
@@ -328,7 +327,7 @@ pub fn run(
         }));
         let decoding = matches!(inputs, Inputs::Images(_));
         match a53_estimate(
-            model,
+            &prepared.runner,
             input_args.input_threads(),
             accel.as_secs_f64() * 1e3,
             decoding,
