@@ -203,11 +203,12 @@ fn tile<const MP: usize, const NB: usize, T: Q8>(
         Isa::Baseline => tile_portable(&rows, &blocks, n, &mut sums),
     }
     let oc = w.outputs;
-    for (i, sum) in sums.iter().enumerate().take(m - p) {
-        let row = &mut out[(p + i) * oc..][..oc];
-        for (j, sum) in sum.iter().enumerate() {
-            let first = (b + j) * BLOCK;
-            let v = stage.requantize_block(isa, first, sum);
+    for j in 0..NB {
+        let first = (b + j) * BLOCK;
+        let block = stage.block(first);
+        for (i, sum) in sums.iter().enumerate().take(m - p) {
+            let row = &mut out[(p + i) * oc..][..oc];
+            let v = block.requantize(isa, &sum[j]);
             store_block(isa, &v, &mut row[first..(first + BLOCK).min(oc)]);
         }
     }

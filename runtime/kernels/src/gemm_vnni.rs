@@ -206,11 +206,12 @@ fn tile<const MP: usize, const NB: usize, T: Q8>(
         }
     }
     let oc = w.outputs;
-    for (i, sum) in sums.iter().enumerate().take(m - p) {
-        let row = &mut out[(p + i) * oc..][..oc];
-        for (j, &sum) in sum.iter().enumerate() {
-            let first = (b + j) * BLOCK;
-            let v = stage.requantize_block(Isa::V4(v4), first, &pulp::cast(sum));
+    for j in 0..NB {
+        let first = (b + j) * BLOCK;
+        let block = stage.block(first);
+        for (i, sum) in sums.iter().enumerate().take(m - p) {
+            let row = &mut out[(p + i) * oc..][..oc];
+            let v = block.requantize(Isa::V4(v4), &pulp::cast(sum[j]));
             store_block(Isa::V4(v4), &v, &mut row[first..(first + BLOCK).min(oc)]);
         }
     }
