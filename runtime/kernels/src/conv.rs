@@ -398,26 +398,27 @@ impl Conv2d {
         }
         let [h, w] = s.span();
         let [kh, kw] = s.kernel;
+        // A window row is one contiguous run of the padded input without dilation, else
+        // `kw` runs of one pixel.
+        let (run, runs) = match s.dilation[1] {
+            1 => (kw * ic, 1),
+            _ => (ic, kw),
+        };
         // Walk the output pixels in order instead of dividing each index.
         let (mut b, mut oy, mut ox) = (p0 / (oh * ow), p0 / ow % oh, p0 % ow);
-        for flat in rows.chunks_exact_mut(row_len) {
-            let mut at = 0;
+        for p in 0..rows.len() / row_len.max(1) {
+            let end = (p + 1) * row_len;
+            let mut at = p * row_len;
             for ky in 0..kh {
                 let y = oy * s.stride[0] + ky * s.dilation[0];
                 let start = ((b * h + y) * w + ox * s.stride[1]) * ic;
-                if s.dilation[1] == 1 {
-                    // A window row is one contiguous run of the padded input.
-                    flat[at..at + kw * ic].copy_from_slice(&padded[start..start + kw * ic]);
-                    at += kw * ic;
-                } else {
-                    for kx in 0..kw {
-                        let tap = start + kx * s.dilation[1] * ic;
-                        flat[at..at + ic].copy_from_slice(&padded[tap..tap + ic]);
-                        at += ic;
-                    }
+                for kx in 0..runs {
+                    let tap = start + kx * s.dilation[1] * ic;
+                    copy_short(&mut rows[at..], &padded[tap..], run);
+                    at += run;
                 }
             }
-            flat[at..].fill(zero);
+            fill_short(&mut rows[at..], end - at, zero);
             ox += 1;
             if ox == ow {
                 ox = 0;
@@ -471,6 +472,36 @@ impl Conv2d {
             p0 += count;
         }
     }
+}
+
+/// Elements copied or filled at once by [`copy_short`] and [`fill_short`].
+const SHORT: usize = 16;
+
+/// Copies the first `n` elements of `src` to `dst`. Runs of at most [`SHORT`] elements
+/// (a first layer's window rows: a few pixels of three channels) are copied as a whole
+/// [`SHORT`] where both have room, which is a few vector moves instead of a call to
+/// `memcpy`; what is written past `n` must be rewritten later by the caller.
+#[inline(always)]
+fn copy_short<E: Copy>(dst: &mut [E], src: &[E], n: usize) {
+    if n <= SHORT
+        && let (Some(dst), Some(src)) = (dst.first_chunk_mut::<SHORT>(), src.first_chunk::<SHORT>())
+    {
+        *dst = *src;
+        return;
+    }
+    dst[..n].copy_from_slice(&src[..n]);
+}
+
+/// Sets the first `n` elements of `dst` to `value`, as [`copy_short`] copies.
+#[inline(always)]
+fn fill_short<E: Copy>(dst: &mut [E], n: usize, value: E) {
+    if n <= SHORT
+        && let Some(dst) = dst.first_chunk_mut::<SHORT>()
+    {
+        *dst = [value; SHORT];
+        return;
+    }
+    dst[..n].fill(value);
 }
 
 /// `dst[i] = src[i] + offset` as `i16` (exact: 8-bit values and offsets fit).
