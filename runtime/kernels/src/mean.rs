@@ -90,12 +90,22 @@ pub fn mean<T: Q8>(
     });
     let sums = &mut scratch.acc[..kept];
     sums.fill(0);
+    // Where the last dimension is kept (MobileNet's global pooling over height and width
+    // of NHWC), each run of it adds to a run of consecutive sums, which vectorizes; the
+    // multi-index then only walks the outer dimensions.
+    let last = shape.len().saturating_sub(1);
+    let (run, outer) = match shape.last() {
+        Some(&n) if !reduced(last) => (n, last),
+        _ => (1, shape.len()),
+    };
     let mut index = [0_usize; MAX_RANK];
     let mut at = 0_usize;
-    for x in input {
-        sums[at] = sums[at].wrapping_add(x.to_i32());
+    for xs in input.chunks_exact(run.max(1)) {
+        for (s, x) in sums[at..at + run].iter_mut().zip(xs) {
+            *s = s.wrapping_add(x.to_i32());
+        }
         // Advance the multi-index (last dimension fastest) and the output position.
-        for d in (0..shape.len()).rev() {
+        for d in (0..outer).rev() {
             index[d] += 1;
             at += out_strides[d];
             if index[d] < shape[d] {
@@ -122,6 +132,72 @@ pub fn mean<T: Q8>(
 mod tests {
     use super::*;
     use crate::quant::rescale_multiplier;
+    use proptest::prelude::*;
+
+    /// MEAN computed directly: for each output element, the sum of the input elements
+    /// whose kept coordinates are its own.
+    fn mean_direct(params: &MeanParams, shape: &[usize], axes: &[usize], input: &[i8]) -> Vec<i8> {
+        let rank = shape.len();
+        let kept: Vec<usize> = (0..rank).filter(|d| !axes.contains(d)).collect();
+        let out_len: usize = kept.iter().map(|&d| shape[d]).product();
+        let count: usize = (0..rank)
+            .filter(|d| axes.contains(d))
+            .map(|d| shape[d])
+            .product();
+        let mut sums = vec![0_i32; out_len];
+        for (i, &x) in input.iter().enumerate() {
+            let mut rest = i;
+            let mut coords = vec![0; rank];
+            for d in (0..rank).rev() {
+                coords[d] = rest % shape[d];
+                rest /= shape[d];
+            }
+            let at = kept.iter().fold(0, |at, &d| at * shape[d] + coords[d]);
+            sums[at] = sums[at].wrapping_add(i32::from(x));
+        }
+        let m = mean_multiplier(params.rescale, count);
+        let correction = i64::from(params.input_zero_point) * count as i64;
+        sums.iter()
+            .map(|&s| {
+                let shifted = (i64::from(s) - correction) as i32;
+                let v = crate::fixedpoint::multiply_by_quantized_multiplier(
+                    shifted,
+                    m.multiplier,
+                    m.shift,
+                );
+                i8::saturate(v.wrapping_add(params.output_zero_point))
+            })
+            .collect()
+    }
+
+    fn mean_case() -> impl Strategy<Value = (Vec<usize>, Vec<usize>, Vec<i8>, i32, i32)> {
+        (proptest::collection::vec(1_usize..6, 1..5), any::<u8>()).prop_flat_map(|(shape, mask)| {
+            let axes: Vec<usize> = (0..shape.len()).filter(|d| mask >> d & 1 == 1).collect();
+            let len: usize = shape.iter().product();
+            (
+                Just(shape),
+                Just(axes),
+                proptest::collection::vec(any::<i8>(), len),
+                -128_i32..=127,
+                -128_i32..=127,
+            )
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn mean_matches_the_direct_sum((shape, axes, input, zi, zo) in mean_case()) {
+            let params = MeanParams {
+                input_zero_point: zi,
+                output_zero_point: zo,
+                rescale: rescale_multiplier(0.03, 0.02),
+            };
+            let want = mean_direct(&params, &shape, &axes, &input);
+            let mut got = vec![0_i8; want.len()];
+            mean(&params, &shape, &axes, &input, &mut got, &mut Scratch::new()).expect("valid");
+            prop_assert_eq!(got, want);
+        }
+    }
 
     #[test]
     fn spatial_mean_of_a_constant_is_the_constant() {
