@@ -617,31 +617,54 @@ impl BlockStage {
     ) -> [i32; REQUANT_LANES] {
         use core::arch::x86_64::__m512i;
         let f = v4.avx512f;
-        let nudge = f._mm512_set1_epi64(1 << 30);
         let x: __m512i = pulp::cast(*acc);
         let x = match &self.left {
             Some(left) => f._mm512_sllv_epi32(x, pulp::cast(*left)),
             None => x,
         };
-        let m: __m512i = pulp::cast(self.multipliers);
-        let even = f._mm512_add_epi64(f._mm512_mul_epi32(x, m), nudge);
-        let odd = f._mm512_mul_epi32(f._mm512_srli_epi64::<32>(x), f._mm512_srli_epi64::<32>(m));
-        let odd = f._mm512_add_epi64(odd, nudge);
-        let y = f._mm512_mask_blend_epi32(
-            0b1010_1010_1010_1010,
-            f._mm512_srli_epi64::<31>(even),
-            f._mm512_slli_epi64::<1>(odd),
+        let v = requantize_avx512(
+            v4,
+            x,
+            [
+                pulp::cast(self.multipliers),
+                pulp::cast(self.right),
+                pulp::cast(self.masks),
+                pulp::cast(self.halves),
+            ],
         );
-        let shifted = f._mm512_srav_epi32(y, pulp::cast(self.right));
-        let remainder = f._mm512_and_si512(y, pulp::cast(self.masks));
-        let threshold = f._mm512_sub_epi32(pulp::cast(self.halves), f._mm512_srai_epi32::<31>(y));
-        let round_up = f._mm512_cmpgt_epi32_mask(remainder, threshold);
-        let v = f._mm512_mask_sub_epi32(shifted, round_up, shifted, f._mm512_set1_epi32(-1));
         let v = f._mm512_add_epi32(v, f._mm512_set1_epi32(self.offset));
         let v = f._mm512_max_epi32(v, f._mm512_set1_epi32(self.min));
         let v = f._mm512_min_epi32(v, f._mm512_set1_epi32(self.max));
         pulp::cast(v)
     }
+}
+
+/// [`requantize`] of sixteen lanes with AVX-512, given per lane `[multiplier, right shift,
+/// mask, mask >> 1]`: the 64-bit products of even and odd lanes formed separately
+/// (`vpmuldq`) and their bits 31..62 blended back into 32-bit lanes, the tie correction
+/// of the rounding shift through a mask register.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn requantize_avx512(
+    v4: pulp::x86::V4,
+    x: core::arch::x86_64::__m512i,
+    [m, right, masks, halves]: [core::arch::x86_64::__m512i; 4],
+) -> core::arch::x86_64::__m512i {
+    let f = v4.avx512f;
+    let nudge = f._mm512_set1_epi64(1 << 30);
+    let even = f._mm512_add_epi64(f._mm512_mul_epi32(x, m), nudge);
+    let odd = f._mm512_mul_epi32(f._mm512_srli_epi64::<32>(x), f._mm512_srli_epi64::<32>(m));
+    let odd = f._mm512_add_epi64(odd, nudge);
+    let y = f._mm512_mask_blend_epi32(
+        0b1010_1010_1010_1010,
+        f._mm512_srli_epi64::<31>(even),
+        f._mm512_slli_epi64::<1>(odd),
+    );
+    let shifted = f._mm512_srav_epi32(y, right);
+    let remainder = f._mm512_and_si512(y, masks);
+    let threshold = f._mm512_sub_epi32(halves, f._mm512_srai_epi32::<31>(y));
+    let round_up = f._mm512_cmpgt_epi32_mask(remainder, threshold);
+    f._mm512_mask_sub_epi32(shifted, round_up, shifted, f._mm512_set1_epi32(-1))
 }
 
 /// Stores the first `out.len()` (at most [`REQUANT_LANES`]) values of `v`, already clamped
