@@ -146,6 +146,11 @@ struct Product<'a> {
 #[inline(always)]
 fn tiles<const MP: usize, const NB: usize, T: Q8>(isa: Isa, product: &Product, out: &mut [T]) {
     let () = CheckTileHeight::<MP>::OK;
+    // A product of fewer rows than a tile (a classifier on the pooled pixel) takes them
+    // one at a time rather than computing a whole tile of padding rows.
+    if MP > 1 && product.m < MP {
+        return tiles::<1, NB, T>(isa, product, out);
+    }
     let blocks = product.w.blocks;
     let mut b = 0;
     while b < blocks {

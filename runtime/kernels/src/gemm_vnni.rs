@@ -140,16 +140,21 @@ fn tiles<T: Q8>(
     const MP: usize = 8;
     const NB: usize = 2;
     const _: () = assert!(crate::gemm::TILE_ROWS.is_multiple_of(MP));
+    // A product of fewer rows than a tile (a classifier on the pooled pixel) takes them
+    // one at a time rather than computing a whole tile of padding rows.
+    let one_by_one = m < MP;
     let mut b = 0;
     while b < w.blocks {
         let nb = (w.blocks - b).min(NB);
         let mut p = 0;
         while p < m {
-            match nb {
-                1 => tile::<MP, 1, T>(v4, left, m, w, stage, p, b, out),
-                _ => tile::<MP, NB, T>(v4, left, m, w, stage, p, b, out),
+            match (one_by_one, nb) {
+                (true, 1) => tile::<1, 1, T>(v4, left, m, w, stage, p, b, out),
+                (true, _) => tile::<1, NB, T>(v4, left, m, w, stage, p, b, out),
+                (false, 1) => tile::<MP, 1, T>(v4, left, m, w, stage, p, b, out),
+                (false, _) => tile::<MP, NB, T>(v4, left, m, w, stage, p, b, out),
             }
-            p += MP;
+            p += if one_by_one { 1 } else { MP };
         }
         b += nb;
     }
@@ -226,7 +231,7 @@ mod tests {
         let Some(vnni) = pulp::x86::V4::try_new().and_then(Vnni::new) else {
             return;
         };
-        let (m, outputs, depth) = (11, 37, 23);
+        let (outputs, depth) = (37, 23);
         let shift = 128 + 7;
         let lv = |r: usize, i: usize| ((r * 31 + i * 7) % 256) as i32 - shift;
         let rv = |r: usize, i: usize| ((r * 13 + i * 17) % 255) as i32 - 127;
@@ -234,22 +239,25 @@ mod tests {
         let bias: Vec<i32> = (0..outputs as i32).map(|o| o * 5 - 50).collect();
         let stage = OutputStage::new(Some(&bias), &multipliers, 3, (-128, 127));
         let w = QuadWeights::pack(outputs, depth, rv, shift, &stage).expect("i8 weights");
-        let mut left = vec![[0_u8; 4]; padded_rows(m) * w.quads];
-        for p in 0..m {
-            for k in 0..depth {
-                left[p * w.quads + k / 4][k % 4] = (lv(p, k) + shift) as u8;
+        // Fewer rows than a tile (taken one by one), and whole tiles plus a partial one.
+        for m in [1, 3, 11] {
+            let mut left = vec![[0_u8; 4]; padded_rows(m) * w.quads];
+            for p in 0..m {
+                for k in 0..depth {
+                    left[p * w.quads + k / 4][k % 4] = (lv(p, k) + shift) as u8;
+                }
             }
-        }
-        let mut out = vec![0_i8; m * outputs];
-        gemm(vnni, &left, m, &w, &stage, &mut out);
-        for p in 0..m {
-            for o in 0..outputs {
-                let dot: i32 = (0..depth).map(|i| lv(p, i) * rv(o, i)).sum();
-                assert_eq!(
-                    out[p * outputs + o],
-                    stage.apply(o, dot) as i8,
-                    "p {p} o {o}"
-                );
+            let mut out = vec![0_i8; m * outputs];
+            gemm(vnni, &left, m, &w, &stage, &mut out);
+            for p in 0..m {
+                for o in 0..outputs {
+                    let dot: i32 = (0..depth).map(|i| lv(p, i) * rv(o, i)).sum();
+                    assert_eq!(
+                        out[p * outputs + o],
+                        stage.apply(o, dot) as i8,
+                        "m {m} p {p} o {o}"
+                    );
+                }
             }
         }
         assert!(QuadWeights::pack(1, 1, |_, _| 128, 0, &stage).is_none());
