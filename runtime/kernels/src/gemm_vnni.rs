@@ -140,21 +140,23 @@ fn tiles<T: Q8>(
     const MP: usize = 8;
     const NB: usize = 2;
     const _: () = assert!(crate::gemm::TILE_ROWS.is_multiple_of(MP));
-    // A product of fewer rows than a tile (a classifier on the pooled pixel) takes them
-    // one at a time rather than computing a whole tile of padding rows.
-    let one_by_one = m < MP;
+    // Rows past the last whole tile, when they are few (a classifier on the pooled pixel,
+    // the 49 pixels of a 7x7 layer), are taken one at a time rather than in a tile that
+    // is mostly padding.
+    let whole = if m % MP <= MP / 4 { m / MP * MP } else { m };
     let mut b = 0;
     while b < w.blocks {
         let nb = (w.blocks - b).min(NB);
         let mut p = 0;
         while p < m {
-            match (one_by_one, nb) {
+            let one = p >= whole;
+            match (one, nb) {
                 (true, 1) => tile::<1, 1, T>(v4, left, m, w, stage, p, b, out),
                 (true, _) => tile::<1, NB, T>(v4, left, m, w, stage, p, b, out),
                 (false, 1) => tile::<MP, 1, T>(v4, left, m, w, stage, p, b, out),
                 (false, _) => tile::<MP, NB, T>(v4, left, m, w, stage, p, b, out),
             }
-            p += if one_by_one { 1 } else { MP };
+            p += if one { 1 } else { MP };
         }
         b += nb;
     }
@@ -239,8 +241,9 @@ mod tests {
         let bias: Vec<i32> = (0..outputs as i32).map(|o| o * 5 - 50).collect();
         let stage = OutputStage::new(Some(&bias), &multipliers, 3, (-128, 127));
         let w = QuadWeights::pack(outputs, depth, rv, shift, &stage).expect("i8 weights");
-        // Fewer rows than a tile (taken one by one), and whole tiles plus a partial one.
-        for m in [1, 3, 11] {
+        // Fewer rows than a tile, whole tiles and a few rows (taken one by one), whole
+        // tiles and a partial one.
+        for m in [1, 2, 3, 17, 11] {
             let mut left = vec![[0_u8; 4]; padded_rows(m) * w.quads];
             for p in 0..m {
                 for k in 0..depth {
