@@ -326,7 +326,7 @@ impl DepthwiseConv2d {
 
     /// The accumulators of block `k` of a pixel: each tap's input (`load(at)`) times its
     /// weights, or the padding's constant. 3x3 kernels, MobileNet's, get a copy with the
-    /// tap loop unrolled.
+    /// tap count a constant, so the tap loop unrolls.
     #[inline(always)]
     fn block_sum(
         &self,
@@ -336,21 +336,9 @@ impl DepthwiseConv2d {
         load: impl Fn(usize) -> [i32; LANES],
     ) -> [i32; LANES] {
         match self.taps.len() {
-            9 => self.block_sum_n::<9>(isa, k, at, load),
-            _ => self.block_sum_any(isa, k, at, load, self.taps.len()),
+            9 => self.block_sum_any(isa, k, at, load, 9),
+            taps => self.block_sum_any(isa, k, at, load, taps),
         }
-    }
-
-    /// [`Self::block_sum`] for `N` taps.
-    #[inline(always)]
-    fn block_sum_n<const N: usize>(
-        &self,
-        isa: Isa,
-        k: usize,
-        at: &impl Fn(usize) -> Option<usize>,
-        load: impl Fn(usize) -> [i32; LANES],
-    ) -> [i32; LANES] {
-        self.block_sum_any(isa, k, at, load, N)
     }
 
     /// [`Self::block_sum`] for `taps` taps.
